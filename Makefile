@@ -1,0 +1,45 @@
+# aurorabox — see README.md. `make run` and `make test` are the two set-up commands.
+GO       ?= go
+BIN      := bin/aurorabox
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS  := -X main.version=$(VERSION)
+PREFIX   ?= /usr/local
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+
+.PHONY: all build install run test e2e bench lint clean
+
+all: build
+
+build:
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/aurorabox
+
+# The binary also acts as Aurora's clients when called by these names.
+install: build
+	install -d $(DESTDIR)$(PREFIX)/bin
+	install -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/aurorabox
+	ln -sf aurorabox $(DESTDIR)$(PREFIX)/bin/aurora
+	ln -sf aurorabox $(DESTDIR)$(PREFIX)/bin/aurora_admin
+
+# Foreground appliance on the embedded defaults; Ctrl-C stops it. ARGS="--ports auto" etc.
+run: build
+	$(BIN) up $(ARGS)
+
+# Unit and fast integration tests (hermetic: temp dirs, random ports).
+test:
+	$(GO) test -count=1 ./...
+
+# End-to-end tests against the built binary: whole appliances on random ports.
+e2e: build
+	AURORABOX_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -tags e2e -timeout 20m ./e2e/...
+
+# Benchmarks, 5 runs each so benchstat can take medians.
+bench: build
+	AURORABOX_BIN=$(CURDIR)/$(BIN) $(GO) test -run '^$$' -bench . -count 5 -tags e2e -timeout 30m ./... | tee bench.txt
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) run $(STATICCHECK) ./...
+
+clean:
+	rm -rf bin bench.txt

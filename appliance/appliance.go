@@ -1,0 +1,249 @@
+// Package appliance is the aurorabox supervisor: `up` takes the data dir's
+// lock, starts every configured component (zookeeper → master → agent →
+// scheduler → observer) as a child process through package supervise,
+// publishes the endpoints in <data-dir>/env and <data-dir>/clusters.json, and
+// answers `status` and `down` on a unix socket in the data dir.
+//
+// Data dir layout:
+//
+//	aurorabox.yaml   optional config file
+//	aurorabox.lock   flock held by the running supervisor (contains its pid)
+//	aurorabox.sock   control socket (HTTP: GET /v1/status, POST /v1/shutdown)
+//	env              shell-sourceable AURORABOX_* endpoints, written when ready
+//	clusters.json    Aurora client cluster config, written when ready
+//	logs/<role>.log  each component's stdout and stderr; logs/aurorabox.log
+//	                 is the supervisor's own log when detached
+//	<role>/          each component's state (zookeeper/, mesos/, ...)
+package appliance
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/aurorabox/aurorabox/appliance/config"
+	"github.com/aurorabox/aurorabox/appliance/supervise"
+)
+
+// StatusVersion is the schema version of Status. Fields are only ever added;
+// a change that breaks readers bumps it.
+const StatusVersion = 1
+
+// Status is what `aurorabox status --json` prints.
+type Status struct {
+	Version    int                `json:"version"`
+	Running    bool               `json:"running"`
+	Healthy    bool               `json:"healthy"`
+	Cluster    string             `json:"cluster,omitempty"`
+	DataDir    string             `json:"data_dir"`
+	Supervisor *SupervisorStatus  `json:"supervisor,omitempty"`
+	Components []supervise.Status `json:"components"`
+}
+
+// SupervisorStatus describes the `up` process itself.
+type SupervisorStatus struct {
+	PID           int       `json:"pid"`
+	Version       string    `json:"version"`
+	StartedAt     time.Time `json:"started_at"`
+	UptimeSeconds float64   `json:"uptime_seconds"`
+	Ready         bool      `json:"ready"` // all components passed their readiness probes
+}
+
+// UpOptions are the parts of `up` that tests replace.
+type UpOptions struct {
+	Exe     string // the aurorabox binary the components run as
+	Version string
+	Logger  *slog.Logger
+	Out     io.Writer // the human summary; nil = discard
+	// Components overrides the component list (tests use fake components).
+	Components func(cfg *config.Config, exe string) []Component
+	// Ready, if set, is called once: with nil when every component is ready,
+	// or with the error that made `up` give up.
+	Ready func(error)
+}
+
+// Up runs the appliance until ctx is cancelled or `down` asks it to stop.
+// It returns an error if a component cannot start; what it started is
+// stopped again first.
+func Up(ctx context.Context, cfg *config.Config, opts UpOptions) (err error) {
+	ready := sync.OnceFunc(func() {})
+	if opts.Ready != nil {
+		defer func() {
+			if err != nil {
+				opts.Ready(err)
+			}
+		}()
+		ready = sync.OnceFunc(func() { opts.Ready(nil) })
+	}
+	logger := opts.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	out := opts.Out
+	if out == nil {
+		out = io.Discard
+	}
+	if opts.Components == nil {
+		opts.Components = Components
+	}
+	begin := time.Now()
+
+	if err := cfg.EnsureDataDir(); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(cfg.Path("logs"), 0o700); err != nil {
+		return fmt.Errorf("logs dir: %w", err)
+	}
+	lk, err := acquireLock(cfg.Path("aurorabox.lock"), cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	defer lk.release()
+
+	marker := supervise.Marker(cfg.DataDir)
+	if n := supervise.Sweep(marker, cfg.ShutdownGrace); n > 0 {
+		logger.Warn("killed processes left by a previous supervisor", "count", n)
+	}
+	if err := cfg.ResolvePorts(config.FreePort); err != nil {
+		return err
+	}
+	comps := opts.Components(cfg, opts.Exe)
+	specs := make([]supervise.Spec, len(comps))
+	for i, c := range comps {
+		specs[i] = c.Spec
+	}
+
+	sup := supervise.New(supervise.Options{Logger: logger})
+	defer func() {
+		sup.Stop()
+		// Task processes live outside the components' process groups.
+		if n := supervise.Sweep(marker, cfg.ShutdownGrace); n > 0 {
+			logger.Warn("killed leftover processes", "count", n)
+		}
+	}()
+
+	var isReady atomic.Bool // set once every component passed its readiness probe
+	shutdown := make(chan struct{})
+	stop := sync.OnceFunc(func() { close(shutdown) })
+	status := func() *Status {
+		st := &Status{
+			Version: StatusVersion, Running: true, Cluster: cfg.Cluster, DataDir: cfg.DataDir,
+			Supervisor: &SupervisorStatus{
+				PID: os.Getpid(), Version: opts.Version, StartedAt: begin,
+				UptimeSeconds: time.Since(begin).Seconds(), Ready: isReady.Load(),
+			},
+			Components: sup.Status(),
+		}
+		st.Healthy = isReady.Load() && allHealthy(st.Components)
+		return st
+	}
+	ctl, err := startControl(socketPath(cfg), status, stop)
+	if err != nil {
+		return err
+	}
+	defer ctl.close()
+
+	logger.Info("starting appliance", "data_dir", cfg.DataDir, "cluster", cfg.Cluster, "components", len(specs))
+	if err := sup.Start(ctx, specs); err != nil {
+		return fmt.Errorf("up: %w", err)
+	}
+	if err := writeFileAtomic(cfg.Path("env"), envFile(cfg, comps), 0o600); err != nil {
+		return fmt.Errorf("write env file: %w", err)
+	}
+	cj, err := clustersJSON(cfg)
+	if err == nil {
+		err = writeFileAtomic(cfg.Path("clusters.json"), cj, 0o644)
+	}
+	if err != nil {
+		return fmt.Errorf("write clusters.json: %w", err)
+	}
+	isReady.Store(true)
+	elapsed := time.Since(begin)
+	logger.Info("appliance ready", "elapsed", elapsed)
+	printSummary(out, cfg, sup.Status(), elapsed)
+	ready()
+
+	select {
+	case <-ctx.Done():
+		logger.Info("shutting down", "reason", "signal")
+	case <-shutdown:
+		logger.Info("shutting down", "reason", "down requested")
+	}
+	return nil
+}
+
+func allHealthy(cs []supervise.Status) bool {
+	for _, c := range cs {
+		if c.Health != supervise.Healthy {
+			return false
+		}
+	}
+	return true
+}
+
+func printSummary(w io.Writer, cfg *config.Config, cs []supervise.Status, elapsed time.Duration) {
+	fmt.Fprintf(w, "aurorabox: cluster %s is up in %s (data dir %s)\n", cfg.Cluster, elapsed.Round(time.Millisecond), cfg.DataDir)
+	printComponents(w, cs)
+	fmt.Fprintf(w, "endpoints: %s   clusters.json: %s\n", cfg.Path("env"), cfg.Path("clusters.json"))
+}
+
+func printComponents(w io.Writer, cs []supervise.Status) {
+	if len(cs) == 0 {
+		fmt.Fprintln(w, "  (no components configured)")
+		return
+	}
+	fmt.Fprintf(w, "  %-10s %-22s %-8s %-10s %-10s %s\n", "COMPONENT", "ADDRESS", "PID", "HEALTH", "UPTIME", "RESTARTS")
+	for _, c := range cs {
+		pid := "-"
+		if c.PID != 0 {
+			pid = strconv.Itoa(c.PID)
+		}
+		up := (time.Duration(c.UptimeSeconds * float64(time.Second))).Round(time.Second).String()
+		fmt.Fprintf(w, "  %-10s %-22s %-8s %-10s %-10s %d\n", c.Name, c.Address, pid, c.Health, up, c.Restarts)
+	}
+}
+
+// GetStatus asks the running supervisor for its status. When none is running
+// it returns a Status with Running false, and no error.
+func GetStatus(ctx context.Context, cfg *config.Config) (*Status, error) {
+	var st Status
+	err := controlDo(ctx, cfg, "GET", "/v1/status", &st)
+	if errors.Is(err, errNotRunning) {
+		return &Status{Version: StatusVersion, DataDir: cfg.DataDir, Components: []supervise.Status{}}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &st, nil
+}
+
+// PrintStatus writes the human form of st.
+func PrintStatus(w io.Writer, st *Status) {
+	if !st.Running {
+		fmt.Fprintf(w, "aurorabox: not running (data dir %s)\n", st.DataDir)
+		return
+	}
+	state := "healthy"
+	switch {
+	case !st.Supervisor.Ready:
+		state = "starting"
+	case !st.Healthy:
+		state = "UNHEALTHY"
+	}
+	fmt.Fprintf(w, "aurorabox: cluster %s %s; supervisor pid %d, up %s (data dir %s)\n", st.Cluster, state,
+		st.Supervisor.PID, time.Duration(st.Supervisor.UptimeSeconds*float64(time.Second)).Round(time.Second), st.DataDir)
+	printComponents(w, st.Components)
+	for _, c := range st.Components {
+		if c.Health != supervise.Healthy && c.LastError != "" {
+			fmt.Fprintf(w, "  %s: %s (log: %s)\n", c.Name, strings.TrimSpace(c.LastError), c.Log)
+		}
+	}
+}

@@ -1,0 +1,103 @@
+package appliance
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/aurorabox/aurorabox/appliance/config"
+	"github.com/aurorabox/aurorabox/appliance/supervise"
+)
+
+// Component is a role the appliance runs, with what `up` publishes about it.
+type Component struct {
+	supervise.Spec
+	// URL is the component's HTTP endpoint, published in the env file as
+	// AURORABOX_<NAME>_URL; empty for non-HTTP components.
+	URL string
+}
+
+// Components lists the roles `up` starts for cfg, in dependency order
+// (zookeeper → master → agent → scheduler → observer). exe is the aurorabox
+// binary that the children run as.
+func Components(cfg *config.Config, exe string) []Component {
+	env := childEnv(cfg)
+	spec := func(name string, addr string, args ...string) supervise.Spec {
+		return supervise.Spec{
+			Name: name, Path: exe, Args: append([]string{name}, args...), Env: env,
+			Dir: cfg.DataDir, Log: cfg.Path("logs", name+".log"), Addr: addr,
+			ReadyTimeout: cfg.ReadyTimeout, StopGrace: cfg.ShutdownGrace,
+		}
+	}
+	var out []Component
+	if cfg.ZooKeeper.Mode == config.ZKEmbedded {
+		addr := cfg.Addr(cfg.ZooKeeper.Port)
+		s := spec("zookeeper", addr, "--listen", addr, "--data-dir", cfg.Path("zookeeper"))
+		s.Probe = ruokProbe(addr)
+		out = append(out, Component{Spec: s})
+	}
+	return out
+}
+
+// ZKServers is the ZooKeeper connect string the components use.
+func ZKServers(cfg *config.Config) string {
+	if cfg.ZooKeeper.Mode == config.ZKExternal {
+		return cfg.ZooKeeper.Servers
+	}
+	return cfg.Addr(cfg.ZooKeeper.Port)
+}
+
+// childEnv is the environment of every component: ours, minus the AURORABOX_*
+// settings (children get their settings as flags, so that what `up` resolved,
+// such as auto ports, wins), plus the marker that lets Sweep find them.
+func childEnv(cfg *config.Config) []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if strings.HasPrefix(kv, config.EnvPrefix+"_") {
+			continue
+		}
+		env = append(env, kv)
+	}
+	return append(env, supervise.Marker(cfg.DataDir))
+}
+
+// ruokProbe is ZooKeeper's own liveness check: "ruok" must answer "imok".
+func ruokProbe(addr string) supervise.Probe {
+	return func(ctx context.Context) error {
+		out, err := FourLetterWord(ctx, addr, "ruok")
+		if err != nil {
+			return err
+		}
+		if out != "imok" {
+			return fmt.Errorf("ruok answered %q", out)
+		}
+		return nil
+	}
+}
+
+// FourLetterWord sends a ZooKeeper four-letter command and returns the reply.
+func FourLetterWord(ctx context.Context, addr, cmd string) (string, error) {
+	var d net.Dialer
+	c, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return "", err
+	}
+	defer c.Close()
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		deadline = time.Now().Add(5 * time.Second)
+	}
+	c.SetDeadline(deadline)
+	if _, err := io.WriteString(c, cmd); err != nil {
+		return "", err
+	}
+	b, err := io.ReadAll(io.LimitReader(c, 1<<20))
+	if err != nil {
+		return "", err
+	}
+	return string(b), nil
+}

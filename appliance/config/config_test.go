@@ -1,0 +1,156 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/spf13/pflag"
+)
+
+func flags(t *testing.T, args ...string) *pflag.FlagSet {
+	t.Helper()
+	fs := pflag.NewFlagSet("test", pflag.ContinueOnError)
+	AddFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		t.Fatal(err)
+	}
+	return fs
+}
+
+func TestDefaults(t *testing.T) {
+	home := t.TempDir()
+	cfg, err := Load(flags(t), nil, home)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Config{
+		DataDir: filepath.Join(home, ".aurorabox"), Bind: "127.0.0.1", Cluster: "devcluster",
+		Ports: PortsFixed, ReadyTimeout: 30 * time.Second, ShutdownGrace: 10 * time.Second,
+		ZooKeeper: ZooKeeperConfig{Mode: ZKEmbedded, Port: 2181},
+		Master:    Listener{5050}, Agent: Listener{5051}, Scheduler: Listener{8081}, Observer: Listener{1338},
+	}
+	if *cfg != want {
+		t.Fatalf("defaults:\n got %+v\nwant %+v", *cfg, want)
+	}
+}
+
+func TestPrecedence(t *testing.T) {
+	full, _ := filepath.Abs("testdata/full.yaml")
+	tests := []struct {
+		name    string
+		args    []string
+		env     []string
+		cluster string
+		bind    string
+		zkPort  int
+	}{
+		{"file over defaults", []string{"--config", full}, nil, "filecluster", "127.0.0.2", 2999},
+		{"env over file", []string{"--config", full}, []string{"AURORABOX_CLUSTER=envcluster", "AURORABOX_ZOOKEEPER_PORT=3000"}, "envcluster", "127.0.0.2", 3000},
+		{"flag over env", []string{"--config", full, "--cluster", "flagcluster"}, []string{"AURORABOX_CLUSTER=envcluster"}, "flagcluster", "127.0.0.2", 2999},
+		{"config from env", nil, []string{"AURORABOX_CONFIG=" + full}, "filecluster", "127.0.0.2", 2999},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := Load(flags(t, tt.args...), tt.env, t.TempDir())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cfg.Cluster != tt.cluster || cfg.Bind != tt.bind || cfg.ZooKeeper.Port != tt.zkPort {
+				t.Fatalf("got cluster=%s bind=%s zk=%d", cfg.Cluster, cfg.Bind, cfg.ZooKeeper.Port)
+			}
+			if cfg.Master.Port != 6050 || cfg.ReadyTimeout != 5*time.Second {
+				t.Fatalf("file values lost: %+v", cfg)
+			}
+		})
+	}
+}
+
+func TestDefaultFileInDataDir(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, FileName), []byte("cluster: indatadir\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := Load(flags(t, "--data-dir", dir), nil, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Cluster != "indatadir" || cfg.File != filepath.Join(dir, FileName) {
+		t.Fatalf("got %+v", cfg)
+	}
+}
+
+func TestErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		env  []string
+		want string // substring of the error
+	}{
+		{"unknown key names file and line", []string{"--config", "testdata/unknown-key.yaml"}, nil, `testdata/unknown-key.yaml:4: unknown key "zookeeper.prot"`},
+		{"port out of range names line", []string{"--config", "testdata/bad-port.yaml"}, nil, "testdata/bad-port.yaml:3: master.port: port 70000 out of range"},
+		{"bad yaml names line", []string{"--config", "testdata/bad-yaml.yaml"}, nil, "testdata/bad-yaml.yaml: yaml: line 2"},
+		{"not an int names line", []string{"--config", "testdata/not-int.yaml"}, nil, `testdata/not-int.yaml:2: scheduler.port: "eighty" is not an integer`},
+		{"missing file", []string{"--config", "testdata/nope.yaml"}, nil, "no such file"},
+		{"bad ports mode", []string{"--ports", "some"}, nil, `ports: "some" must be "fixed" or "auto"`},
+		{"bad bind", []string{"--bind", "localhost"}, nil, `bind: "localhost" is not an IP address`},
+		{"bad cluster", []string{"--cluster", "a b"}, nil, `cluster: "a b" must match`},
+		{"env port out of range", nil, []string{"AURORABOX_AGENT_PORT=0"}, "agent.port: port 0 out of range"},
+		{"duplicate ports", nil, []string{"AURORABOX_AGENT_PORT=5050"}, "agent.port: port 5050 is also master.port"},
+		{"external without servers", nil, []string{"AURORABOX_ZOOKEEPER_MODE=external"}, "zookeeper.servers: must list"},
+		{"bad external servers", nil, []string{"AURORABOX_ZOOKEEPER_MODE=external", "AURORABOX_ZOOKEEPER_SERVERS=zk1"}, `"zk1" is not host:port`},
+		{"bad zk mode", nil, []string{"AURORABOX_ZOOKEEPER_MODE=cloud"}, `zookeeper.mode: "cloud"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Load(flags(t, tt.args...), tt.env, t.TempDir())
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("error %v, want it to contain %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestEnsureDataDir(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "a", "b")
+	cfg := &Config{DataDir: dir}
+	if err := cfg.EnsureDataDir(); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := os.Stat(dir); err != nil || st.Mode().Perm() != 0o700 {
+		t.Fatalf("data dir mode: %v %v", st, err)
+	}
+	// A path under a regular file cannot be created, even by root.
+	file := filepath.Join(t.TempDir(), "file")
+	os.WriteFile(file, nil, 0o600)
+	bad := &Config{DataDir: filepath.Join(file, "sub")}
+	if err := bad.EnsureDataDir(); err == nil || !strings.Contains(err.Error(), "data dir") {
+		t.Fatalf("want data dir error, got %v", err)
+	}
+}
+
+func TestResolvePorts(t *testing.T) {
+	cfg, err := Load(flags(t, "--ports", "auto"), nil, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A picker that repeats itself must still yield distinct ports.
+	seq := []int{40001, 40001, 40002, 40003, 40003, 40004, 40005}
+	i := 0
+	pick := func(string) (int, error) { p := seq[i]; i++; return p, nil }
+	if err := cfg.ResolvePorts(pick); err != nil {
+		t.Fatal(err)
+	}
+	got := []int{cfg.ZooKeeper.Port, cfg.Master.Port, cfg.Agent.Port, cfg.Scheduler.Port, cfg.Observer.Port}
+	want := []int{40001, 40002, 40003, 40004, 40005}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("ports %v, want %v", got, want)
+		}
+	}
+	if err := cfg.ResolvePorts(FreePort); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,0 +1,109 @@
+package appliance
+
+import (
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/aurorabox/aurorabox/appliance/config"
+)
+
+// SchedulerZKPath is where schedulers advertise themselves (Aurora's
+// -serverset_path and the client's scheduler_zk_path).
+const SchedulerZKPath = "/aurora/scheduler"
+
+// AgentWorkDir is the agents' work dir (Mesos --work_dir, Aurora's slave_root).
+func AgentWorkDir(cfg *config.Config) string { return cfg.Path("mesos") }
+
+// envFile renders <data-dir>/env: shell-sourceable endpoints of a running
+// appliance, so scripts can `. ~/.aurorabox/env` and use them.
+func envFile(cfg *config.Config, comps []Component) []byte {
+	vars := map[string]string{
+		"AURORABOX_DATA_DIR": cfg.DataDir,
+		"AURORABOX_CLUSTER":  cfg.Cluster,
+		"AURORABOX_ZK":       ZKServers(cfg),
+		// The aurora client looks for clusters.json in $AURORA_CONFIG_ROOT.
+		"AURORA_CONFIG_ROOT": cfg.DataDir,
+	}
+	for _, c := range comps {
+		if c.URL != "" {
+			vars["AURORABOX_"+strings.ToUpper(c.Name)+"_URL"] = c.URL
+		}
+	}
+	names := make([]string, 0, len(vars))
+	for k := range vars {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	var b strings.Builder
+	b.WriteString("# Written by `aurorabox up`. Use it with: . " + cfg.Path("env") + "\n")
+	for _, k := range names {
+		fmt.Fprintf(&b, "export %s=%s\n", k, shellQuote(vars[k]))
+	}
+	return []byte(b.String())
+}
+
+func shellQuote(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// Cluster is one entry of Aurora's clusters.json.
+type Cluster struct {
+	Name              string `json:"name"`
+	ZK                string `json:"zk"`
+	ZKPort            int    `json:"zk_port"`
+	SchedulerZKPath   string `json:"scheduler_zk_path"`
+	SchedulerURI      string `json:"scheduler_uri"`
+	AuthMechanism     string `json:"auth_mechanism"`
+	SlaveRoot         string `json:"slave_root"`
+	SlaveRunDirectory string `json:"slave_run_directory"`
+}
+
+// clustersJSON renders <data-dir>/clusters.json in the format of Aurora's
+// examples/vagrant/clusters.json: the client finds the leading scheduler
+// through zk + scheduler_zk_path (scheduler_uri is the direct fallback).
+func clustersJSON(cfg *config.Config) ([]byte, error) {
+	first := strings.TrimSpace(strings.Split(ZKServers(cfg), ",")[0])
+	host, portStr, err := net.SplitHostPort(first)
+	if err != nil {
+		return nil, fmt.Errorf("zookeeper address %q: %w", first, err)
+	}
+	port, _ := strconv.Atoi(portStr)
+	c := Cluster{
+		Name: cfg.Cluster, ZK: host, ZKPort: port, SchedulerZKPath: SchedulerZKPath,
+		SchedulerURI:  "http://" + cfg.Addr(cfg.Scheduler.Port),
+		AuthMechanism: "UNAUTHENTICATED", SlaveRoot: AgentWorkDir(cfg), SlaveRunDirectory: "latest",
+	}
+	b, err := json.MarshalIndent([]Cluster{c}, "", "  ")
+	return append(b, '\n'), err
+}
+
+// writeFileAtomic replaces path so that readers never see a partial file.
+func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Chmod(mode); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}
