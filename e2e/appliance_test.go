@@ -1,0 +1,284 @@
+//go:build e2e
+
+// Package e2e starts whole appliances from the built binary ($AURORABOX_BIN,
+// set by `make e2e`) on random ports and temp data dirs, and checks them with
+// independent tools: jq, bash, Apache ZooKeeper's zkCli.sh and go-zookeeper.
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/aurorabox/aurorabox/appliance"
+	"github.com/aurorabox/aurorabox/appliance/supervise"
+)
+
+func bin(t testing.TB) string {
+	t.Helper()
+	b := os.Getenv("AURORABOX_BIN")
+	if b == "" {
+		t.Fatal("AURORABOX_BIN is not set; run `make e2e`")
+	}
+	return b
+}
+
+type result struct {
+	stdout, stderr string
+	code           int
+}
+
+func run(t testing.TB, env []string, args ...string) result {
+	t.Helper()
+	cmd := exec.Command(bin(t), args...)
+	cmd.Env = append(os.Environ(), env...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	code := 0
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("%v: %v", args, err)
+	}
+	return result{out.String(), errb.String(), code}
+}
+
+// cluster is one appliance on its own data dir and free ports.
+type cluster struct {
+	t   testing.TB
+	dir string
+}
+
+func newCluster(t testing.TB) *cluster {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "abe2e")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &cluster{t, dir}
+	t.Cleanup(func() {
+		c.run("down")
+		if left := supervise.Find(supervise.Marker(dir)); len(left) > 0 {
+			t.Errorf("processes left after down: %v", left)
+		}
+		os.RemoveAll(dir)
+	})
+	return c
+}
+
+func (c *cluster) run(args ...string) result {
+	return run(c.t, []string{"AURORABOX_DATA_DIR=" + c.dir, "AURORABOX_PORTS=auto"}, args...)
+}
+
+func (c *cluster) up() {
+	c.t.Helper()
+	if r := c.run("up", "--detach"); r.code != 0 {
+		log, _ := os.ReadFile(filepath.Join(c.dir, "logs", "aurorabox.log"))
+		c.t.Fatalf("up --detach: exit %d\n%s%s\nsupervisor log:\n%s", r.code, r.stdout, r.stderr, log)
+	}
+}
+
+func (c *cluster) status() *appliance.Status {
+	c.t.Helper()
+	r := c.run("status", "--json")
+	var st appliance.Status
+	if err := json.Unmarshal([]byte(r.stdout), &st); err != nil {
+		c.t.Fatalf("status --json: %v\n%s", err, r.stdout)
+	}
+	return &st
+}
+
+func (c *cluster) component(name string) supervise.Status {
+	for _, comp := range c.status().Components {
+		if comp.Name == name {
+			return comp
+		}
+	}
+	c.t.Fatalf("no component %s", name)
+	return supervise.Status{}
+}
+
+// jq runs the real jq over the status JSON; -e makes false/null fail.
+func jq(t *testing.T, input, filter string) {
+	t.Helper()
+	cmd := exec.Command("jq", "-e", filter)
+	cmd.Stdin = strings.NewReader(input)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("jq %s: %v %s\ninput: %s", filter, err, out, input)
+	}
+}
+
+func waitFor(t testing.TB, what string, timeout time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func TestUpStatusLogsDown(t *testing.T) {
+	c := newCluster(t)
+	c.up()
+	r := c.run("status", "--json")
+	if r.code != 0 {
+		t.Fatalf("status exit %d: %s", r.code, r.stdout)
+	}
+	jq(t, r.stdout, `.version == 1 and .running and .healthy and .supervisor.ready`)
+	jq(t, r.stdout, `.components[0] | .name == "zookeeper" and .health == "healthy" and .pid > 0 and .restarts == 0 and (.address | test("^127\\.0\\.0\\.1:[0-9]+$"))`)
+	if h := c.run("status"); h.code != 0 || !strings.Contains(h.stdout, "zookeeper") || !strings.Contains(h.stdout, "healthy") {
+		t.Fatalf("status: %d %s", h.code, h.stdout)
+	}
+
+	// The env file is valid shell and names the live ZooKeeper.
+	zk := c.component("zookeeper").Address
+	out, err := exec.Command("bash", "-c", `. "$1/env" && echo "$AURORABOX_ZK $AURORA_CONFIG_ROOT"`, "x", c.dir).Output()
+	if err != nil || strings.TrimSpace(string(out)) != zk+" "+c.dir {
+		t.Fatalf("env: %q %v", out, err)
+	}
+	cj, _ := os.ReadFile(filepath.Join(c.dir, "clusters.json"))
+	host, port, _ := strings.Cut(zk, ":")
+	jq(t, string(cj), `.[0] | .name == "devcluster" and .zk == "`+host+`" and .zk_port == `+port+` and .scheduler_zk_path == "/aurora/scheduler" and .auth_mechanism == "UNAUTHENTICATED" and .slave_run_directory == "latest"`)
+
+	if got, err := appliance.FourLetterWord(context.Background(), zk, "ruok"); err != nil || got != "imok" {
+		t.Fatalf("ruok: %q %v", got, err)
+	}
+	if l := c.run("logs", "zookeeper"); l.code != 0 || !strings.Contains(l.stdout, "zookeeper | --- ") {
+		t.Fatalf("logs: %d %q %s", l.code, l.stdout, l.stderr)
+	}
+	if l := c.run("logs", "nosuchrole"); l.code == 0 || !strings.Contains(l.stderr, `no log for "nosuchrole"`) {
+		t.Fatalf("logs of an unknown role: %d %s", l.code, l.stderr)
+	}
+
+	if d := c.run("down"); d.code != 0 || !strings.Contains(d.stdout, "stopped") {
+		t.Fatalf("down: %d %s %s", d.code, d.stdout, d.stderr)
+	}
+	if left := supervise.Find(supervise.Marker(c.dir)); len(left) != 0 {
+		t.Fatalf("processes after down: %v", left)
+	}
+	if s := c.run("status", "--json"); s.code != 1 {
+		t.Fatalf("status after down exits %d", s.code)
+	} else {
+		jq(t, s.stdout, `.running == false and .healthy == false`)
+	}
+}
+
+func TestSecondUpRefused(t *testing.T) {
+	c := newCluster(t)
+	c.up()
+	for _, args := range [][]string{{"up"}, {"up", "--detach"}} {
+		r := c.run(args...)
+		if r.code != 1 || !strings.Contains(r.stderr, "already running on data dir "+c.dir) {
+			t.Fatalf("%v: exit %d, stderr %q", args, r.code, r.stderr)
+		}
+	}
+	if !c.status().Healthy {
+		t.Fatal("the first appliance suffered from the second up")
+	}
+}
+
+func TestTwoClustersAtOnce(t *testing.T) {
+	a, b := newCluster(t), newCluster(t)
+	a.up()
+	b.up()
+	za, zb := a.component("zookeeper"), b.component("zookeeper")
+	if za.Address == zb.Address || za.Health != supervise.Healthy || zb.Health != supervise.Healthy {
+		t.Fatalf("a=%+v b=%+v", za, zb)
+	}
+}
+
+func TestComponentRestartKeepsData(t *testing.T) {
+	c := newCluster(t)
+	c.up()
+	zk := c.component("zookeeper")
+	conn := dialZK(t, zk.Address)
+	if _, err := conn.Create("/survivor", []byte("still here"), 0, worldACL); err != nil {
+		t.Fatal(err)
+	}
+	conn.Close()
+
+	syscall.Kill(zk.PID, syscall.SIGKILL)
+	waitFor(t, "zookeeper restarted and healthy", 10*time.Second, func() bool {
+		z := c.component("zookeeper")
+		return z.PID != zk.PID && z.Health == supervise.Healthy
+	})
+	if z := c.component("zookeeper"); z.Restarts != 1 {
+		t.Fatalf("restarts = %d", z.Restarts)
+	}
+	conn = dialZK(t, zk.Address)
+	defer conn.Close()
+	data, _, err := conn.Get("/survivor")
+	if err != nil || string(data) != "still here" {
+		t.Fatalf("after restart: %q %v", data, err)
+	}
+}
+
+// kill -9 of the supervisor: its components die with it (Pdeathsig), and
+// the next up starts cleanly on the same data dir.
+func TestSupervisorKill9ThenUp(t *testing.T) {
+	c := newCluster(t)
+	c.up()
+	st := c.status()
+	zkPID := st.Components[0].PID
+	syscall.Kill(st.Supervisor.PID, syscall.SIGKILL)
+	waitFor(t, "components to die with the supervisor", 10*time.Second, func() bool {
+		return len(supervise.Find(supervise.Marker(c.dir))) == 0
+	})
+	if syscall.Kill(zkPID, 0) == nil {
+		if b, _ := os.ReadFile("/proc/" + strconv.Itoa(zkPID) + "/stat"); !bytes.Contains(b, []byte(") Z")) {
+			t.Fatalf("zookeeper %d survived", zkPID)
+		}
+	}
+	c.up()
+	if !c.status().Healthy {
+		t.Fatal("not healthy after a second up")
+	}
+}
+
+// Foreground up: Ctrl-C (SIGINT) is an orderly shutdown with exit status 0.
+func TestForegroundInterrupt(t *testing.T) {
+	dir, _ := os.MkdirTemp("", "abe2e")
+	defer os.RemoveAll(dir)
+	cmd := exec.Command(bin(t), "up", "--ports", "auto", "--data-dir", dir)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "up to be ready", 30*time.Second, func() bool { return strings.Contains(out.String(), "is up in") })
+	cmd.Process.Signal(os.Interrupt)
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("up after SIGINT: %v\n%s", err, out.String())
+	}
+	if left := supervise.Find(supervise.Marker(dir)); len(left) != 0 {
+		t.Fatalf("processes left: %v", left)
+	}
+}
+
+func TestInvalidConfig(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "aurorabox.yaml")
+	os.WriteFile(cfg, []byte("cluster: ok\nmaster:\n  port: 99999\n"), 0o600)
+	r := run(t, nil, "up", "--data-dir", dir)
+	if r.code == 0 || !strings.Contains(r.stderr, cfg+":3: master.port: port 99999 out of range") {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	// An unwritable data dir: a path below a regular file.
+	r = run(t, nil, "up", "--data-dir", filepath.Join(cfg, "sub"))
+	if r.code == 0 || !strings.Contains(r.stderr, "data dir") {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+}
