@@ -1,0 +1,463 @@
+package master
+
+import (
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/gogo/protobuf/proto"
+	mesos "github.com/mesos/mesos-go/api/v1/lib"
+	"github.com/mesos/mesos-go/api/v1/lib/resources"
+	"github.com/mesos/mesos-go/api/v1/lib/scheduler"
+)
+
+// subscription is one framework's open event stream.
+type subscription struct {
+	streamID string
+	events   chan *scheduler.Event
+	done     chan struct{}
+	once     sync.Once
+}
+
+func (s *subscription) close() { s.once.Do(func() { close(s.done) }) }
+
+// send queues an event on the framework's stream; a consumer too slow to
+// keep a large buffer drained is disconnected, as the master would drop it.
+func (fw *framework) send(ev *scheduler.Event) {
+	if fw.sub == nil {
+		return
+	}
+	select {
+	case fw.sub.events <- ev:
+	default:
+		fw.sub.close()
+	}
+}
+
+// CallError is a rejected call, with the HTTP status the API answers.
+type CallError struct {
+	Status int
+	Msg    string
+}
+
+func (e *CallError) Error() string { return e.Msg }
+
+func badRequest(format string, a ...any) error {
+	return &CallError{400, fmt.Sprintf(format, a...)}
+}
+
+// Subscribe registers a framework, or fails over an existing one when the
+// FrameworkInfo carries its id, and returns its new event stream.
+func (m *Master) Subscribe(info mesos.FrameworkInfo, streamID string) (*subscription, string, error) {
+	if info.User == "" || info.Name == "" {
+		return nil, "", badRequest("framework_info needs user and name")
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	now := m.cfg.Now()
+	id := info.GetID().GetValue()
+	fw := m.frameworks[id]
+	if id == "" {
+		id = fmt.Sprintf("%s-%04d", m.id, m.nextFW)
+		m.nextFW++
+	}
+	for _, c := range m.completed {
+		if c.id == id {
+			return nil, "", &CallError{403, "framework " + id + " has been removed"}
+		}
+	}
+	if fw == nil {
+		fw = &framework{id: id, registered: now, filters: map[string]time.Time{}, tasks: map[string]*task{}}
+		m.frameworks[id] = fw
+		m.cfg.Logger.Info("framework registered", "framework", id, "name", info.Name)
+	} else {
+		if fw.sub != nil {
+			// Failover: the old connection gets an ERROR and is closed.
+			fw.send(&scheduler.Event{Type: scheduler.Event_ERROR, Error: &scheduler.Event_Error{Message: "Framework failed over"}})
+			fw.sub.close()
+		}
+		if fw.failover != nil {
+			fw.failover.Stop()
+			fw.failover = nil
+		}
+		m.rescindOffersLocked(fw, false)
+		fw.reregistered = now
+		m.cfg.Logger.Info("framework re-subscribed", "framework", id)
+	}
+	info.ID = &mesos.FrameworkID{Value: id}
+	fw.info = info
+	fw.suppressed = false
+	sub := &subscription{streamID: streamID, events: make(chan *scheduler.Event, 4096), done: make(chan struct{})}
+	fw.sub = sub
+	hb := m.cfg.HeartbeatInterval.Seconds()
+	fw.send(&scheduler.Event{
+		Type: scheduler.Event_SUBSCRIBED,
+		Subscribed: &scheduler.Event_Subscribed{
+			FrameworkID: &mesos.FrameworkID{Value: id}, HeartbeatIntervalSeconds: &hb, MasterInfo: m.masterInfo(),
+		},
+	})
+	m.allocateLocked()
+	return sub, id, nil
+}
+
+// Disconnected is called when a framework's stream ends. The framework keeps
+// its tasks for its failover_timeout, then is removed.
+func (m *Master) Disconnected(fwID string, sub *subscription) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	fw := m.frameworks[fwID]
+	if fw == nil || fw.sub != sub {
+		return // already failed over or removed
+	}
+	fw.sub = nil
+	fw.unregistered = m.cfg.Now()
+	m.rescindOffersLocked(fw, false)
+	timeout := time.Duration(fw.info.GetFailoverTimeout() * float64(time.Second))
+	m.cfg.Logger.Info("framework disconnected", "framework", fwID, "failover_timeout", timeout)
+	fw.failover = time.AfterFunc(timeout, func() {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		if f := m.frameworks[fwID]; f == fw && f.sub == nil {
+			m.cfg.Logger.Info("framework failover timeout; removing", "framework", fwID)
+			m.removeFrameworkLocked(fw)
+		}
+	})
+	m.allocateLocked()
+}
+
+// frameworkFor checks that a call comes from the framework's current stream.
+func (m *Master) frameworkFor(fwID, streamID string) (*framework, error) {
+	fw := m.frameworks[fwID]
+	if fw == nil {
+		return nil, &CallError{403, "framework " + fwID + " is not subscribed"}
+	}
+	if fw.sub == nil {
+		return nil, &CallError{403, "framework " + fwID + " is not connected"}
+	}
+	if streamID != fw.sub.streamID {
+		return nil, badRequest("the Mesos-Stream-Id %q does not match the framework's stream", streamID)
+	}
+	return fw, nil
+}
+
+// Handle applies a non-SUBSCRIBE call.
+func (m *Master) Handle(call *scheduler.Call, streamID string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	fw, err := m.frameworkFor(call.GetFrameworkID().GetValue(), streamID)
+	if err != nil {
+		return err
+	}
+	switch call.GetType() {
+	case scheduler.Call_TEARDOWN:
+		m.removeFrameworkLocked(fw)
+	case scheduler.Call_ACCEPT:
+		if call.Accept == nil {
+			return badRequest("ACCEPT without accept")
+		}
+		m.acceptLocked(fw, call.Accept)
+	case scheduler.Call_DECLINE:
+		if call.Decline == nil {
+			return badRequest("DECLINE without decline")
+		}
+		m.declineLocked(fw, call.Decline.OfferIDs, call.Decline.Filters)
+	case scheduler.Call_REVIVE:
+		fw.suppressed = false
+		fw.filters = map[string]time.Time{}
+		m.allocateLocked()
+	case scheduler.Call_SUPPRESS:
+		fw.suppressed = true
+	case scheduler.Call_KILL:
+		if call.Kill == nil {
+			return badRequest("KILL without kill")
+		}
+		m.killLocked(fw, call.Kill.TaskID)
+	case scheduler.Call_SHUTDOWN:
+		// Executors are shut down with their framework's tasks; a lone
+		// executor shutdown becomes a kill of its tasks.
+		if call.Shutdown == nil {
+			return badRequest("SHUTDOWN without shutdown")
+		}
+		for _, t := range fw.tasks {
+			if t.info.GetExecutor().GetExecutorID().Value == call.Shutdown.ExecutorID.Value {
+				m.killLocked(fw, t.info.TaskID)
+			}
+		}
+	case scheduler.Call_ACKNOWLEDGE:
+		if call.Acknowledge == nil {
+			return badRequest("ACKNOWLEDGE without acknowledge")
+		}
+		ack := call.Acknowledge
+		if a := m.agents[ack.AgentID.Value]; a != nil && a.link != nil {
+			a.link.Acknowledge(mesos.FrameworkID{Value: fw.id}, ack.TaskID, ack.UUID)
+		}
+	case scheduler.Call_RECONCILE:
+		m.reconcileLocked(fw, call.GetReconcile())
+	case scheduler.Call_MESSAGE, scheduler.Call_REQUEST:
+		// Accepted and dropped: no executor in aurorabox relies on them yet.
+	default:
+		return badRequest("unsupported call type %s", call.GetType())
+	}
+	return nil
+}
+
+func (m *Master) declineLocked(fw *framework, ids []mesos.OfferID, filters *mesos.Filters) {
+	refuse := m.cfg.DeclineDelay
+	if filters != nil && filters.RefuseSeconds != nil {
+		refuse = time.Duration(filters.GetRefuseSeconds() * float64(time.Second))
+	}
+	for _, id := range ids {
+		o := m.offers[id.Value]
+		if o == nil || o.fw != fw.id {
+			continue // rescinded or never ours: nothing to decline
+		}
+		m.removeOfferLocked(o)
+		if refuse > 0 {
+			fw.filters[o.agent] = m.cfg.Now().Add(refuse)
+		}
+	}
+	m.allocateLocked()
+}
+
+func (m *Master) acceptLocked(fw *framework, acc *scheduler.Call_Accept) {
+	var offered mesos.Resources
+	agentID := ""
+	valid := len(acc.OfferIDs) > 0
+	reason := "no offers"
+	for _, id := range acc.OfferIDs {
+		o := m.offers[id.Value]
+		switch {
+		case o == nil || o.fw != fw.id:
+			valid, reason = false, "offer "+id.Value+" is no longer valid"
+		case agentID != "" && o.agent != agentID:
+			valid, reason = false, "offers span several agents"
+		default:
+			agentID = o.agent
+			offered = offered.Plus(o.res...)
+		}
+	}
+	var launch []mesos.TaskInfo
+	for _, op := range acc.Operations {
+		switch op.GetType() {
+		case mesos.Offer_Operation_LAUNCH:
+			launch = append(launch, op.GetLaunch().GetTaskInfos()...)
+		case mesos.Offer_Operation_LAUNCH_GROUP:
+			lg := op.GetLaunchGroup()
+			for _, t := range lg.GetTaskGroup().Tasks {
+				if t.Executor == nil {
+					ex := lg.Executor
+					t.Executor = &ex
+				}
+				launch = append(launch, t)
+			}
+		}
+	}
+	if !valid {
+		for _, t := range launch {
+			m.masterUpdateLocked(fw, t.TaskID, agentID, mesos.TASK_DROPPED, mesos.REASON_INVALID_OFFERS, reason)
+		}
+		// Valid offers among invalid ones are returned, as Mesos does.
+		for _, id := range acc.OfferIDs {
+			if o := m.offers[id.Value]; o != nil && o.fw == fw.id {
+				m.removeOfferLocked(o)
+			}
+		}
+		m.allocateLocked()
+		return
+	}
+	for _, id := range acc.OfferIDs {
+		m.removeOfferLocked(m.offers[id.Value])
+	}
+	a := m.agents[agentID]
+	remaining := offered.Clone()
+	var ok []mesos.TaskInfo
+	executors := map[string]bool{}
+	for _, t := range fw.tasks {
+		if t.agent == agentID && t.info.Executor != nil {
+			executors[t.info.Executor.ExecutorID.Value] = true
+		}
+	}
+	for _, t := range launch {
+		need := sumResources(t.Resources)
+		if t.Executor != nil && !executors[t.Executor.ExecutorID.Value] {
+			need = need.Plus(t.Executor.Resources...)
+		}
+		if err := m.validateTask(fw, &t); err != "" {
+			m.masterUpdateLocked(fw, t.TaskID, agentID, mesos.TASK_ERROR, mesos.REASON_TASK_INVALID, err)
+			continue
+		}
+		if !resources.ContainsAll(remaining, need) {
+			m.masterUpdateLocked(fw, t.TaskID, agentID, mesos.TASK_ERROR, mesos.REASON_TASK_INVALID,
+				fmt.Sprintf("task uses more resources (%s) than available (%s)", need, remaining))
+			continue
+		}
+		remaining = remaining.Minus(need...)
+		if t.Executor != nil {
+			executors[t.Executor.ExecutorID.Value] = true
+		}
+		t.AgentID = mesos.AgentID{Value: agentID}
+		tk := &task{info: t, fw: fw.id, agent: agentID, state: mesos.TASK_STAGING, res: need}
+		fw.tasks[t.TaskID.Value] = tk
+		a.used = a.used.Plus(need...)
+		ok = append(ok, t)
+	}
+	if len(ok) > 0 && a.link != nil {
+		a.link.Launch(proto.Clone(&fw.info).(*mesos.FrameworkInfo), ok)
+	}
+	if f := acc.Filters; f != nil && f.RefuseSeconds != nil && f.GetRefuseSeconds() > 0 {
+		fw.filters[agentID] = m.cfg.Now().Add(time.Duration(f.GetRefuseSeconds() * float64(time.Second)))
+	}
+	m.allocateLocked()
+}
+
+func (m *Master) validateTask(fw *framework, t *mesos.TaskInfo) string {
+	switch {
+	case t.TaskID.Value == "":
+		return "task id is empty"
+	case fw.tasks[t.TaskID.Value] != nil:
+		return "task id " + t.TaskID.Value + " is already in use"
+	case t.Command == nil && t.Executor == nil:
+		return "task needs a command or an executor"
+	case t.Command != nil && t.Executor != nil:
+		return "task has both a command and an executor"
+	}
+	if err := resources.Validate(t.Resources...); err != nil {
+		return "invalid resources: " + err.Error()
+	}
+	return ""
+}
+
+// masterUpdateLocked sends a status update generated by the master itself
+// (no uuid, so it needs no acknowledgement).
+func (m *Master) masterUpdateLocked(fw *framework, taskID mesos.TaskID, agentID string, state mesos.TaskState, reason mesos.TaskStatus_Reason, msg string) {
+	now := float64(m.cfg.Now().UnixNano()) / 1e9
+	st := mesos.TaskStatus{
+		TaskID: taskID, State: state.Enum(), Reason: reason.Enum(), Message: &msg,
+		Source: mesos.SOURCE_MASTER.Enum(), Timestamp: &now,
+	}
+	if agentID != "" {
+		st.AgentID = &mesos.AgentID{Value: agentID}
+	}
+	fw.send(&scheduler.Event{Type: scheduler.Event_UPDATE, Update: &scheduler.Event_Update{Status: st}})
+}
+
+func (m *Master) killLocked(fw *framework, id mesos.TaskID) {
+	t := fw.tasks[id.Value]
+	if t == nil {
+		m.masterUpdateLocked(fw, id, "", mesos.TASK_LOST, mesos.REASON_RECONCILIATION, "attempted to kill an unknown task")
+		return
+	}
+	if a := m.agents[t.agent]; a != nil && a.link != nil {
+		a.link.Kill(mesos.FrameworkID{Value: fw.id}, id)
+	}
+}
+
+func (m *Master) reconcileLocked(fw *framework, rec *scheduler.Call_Reconcile) {
+	send := func(t *task) {
+		now := float64(m.cfg.Now().UnixNano()) / 1e9
+		st := mesos.TaskStatus{
+			TaskID: t.info.TaskID, State: t.state.Enum(), Reason: mesos.REASON_RECONCILIATION.Enum(),
+			Source: mesos.SOURCE_MASTER.Enum(), Timestamp: &now, AgentID: &mesos.AgentID{Value: t.agent},
+		}
+		if n := len(t.statuses); n > 0 {
+			st.Message = t.statuses[n-1].Message
+			st.Healthy = t.statuses[n-1].Healthy
+		}
+		fw.send(&scheduler.Event{Type: scheduler.Event_UPDATE, Update: &scheduler.Event_Update{Status: st}})
+	}
+	if rec == nil || len(rec.Tasks) == 0 {
+		for _, t := range fw.tasks {
+			send(t)
+		}
+		return
+	}
+	for _, rt := range rec.Tasks {
+		if t := fw.tasks[rt.TaskID.Value]; t != nil {
+			send(t)
+			continue
+		}
+		found := false
+		for _, t := range fw.completedTasks {
+			if t.info.TaskID.Value == rt.TaskID.Value {
+				send(t)
+				found = true
+				break
+			}
+		}
+		if !found {
+			m.masterUpdateLocked(fw, rt.TaskID, rt.GetAgentID().GetValue(), mesos.TASK_LOST, mesos.REASON_RECONCILIATION, "reconciliation: task is unknown")
+		}
+	}
+}
+
+// removeFrameworkLocked tears a framework down: its tasks are killed, its
+// offers withdrawn, and it moves to completed_frameworks.
+func (m *Master) removeFrameworkLocked(fw *framework) {
+	m.rescindOffersLocked(fw, false)
+	agents := map[string]bool{}
+	for _, t := range fw.tasks {
+		agents[t.agent] = true
+		if a := m.agents[t.agent]; a != nil {
+			a.used = a.used.Minus(t.res...)
+		}
+		fw.completedTasks = append(fw.completedTasks, t)
+	}
+	fw.tasks = map[string]*task{}
+	for aid := range agents {
+		if a := m.agents[aid]; a != nil && a.link != nil {
+			a.link.ShutdownFramework(mesos.FrameworkID{Value: fw.id})
+		}
+	}
+	if fw.sub != nil {
+		fw.sub.close()
+		fw.sub = nil
+	}
+	fw.unregistered = m.cfg.Now()
+	delete(m.frameworks, fw.id)
+	m.completed = append(m.completed, fw)
+	m.allocateLocked()
+}
+
+// StatusUpdate records an update an agent reports and forwards it to the
+// framework. The agent resends it until the framework acknowledges it.
+func (m *Master) StatusUpdate(agentID string, fwID string, st mesos.TaskStatus) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	fw := m.frameworks[fwID]
+	if fw == nil {
+		return
+	}
+	if t := fw.tasks[st.TaskID.Value]; t != nil {
+		if t.state != st.GetState() || len(t.statuses) == 0 {
+			t.statuses = append(t.statuses, st)
+		}
+		t.state = st.GetState()
+		if isTerminal(t.state) {
+			if a := m.agents[t.agent]; a != nil {
+				a.used = a.used.Minus(t.res...)
+			}
+			delete(fw.tasks, t.info.TaskID.Value)
+			fw.completedTasks = append(fw.completedTasks, t)
+			defer m.allocateLocked()
+		}
+	}
+	if st.AgentID == nil {
+		st.AgentID = &mesos.AgentID{Value: agentID}
+	}
+	fw.send(&scheduler.Event{Type: scheduler.Event_UPDATE, Update: &scheduler.Event_Update{Status: st}})
+}
+
+func (m *Master) masterInfo() *mesos.MasterInfo {
+	host, port := splitAddr(m.cfg.ListenAddr)
+	hostname := m.cfg.Hostname
+	if hostname == "" {
+		hostname = host
+	}
+	ip := ipv4ToUint32(host)
+	ver := Version
+	return &mesos.MasterInfo{
+		ID: m.id, IP: ip, Port: proto.Uint32(uint32(port)), PID: proto.String("master@" + m.cfg.ListenAddr),
+		Hostname: &hostname, Version: &ver,
+		Address: &mesos.Address{Hostname: &hostname, IP: proto.String(host), Port: int32(port)},
+	}
+}

@@ -1,0 +1,227 @@
+package master
+
+import (
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/mesos/mesos-go/api/v1/lib/recordio"
+	"github.com/mesos/mesos-go/api/v1/lib/scheduler"
+)
+
+const (
+	mediaJSON     = "application/json"
+	mediaProtobuf = "application/x-protobuf"
+	maxCallBytes  = 16 << 20
+)
+
+// message is what both codecs need of a mesos-go type.
+type message interface {
+	Marshal() ([]byte, error)
+	Unmarshal([]byte) error
+}
+
+func encode(media string, m message) ([]byte, error) {
+	if media == mediaProtobuf {
+		return m.Marshal()
+	}
+	return json.Marshal(m)
+}
+
+func decode(media string, b []byte, m message) error {
+	if media == mediaProtobuf {
+		return m.Unmarshal(b)
+	}
+	return json.Unmarshal(b, m)
+}
+
+// mediaTypes picks the request and response encodings; "" means unsupported.
+func mediaTypes(r *http.Request) (in, out string) {
+	ct, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || (ct != mediaJSON && ct != mediaProtobuf) {
+		return "", ""
+	}
+	out = ct
+	if acc := r.Header.Get("Accept"); acc != "" && acc != "*/*" {
+		a, _, err := mime.ParseMediaType(acc)
+		switch {
+		case err == nil && (a == mediaJSON || a == mediaProtobuf):
+			out = a
+		case err == nil && a == "application/recordio":
+			out = ct // Mesos ≥1.2 accepts this with Message-Accept; we keep the call's type
+		default:
+			return ct, ""
+		}
+	}
+	return ct, out
+}
+
+// Handler returns the master's HTTP API.
+func (m *Master) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/api/v1/scheduler", m.serveScheduler)
+	m.registerOperator(mux)
+	m.registerAgentAPI(mux)
+	return mux
+}
+
+func (m *Master) serveScheduler(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", "POST")
+		http.Error(w, "Expecting a 'POST' request", http.StatusMethodNotAllowed)
+		return
+	}
+	in, out := mediaTypes(r)
+	if in == "" {
+		http.Error(w, "Expecting 'Content-Type' of application/json or application/x-protobuf", http.StatusUnsupportedMediaType)
+		return
+	}
+	if out == "" {
+		http.Error(w, "Expecting 'Accept' to allow application/json or application/x-protobuf", http.StatusNotAcceptable)
+		return
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxCallBytes+1))
+	if err != nil || len(body) > maxCallBytes {
+		http.Error(w, "Failed to read the request body", http.StatusBadRequest)
+		return
+	}
+	var call scheduler.Call
+	if err := decode(in, body, &call); err != nil {
+		http.Error(w, "Failed to parse body into Call: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	if call.GetType() == scheduler.Call_UNKNOWN {
+		http.Error(w, "Expecting 'type' to be present", http.StatusBadRequest)
+		return
+	}
+	if call.GetType() == scheduler.Call_SUBSCRIBE {
+		m.serveSubscribe(w, r, &call, out)
+		return
+	}
+	if call.FrameworkID == nil || call.FrameworkID.Value == "" {
+		http.Error(w, "Expecting 'framework_id' to be present", http.StatusBadRequest)
+		return
+	}
+	if err := m.Handle(&call, r.Header.Get("Mesos-Stream-Id")); err != nil {
+		writeCallError(w, err)
+		return
+	}
+	w.WriteHeader(http.StatusAccepted)
+}
+
+func writeCallError(w http.ResponseWriter, err error) {
+	var ce *CallError
+	if errors.As(err, &ce) {
+		http.Error(w, ce.Msg, ce.Status)
+		return
+	}
+	http.Error(w, err.Error(), http.StatusInternalServerError)
+}
+
+func (m *Master) serveSubscribe(w http.ResponseWriter, r *http.Request, call *scheduler.Call, media string) {
+	if call.Subscribe == nil {
+		http.Error(w, "Expecting 'subscribe' to be present", http.StatusBadRequest)
+		return
+	}
+	info := call.Subscribe.FrameworkInfo
+	if info == nil {
+		http.Error(w, "Expecting 'subscribe.framework_info' to be present", http.StatusBadRequest)
+		return
+	}
+	if call.FrameworkID != nil && info.GetID().GetValue() != call.FrameworkID.Value {
+		http.Error(w, "'framework_id' differs from 'subscribe.framework_info.id'", http.StatusBadRequest)
+		return
+	}
+	flusher, ok := w.(http.Flusher)
+	if !ok {
+		http.Error(w, "streaming unsupported", http.StatusInternalServerError)
+		return
+	}
+	streamID := newUUID()
+	sub, fwID, err := m.Subscribe(*info, streamID)
+	if err != nil {
+		writeCallError(w, err)
+		return
+	}
+	defer m.Disconnected(fwID, sub)
+	w.Header().Set("Content-Type", media)
+	w.Header().Set("Mesos-Stream-Id", streamID)
+	w.Header().Set("Cache-Control", "no-cache")
+	w.WriteHeader(http.StatusOK)
+	flusher.Flush()
+	rw := recordio.NewWriter(w)
+	hb := time.NewTicker(m.cfg.HeartbeatInterval)
+	defer hb.Stop()
+	heartbeat := &scheduler.Event{Type: scheduler.Event_HEARTBEAT}
+	write := func(ev *scheduler.Event) bool {
+		b, err := encode(media, ev)
+		if err != nil {
+			m.cfg.Logger.Error("encode event", "err", err)
+			return true
+		}
+		if err := rw.WriteFrame(b); err != nil {
+			return false
+		}
+		flusher.Flush()
+		return true
+	}
+	for {
+		select {
+		case ev := <-sub.events:
+			if !write(ev) {
+				return
+			}
+		case <-hb.C:
+			if !write(heartbeat) {
+				return
+			}
+		case <-sub.done:
+			// Deliver what is queued (such as a failover ERROR), then end.
+			for {
+				select {
+				case ev := <-sub.events:
+					write(ev)
+				default:
+					return
+				}
+			}
+		case <-r.Context().Done():
+			return
+		}
+	}
+}
+
+func newUUID() string {
+	var b [16]byte
+	rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
+}
+
+func splitAddr(addr string) (string, int) {
+	host, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr, 0
+	}
+	port, _ := strconv.Atoi(p)
+	return host, port
+}
+
+// ipv4ToUint32 encodes an address the way MasterInfo.ip does: the four bytes
+// in network order, read as a little-endian integer (127.0.0.1 → 16777343).
+func ipv4ToUint32(host string) uint32 {
+	ip := net.ParseIP(host).To4()
+	if ip == nil {
+		return 0
+	}
+	return binary.LittleEndian.Uint32(ip)
+}

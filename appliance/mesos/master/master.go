@@ -1,0 +1,306 @@
+// Package master is aurorabox's Mesos-compatible master. Frameworks use the
+// public Mesos v1 scheduler API (POST /api/v1/scheduler, RecordIO event
+// streams, JSON or protobuf through mesos-go's types); operators and UIs use
+// /master/state and friends. Agents reach the master through an internal API
+// (see agentapi.go) that is ours to shape: only the framework-facing and
+// operator-facing surfaces must match Mesos.
+//
+// Allocation follows a development profile: resources are offered as soon as
+// they are free (an agent registers, a task ends, a framework subscribes or
+// revives) instead of on a 1 s allocation round, and a DECLINE without
+// filters holds the resources back only for Config.DeclineDelay.
+package master
+
+import (
+	"fmt"
+
+	"github.com/gogo/protobuf/proto"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+
+	mesos "github.com/mesos/mesos-go/api/v1/lib"
+	"github.com/mesos/mesos-go/api/v1/lib/scheduler"
+)
+
+// Version is the Mesos version we present (the one Aurora's Vagrant box ran).
+const Version = "1.6.1"
+
+// Config configures a master. Zero values get the defaults noted.
+type Config struct {
+	ListenAddr        string
+	Hostname          string        // default: the listen host
+	HeartbeatInterval time.Duration // default 15s, as Mesos
+	DeclineDelay      time.Duration // re-offer delay after a DECLINE without filters; default 100ms
+	Logger            *slog.Logger
+	Now               func() time.Time
+}
+
+// AgentLink carries the master's commands to one agent.
+type AgentLink interface {
+	Launch(fw *mesos.FrameworkInfo, tasks []mesos.TaskInfo)
+	Kill(fwID mesos.FrameworkID, taskID mesos.TaskID)
+	Acknowledge(fwID mesos.FrameworkID, taskID mesos.TaskID, uuid []byte)
+	ShutdownFramework(fwID mesos.FrameworkID)
+}
+
+// Master is the master's state. All fields are guarded by mu.
+type Master struct {
+	cfg   Config
+	id    string
+	start time.Time
+
+	mu         sync.Mutex
+	frameworks map[string]*framework
+	completed  []*framework
+	agents     map[string]*agent
+	agentOrder []string
+	offers     map[string]*offer
+	nextFW     int
+	nextAgent  int
+	nextOffer  int
+	reoffer    *time.Timer
+}
+
+type framework struct {
+	id             string
+	info           mesos.FrameworkInfo
+	sub            *subscription // nil while disconnected
+	registered     time.Time
+	reregistered   time.Time
+	unregistered   time.Time
+	suppressed     bool
+	filters        map[string]time.Time // agent id → no offers until
+	tasks          map[string]*task
+	completedTasks []*task
+	failover       *time.Timer
+}
+
+type agent struct {
+	id         string
+	info       mesos.AgentInfo
+	pid        string
+	registered time.Time
+	link       AgentLink
+	total      mesos.Resources
+	used       mesos.Resources // by tasks
+	offered    mesos.Resources
+}
+
+type offer struct {
+	id    string
+	fw    string
+	agent string
+	res   mesos.Resources
+}
+
+type task struct {
+	info     mesos.TaskInfo
+	fw       string
+	agent    string
+	state    mesos.TaskState
+	statuses []mesos.TaskStatus
+	res      mesos.Resources // resources held on the agent, released when terminal
+}
+
+// New returns a master with no frameworks and no agents.
+func New(cfg Config) *Master {
+	if cfg.HeartbeatInterval <= 0 {
+		cfg.HeartbeatInterval = 15 * time.Second
+	}
+	if cfg.DeclineDelay <= 0 {
+		cfg.DeclineDelay = 100 * time.Millisecond
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	now := cfg.Now()
+	return &Master{
+		cfg: cfg, start: now,
+		id:         fmt.Sprintf("%08x-%04x-aurorabox-master", uint32(now.Unix()), uint16(now.Nanosecond()>>10)),
+		frameworks: map[string]*framework{},
+		agents:     map[string]*agent{},
+		offers:     map[string]*offer{},
+	}
+}
+
+// ID is the master's id; framework and agent ids derive from it.
+func (m *Master) ID() string { return m.id }
+
+func isTerminal(s mesos.TaskState) bool {
+	switch s {
+	case mesos.TASK_FINISHED, mesos.TASK_FAILED, mesos.TASK_KILLED, mesos.TASK_ERROR,
+		mesos.TASK_LOST, mesos.TASK_DROPPED, mesos.TASK_GONE, mesos.TASK_GONE_BY_OPERATOR:
+		return true
+	}
+	return false
+}
+
+// RegisterAgent adds an agent (or re-registers one with a known id) and
+// offers its resources. It returns the agent's id.
+func (m *Master) RegisterAgent(info mesos.AgentInfo, pid string, link AgentLink) string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	id := info.GetID().GetValue()
+	if id == "" {
+		id = fmt.Sprintf("%s-S%d", m.id, m.nextAgent)
+		m.nextAgent++
+	}
+	info.ID = &mesos.AgentID{Value: id}
+	a, known := m.agents[id]
+	if !known {
+		a = &agent{id: id}
+		m.agents[id] = a
+		m.agentOrder = append(m.agentOrder, id)
+	}
+	a.info, a.pid, a.link, a.registered = info, pid, link, m.cfg.Now()
+	a.total = mesos.Resources(info.Resources).Clone()
+	m.cfg.Logger.Info("agent registered", "agent", id, "hostname", info.Hostname, "resources", a.total.String())
+	m.allocateLocked()
+	return id
+}
+
+// available is what an agent can still offer.
+func (a *agent) available() mesos.Resources {
+	return a.total.Minus(a.used...).Minus(a.offered...)
+}
+
+// allocateLocked offers every agent's free resources to active frameworks,
+// round-robin, skipping filtered (framework, agent) pairs.
+func (m *Master) allocateLocked() {
+	now := m.cfg.Now()
+	fws := m.activeFrameworks()
+	if len(fws) == 0 {
+		return
+	}
+	var earliest time.Time
+	next := 0
+	byFW := map[string][]*mesos.Offer{}
+	for _, aid := range m.agentOrder {
+		a := m.agents[aid]
+		if a.link == nil {
+			continue
+		}
+		avail := a.available()
+		if len(avail) == 0 || isEmpty(avail) {
+			continue
+		}
+		for i := 0; i < len(fws); i++ {
+			fw := fws[(next+i)%len(fws)]
+			if until, ok := fw.filters[aid]; ok && now.Before(until) {
+				if earliest.IsZero() || until.Before(earliest) {
+					earliest = until
+				}
+				continue
+			}
+			o := &offer{id: fmt.Sprintf("%s-O%d", m.id, m.nextOffer), fw: fw.id, agent: aid, res: avail.Clone()}
+			m.nextOffer++
+			m.offers[o.id] = o
+			a.offered = a.offered.Plus(avail...)
+			byFW[fw.id] = append(byFW[fw.id], m.offerProto(o))
+			next = (next + i + 1) % len(fws)
+			break
+		}
+	}
+	for fid, offers := range byFW {
+		m.frameworks[fid].send(&scheduler.Event{Type: scheduler.Event_OFFERS, Offers: &scheduler.Event_Offers{Offers: derefOffers(offers)}})
+	}
+	if !earliest.IsZero() {
+		m.scheduleAllocation(earliest.Sub(now))
+	}
+}
+
+// scheduleAllocation runs the allocator again after d (when a filter lapses).
+func (m *Master) scheduleAllocation(d time.Duration) {
+	if m.reoffer != nil {
+		m.reoffer.Stop()
+	}
+	m.reoffer = time.AfterFunc(d, func() {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		m.allocateLocked()
+	})
+}
+
+func (m *Master) activeFrameworks() []*framework {
+	var out []*framework
+	for _, fw := range m.frameworks {
+		if fw.sub != nil && !fw.suppressed {
+			out = append(out, fw)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].id < out[j].id })
+	return out
+}
+
+func (m *Master) offerProto(o *offer) *mesos.Offer {
+	a := m.agents[o.agent]
+	return &mesos.Offer{
+		ID:          mesos.OfferID{Value: o.id},
+		FrameworkID: mesos.FrameworkID{Value: o.fw},
+		AgentID:     mesos.AgentID{Value: o.agent},
+		Hostname:    a.info.Hostname,
+		Resources:   o.res.Clone(),
+		Attributes:  a.info.Attributes,
+		URL: &mesos.URL{
+			Scheme:  "http",
+			Address: mesos.Address{Hostname: &a.info.Hostname, Port: a.info.GetPort()},
+			Path:    proto.String("/slave(1)"),
+		},
+	}
+}
+
+// removeOfferLocked returns an offer's resources to its agent.
+func (m *Master) removeOfferLocked(o *offer) {
+	delete(m.offers, o.id)
+	if a := m.agents[o.agent]; a != nil {
+		a.offered = a.offered.Minus(o.res...)
+	}
+}
+
+// rescindOffersLocked withdraws a framework's outstanding offers.
+func (m *Master) rescindOffersLocked(fw *framework, notify bool) {
+	for _, o := range m.offers {
+		if o.fw != fw.id {
+			continue
+		}
+		m.removeOfferLocked(o)
+		if notify {
+			fw.send(rescindEvent(o.id))
+		}
+	}
+}
+
+func rescindEvent(offerID string) *scheduler.Event {
+	return &scheduler.Event{Type: scheduler.Event_RESCIND, Rescind: &scheduler.Event_Rescind{OfferID: mesos.OfferID{Value: offerID}}}
+}
+
+func isEmpty(rs mesos.Resources) bool {
+	for i := range rs {
+		if !rs[i].IsEmpty() {
+			return false
+		}
+	}
+	return true
+}
+
+func derefOffers(in []*mesos.Offer) []mesos.Offer {
+	out := make([]mesos.Offer, len(in))
+	for i, o := range in {
+		out[i] = *o
+	}
+	return out
+}
+
+// sumResources adds resources, so that containment is checked on totals.
+func sumResources(rs ...[]mesos.Resource) mesos.Resources {
+	var out mesos.Resources
+	for _, r := range rs {
+		out = out.Plus(r...)
+	}
+	return out
+}

@@ -1,0 +1,245 @@
+package master
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"sort"
+	"strings"
+
+	mesos "github.com/mesos/mesos-go/api/v1/lib"
+)
+
+// The operator endpoints answer with Mesos' key names, so that tools and UIs
+// written for Mesos (and jq one-liners) read them unchanged.
+func (m *Master) registerOperator(mux *http.ServeMux) {
+	for _, p := range []string{"/master/state", "/master/state.json", "/state", "/state.json"} {
+		mux.HandleFunc(p, m.serveState)
+	}
+	health := func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusOK) }
+	mux.HandleFunc("/master/health", health)
+	mux.HandleFunc("/health", health)
+	mux.HandleFunc("/version", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, map[string]any{"version": Version, "build_date": "", "build_time": 0, "build_user": "aurorabox", "git_sha": ""})
+	})
+	mux.HandleFunc("/metrics/snapshot", m.serveMetrics)
+	mux.HandleFunc("/master/redirect", func(w http.ResponseWriter, r *http.Request) {
+		// We are always the leader: redirect to ourselves, as Mesos does.
+		http.Redirect(w, r, "//"+m.cfg.ListenAddr, http.StatusTemporaryRedirect)
+	})
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	enc := json.NewEncoder(w)
+	enc.Encode(v)
+}
+
+// resourcesJSON renders resources as Mesos' state does: scalars as numbers,
+// ranges as "[a-b, c-d]".
+func resourcesJSON(rs mesos.Resources) map[string]any {
+	out := map[string]any{"cpus": 0.0, "mem": 0.0, "disk": 0.0, "gpus": 0.0}
+	var ranges = map[string][]string{}
+	for _, r := range rs {
+		switch r.GetType() {
+		case mesos.SCALAR:
+			v, _ := out[r.Name].(float64)
+			out[r.Name] = v + r.GetScalar().GetValue()
+		case mesos.RANGES:
+			for _, rg := range r.GetRanges().GetRange() {
+				ranges[r.Name] = append(ranges[r.Name], fmt.Sprintf("%d-%d", rg.Begin, rg.End))
+			}
+		case mesos.SET:
+			out[r.Name] = "{" + strings.Join(r.GetSet().GetItem(), ", ") + "}"
+		}
+	}
+	for name, rg := range ranges {
+		out[name] = "[" + strings.Join(rg, ", ") + "]"
+	}
+	return out
+}
+
+func attributesJSON(attrs []mesos.Attribute) map[string]any {
+	out := map[string]any{}
+	for _, a := range attrs {
+		switch a.GetType() {
+		case mesos.SCALAR:
+			out[a.Name] = a.GetScalar().GetValue()
+		case mesos.TEXT:
+			out[a.Name] = a.GetText().GetValue()
+		case mesos.RANGES:
+			var rs []string
+			for _, r := range a.GetRanges().GetRange() {
+				rs = append(rs, fmt.Sprintf("%d-%d", r.Begin, r.End))
+			}
+			out[a.Name] = "[" + strings.Join(rs, ", ") + "]"
+		case mesos.SET:
+			out[a.Name] = "{" + strings.Join(a.GetSet().GetItem(), ", ") + "}"
+		}
+	}
+	return out
+}
+
+func (m *Master) taskJSON(t *task) map[string]any {
+	statuses := []map[string]any{}
+	for _, s := range t.statuses {
+		statuses = append(statuses, map[string]any{"state": s.GetState().String(), "timestamp": s.GetTimestamp()})
+	}
+	out := map[string]any{
+		"id": t.info.TaskID.Value, "name": t.info.Name, "framework_id": t.fw, "slave_id": t.agent,
+		"state": t.state.String(), "resources": resourcesJSON(t.info.Resources), "statuses": statuses,
+		"executor_id": "",
+	}
+	if t.info.Executor != nil {
+		out["executor_id"] = t.info.Executor.ExecutorID.Value
+	}
+	if t.info.Labels != nil {
+		out["labels"] = labelsJSON(t.info.Labels)
+	}
+	if d := t.info.Discovery; d != nil {
+		ports := []map[string]any{}
+		for _, p := range d.GetPorts().GetPorts() {
+			port := map[string]any{"number": p.Number}
+			if p.Name != nil {
+				port["name"] = p.GetName()
+			}
+			if p.Protocol != nil {
+				port["protocol"] = p.GetProtocol()
+			}
+			ports = append(ports, port)
+		}
+		disc := map[string]any{"visibility": d.Visibility.String(), "ports": map[string]any{"ports": ports}}
+		for k, v := range map[string]*string{"name": d.Name, "environment": d.Environment, "location": d.Location, "version": d.Version} {
+			if v != nil {
+				disc[k] = *v
+			}
+		}
+		out["discovery"] = disc
+	}
+	return out
+}
+
+func labelsJSON(l *mesos.Labels) []map[string]any {
+	out := []map[string]any{}
+	for _, lb := range l.Labels {
+		out = append(out, map[string]any{"key": lb.Key, "value": lb.GetValue()})
+	}
+	return out
+}
+
+func (m *Master) frameworkJSON(fw *framework, active bool) map[string]any {
+	tasks, completed := []map[string]any{}, []map[string]any{}
+	var used mesos.Resources
+	for _, t := range sortedTasks(fw.tasks) {
+		tasks = append(tasks, m.taskJSON(t))
+		used = used.Plus(t.res...)
+	}
+	for _, t := range fw.completedTasks {
+		completed = append(completed, m.taskJSON(t))
+	}
+	var offered mesos.Resources
+	offers := []map[string]any{}
+	for _, o := range m.offers {
+		if o.fw == fw.id {
+			offered = offered.Plus(o.res...)
+			offers = append(offers, map[string]any{"id": o.id, "framework_id": o.fw, "slave_id": o.agent, "resources": resourcesJSON(o.res)})
+		}
+	}
+	ts := func(t interface{ Unix() int64 }) any {
+		if t.Unix() <= 0 {
+			return nil
+		}
+		return t.Unix()
+	}
+	return map[string]any{
+		"id": fw.id, "name": fw.info.Name, "pid": "", "hostname": fw.info.GetHostname(), "user": fw.info.User,
+		"role": fw.info.GetRole(), "active": active && fw.sub != nil && !fw.suppressed, "connected": fw.sub != nil,
+		"recovered": false, "failover_timeout": fw.info.GetFailoverTimeout(), "checkpoint": fw.info.GetCheckpoint(),
+		"registered_time": ts(fw.registered), "reregistered_time": ts(fw.reregistered), "unregistered_time": ts(fw.unregistered),
+		"webui_url": fw.info.GetWebUiURL(), "resources": resourcesJSON(used), "used_resources": resourcesJSON(used),
+		"offered_resources": resourcesJSON(offered), "tasks": tasks, "unreachable_tasks": []any{},
+		"completed_tasks": completed, "offers": offers, "executors": []any{},
+	}
+}
+
+func sortedTasks(ts map[string]*task) []*task {
+	out := make([]*task, 0, len(ts))
+	for _, t := range ts {
+		out = append(out, t)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].info.TaskID.Value < out[j].info.TaskID.Value })
+	return out
+}
+
+// State is the /master/state document.
+func (m *Master) State() map[string]any {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	info := m.masterInfo()
+	slaves := []map[string]any{}
+	for _, id := range m.agentOrder {
+		a := m.agents[id]
+		slaves = append(slaves, map[string]any{
+			"id": a.id, "pid": a.pid, "hostname": a.info.Hostname, "port": a.info.GetPort(),
+			"registered_time": a.registered.Unix(), "resources": resourcesJSON(a.total),
+			"used_resources": resourcesJSON(a.used), "offered_resources": resourcesJSON(a.offered),
+			"reserved_resources": map[string]any{}, "unreserved_resources": resourcesJSON(a.total),
+			"attributes": attributesJSON(a.info.Attributes), "active": a.link != nil, "version": Version,
+		})
+	}
+	frameworks, completed := []map[string]any{}, []map[string]any{}
+	ids := make([]string, 0, len(m.frameworks))
+	for id := range m.frameworks {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	for _, id := range ids {
+		frameworks = append(frameworks, m.frameworkJSON(m.frameworks[id], true))
+	}
+	for _, fw := range m.completed {
+		completed = append(completed, m.frameworkJSON(fw, false))
+	}
+	active := 0
+	for _, a := range m.agents {
+		if a.link != nil {
+			active++
+		}
+	}
+	start := float64(m.start.UnixNano()) / 1e9
+	return map[string]any{
+		"version": Version, "git_sha": "", "build_date": "", "build_user": "aurorabox",
+		"start_time": start, "elected_time": start, "id": m.id, "pid": info.GetPID(),
+		"hostname": info.GetHostname(), "leader": info.GetPID(), "leader_info": info,
+		"activated_slaves": active, "deactivated_slaves": len(m.agents) - active,
+		"log_dir": "", "flags": map[string]string{"hostname": info.GetHostname(), "port": fmt.Sprint(info.Port)},
+		"slaves": slaves, "frameworks": frameworks, "completed_frameworks": completed,
+		"orphan_tasks": []any{}, "unregistered_frameworks": []any{},
+	}
+}
+
+func (m *Master) serveState(w http.ResponseWriter, r *http.Request) { writeJSON(w, m.State()) }
+
+func (m *Master) serveMetrics(w http.ResponseWriter, r *http.Request) {
+	m.mu.Lock()
+	counts := map[mesos.TaskState]int{}
+	active := 0
+	for _, fw := range m.frameworks {
+		if fw.sub != nil {
+			active++
+		}
+		for _, t := range fw.tasks {
+			counts[t.state]++
+		}
+	}
+	out := map[string]float64{
+		"master/elected": 1, "master/uptime_secs": m.cfg.Now().Sub(m.start).Seconds(),
+		"master/frameworks_active": float64(active), "master/frameworks_connected": float64(active),
+		"master/slaves_active": float64(len(m.agents)), "master/slaves_connected": float64(len(m.agents)),
+		"master/outstanding_offers": float64(len(m.offers)),
+	}
+	for _, s := range []mesos.TaskState{mesos.TASK_STAGING, mesos.TASK_STARTING, mesos.TASK_RUNNING, mesos.TASK_KILLING} {
+		out["master/"+strings.ToLower(s.String())] = float64(counts[s])
+	}
+	m.mu.Unlock()
+	writeJSON(w, out)
+}
