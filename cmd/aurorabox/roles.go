@@ -1,8 +1,152 @@
 package main
 
-import "github.com/spf13/cobra"
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
 
-// roleCommands are the components that `up` runs as child processes.
+	"github.com/aurorabox/aurorabox/appliance"
+	"github.com/aurorabox/aurorabox/appliance/mesos/agent"
+	"github.com/aurorabox/aurorabox/appliance/mesos/commandexec"
+	"github.com/aurorabox/aurorabox/appliance/mesos/master"
+	"github.com/spf13/cobra"
+)
+
+// roleCommands are the components that `up` runs as child processes. Each
+// takes its addresses as flags (what `up` resolved), defaulting to the config.
 func roleCommands() []*cobra.Command {
+	return []*cobra.Command{masterCommand(), agentCommand(), commandExecutorCommand()}
+}
+
+func signalContext(cmd *cobra.Command) (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+}
+
+func masterCommand() *cobra.Command {
+	var listen, hostname string
+	cmd := &cobra.Command{
+		Use:   "master",
+		Short: "Run the Mesos-compatible master (started by up)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := loadConfig(cmd)
+			if err != nil {
+				return err
+			}
+			if listen == "" {
+				listen = cfg.Addr(cfg.Master.Port)
+			}
+			ctx, stop := signalContext(cmd)
+			defer stop()
+			ln, err := net.Listen("tcp", listen)
+			if err != nil {
+				return &exitError{1, fmt.Errorf("master: %w", err)}
+			}
+			m := master.New(master.Config{ListenAddr: ln.Addr().String(), Hostname: hostname, Logger: newLogger()})
+			return serveHTTP(ctx, ln, m.Handler())
+		},
+	}
+	cmd.Flags().StringVar(&listen, "listen", "", "address to listen on (default: bind and master.port)")
+	cmd.Flags().StringVar(&hostname, "hostname", "", "hostname to advertise (default: the listen host)")
+	return cmd
+}
+
+func agentCommand() *cobra.Command {
+	var listen, masterURL, workDir, hostname, res, attrs string
+	cmd := &cobra.Command{
+		Use:   "agent",
+		Short: "Run the Mesos-compatible agent (started by up)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := loadConfig(cmd)
+			if err != nil {
+				return err
+			}
+			if listen == "" {
+				listen = cfg.Addr(cfg.Agent.Port)
+			}
+			if masterURL == "" {
+				masterURL = "http://" + cfg.Addr(cfg.Master.Port)
+			}
+			if workDir == "" {
+				workDir = appliance.AgentWorkDir(cfg)
+			}
+			resources, err := agent.ParseResources(res)
+			if err != nil {
+				return &exitError{2, err}
+			}
+			attributes, err := agent.ParseAttributes(attrs)
+			if err != nil {
+				return &exitError{2, err}
+			}
+			exe, err := os.Executable()
+			if err != nil {
+				return err
+			}
+			ctx, stop := signalContext(cmd)
+			defer stop()
+			ln, err := net.Listen("tcp", listen)
+			if err != nil {
+				return &exitError{1, fmt.Errorf("agent: %w", err)}
+			}
+			var extraEnv []string
+			if v, ok := os.LookupEnv("AURORABOX_APPLIANCE"); ok {
+				extraEnv = append(extraEnv, "AURORABOX_APPLIANCE="+v) // so that `down` finds task processes
+			}
+			a, err := agent.New(agent.Config{
+				ListenAddr: ln.Addr().String(), Hostname: hostname, MasterURL: masterURL, WorkDir: workDir,
+				Resources: resources, Attributes: attributes, Exe: exe, ExtraEnv: extraEnv, Logger: newLogger(),
+			})
+			if err != nil {
+				return &exitError{1, err}
+			}
+			return a.Run(ctx, ln)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&listen, "listen", "", "address to listen on (default: bind and agent.port)")
+	f.StringVar(&masterURL, "master", "", "master URL (default: http://bind:master.port)")
+	f.StringVar(&workDir, "work-dir", "", "work dir (default: <data-dir>/mesos)")
+	f.StringVar(&hostname, "hostname", "", "hostname to advertise (default: the listen host)")
+	f.StringVar(&res, "resources", "", `resources, e.g. "cpus:4;mem:4096;disk:10240;ports:[31000-32000]" (default: detected)`)
+	f.StringVar(&attrs, "attributes", "", `attributes, e.g. "rack:r1;host:h1"`)
+	return cmd
+}
+
+func commandExecutorCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:    agent.CommandExecutorRole,
+		Short:  "The built-in Mesos command executor (launched by the agent)",
+		Hidden: true,
+		Args:   cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, stop := signalContext(cmd)
+			defer stop()
+			if err := commandexec.Run(ctx, newLogger()); err != nil && !errors.Is(err, context.Canceled) {
+				return &exitError{1, err}
+			}
+			return nil
+		},
+	}
+}
+
+// serveHTTP serves h on ln until ctx is done, then shuts down gracefully.
+func serveHTTP(ctx context.Context, ln net.Listener, h http.Handler) error {
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		srv.Shutdown(sctx)
+	}()
+	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
 	return nil
 }

@@ -1,0 +1,287 @@
+// Package agent is aurorabox's Mesos-compatible agent. It registers with the
+// master (package master's internal agent API), launches executors in
+// sandboxes laid out as a Mesos agent's work_dir, and speaks the public Mesos
+// v1 executor API (POST /api/v1/executor) to them, so that any v1 executor,
+// ours or mesos-go's, runs under it. Plain command tasks run under the
+// built-in command executor (`aurorabox command-executor`), as they do under
+// Mesos. Status updates go through a status update manager that resends each
+// task's oldest unacknowledged update until the framework acknowledges it.
+// Operators get /state, /health and the sandbox-confined /files API.
+package agent
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aurorabox/aurorabox/appliance/mesos/master"
+	mesos "github.com/mesos/mesos-go/api/v1/lib"
+)
+
+// Config configures an agent. Zero values get the defaults noted.
+type Config struct {
+	ListenAddr string // e.g. 127.0.0.1:5051
+	Hostname   string // default: the listen host
+	MasterURL  string // http://host:port of the master
+	WorkDir    string // Mesos --work_dir
+	Resources  []mesos.Resource
+	Attributes []mesos.Attribute
+	// Exe is the aurorabox binary; the built-in command executor is
+	// `Exe command-executor`.
+	Exe string
+	// ExtraEnv is added to every executor's environment (the appliance's
+	// process marker, for one).
+	ExtraEnv []string
+	// ExecutorShutdownGrace is how long an executor has to exit after
+	// SHUTDOWN before it is killed; default 5s, as Mesos.
+	ExecutorShutdownGrace time.Duration
+	// ExecutorRegistrationTimeout: an executor that has not subscribed by
+	// then is killed; default 1m, as Aurora's Vagrant agent.
+	ExecutorRegistrationTimeout time.Duration
+	Logger                      *slog.Logger
+	Now                         func() time.Time
+}
+
+// Agent is a running agent.
+type Agent struct {
+	cfg    Config
+	client *http.Client
+	start  time.Time
+
+	mu         sync.Mutex
+	id         string
+	info       mesos.AgentInfo
+	frameworks map[string]*frameworkState
+	registered bool
+	updates    *updateManager
+}
+
+type frameworkState struct {
+	info      mesos.FrameworkInfo
+	executors map[string]*executorState
+	completed []*executorState
+}
+
+// New prepares an agent; Run connects it and serves its API.
+func New(cfg Config) (*Agent, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.ExecutorShutdownGrace <= 0 {
+		cfg.ExecutorShutdownGrace = 5 * time.Second
+	}
+	if cfg.ExecutorRegistrationTimeout <= 0 {
+		cfg.ExecutorRegistrationTimeout = time.Minute
+	}
+	if err := os.MkdirAll(cfg.WorkDir, 0o755); err != nil {
+		return nil, fmt.Errorf("work dir: %w", err)
+	}
+	if len(cfg.Resources) == 0 {
+		cfg.Resources = DetectResources(cfg.WorkDir)
+	}
+	host, portStr, err := net.SplitHostPort(cfg.ListenAddr)
+	if err != nil {
+		return nil, fmt.Errorf("listen address %q: %w", cfg.ListenAddr, err)
+	}
+	if cfg.Hostname == "" {
+		cfg.Hostname = host
+	}
+	port, _ := strconv.Atoi(portStr)
+	port32 := int32(port)
+	a := &Agent{
+		cfg:        cfg,
+		client:     &http.Client{Timeout: 10 * time.Second},
+		start:      cfg.Now(),
+		frameworks: map[string]*frameworkState{},
+		info:       mesos.AgentInfo{Hostname: cfg.Hostname, Port: &port32, Resources: cfg.Resources, Attributes: cfg.Attributes},
+	}
+	a.id = a.loadAgentID()
+	a.updates = newUpdateManager(a.forwardUpdate, cfg.Logger)
+	return a, nil
+}
+
+// metaDir holds what must survive an agent restart, as Mesos' meta dir does.
+func (a *Agent) metaDir() string { return filepath.Join(a.cfg.WorkDir, "meta", "slaves") }
+
+func (a *Agent) loadAgentID() string {
+	target, err := os.Readlink(filepath.Join(a.metaDir(), "latest"))
+	if err != nil {
+		return ""
+	}
+	return filepath.Base(target)
+}
+
+func (a *Agent) saveAgentID(id string) error {
+	if err := os.MkdirAll(filepath.Join(a.metaDir(), id), 0o755); err != nil {
+		return err
+	}
+	tmp := filepath.Join(a.metaDir(), ".latest.tmp")
+	os.Remove(tmp)
+	if err := os.Symlink(id, tmp); err != nil {
+		return err
+	}
+	return os.Rename(tmp, filepath.Join(a.metaDir(), "latest"))
+}
+
+// pid is the agent's libprocess-style pid, shown in the master's state.
+func (a *Agent) pid() string { return "slave(1)@" + a.cfg.ListenAddr }
+
+// Run registers with the master (again whenever the connection drops) and
+// serves the agent's HTTP API on ln until ctx is done.
+func (a *Agent) Run(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{Handler: a.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		srv.Shutdown(sctx)
+	}()
+	go a.masterLoop(ctx)
+	go a.updates.retryLoop(ctx)
+	if err := srv.Serve(ln); err != nil && err != http.ErrServerClosed {
+		return err
+	}
+	return nil
+}
+
+// masterLoop keeps the agent registered, reconnecting with backoff.
+func (a *Agent) masterLoop(ctx context.Context) {
+	backoff := 100 * time.Millisecond
+	for ctx.Err() == nil {
+		start := time.Now()
+		err := a.connectMaster(ctx)
+		a.mu.Lock()
+		a.registered = false
+		a.mu.Unlock()
+		if ctx.Err() != nil {
+			return
+		}
+		if time.Since(start) > 10*time.Second {
+			backoff = 100 * time.Millisecond
+		}
+		a.cfg.Logger.Warn("master connection lost; reconnecting", "err", err, "after", backoff)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 2*time.Second)
+	}
+}
+
+func (a *Agent) connectMaster(ctx context.Context) error {
+	a.mu.Lock()
+	info := a.info
+	if a.id != "" {
+		info.ID = &mesos.AgentID{Value: a.id}
+	}
+	a.mu.Unlock()
+	body, _ := json.Marshal(master.AgentSubscribe{Info: info, PID: a.pid()})
+	req, err := http.NewRequestWithContext(ctx, "POST", a.cfg.MasterURL+master.AgentSubscribePath, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	// The stream stays open for as long as we are registered: no timeout.
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
+		return fmt.Errorf("master refused registration: %s: %s", resp.Status, msg)
+	}
+	r := bufio.NewReader(resp.Body)
+	for {
+		frame, err := readFrame(r)
+		if err != nil {
+			return err
+		}
+		var c master.AgentCommand
+		if err := json.Unmarshal(frame, &c); err != nil {
+			return fmt.Errorf("bad command from master: %w", err)
+		}
+		a.handleCommand(c)
+	}
+}
+
+// readFrame reads one RecordIO record: "<length>\n<bytes>".
+func readFrame(r *bufio.Reader) ([]byte, error) {
+	line, err := r.ReadString('\n')
+	if err != nil {
+		return nil, err
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(line))
+	if err != nil || n < 0 || n > 64<<20 {
+		return nil, fmt.Errorf("bad record length %q", line)
+	}
+	buf := make([]byte, n)
+	_, err = io.ReadFull(r, buf)
+	return buf, err
+}
+
+func (a *Agent) handleCommand(c master.AgentCommand) {
+	switch c.Type {
+	case master.CmdRegistered:
+		a.mu.Lock()
+		first := a.id != c.AgentID
+		a.id = c.AgentID
+		a.info.ID = &mesos.AgentID{Value: c.AgentID}
+		a.registered = true
+		a.mu.Unlock()
+		if first {
+			if err := a.saveAgentID(c.AgentID); err != nil {
+				a.cfg.Logger.Error("checkpoint agent id", "err", err)
+			}
+		}
+		a.cfg.Logger.Info("registered with master", "agent", c.AgentID)
+		a.updates.resendAll()
+	case master.CmdLaunch:
+		if c.Framework != nil {
+			a.launch(*c.Framework, c.Tasks)
+		}
+	case master.CmdKill:
+		a.kill(c.FrameworkID, c.TaskID)
+	case master.CmdAcknowledge:
+		a.updates.acknowledge(c.FrameworkID, c.TaskID, c.UUID)
+	case master.CmdShutdownFramework:
+		a.shutdownFramework(c.FrameworkID)
+	case master.CmdHeartbeat:
+	}
+}
+
+// forwardUpdate sends one status update to the master.
+func (a *Agent) forwardUpdate(fwID string, st mesos.TaskStatus) error {
+	a.mu.Lock()
+	id, ok := a.id, a.registered
+	a.mu.Unlock()
+	if !ok {
+		return fmt.Errorf("not registered")
+	}
+	body, _ := json.Marshal(master.AgentUpdate{AgentID: id, FrameworkID: fwID, Status: st})
+	resp, err := a.client.Post(a.cfg.MasterURL+master.AgentUpdatePath, "application/json", bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("master: %s", resp.Status)
+	}
+	return nil
+}

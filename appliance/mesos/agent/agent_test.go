@@ -1,0 +1,449 @@
+package agent_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/aurorabox/aurorabox/appliance/mesos/agent"
+	"github.com/aurorabox/aurorabox/appliance/mesos/commandexec"
+	"github.com/aurorabox/aurorabox/appliance/mesos/master"
+	mesos "github.com/mesos/mesos-go/api/v1/lib"
+	"github.com/mesos/mesos-go/api/v1/lib/encoding/codecs"
+	"github.com/mesos/mesos-go/api/v1/lib/executor"
+	ecalls "github.com/mesos/mesos-go/api/v1/lib/executor/calls"
+	"github.com/mesos/mesos-go/api/v1/lib/executor/config"
+	"github.com/mesos/mesos-go/api/v1/lib/httpcli"
+	"github.com/mesos/mesos-go/api/v1/lib/httpcli/httpexec"
+	"github.com/mesos/mesos-go/api/v1/lib/httpcli/httpsched"
+	"github.com/mesos/mesos-go/api/v1/lib/resources"
+	"github.com/mesos/mesos-go/api/v1/lib/scheduler"
+	"github.com/mesos/mesos-go/api/v1/lib/scheduler/calls"
+)
+
+// The test binary doubles as the executors the agent launches.
+func TestMain(m *testing.M) {
+	if len(os.Args) > 1 {
+		switch os.Args[1] {
+		case agent.CommandExecutorRole:
+			if err := commandexec.Run(context.Background(), slog.Default()); err != nil {
+				fmt.Fprintln(os.Stderr, err)
+				os.Exit(1)
+			}
+			os.Exit(0)
+		case "custom-executor":
+			customExecutor()
+			os.Exit(0)
+		}
+	}
+	os.Exit(m.Run())
+}
+
+// customExecutor is a minimal third-party executor written directly against
+// mesos-go's executor client: it reports RUNNING, then FINISHED with the
+// task's data as the message.
+func customExecutor() {
+	cfg, err := config.FromEnv()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	u := url.URL{Scheme: "http", Host: cfg.AgentEndpoint, Path: "/api/v1/executor"}
+	cli := httpcli.New(httpcli.Endpoint(u.String()), httpcli.Codec(codecs.ByMediaType[codecs.MediaTypeJSON]))
+	opts := executor.CallOptions{ecalls.Framework(cfg.FrameworkID), ecalls.Executor(cfg.ExecutorID)}
+	send := ecalls.SenderWith(httpexec.NewSender(cli.Send), opts...)
+	sub := ecalls.SenderWith(httpexec.NewSender(cli.Send, httpcli.Close(true)), opts...)
+	resp, err := sub.Send(context.Background(), ecalls.NonStreaming(ecalls.Subscribe(nil, nil)))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	defer resp.Close()
+	update := func(t mesos.TaskInfo, s mesos.TaskState, msg string) {
+		st := mesos.TaskStatus{TaskID: t.TaskID, State: s.Enum(), Source: mesos.SOURCE_EXECUTOR.Enum(), UUID: []byte(t.TaskID.Value + s.String()), Message: &msg}
+		ecalls.SendNoData(context.Background(), send, ecalls.NonStreaming(ecalls.Update(st)))
+	}
+	pending := 0
+	for {
+		var ev executor.Event
+		if err := resp.Decode(&ev); err != nil {
+			return
+		}
+		switch ev.Type {
+		case executor.Event_LAUNCH:
+			update(ev.Launch.Task, mesos.TASK_RUNNING, "")
+			update(ev.Launch.Task, mesos.TASK_FINISHED, string(ev.Launch.Task.Data))
+			pending += 2
+		case executor.Event_ACKNOWLEDGED:
+			if pending--; pending == 0 {
+				return
+			}
+		case executor.Event_SHUTDOWN:
+			return
+		}
+	}
+}
+
+type cluster struct {
+	t        *testing.T
+	agent    *agent.Agent
+	agentURL string
+	workDir  string
+	sched    *sched
+}
+
+func startCluster(t *testing.T) *cluster {
+	t.Helper()
+	msrv := httptest.NewUnstartedServer(nil)
+	m := master.New(master.Config{ListenAddr: msrv.Listener.Addr().String()})
+	msrv.Config.Handler = m.Handler()
+	msrv.Start()
+	t.Cleanup(msrv.Close)
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	self, _ := os.Executable()
+	workDir := t.TempDir()
+	res, _ := agent.ParseResources("cpus:2;mem:1024;disk:1024;ports:[31000-31010]")
+	attrs, _ := agent.ParseAttributes("rack:r1;host:h1")
+	a, err := agent.New(agent.Config{
+		ListenAddr: ln.Addr().String(), MasterURL: msrv.URL, WorkDir: workDir, Resources: res, Attributes: attrs,
+		Exe: self, ExecutorShutdownGrace: time.Second,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	go a.Run(ctx, ln)
+	t.Cleanup(func() {
+		a.Shutdown()
+		cancel()
+	})
+	c := &cluster{t: t, agent: a, agentURL: "http://" + ln.Addr().String(), workDir: workDir}
+	c.sched = subscribe(t, msrv.URL)
+	return c
+}
+
+type sched struct {
+	t      *testing.T
+	caller calls.Caller
+	events chan *scheduler.Event
+	queued []*scheduler.Event
+	fwID   string
+}
+
+func subscribe(t *testing.T, masterURL string) *sched {
+	cli := httpcli.New(httpcli.Endpoint(masterURL+"/api/v1/scheduler"), httpcli.Codec(codecs.ByMediaType[codecs.MediaTypeProtobuf]))
+	s := &sched{t: t, caller: httpsched.NewCaller(cli), events: make(chan *scheduler.Event, 100)}
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	host := "localhost"
+	resp, err := s.caller.Call(ctx, calls.Subscribe(&mesos.FrameworkInfo{User: "root", Name: "test", Hostname: &host}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		defer resp.Close()
+		for {
+			var ev scheduler.Event
+			if resp.Decode(&ev) != nil {
+				close(s.events)
+				return
+			}
+			s.events <- &ev
+		}
+	}()
+	s.fwID = s.next(scheduler.Event_SUBSCRIBED).Subscribed.FrameworkID.Value
+	return s
+}
+
+func (s *sched) next(want scheduler.Event_Type) *scheduler.Event {
+	s.t.Helper()
+	for i, ev := range s.queued {
+		if ev.Type == want {
+			s.queued = append(s.queued[:i], s.queued[i+1:]...)
+			return ev
+		}
+	}
+	timeout := time.After(20 * time.Second)
+	for {
+		select {
+		case ev, ok := <-s.events:
+			if !ok {
+				s.t.Fatalf("stream closed waiting for %s", want)
+			}
+			if ev.Type == want {
+				return ev
+			}
+			if ev.Type != scheduler.Event_HEARTBEAT {
+				s.queued = append(s.queued, ev)
+			}
+		case <-timeout:
+			s.t.Fatalf("timed out waiting for %s", want)
+		}
+	}
+}
+
+// updateFor waits for the next update of task and acknowledges it.
+func (s *sched) updateFor(task string) mesos.TaskStatus {
+	s.t.Helper()
+	for {
+		st := s.next(scheduler.Event_UPDATE).Update.Status
+		if st.UUID != nil {
+			resp, err := s.caller.Call(context.Background(), calls.Acknowledge(st.GetAgentID().GetValue(), st.TaskID.Value, st.UUID).With(calls.Framework(s.fwID)))
+			if err != nil {
+				s.t.Fatal(err)
+			}
+			closeResp(resp)
+		}
+		if st.TaskID.Value == task {
+			return st
+		}
+		s.queued = append(s.queued, &scheduler.Event{Type: scheduler.Event_UPDATE, Update: &scheduler.Event_Update{Status: st}})
+	}
+}
+
+func (s *sched) launch(tasks ...func(offer mesos.Offer) mesos.TaskInfo) {
+	s.t.Helper()
+	offer := s.next(scheduler.Event_OFFERS).Offers.Offers[0]
+	var infos []mesos.TaskInfo
+	for _, f := range tasks {
+		infos = append(infos, f(offer))
+	}
+	resp, err := s.caller.Call(context.Background(), calls.Accept(calls.OfferOperations{calls.OpLaunch(infos...)}.WithOffers(offer.ID)).With(calls.Framework(s.fwID)))
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	closeResp(resp)
+}
+
+func closeResp(r mesos.Response) {
+	if r != nil {
+		r.Close()
+	}
+}
+
+func shellTask(id, command string) func(mesos.Offer) mesos.TaskInfo {
+	return func(o mesos.Offer) mesos.TaskInfo {
+		return mesos.TaskInfo{
+			Name: id, TaskID: mesos.TaskID{Value: id}, AgentID: o.AgentID,
+			Command:   &mesos.CommandInfo{Value: &command},
+			Resources: []mesos.Resource{resources.NewCPUs(0.1).Resource, resources.NewMemory(32).Resource},
+		}
+	}
+}
+
+func (c *cluster) state() map[string]any {
+	resp, err := http.Get(c.agentURL + "/state")
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var st map[string]any
+	json.NewDecoder(resp.Body).Decode(&st)
+	return st
+}
+
+// sandbox finds an executor's sandbox through /state, as tools do.
+func (c *cluster) sandbox(executorID string) string {
+	for _, fw := range c.state()["frameworks"].([]any) {
+		f := fw.(map[string]any)
+		for _, key := range []string{"executors", "completed_executors"} {
+			for _, ex := range f[key].([]any) {
+				e := ex.(map[string]any)
+				if e["id"] == executorID {
+					return e["directory"].(string)
+				}
+			}
+		}
+	}
+	c.t.Fatalf("no executor %s in agent state", executorID)
+	return ""
+}
+
+func (c *cluster) get(path string, q url.Values) (int, string) {
+	resp, err := http.Get(c.agentURL + path + "?" + q.Encode())
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func TestCommandTaskLifecycle(t *testing.T) {
+	c := startCluster(t)
+	s := c.sched
+	s.launch(shellTask("hello", `echo "hello from $MESOS_EXECUTOR_ID"; echo sandbox > in-sandbox.txt`))
+	for _, want := range []mesos.TaskState{mesos.TASK_STARTING, mesos.TASK_RUNNING, mesos.TASK_FINISHED} {
+		if st := s.updateFor("hello"); st.GetState() != want {
+			t.Fatalf("got %s (%s), want %s", st.GetState(), st.GetMessage(), want)
+		}
+	}
+	dir := c.sandbox("hello")
+	if !strings.Contains(dir, filepath.Join("frameworks", s.fwID, "executors", "hello", "runs")) {
+		t.Fatalf("sandbox layout: %s", dir)
+	}
+	if fi, err := os.Stat(dir); err != nil || fi.Mode().Perm() != 0o700 {
+		t.Fatalf("sandbox mode: %v %v", fi.Mode(), err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, "in-sandbox.txt")); string(b) != "sandbox\n" {
+		t.Fatalf("command did not run in its sandbox: %q", b)
+	}
+	latest := filepath.Join(filepath.Dir(dir), "latest")
+	if target, _ := os.Readlink(latest); target != filepath.Base(dir) {
+		t.Fatalf("latest -> %q", target)
+	}
+
+	// The files API serves the sandbox through the latest link.
+	code, body := c.get("/files/read", url.Values{"path": {filepath.Join(latest, "stdout")}, "offset": {"0"}})
+	if code != 200 || !strings.Contains(body, `hello from hello`) {
+		t.Fatalf("read stdout: %d %s", code, body)
+	}
+	code, body = c.get("/files/read", url.Values{"path": {filepath.Join(latest, "stdout")}, "offset": {"-1"}})
+	if code != 200 || !strings.Contains(body, `"offset":`) || strings.Contains(body, `"offset":-1`) {
+		t.Fatalf("read length: %d %s", code, body)
+	}
+	code, body = c.get("/files/browse", url.Values{"path": {dir}})
+	if code != 200 || !strings.Contains(body, `"path":"`+filepath.Join(dir, "stdout")+`"`) || !strings.Contains(body, `"mode":"-rw-r--r--"`) {
+		t.Fatalf("browse: %d %s", code, body)
+	}
+	code, body = c.get("/files/download", url.Values{"path": {filepath.Join(dir, "in-sandbox.txt")}})
+	if code != 200 || body != "sandbox\n" {
+		t.Fatalf("download: %d %q", code, body)
+	}
+}
+
+func TestFilesConfinedToSandbox(t *testing.T) {
+	c := startCluster(t)
+	c.sched.launch(shellTask("escape", `ln -s /etc/passwd passwd-link; ln -s / root-link; mkdir d; ln -s ../../ d/up`))
+	for range 3 {
+		c.sched.updateFor("escape")
+	}
+	dir := c.sandbox("escape")
+	tests := []struct {
+		name, endpoint, path string
+		want                 int
+	}{
+		{"dotdot out of the sandbox", "/files/read", dir + "/../../../../../../../../../etc/passwd", 403},
+		{"dotdot to the work dir", "/files/browse", dir + "/../../../../../../..", 403},
+		{"symlink to a file outside", "/files/read", dir + "/passwd-link", 403},
+		{"symlink to /", "/files/browse", dir + "/root-link", 403},
+		{"relative symlink up", "/files/browse", dir + "/d/up", 403},
+		{"outside entirely", "/files/read", "/etc/passwd", 403},
+		{"relative path", "/files/read", "etc/passwd", 400},
+		{"missing file", "/files/read", dir + "/nope", 404},
+		{"inside is fine", "/files/read", dir + "/stdout", 200},
+		{"dotdot that stays inside", "/files/browse", dir + "/d/..", 200},
+	}
+	for _, tt := range tests {
+		if code, body := c.get(tt.endpoint, url.Values{"path": {tt.path}}); code != tt.want {
+			t.Errorf("%s: %s %s → %d %s, want %d", tt.name, tt.endpoint, tt.path, code, body, tt.want)
+		}
+	}
+}
+
+func TestKillAndFailure(t *testing.T) {
+	c := startCluster(t)
+	s := c.sched
+	s.launch(shellTask("sleeper", "sleep 300"), shellTask("failing", "echo oops >&2; exit 3"))
+	seen := map[string][]mesos.TaskState{}
+	for len(seen["sleeper"]) < 2 || len(seen["failing"]) < 3 {
+		st := s.next(scheduler.Event_UPDATE).Update.Status
+		seen[st.TaskID.Value] = append(seen[st.TaskID.Value], st.GetState())
+		resp, _ := s.caller.Call(context.Background(), calls.Acknowledge(st.GetAgentID().GetValue(), st.TaskID.Value, st.UUID).With(calls.Framework(s.fwID)))
+		closeResp(resp)
+		if st.TaskID.Value == "failing" && st.GetState() == mesos.TASK_FAILED && st.GetMessage() != "Command exited with status 3" {
+			t.Fatalf("failure message %q", st.GetMessage())
+		}
+	}
+	if f := seen["failing"]; f[2] != mesos.TASK_FAILED {
+		t.Fatalf("failing: %v", f)
+	}
+	resp, err := s.caller.Call(context.Background(), calls.Kill("sleeper", "").With(calls.Framework(s.fwID)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	closeResp(resp)
+	if st := s.updateFor("sleeper"); st.GetState() != mesos.TASK_KILLED {
+		t.Fatalf("kill: %s %s", st.GetState(), st.GetMessage())
+	}
+}
+
+func TestCustomExecutor(t *testing.T) {
+	c := startCluster(t)
+	self, _ := os.Executable()
+	c.sched.launch(func(o mesos.Offer) mesos.TaskInfo {
+		return mesos.TaskInfo{
+			Name: "custom", TaskID: mesos.TaskID{Value: "custom-1"}, AgentID: o.AgentID, Data: []byte("payload"),
+			Resources: []mesos.Resource{resources.NewCPUs(0.1).Resource, resources.NewMemory(32).Resource},
+			Executor: &mesos.ExecutorInfo{
+				ExecutorID: mesos.ExecutorID{Value: "thermos-custom-1"},
+				Command:    &mesos.CommandInfo{Value: &self, Arguments: []string{self, "custom-executor"}, Shell: new(bool)},
+				Resources:  []mesos.Resource{resources.NewCPUs(0.05).Resource, resources.NewMemory(16).Resource},
+			},
+		}
+	})
+	if st := c.sched.updateFor("custom-1"); st.GetState() != mesos.TASK_RUNNING || st.GetExecutorID().GetValue() != "thermos-custom-1" {
+		t.Fatalf("custom executor: %v", st)
+	}
+	if st := c.sched.updateFor("custom-1"); st.GetState() != mesos.TASK_FINISHED || st.GetMessage() != "payload" {
+		t.Fatalf("custom executor: %v", st)
+	}
+	if dir := c.sandbox("thermos-custom-1"); !strings.Contains(dir, "/executors/thermos-custom-1/runs/") {
+		t.Fatalf("sandbox %s", dir)
+	}
+}
+
+// An executor that dies takes its tasks to TASK_FAILED with the reason.
+func TestExecutorDeathFailsTasks(t *testing.T) {
+	c := startCluster(t)
+	c.sched.launch(shellTask("doomed", "sleep 300"))
+	for range 2 {
+		c.sched.updateFor("doomed")
+	}
+	// Kill the command executor itself, found by its MESOS_EXECUTOR_ID.
+	pids := executorPIDs("doomed")
+	if len(pids) != 1 {
+		t.Fatalf("executor pids %v", pids)
+	}
+	syscall.Kill(pids[0], syscall.SIGKILL)
+	got := c.sched.updateFor("doomed")
+	if got.GetState() != mesos.TASK_FAILED || got.GetReason() != mesos.REASON_EXECUTOR_TERMINATED || got.GetSource() != mesos.SOURCE_AGENT {
+		t.Fatalf("after executor death: %s %s %s", got.GetState(), got.GetReason(), got.GetSource())
+	}
+}
+
+// executorPIDs finds the command executor processes of an executor id.
+func executorPIDs(id string) []int {
+	entries, _ := filepath.Glob("/proc/[0-9]*/environ")
+	var out []int
+	for _, e := range entries {
+		env, err := os.ReadFile(e)
+		if err != nil || !bytes.Contains(env, []byte("\x00MESOS_EXECUTOR_ID="+id+"\x00")) {
+			continue
+		}
+		cmdline, _ := os.ReadFile(filepath.Join(filepath.Dir(e), "cmdline"))
+		if bytes.Contains(cmdline, []byte(agent.CommandExecutorRole)) {
+			pid, _ := strconv.Atoi(filepath.Base(filepath.Dir(e)))
+			out = append(out, pid)
+		}
+	}
+	return out
+}

@@ -1,0 +1,419 @@
+package agent
+
+import (
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/gogo/protobuf/proto"
+	mesos "github.com/mesos/mesos-go/api/v1/lib"
+	"github.com/mesos/mesos-go/api/v1/lib/executor"
+)
+
+// CommandExecutorRole is the aurorabox subcommand that runs command tasks.
+const CommandExecutorRole = "command-executor"
+
+// executorState is one executor (one container). Guarded by Agent.mu.
+type executorState struct {
+	info        mesos.ExecutorInfo
+	fw          string
+	containerID string
+	directory   string
+	builtin     bool // the command executor for a plain command task
+	cmd         *exec.Cmd
+	queued      map[string]mesos.TaskInfo // launched by the master, not yet sent to the executor
+	tasks       map[string]*taskState     // sent to the executor
+	completed   []*taskState
+	sub         *execSubscription
+	shutdown    bool // SHUTDOWN sent or the container is being destroyed
+	exited      chan struct{}
+	exitMsg     string
+}
+
+type taskState struct {
+	info          mesos.TaskInfo
+	state         mesos.TaskState
+	killRequested bool
+}
+
+func newID() string {
+	var b [16]byte
+	rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
+}
+
+// commandExecutorInfo wraps a plain command task in the built-in executor,
+// named as Mesos names it.
+func (a *Agent) commandExecutorInfo(fw mesos.FrameworkInfo, t mesos.TaskInfo) mesos.ExecutorInfo {
+	shown := t.Command.GetValue()
+	return mesos.ExecutorInfo{
+		ExecutorID:  mesos.ExecutorID{Value: t.TaskID.Value},
+		FrameworkID: fw.ID,
+		Name:        proto.String(fmt.Sprintf("Command Executor (Task: %s) (Command: sh -c '%s')", t.TaskID.Value, shown)),
+		Source:      proto.String(t.TaskID.Value),
+		Command:     &mesos.CommandInfo{Value: proto.String(a.cfg.Exe), Arguments: []string{a.cfg.Exe, CommandExecutorRole}, Shell: proto.Bool(false), User: t.Command.User},
+		Resources:   nil,
+	}
+}
+
+// launch starts (or reuses) each task's executor and queues the task for it.
+func (a *Agent) launch(fw mesos.FrameworkInfo, tasks []mesos.TaskInfo) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	fwID := fw.GetID().GetValue()
+	fs := a.frameworks[fwID]
+	if fs == nil {
+		fs = &frameworkState{executors: map[string]*executorState{}}
+		a.frameworks[fwID] = fs
+	}
+	fs.info = fw
+	for _, t := range tasks {
+		var info mesos.ExecutorInfo
+		builtin := t.Executor == nil
+		if builtin {
+			info = a.commandExecutorInfo(fw, t)
+		} else {
+			info = *t.Executor
+		}
+		ex := fs.executors[info.ExecutorID.Value]
+		if ex != nil && ex.shutdown {
+			a.agentUpdateLocked(fwID, ex, t.TaskID, mesos.TASK_LOST, mesos.REASON_EXECUTOR_TERMINATED, "executor is shutting down")
+			continue
+		}
+		if ex == nil {
+			var err error
+			ex, err = a.startExecutorLocked(fs, info, builtin, t)
+			if err != nil {
+				a.cfg.Logger.Error("executor launch failed", "executor", info.ExecutorID.Value, "err", err)
+				st := a.newStatus(t.TaskID, nil, mesos.TASK_FAILED, mesos.REASON_CONTAINER_LAUNCH_FAILED, err.Error())
+				a.updates.add(fwID, st)
+				continue
+			}
+		}
+		if ex.sub != nil {
+			ex.tasks[t.TaskID.Value] = &taskState{info: t, state: mesos.TASK_STAGING}
+			ex.sub.send(&executor.Event{Type: executor.Event_LAUNCH, Launch: &executor.Event_Launch{Task: t}})
+		} else {
+			ex.queued[t.TaskID.Value] = t
+		}
+	}
+}
+
+// runUser is who the executor runs as: the command's user, else the
+// framework's, when that user exists and we may switch to it.
+func runUser(cmd *mesos.CommandInfo, fw mesos.FrameworkInfo) *user.User {
+	name := cmd.GetUser()
+	if name == "" {
+		name = fw.User
+	}
+	if name == "" || os.Geteuid() != 0 {
+		return nil
+	}
+	u, err := user.Lookup(name)
+	if err != nil {
+		return nil
+	}
+	return u
+}
+
+func (a *Agent) startExecutorLocked(fs *frameworkState, info mesos.ExecutorInfo, builtin bool, first mesos.TaskInfo) (*executorState, error) {
+	fwID := fs.info.GetID().GetValue()
+	containerID := newID()
+	runs := filepath.Join(a.cfg.WorkDir, "slaves", a.id, "frameworks", fwID, "executors", info.ExecutorID.Value, "runs")
+	dir := filepath.Join(runs, containerID)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("sandbox: %w", err)
+	}
+	if err := os.Chmod(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("sandbox: %w", err)
+	}
+	latest := filepath.Join(runs, "latest")
+	os.Remove(latest)
+	if err := os.Symlink(containerID, latest); err != nil {
+		return nil, fmt.Errorf("sandbox latest link: %w", err)
+	}
+	cmdInfo := info.Command
+	if cmdInfo == nil {
+		return nil, errors.New("executor has no command")
+	}
+	var cmd *exec.Cmd
+	if cmdInfo.GetShell() {
+		cmd = exec.Command("/bin/sh", "-c", cmdInfo.GetValue())
+	} else {
+		args := cmdInfo.Arguments
+		if len(args) == 0 {
+			args = []string{cmdInfo.GetValue()}
+		}
+		cmd = exec.Command(cmdInfo.GetValue())
+		cmd.Args = args
+	}
+	cmd.Dir = dir
+	cmd.Env = a.executorEnv(fs.info, info, dir, cmdInfo)
+	stdout, err := os.OpenFile(filepath.Join(dir, "stdout"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	defer stdout.Close()
+	stderr, err := os.OpenFile(filepath.Join(dir, "stderr"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	defer stderr.Close()
+	cmd.Stdout, cmd.Stderr = stdout, stderr
+	// Its own session: an agent restart must not take executors with it.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if u := runUser(cmdInfo, fs.info); u != nil {
+		uid, _ := strconv.Atoi(u.Uid)
+		gid, _ := strconv.Atoi(u.Gid)
+		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
+		for _, p := range []string{dir, filepath.Join(dir, "stdout"), filepath.Join(dir, "stderr")} {
+			os.Chown(p, uid, gid)
+		}
+		cmd.Env = append(cmd.Env, "USER="+u.Username, "HOME="+dir)
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start executor: %w", err)
+	}
+	ex := &executorState{
+		info: info, fw: fwID, containerID: containerID, directory: dir, builtin: builtin, cmd: cmd,
+		queued: map[string]mesos.TaskInfo{}, tasks: map[string]*taskState{}, exited: make(chan struct{}),
+	}
+	fs.executors[info.ExecutorID.Value] = ex
+	a.cfg.Logger.Info("executor launched", "executor", info.ExecutorID.Value, "framework", fwID, "pid", cmd.Process.Pid, "directory", dir)
+	go a.waitExecutor(fs, ex)
+	go func() {
+		select {
+		case <-ex.exited:
+		case <-time.After(a.cfg.ExecutorRegistrationTimeout):
+			a.mu.Lock()
+			late := ex.sub == nil
+			if late {
+				ex.exitMsg = "executor did not register within " + a.cfg.ExecutorRegistrationTimeout.String()
+			}
+			a.mu.Unlock()
+			if late {
+				a.destroy(ex)
+			}
+		}
+	}()
+	return ex, nil
+}
+
+// executorEnv is the standard environment a Mesos agent gives an executor.
+func (a *Agent) executorEnv(fw mesos.FrameworkInfo, info mesos.ExecutorInfo, dir string, cmd *mesos.CommandInfo) []string {
+	checkpoint := "0"
+	if fw.GetCheckpoint() {
+		checkpoint = "1"
+	}
+	env := []string{
+		"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+		"MESOS_FRAMEWORK_ID=" + fw.GetID().GetValue(),
+		"MESOS_EXECUTOR_ID=" + info.ExecutorID.Value,
+		"MESOS_DIRECTORY=" + dir,
+		"MESOS_SANDBOX=" + dir,
+		"MESOS_AGENT_ENDPOINT=" + a.cfg.ListenAddr,
+		"MESOS_SLAVE_ID=" + a.id,
+		"MESOS_SLAVE_PID=" + a.pid(),
+		"MESOS_CHECKPOINT=" + checkpoint,
+		"MESOS_RECOVERY_TIMEOUT=15mins",
+		"MESOS_SUBSCRIPTION_BACKOFF_MAX=2secs",
+		"MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD=" + strconv.Itoa(int(a.cfg.ExecutorShutdownGrace.Seconds())) + "secs",
+		"MESOS_HTTP_COMMAND_EXECUTOR=1",
+	}
+	for _, kv := range []string{"LANG", "LC_ALL", "TZ"} {
+		if v, ok := os.LookupEnv(kv); ok {
+			env = append(env, kv+"="+v)
+		}
+	}
+	env = append(env, a.cfg.ExtraEnv...)
+	for _, v := range cmd.GetEnvironment().GetVariables() {
+		env = append(env, v.Name+"="+v.GetValue())
+	}
+	return env
+}
+
+// waitExecutor reaps the executor and fails the tasks it leaves unfinished.
+func (a *Agent) waitExecutor(fs *frameworkState, ex *executorState) {
+	err := ex.cmd.Wait()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	reason := "executor exited"
+	if err != nil {
+		reason = "executor terminated: " + err.Error()
+	}
+	if ex.exitMsg != "" {
+		reason = ex.exitMsg
+	}
+	a.cfg.Logger.Info("executor exited", "executor", ex.info.ExecutorID.Value, "status", reason)
+	for id := range ex.queued {
+		ex.tasks[id] = &taskState{info: ex.queued[id], state: mesos.TASK_STAGING}
+	}
+	ex.queued = map[string]mesos.TaskInfo{}
+	for _, t := range ex.tasks {
+		if isTerminal(t.state) {
+			continue
+		}
+		state, why := mesos.TASK_FAILED, mesos.REASON_EXECUTOR_TERMINATED
+		if t.killRequested {
+			state = mesos.TASK_KILLED
+		}
+		a.agentUpdateLocked(ex.fw, ex, t.info.TaskID, state, why, reason)
+	}
+	if ex.sub != nil {
+		ex.sub.close()
+		ex.sub = nil
+	}
+	ex.shutdown = true
+	close(ex.exited)
+	delete(fs.executors, ex.info.ExecutorID.Value)
+	fs.completed = append(fs.completed, ex)
+}
+
+// agentUpdateLocked records and sends a status update made by the agent itself.
+func (a *Agent) agentUpdateLocked(fw string, ex *executorState, id mesos.TaskID, state mesos.TaskState, reason mesos.TaskStatus_Reason, msg string) {
+	st := a.newStatus(id, &ex.info.ExecutorID, state, reason, msg)
+	if t := ex.tasks[id.Value]; t != nil {
+		t.state = state
+		if isTerminal(state) {
+			delete(ex.tasks, id.Value)
+			ex.completed = append(ex.completed, t)
+		}
+	}
+	a.updates.add(fw, st)
+}
+
+func (a *Agent) newStatus(id mesos.TaskID, ex *mesos.ExecutorID, state mesos.TaskState, reason mesos.TaskStatus_Reason, msg string) mesos.TaskStatus {
+	now := float64(a.cfg.Now().UnixNano()) / 1e9
+	uuid := []byte(newID())
+	return mesos.TaskStatus{
+		TaskID: id, State: state.Enum(), Reason: reason.Enum(), Message: &msg, Source: mesos.SOURCE_AGENT.Enum(),
+		AgentID: &mesos.AgentID{Value: a.id}, ExecutorID: ex, Timestamp: &now, UUID: uuid,
+	}
+}
+
+func isTerminal(s mesos.TaskState) bool {
+	switch s {
+	case mesos.TASK_FINISHED, mesos.TASK_FAILED, mesos.TASK_KILLED, mesos.TASK_ERROR,
+		mesos.TASK_LOST, mesos.TASK_DROPPED, mesos.TASK_GONE, mesos.TASK_GONE_BY_OPERATOR:
+		return true
+	}
+	return false
+}
+
+// kill asks a task's executor to kill it, or kills it directly if the
+// executor never received it.
+func (a *Agent) kill(fwID, taskID string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	fs := a.frameworks[fwID]
+	if fs == nil {
+		return
+	}
+	for _, ex := range fs.executors {
+		if t, ok := ex.queued[taskID]; ok {
+			delete(ex.queued, taskID)
+			ex.tasks[taskID] = &taskState{info: t, state: mesos.TASK_STAGING}
+			a.agentUpdateLocked(fwID, ex, t.TaskID, mesos.TASK_KILLED, mesos.REASON_TASK_KILLED_DURING_LAUNCH, "killed before delivery to the executor")
+			if len(ex.queued) == 0 && len(ex.tasks) == 0 {
+				go a.destroy(ex)
+			}
+			return
+		}
+		if t := ex.tasks[taskID]; t != nil {
+			t.killRequested = true
+			if ex.sub != nil {
+				ev := &executor.Event{Type: executor.Event_KILL, Kill: &executor.Event_Kill{TaskID: t.info.TaskID, KillPolicy: t.info.KillPolicy}}
+				ex.sub.send(ev)
+			} else {
+				go a.destroy(ex)
+			}
+			return
+		}
+	}
+}
+
+// shutdownFramework asks the framework's executors to shut down and kills
+// them after the grace period.
+func (a *Agent) shutdownFramework(fwID string) {
+	a.mu.Lock()
+	fs := a.frameworks[fwID]
+	var exs []*executorState
+	if fs != nil {
+		for _, ex := range fs.executors {
+			exs = append(exs, ex)
+		}
+	}
+	a.mu.Unlock()
+	for _, ex := range exs {
+		a.shutdownExecutor(ex)
+	}
+}
+
+func (a *Agent) shutdownExecutor(ex *executorState) {
+	a.mu.Lock()
+	ex.shutdown = true
+	for _, t := range ex.tasks {
+		t.killRequested = true
+	}
+	if ex.sub != nil {
+		ex.sub.send(&executor.Event{Type: executor.Event_SHUTDOWN})
+	}
+	a.mu.Unlock()
+	go func() {
+		select {
+		case <-ex.exited:
+		case <-time.After(a.cfg.ExecutorShutdownGrace):
+			a.destroy(ex)
+		}
+	}()
+}
+
+// destroy kills the executor's whole session and waits for it to be reaped.
+func (a *Agent) destroy(ex *executorState) {
+	a.mu.Lock()
+	ex.shutdown = true
+	pid := ex.cmd.Process.Pid
+	a.mu.Unlock()
+	// The executor leads its own session and process group.
+	syscall.Kill(-pid, syscall.SIGKILL)
+	<-ex.exited
+}
+
+// Shutdown stops every executor; used when the agent itself is stopped for good.
+func (a *Agent) Shutdown() {
+	a.mu.Lock()
+	var exs []*executorState
+	for _, fs := range a.frameworks {
+		for _, ex := range fs.executors {
+			exs = append(exs, ex)
+		}
+	}
+	a.mu.Unlock()
+	for _, ex := range exs {
+		a.shutdownExecutor(ex)
+	}
+	for _, ex := range exs {
+		<-ex.exited
+	}
+}
+
+// commandLine renders a command for the state endpoint.
+func commandLine(c *mesos.CommandInfo) string {
+	if c == nil {
+		return ""
+	}
+	if c.GetShell() {
+		return c.GetValue()
+	}
+	return strings.Join(c.Arguments, " ")
+}

@@ -1,0 +1,143 @@
+package agent
+
+import (
+	"fmt"
+	"net/http"
+	"sort"
+	"strings"
+
+	mesos "github.com/mesos/mesos-go/api/v1/lib"
+)
+
+// Handler serves the agent's executor and operator APIs.
+func (a *Agent) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/api/v1/executor", a.serveExecutor)
+	for _, p := range []string{"/state", "/state.json", "/slave(1)/state", "/slave(1)/state.json"} {
+		mux.HandleFunc(p, func(w http.ResponseWriter, r *http.Request) { writeJSON(w, a.State()) })
+	}
+	// Healthy once registered with the master: that is when it can run tasks.
+	health := func(w http.ResponseWriter, r *http.Request) {
+		a.mu.Lock()
+		ok := a.registered
+		a.mu.Unlock()
+		if !ok {
+			http.Error(w, "not registered with the master", http.StatusServiceUnavailable)
+			return
+		}
+		w.WriteHeader(http.StatusOK)
+	}
+	mux.HandleFunc("/health", health)
+	mux.HandleFunc("/slave(1)/health", health)
+	mux.HandleFunc("/files/browse", a.serveBrowse)
+	mux.HandleFunc("/files/browse.json", a.serveBrowse)
+	mux.HandleFunc("/files/read", a.serveRead)
+	mux.HandleFunc("/files/read.json", a.serveRead)
+	mux.HandleFunc("/files/download", a.serveDownload)
+	mux.HandleFunc("/files/download.json", a.serveDownload)
+	return mux
+}
+
+// resourcesJSON renders resources as Mesos' state does.
+func resourcesJSON(rs []mesos.Resource) map[string]any {
+	out := map[string]any{"cpus": 0.0, "mem": 0.0, "disk": 0.0, "gpus": 0.0}
+	for _, r := range rs {
+		switch r.GetType() {
+		case mesos.SCALAR:
+			v, _ := out[r.Name].(float64)
+			out[r.Name] = v + r.GetScalar().GetValue()
+		case mesos.RANGES:
+			var parts []string
+			for _, rg := range r.GetRanges().GetRange() {
+				parts = append(parts, fmt.Sprintf("%d-%d", rg.Begin, rg.End))
+			}
+			out[r.Name] = "[" + strings.Join(parts, ", ") + "]"
+		case mesos.SET:
+			out[r.Name] = "{" + strings.Join(r.GetSet().GetItem(), ", ") + "}"
+		}
+	}
+	return out
+}
+
+func taskJSON(t *taskState, fw, agentID string) map[string]any {
+	ex := ""
+	if t.info.Executor != nil {
+		ex = t.info.Executor.ExecutorID.Value
+	}
+	return map[string]any{
+		"id": t.info.TaskID.Value, "name": t.info.Name, "framework_id": fw, "executor_id": ex,
+		"slave_id": agentID, "state": t.state.String(), "resources": resourcesJSON(t.info.Resources),
+	}
+}
+
+func (a *Agent) executorJSON(ex *executorState) map[string]any {
+	tasks, queued, completed := []map[string]any{}, []map[string]any{}, []map[string]any{}
+	var res []mesos.Resource
+	res = append(res, ex.info.Resources...)
+	for _, t := range ex.tasks {
+		tasks = append(tasks, taskJSON(t, ex.fw, a.id))
+		res = append(res, t.info.Resources...)
+	}
+	for _, t := range ex.queued {
+		queued = append(queued, taskJSON(&taskState{info: t, state: mesos.TASK_STAGING}, ex.fw, a.id))
+	}
+	for _, t := range ex.completed {
+		completed = append(completed, taskJSON(t, ex.fw, a.id))
+	}
+	sortByID(tasks)
+	sortByID(queued)
+	return map[string]any{
+		"id": ex.info.ExecutorID.Value, "name": ex.info.GetName(), "source": ex.info.GetSource(),
+		"container": ex.containerID, "directory": ex.directory, "framework_id": ex.fw,
+		"resources": resourcesJSON(res), "tasks": tasks, "queued_tasks": queued, "completed_tasks": completed,
+		"type": map[bool]string{true: "COMMAND", false: "CUSTOM"}[ex.builtin],
+	}
+}
+
+func sortByID(ts []map[string]any) {
+	sort.Slice(ts, func(i, j int) bool { return ts[i]["id"].(string) < ts[j]["id"].(string) })
+}
+
+// State is the agent's /state document, with Mesos' key names.
+func (a *Agent) State() map[string]any {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	frameworks := []map[string]any{}
+	ids := make([]string, 0, len(a.frameworks))
+	for id := range a.frameworks {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	for _, id := range ids {
+		fs := a.frameworks[id]
+		exs, done := []map[string]any{}, []map[string]any{}
+		for _, ex := range fs.executors {
+			exs = append(exs, a.executorJSON(ex))
+		}
+		for _, ex := range fs.completed {
+			done = append(done, a.executorJSON(ex))
+		}
+		sortByID(exs)
+		frameworks = append(frameworks, map[string]any{
+			"id": id, "name": fs.info.Name, "user": fs.info.User, "role": fs.info.GetRole(),
+			"hostname": fs.info.GetHostname(), "checkpoint": fs.info.GetCheckpoint(),
+			"executors": exs, "completed_executors": done,
+		})
+	}
+	attrs := map[string]any{}
+	for _, at := range a.info.Attributes {
+		if at.GetType() == mesos.SCALAR {
+			attrs[at.Name] = at.GetScalar().GetValue()
+		} else {
+			attrs[at.Name] = at.GetText().GetValue()
+		}
+	}
+	masterHost := strings.TrimPrefix(strings.TrimPrefix(a.cfg.MasterURL, "http://"), "https://")
+	return map[string]any{
+		"id": a.id, "pid": a.pid(), "hostname": a.info.Hostname, "version": "1.6.1",
+		"start_time": float64(a.start.UnixNano()) / 1e9, "resources": resourcesJSON(a.info.Resources),
+		"attributes": attrs, "master_hostname": masterHost, "registered": a.registered,
+		"flags":      map[string]string{"work_dir": a.cfg.WorkDir, "hostname": a.info.Hostname, "master": a.cfg.MasterURL},
+		"frameworks": frameworks, "completed_frameworks": []any{},
+	}
+}

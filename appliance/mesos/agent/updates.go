@@ -1,0 +1,149 @@
+package agent
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+
+	mesos "github.com/mesos/mesos-go/api/v1/lib"
+)
+
+// Status updates are delivered in order and at least once: per task, only
+// the oldest unacknowledged update is in flight, and it is resent with
+// backoff until the framework acknowledges it.
+const (
+	retryMin = 2 * time.Second
+	retryMax = time.Minute
+)
+
+type updateKey struct{ fw, task string }
+
+type updateStream struct {
+	pending  []mesos.TaskStatus
+	sentAt   time.Time
+	interval time.Duration
+}
+
+type updateManager struct {
+	forward func(fw string, st mesos.TaskStatus) error
+	logger  *slog.Logger
+
+	mu      sync.Mutex
+	streams map[updateKey]*updateStream
+}
+
+func newUpdateManager(forward func(string, mesos.TaskStatus) error, logger *slog.Logger) *updateManager {
+	return &updateManager{forward: forward, logger: logger, streams: map[updateKey]*updateStream{}}
+}
+
+// add queues an update; it is sent at once (asynchronously: callers may hold
+// the agent's lock, which forwarding takes) if nothing is ahead of it. An
+// update already queued (same uuid, as on an executor's re-subscription) is
+// ignored.
+func (m *updateManager) add(fw string, st mesos.TaskStatus) {
+	k := updateKey{fw, st.TaskID.Value}
+	m.mu.Lock()
+	s := m.streams[k]
+	if s == nil {
+		s = &updateStream{}
+		m.streams[k] = s
+	}
+	for _, p := range s.pending {
+		if bytes.Equal(p.UUID, st.UUID) {
+			m.mu.Unlock()
+			return
+		}
+	}
+	s.pending = append(s.pending, st)
+	head := len(s.pending) == 1
+	m.mu.Unlock()
+	if head {
+		go m.send(k)
+	}
+}
+
+func (m *updateManager) send(k updateKey) {
+	m.mu.Lock()
+	s := m.streams[k]
+	if s == nil || len(s.pending) == 0 {
+		m.mu.Unlock()
+		return
+	}
+	st := s.pending[0]
+	s.sentAt = time.Now()
+	if s.interval == 0 {
+		s.interval = retryMin
+	}
+	m.mu.Unlock()
+	if err := m.forward(k.fw, st); err != nil {
+		m.logger.Debug("status update not delivered; will retry", "task", k.task, "err", err)
+	}
+}
+
+// acknowledge pops the task's head update if uuid matches it and sends the next.
+func (m *updateManager) acknowledge(fw, task string, uuid []byte) {
+	k := updateKey{fw, task}
+	m.mu.Lock()
+	s := m.streams[k]
+	if s == nil || len(s.pending) == 0 || !bytes.Equal(s.pending[0].UUID, uuid) {
+		m.mu.Unlock()
+		return // a duplicate or stale acknowledgement
+	}
+	s.pending = s.pending[1:]
+	s.interval = 0
+	more := len(s.pending) > 0
+	if !more {
+		delete(m.streams, k)
+	}
+	m.mu.Unlock()
+	if more {
+		m.send(k)
+	}
+}
+
+// resendAll sends every head at once (after re-registering with a master).
+func (m *updateManager) resendAll() {
+	m.mu.Lock()
+	keys := make([]updateKey, 0, len(m.streams))
+	for k := range m.streams {
+		keys = append(keys, k)
+	}
+	m.mu.Unlock()
+	for _, k := range keys {
+		m.send(k)
+	}
+}
+
+// unacknowledged reports whether a task has updates the framework has not acknowledged.
+func (m *updateManager) unacknowledged(fw, task string) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	s := m.streams[updateKey{fw, task}]
+	return s != nil && len(s.pending) > 0
+}
+
+func (m *updateManager) retryLoop(ctx context.Context) {
+	t := time.NewTicker(500 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		var due []updateKey
+		m.mu.Lock()
+		for k, s := range m.streams {
+			if len(s.pending) > 0 && time.Since(s.sentAt) >= s.interval {
+				s.interval = min(s.interval*2, retryMax)
+				due = append(due, k)
+			}
+		}
+		m.mu.Unlock()
+		for _, k := range due {
+			m.send(k)
+		}
+	}
+}
