@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"strings"
 	"time"
@@ -33,14 +34,36 @@ func Components(cfg *config.Config, exe string) []Component {
 			ReadyTimeout: cfg.ReadyTimeout, StopGrace: cfg.ShutdownGrace,
 		}
 	}
-	var out []Component
-	if cfg.ZooKeeper.Mode == config.ZKEmbedded {
-		addr := cfg.Addr(cfg.ZooKeeper.Port)
-		s := spec("zookeeper", addr, "--listen", addr, "--data-dir", cfg.Path("zookeeper"))
-		s.Probe = ruokProbe(addr)
-		out = append(out, Component{Spec: s})
+	// The embedded ZooKeeper server is not in this build yet (issue #3);
+	// zookeeper.mode external points the components at a real ensemble.
+	masterAddr, agentAddr := cfg.Addr(cfg.Master.Port), cfg.Addr(cfg.Agent.Port)
+	m := spec("master", masterAddr, "--listen", masterAddr)
+	m.Probe = httpProbe("http://" + masterAddr + "/master/health")
+	a := spec("agent", agentAddr, "--listen", agentAddr, "--master", "http://"+masterAddr, "--work-dir", AgentWorkDir(cfg))
+	a.Probe = httpProbe("http://" + agentAddr + "/health") // 200 once registered with the master
+	return []Component{
+		{Spec: m, URL: "http://" + masterAddr},
+		{Spec: a, URL: "http://" + agentAddr},
 	}
-	return out
+}
+
+// httpProbe passes when url answers 200.
+func httpProbe(url string) supervise.Probe {
+	return func(ctx context.Context) error {
+		req, err := http.NewRequestWithContext(ctx, "GET", url, nil)
+		if err != nil {
+			return err
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("%s: %s", url, resp.Status)
+		}
+		return nil
+	}
 }
 
 // ZKServers is the ZooKeeper connect string the components use.
@@ -63,20 +86,6 @@ func childEnv(cfg *config.Config) []string {
 		env = append(env, kv)
 	}
 	return append(env, supervise.Marker(cfg.DataDir))
-}
-
-// ruokProbe is ZooKeeper's own liveness check: "ruok" must answer "imok".
-func ruokProbe(addr string) supervise.Probe {
-	return func(ctx context.Context) error {
-		out, err := FourLetterWord(ctx, addr, "ruok")
-		if err != nil {
-			return err
-		}
-		if out != "imok" {
-			return fmt.Errorf("ruok answered %q", out)
-		}
-		return nil
-	}
 }
 
 // FourLetterWord sends a ZooKeeper four-letter command and returns the reply.

@@ -2,12 +2,11 @@
 
 // Package e2e starts whole appliances from the built binary ($AURORABOX_BIN,
 // set by `make e2e`) on random ports and temp data dirs, and checks them with
-// independent tools: jq, bash, Apache ZooKeeper's zkCli.sh and go-zookeeper.
+// independent tools: curl, jq and bash.
 package e2e
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"os"
@@ -138,25 +137,28 @@ func TestUpStatusLogsDown(t *testing.T) {
 		t.Fatalf("status exit %d: %s", r.code, r.stdout)
 	}
 	jq(t, r.stdout, `.version == 1 and .running and .healthy and .supervisor.ready`)
-	jq(t, r.stdout, `.components[0] | .name == "zookeeper" and .health == "healthy" and .pid > 0 and .restarts == 0 and (.address | test("^127\\.0\\.0\\.1:[0-9]+$"))`)
-	if h := c.run("status"); h.code != 0 || !strings.Contains(h.stdout, "zookeeper") || !strings.Contains(h.stdout, "healthy") {
+	jq(t, r.stdout, `[.components[].name] == ["master", "agent"]`)
+	jq(t, r.stdout, `.components[] | .health == "healthy" and .pid > 0 and .restarts == 0 and (.address | test("^127\\.0\\.0\\.1:[0-9]+$"))`)
+	if h := c.run("status"); h.code != 0 || !strings.Contains(h.stdout, "agent") || !strings.Contains(h.stdout, "healthy") {
 		t.Fatalf("status: %d %s", h.code, h.stdout)
 	}
 
-	// The env file is valid shell and names the live ZooKeeper.
-	zk := c.component("zookeeper").Address
-	out, err := exec.Command("bash", "-c", `. "$1/env" && echo "$AURORABOX_ZK $AURORA_CONFIG_ROOT"`, "x", c.dir).Output()
-	if err != nil || strings.TrimSpace(string(out)) != zk+" "+c.dir {
+	// The env file is valid shell and names the live master.
+	master := "http://" + c.component("master").Address
+	out, err := exec.Command("bash", "-c", `. "$1/env" && echo "$AURORABOX_MASTER_URL $AURORA_CONFIG_ROOT"`, "x", c.dir).Output()
+	if err != nil || strings.TrimSpace(string(out)) != master+" "+c.dir {
 		t.Fatalf("env: %q %v", out, err)
 	}
 	cj, _ := os.ReadFile(filepath.Join(c.dir, "clusters.json"))
-	host, port, _ := strings.Cut(zk, ":")
-	jq(t, string(cj), `.[0] | .name == "devcluster" and .zk == "`+host+`" and .zk_port == `+port+` and .scheduler_zk_path == "/aurora/scheduler" and .auth_mechanism == "UNAUTHENTICATED" and .slave_run_directory == "latest"`)
+	jq(t, string(cj), `.[0] | .name == "devcluster" and .scheduler_zk_path == "/aurora/scheduler" and .auth_mechanism == "UNAUTHENTICATED" and .slave_run_directory == "latest" and .slave_root == "`+c.dir+`/mesos"`)
 
-	if got, err := appliance.FourLetterWord(context.Background(), zk, "ruok"); err != nil || got != "imok" {
-		t.Fatalf("ruok: %q %v", got, err)
+	// curl and jq against the master: the agent registered, with Mesos' key names.
+	state, err := exec.Command("curl", "-fsS", master+"/master/state").Output()
+	if err != nil {
+		t.Fatalf("curl /master/state: %v", err)
 	}
-	if l := c.run("logs", "zookeeper"); l.code != 0 || !strings.Contains(l.stdout, "zookeeper | --- ") {
+	jq(t, string(state), `.version == "1.6.1" and (.slaves | length) == 1 and .slaves[0].active and .activated_slaves == 1 and (.frameworks | length) == 0 and (.slaves[0].resources.ports | startswith("[31000-32000"))`)
+	if l := c.run("logs", "master"); l.code != 0 || !strings.Contains(l.stdout, "master | --- ") {
 		t.Fatalf("logs: %d %q %s", l.code, l.stdout, l.stderr)
 	}
 	if l := c.run("logs", "nosuchrole"); l.code == 0 || !strings.Contains(l.stderr, `no log for "nosuchrole"`) {
@@ -194,35 +196,34 @@ func TestTwoClustersAtOnce(t *testing.T) {
 	a, b := newCluster(t), newCluster(t)
 	a.up()
 	b.up()
-	za, zb := a.component("zookeeper"), b.component("zookeeper")
+	za, zb := a.component("master"), b.component("master")
 	if za.Address == zb.Address || za.Health != supervise.Healthy || zb.Health != supervise.Healthy {
 		t.Fatalf("a=%+v b=%+v", za, zb)
 	}
 }
 
-func TestComponentRestartKeepsData(t *testing.T) {
+// kill -9 of the agent: the supervisor restarts it, and it re-registers with
+// the master under the agent id it checkpointed.
+func TestComponentRestart(t *testing.T) {
 	c := newCluster(t)
 	c.up()
-	zk := c.component("zookeeper")
-	conn := dialZK(t, zk.Address)
-	if _, err := conn.Create("/survivor", []byte("still here"), 0, worldACL); err != nil {
-		t.Fatal(err)
+	ag := c.component("agent")
+	master := "http://" + c.component("master").Address
+	slaveID := func() string {
+		out, _ := exec.Command("bash", "-c", `curl -fsS "$1/master/state" | jq -r '.slaves[0].id'`, "x", master).Output()
+		return strings.TrimSpace(string(out))
 	}
-	conn.Close()
-
-	syscall.Kill(zk.PID, syscall.SIGKILL)
-	waitFor(t, "zookeeper restarted and healthy", 10*time.Second, func() bool {
-		z := c.component("zookeeper")
-		return z.PID != zk.PID && z.Health == supervise.Healthy
+	before := slaveID()
+	syscall.Kill(ag.PID, syscall.SIGKILL)
+	waitFor(t, "agent restarted and healthy", 15*time.Second, func() bool {
+		a := c.component("agent")
+		return a.PID != ag.PID && a.Health == supervise.Healthy
 	})
-	if z := c.component("zookeeper"); z.Restarts != 1 {
-		t.Fatalf("restarts = %d", z.Restarts)
+	if a := c.component("agent"); a.Restarts != 1 {
+		t.Fatalf("restarts = %d", a.Restarts)
 	}
-	conn = dialZK(t, zk.Address)
-	defer conn.Close()
-	data, _, err := conn.Get("/survivor")
-	if err != nil || string(data) != "still here" {
-		t.Fatalf("after restart: %q %v", data, err)
+	if after := slaveID(); after != before || before == "" {
+		t.Fatalf("agent id %q before, %q after the restart", before, after)
 	}
 }
 
@@ -232,14 +233,14 @@ func TestSupervisorKill9ThenUp(t *testing.T) {
 	c := newCluster(t)
 	c.up()
 	st := c.status()
-	zkPID := st.Components[0].PID
+	masterPID := st.Components[0].PID
 	syscall.Kill(st.Supervisor.PID, syscall.SIGKILL)
 	waitFor(t, "components to die with the supervisor", 10*time.Second, func() bool {
 		return len(supervise.Find(supervise.Marker(c.dir))) == 0
 	})
-	if syscall.Kill(zkPID, 0) == nil {
-		if b, _ := os.ReadFile("/proc/" + strconv.Itoa(zkPID) + "/stat"); !bytes.Contains(b, []byte(") Z")) {
-			t.Fatalf("zookeeper %d survived", zkPID)
+	if syscall.Kill(masterPID, 0) == nil {
+		if b, _ := os.ReadFile("/proc/" + strconv.Itoa(masterPID) + "/stat"); !bytes.Contains(b, []byte(") Z")) {
+			t.Fatalf("master %d survived", masterPID)
 		}
 	}
 	c.up()
