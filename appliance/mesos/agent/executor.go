@@ -9,7 +9,6 @@ import (
 	"os/user"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
@@ -405,15 +404,4 @@ func (a *Agent) Shutdown() {
 	for _, ex := range exs {
 		<-ex.exited
 	}
-}
-
-// commandLine renders a command for the state endpoint.
-func commandLine(c *mesos.CommandInfo) string {
-	if c == nil {
-		return ""
-	}
-	if c.GetShell() {
-		return c.GetValue()
-	}
-	return strings.Join(c.Arguments, " ")
 }

@@ -116,14 +116,6 @@ func (m *updateManager) resendAll() {
 	}
 }
 
-// unacknowledged reports whether a task has updates the framework has not acknowledged.
-func (m *updateManager) unacknowledged(fw, task string) bool {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	s := m.streams[updateKey{fw, task}]
-	return s != nil && len(s.pending) > 0
-}
-
 func (m *updateManager) retryLoop(ctx context.Context) {
 	t := time.NewTicker(500 * time.Millisecond)
 	defer t.Stop()

@@ -3,7 +3,6 @@ package zkcompat
 import (
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -155,5 +154,3 @@ func fmtStat(s *zk.Stat) string {
 	return fmt.Sprintf("{czxid:%#x mzxid:%#x pzxid:%#x ver:%d cver:%d aver:%d owner:%#x len:%d kids:%d}",
 		s.Czxid, s.Mzxid, s.Pzxid, s.Version, s.Cversion, s.Aversion, s.EphemeralOwner, s.DataLength, s.NumChildren)
 }
-
-func seqSuffix(name string, prefix string) string { return strings.TrimPrefix(name, prefix) }

@@ -25,8 +25,6 @@ func startOurs(tb testing.TB) *Target {
 	return nil
 }
 
-func startOursProcess(tb testing.TB) *Target { return startOurs(tb) }
-
 func launchOursProcess(dir, addr string) (*Target, func(), error) {
 	return nil, nil, errors.New(oursDisabled)
 }

@@ -185,3 +185,14 @@ func serveOursMain(addr, dir string) error {
 	}
 	return nil
 }
+
+// stopProcess asks a process to terminate and kills it if it does not.
+func stopProcess(cmd *exec.Cmd, exited <-chan error) {
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-exited:
+	case <-time.After(5 * time.Second):
+		_ = cmd.Process.Kill()
+		<-exited
+	}
+}

@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -308,17 +307,6 @@ func vmRSS(pid int) (int64, error) {
 		}
 	}
 	return 0, errors.New("VmRSS not found")
-}
-
-// stopProcess asks a process to terminate and kills it if it does not.
-func stopProcess(cmd *exec.Cmd, exited <-chan error) {
-	_ = cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-exited:
-	case <-time.After(5 * time.Second):
-		_ = cmd.Process.Kill()
-		<-exited
-	}
 }
 
 // parseKV parses "key<sep>value" lines (mntr uses a tab, conf uses '=').
