@@ -47,3 +47,13 @@ func rssKB(b *testing.B, pid int) float64 {
 	b.Fatalf("no VmRSS for %d", pid)
 	return 0
 }
+
+// BenchmarkExecBaseline is the floor BenchmarkColdUp is compared with: one
+// exec of the binary that does nothing (`aurorabox version`).
+func BenchmarkExecBaseline(b *testing.B) {
+	for i := 0; i < b.N; i++ {
+		if r := run(b, nil, "version"); r.code != 0 {
+			b.Fatal(r.stderr)
+		}
+	}
+}
