@@ -1,7 +1,6 @@
 package agent
 
 import (
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"os"
@@ -12,6 +11,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/aurorabox/aurorabox/appliance/mesos/mesosutil"
 	"github.com/gogo/protobuf/proto"
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 	"github.com/mesos/mesos-go/api/v1/lib/executor"
@@ -41,14 +41,6 @@ type taskState struct {
 	info          mesos.TaskInfo
 	state         mesos.TaskState
 	killRequested bool
-}
-
-func newID() string {
-	var b [16]byte
-	rand.Read(b[:])
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
 }
 
 // commandExecutorInfo wraps a plain command task in the built-in executor,
@@ -127,7 +119,7 @@ func runUser(cmd *mesos.CommandInfo, fw mesos.FrameworkInfo) *user.User {
 
 func (a *Agent) startExecutorLocked(fs *frameworkState, info mesos.ExecutorInfo, builtin bool, first mesos.TaskInfo) (*executorState, error) {
 	fwID := fs.info.GetID().GetValue()
-	containerID := newID()
+	containerID := mesosutil.NewUUID()
 	runs := filepath.Join(a.cfg.WorkDir, "slaves", a.id, "frameworks", fwID, "executors", info.ExecutorID.Value, "runs")
 	dir := filepath.Join(runs, containerID)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -259,7 +251,7 @@ func (a *Agent) waitExecutor(fs *frameworkState, ex *executorState) {
 	}
 	ex.queued = map[string]mesos.TaskInfo{}
 	for _, t := range ex.tasks {
-		if isTerminal(t.state) {
+		if mesosutil.IsTerminal(t.state) {
 			continue
 		}
 		state, why := mesos.TASK_FAILED, mesos.REASON_EXECUTOR_TERMINATED
@@ -283,7 +275,7 @@ func (a *Agent) agentUpdateLocked(fw string, ex *executorState, id mesos.TaskID,
 	st := a.newStatus(id, &ex.info.ExecutorID, state, reason, msg)
 	if t := ex.tasks[id.Value]; t != nil {
 		t.state = state
-		if isTerminal(state) {
+		if mesosutil.IsTerminal(state) {
 			delete(ex.tasks, id.Value)
 			ex.completed = append(ex.completed, t)
 		}
@@ -293,20 +285,11 @@ func (a *Agent) agentUpdateLocked(fw string, ex *executorState, id mesos.TaskID,
 
 func (a *Agent) newStatus(id mesos.TaskID, ex *mesos.ExecutorID, state mesos.TaskState, reason mesos.TaskStatus_Reason, msg string) mesos.TaskStatus {
 	now := float64(a.cfg.Now().UnixNano()) / 1e9
-	uuid := []byte(newID())
+	uuid := []byte(mesosutil.NewUUID())
 	return mesos.TaskStatus{
 		TaskID: id, State: state.Enum(), Reason: reason.Enum(), Message: &msg, Source: mesos.SOURCE_AGENT.Enum(),
 		AgentID: &mesos.AgentID{Value: a.id}, ExecutorID: ex, Timestamp: &now, UUID: uuid,
 	}
-}
-
-func isTerminal(s mesos.TaskState) bool {
-	switch s {
-	case mesos.TASK_FINISHED, mesos.TASK_FAILED, mesos.TASK_KILLED, mesos.TASK_ERROR,
-		mesos.TASK_LOST, mesos.TASK_DROPPED, mesos.TASK_GONE, mesos.TASK_GONE_BY_OPERATOR:
-		return true
-	}
-	return false
 }
 
 // kill asks a task's executor to kill it, or kills it directly if the

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/aurorabox/aurorabox/appliance/mesos/mesosutil"
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 	"github.com/mesos/mesos-go/api/v1/lib/executor"
 	"github.com/mesos/mesos-go/api/v1/lib/recordio"
@@ -189,7 +190,7 @@ func (a *Agent) recordExecutorStatusLocked(ex *executorState, st *mesos.TaskStat
 	}
 	if t := ex.tasks[st.TaskID.Value]; t != nil {
 		t.state = st.GetState()
-		if isTerminal(t.state) {
+		if mesosutil.IsTerminal(t.state) {
 			delete(ex.tasks, st.TaskID.Value)
 			ex.completed = append(ex.completed, t)
 		}

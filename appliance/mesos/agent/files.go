@@ -1,8 +1,8 @@
 package agent
 
 import (
-	"encoding/json"
 	"errors"
+	"github.com/aurorabox/aurorabox/appliance/mesos/mesosutil"
 	"io"
 	"io/fs"
 	"net/http"
@@ -122,7 +122,7 @@ func (a *Agent) serveBrowse(w http.ResponseWriter, r *http.Request) {
 		out = append(out, entryFor(filepath.Join(filepath.Clean(requested), de.Name()), fi))
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Path < out[j].Path })
-	writeJSON(w, out)
+	mesosutil.WriteJSON(w, out)
 }
 
 func (a *Agent) openFile(w http.ResponseWriter, r *http.Request) (*os.File, fs.FileInfo, bool) {
@@ -171,7 +171,7 @@ func (a *Agent) serveRead(w http.ResponseWriter, r *http.Request) {
 	}
 	defer f.Close()
 	if offset == -1 {
-		writeJSON(w, map[string]any{"data": "", "offset": fi.Size()})
+		mesosutil.WriteJSON(w, map[string]any{"data": "", "offset": fi.Size()})
 		return
 	}
 	buf := make([]byte, min(length, max(0, fi.Size()-offset)))
@@ -180,7 +180,7 @@ func (a *Agent) serveRead(w http.ResponseWriter, r *http.Request) {
 		filesError(w, err)
 		return
 	}
-	writeJSON(w, map[string]any{"data": string(buf[:n]), "offset": offset})
+	mesosutil.WriteJSON(w, map[string]any{"data": string(buf[:n]), "offset": offset})
 }
 
 func (a *Agent) serveDownload(w http.ResponseWriter, r *http.Request) {
@@ -191,9 +191,4 @@ func (a *Agent) serveDownload(w http.ResponseWriter, r *http.Request) {
 	defer f.Close()
 	w.Header().Set("Content-Disposition", "attachment; filename="+strconv.Quote(fi.Name()))
 	http.ServeContent(w, r, fi.Name(), fi.ModTime(), f)
-}
-
-func writeJSON(w http.ResponseWriter, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	json.NewEncoder(w).Encode(v)
 }

@@ -1,11 +1,11 @@
 package agent
 
 import (
-	"fmt"
 	"net/http"
 	"sort"
 	"strings"
 
+	"github.com/aurorabox/aurorabox/appliance/mesos/mesosutil"
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 )
 
@@ -14,7 +14,7 @@ func (a *Agent) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/api/v1/executor", a.serveExecutor)
 	for _, p := range []string{"/state", "/state.json", "/slave(1)/state", "/slave(1)/state.json"} {
-		mux.HandleFunc(p, func(w http.ResponseWriter, r *http.Request) { writeJSON(w, a.State()) })
+		mux.HandleFunc(p, func(w http.ResponseWriter, r *http.Request) { mesosutil.WriteJSON(w, a.State()) })
 	}
 	// Healthy once registered with the master: that is when it can run tasks.
 	health := func(w http.ResponseWriter, r *http.Request) {
@@ -38,27 +38,6 @@ func (a *Agent) Handler() http.Handler {
 	return mux
 }
 
-// resourcesJSON renders resources as Mesos' state does.
-func resourcesJSON(rs []mesos.Resource) map[string]any {
-	out := map[string]any{"cpus": 0.0, "mem": 0.0, "disk": 0.0, "gpus": 0.0}
-	for _, r := range rs {
-		switch r.GetType() {
-		case mesos.SCALAR:
-			v, _ := out[r.Name].(float64)
-			out[r.Name] = v + r.GetScalar().GetValue()
-		case mesos.RANGES:
-			var parts []string
-			for _, rg := range r.GetRanges().GetRange() {
-				parts = append(parts, fmt.Sprintf("%d-%d", rg.Begin, rg.End))
-			}
-			out[r.Name] = "[" + strings.Join(parts, ", ") + "]"
-		case mesos.SET:
-			out[r.Name] = "{" + strings.Join(r.GetSet().GetItem(), ", ") + "}"
-		}
-	}
-	return out
-}
-
 func taskJSON(t *taskState, fw, agentID string) map[string]any {
 	ex := ""
 	if t.info.Executor != nil {
@@ -66,7 +45,7 @@ func taskJSON(t *taskState, fw, agentID string) map[string]any {
 	}
 	return map[string]any{
 		"id": t.info.TaskID.Value, "name": t.info.Name, "framework_id": fw, "executor_id": ex,
-		"slave_id": agentID, "state": t.state.String(), "resources": resourcesJSON(t.info.Resources),
+		"slave_id": agentID, "state": t.state.String(), "resources": mesosutil.ResourcesJSON(t.info.Resources),
 	}
 }
 
@@ -89,7 +68,7 @@ func (a *Agent) executorJSON(ex *executorState) map[string]any {
 	return map[string]any{
 		"id": ex.info.ExecutorID.Value, "name": ex.info.GetName(), "source": ex.info.GetSource(),
 		"container": ex.containerID, "directory": ex.directory, "framework_id": ex.fw,
-		"resources": resourcesJSON(res), "tasks": tasks, "queued_tasks": queued, "completed_tasks": completed,
+		"resources": mesosutil.ResourcesJSON(res), "tasks": tasks, "queued_tasks": queued, "completed_tasks": completed,
 		"type": map[bool]string{true: "COMMAND", false: "CUSTOM"}[ex.builtin],
 	}
 }
@@ -135,7 +114,7 @@ func (a *Agent) State() map[string]any {
 	masterHost := strings.TrimPrefix(strings.TrimPrefix(a.cfg.MasterURL, "http://"), "https://")
 	return map[string]any{
 		"id": a.id, "pid": a.pid(), "hostname": a.info.Hostname, "version": "1.6.1",
-		"start_time": float64(a.start.UnixNano()) / 1e9, "resources": resourcesJSON(a.info.Resources),
+		"start_time": float64(a.start.UnixNano()) / 1e9, "resources": mesosutil.ResourcesJSON(a.info.Resources),
 		"attributes": attrs, "master_hostname": masterHost, "registered": a.registered,
 		"flags":      map[string]string{"work_dir": a.cfg.WorkDir, "hostname": a.info.Hostname, "master": a.cfg.MasterURL},
 		"frameworks": frameworks, "completed_frameworks": []any{},

@@ -5,6 +5,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/aurorabox/aurorabox/appliance/mesos/mesosutil"
 	"github.com/gogo/protobuf/proto"
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 	"github.com/mesos/mesos-go/api/v1/lib/resources"
@@ -432,7 +433,7 @@ func (m *Master) StatusUpdate(agentID string, fwID string, st mesos.TaskStatus) 
 			t.statuses = append(t.statuses, st)
 		}
 		t.state = st.GetState()
-		if isTerminal(t.state) {
+		if mesosutil.IsTerminal(t.state) {
 			if a := m.agents[t.agent]; a != nil {
 				a.used = a.used.Minus(t.res...)
 			}

@@ -1,11 +1,9 @@
 package master
 
 import (
-	"crypto/rand"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"mime"
 	"net"
@@ -13,6 +11,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/aurorabox/aurorabox/appliance/mesos/mesosutil"
 	"github.com/mesos/mesos-go/api/v1/lib/recordio"
 	"github.com/mesos/mesos-go/api/v1/lib/scheduler"
 )
@@ -145,7 +144,7 @@ func (m *Master) serveSubscribe(w http.ResponseWriter, r *http.Request, call *sc
 		http.Error(w, "streaming unsupported", http.StatusInternalServerError)
 		return
 	}
-	streamID := newUUID()
+	streamID := mesosutil.NewUUID()
 	sub, fwID, err := m.Subscribe(*info, streamID)
 	if err != nil {
 		writeCallError(w, err)
@@ -197,14 +196,6 @@ func (m *Master) serveSubscribe(w http.ResponseWriter, r *http.Request, call *sc
 			return
 		}
 	}
-}
-
-func newUUID() string {
-	var b [16]byte
-	rand.Read(b[:])
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
 }
 
 func splitAddr(addr string) (string, int) {

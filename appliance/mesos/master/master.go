@@ -131,15 +131,6 @@ func New(cfg Config) *Master {
 // ID is the master's id; framework and agent ids derive from it.
 func (m *Master) ID() string { return m.id }
 
-func isTerminal(s mesos.TaskState) bool {
-	switch s {
-	case mesos.TASK_FINISHED, mesos.TASK_FAILED, mesos.TASK_KILLED, mesos.TASK_ERROR,
-		mesos.TASK_LOST, mesos.TASK_DROPPED, mesos.TASK_GONE, mesos.TASK_GONE_BY_OPERATOR:
-		return true
-	}
-	return false
-}
-
 // RegisterAgent adds an agent (or re-registers one with a known id) and
 // offers its resources. It returns the agent's id.
 func (m *Master) RegisterAgent(info mesos.AgentInfo, pid string, link AgentLink) string {

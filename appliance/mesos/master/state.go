@@ -1,12 +1,12 @@
 package master
 
 import (
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"sort"
 	"strings"
 
+	"github.com/aurorabox/aurorabox/appliance/mesos/mesosutil"
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 )
 
@@ -20,43 +20,13 @@ func (m *Master) registerOperator(mux *http.ServeMux) {
 	mux.HandleFunc("/master/health", health)
 	mux.HandleFunc("/health", health)
 	mux.HandleFunc("/version", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, map[string]any{"version": Version, "build_date": "", "build_time": 0, "build_user": "aurorabox", "git_sha": ""})
+		mesosutil.WriteJSON(w, map[string]any{"version": Version, "build_date": "", "build_time": 0, "build_user": "aurorabox", "git_sha": ""})
 	})
 	mux.HandleFunc("/metrics/snapshot", m.serveMetrics)
 	mux.HandleFunc("/master/redirect", func(w http.ResponseWriter, r *http.Request) {
 		// We are always the leader: redirect to ourselves, as Mesos does.
 		http.Redirect(w, r, "//"+m.cfg.ListenAddr, http.StatusTemporaryRedirect)
 	})
-}
-
-func writeJSON(w http.ResponseWriter, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	enc := json.NewEncoder(w)
-	enc.Encode(v)
-}
-
-// resourcesJSON renders resources as Mesos' state does: scalars as numbers,
-// ranges as "[a-b, c-d]".
-func resourcesJSON(rs mesos.Resources) map[string]any {
-	out := map[string]any{"cpus": 0.0, "mem": 0.0, "disk": 0.0, "gpus": 0.0}
-	var ranges = map[string][]string{}
-	for _, r := range rs {
-		switch r.GetType() {
-		case mesos.SCALAR:
-			v, _ := out[r.Name].(float64)
-			out[r.Name] = v + r.GetScalar().GetValue()
-		case mesos.RANGES:
-			for _, rg := range r.GetRanges().GetRange() {
-				ranges[r.Name] = append(ranges[r.Name], fmt.Sprintf("%d-%d", rg.Begin, rg.End))
-			}
-		case mesos.SET:
-			out[r.Name] = "{" + strings.Join(r.GetSet().GetItem(), ", ") + "}"
-		}
-	}
-	for name, rg := range ranges {
-		out[name] = "[" + strings.Join(rg, ", ") + "]"
-	}
-	return out
 }
 
 func attributesJSON(attrs []mesos.Attribute) map[string]any {
@@ -87,7 +57,7 @@ func (m *Master) taskJSON(t *task) map[string]any {
 	}
 	out := map[string]any{
 		"id": t.info.TaskID.Value, "name": t.info.Name, "framework_id": t.fw, "slave_id": t.agent,
-		"state": t.state.String(), "resources": resourcesJSON(t.info.Resources), "statuses": statuses,
+		"state": t.state.String(), "resources": mesosutil.ResourcesJSON(t.info.Resources), "statuses": statuses,
 		"executor_id": "",
 	}
 	if t.info.Executor != nil {
@@ -142,7 +112,7 @@ func (m *Master) frameworkJSON(fw *framework, active bool) map[string]any {
 	for _, o := range m.offers {
 		if o.fw == fw.id {
 			offered = offered.Plus(o.res...)
-			offers = append(offers, map[string]any{"id": o.id, "framework_id": o.fw, "slave_id": o.agent, "resources": resourcesJSON(o.res)})
+			offers = append(offers, map[string]any{"id": o.id, "framework_id": o.fw, "slave_id": o.agent, "resources": mesosutil.ResourcesJSON(o.res)})
 		}
 	}
 	ts := func(t interface{ Unix() int64 }) any {
@@ -156,8 +126,8 @@ func (m *Master) frameworkJSON(fw *framework, active bool) map[string]any {
 		"role": fw.info.GetRole(), "active": active && fw.sub != nil && !fw.suppressed, "connected": fw.sub != nil,
 		"recovered": false, "failover_timeout": fw.info.GetFailoverTimeout(), "checkpoint": fw.info.GetCheckpoint(),
 		"registered_time": ts(fw.registered), "reregistered_time": ts(fw.reregistered), "unregistered_time": ts(fw.unregistered),
-		"webui_url": fw.info.GetWebUiURL(), "resources": resourcesJSON(used), "used_resources": resourcesJSON(used),
-		"offered_resources": resourcesJSON(offered), "tasks": tasks, "unreachable_tasks": []any{},
+		"webui_url": fw.info.GetWebUiURL(), "resources": mesosutil.ResourcesJSON(used), "used_resources": mesosutil.ResourcesJSON(used),
+		"offered_resources": mesosutil.ResourcesJSON(offered), "tasks": tasks, "unreachable_tasks": []any{},
 		"completed_tasks": completed, "offers": offers, "executors": []any{},
 	}
 }
@@ -181,9 +151,9 @@ func (m *Master) State() map[string]any {
 		a := m.agents[id]
 		slaves = append(slaves, map[string]any{
 			"id": a.id, "pid": a.pid, "hostname": a.info.Hostname, "port": a.info.GetPort(),
-			"registered_time": a.registered.Unix(), "resources": resourcesJSON(a.total),
-			"used_resources": resourcesJSON(a.used), "offered_resources": resourcesJSON(a.offered),
-			"reserved_resources": map[string]any{}, "unreserved_resources": resourcesJSON(a.total),
+			"registered_time": a.registered.Unix(), "resources": mesosutil.ResourcesJSON(a.total),
+			"used_resources": mesosutil.ResourcesJSON(a.used), "offered_resources": mesosutil.ResourcesJSON(a.offered),
+			"reserved_resources": map[string]any{}, "unreserved_resources": mesosutil.ResourcesJSON(a.total),
 			"attributes": attributesJSON(a.info.Attributes), "active": a.link != nil, "version": Version,
 		})
 	}
@@ -217,7 +187,9 @@ func (m *Master) State() map[string]any {
 	}
 }
 
-func (m *Master) serveState(w http.ResponseWriter, r *http.Request) { writeJSON(w, m.State()) }
+func (m *Master) serveState(w http.ResponseWriter, r *http.Request) {
+	mesosutil.WriteJSON(w, m.State())
+}
 
 func (m *Master) serveMetrics(w http.ResponseWriter, r *http.Request) {
 	m.mu.Lock()
@@ -241,5 +213,5 @@ func (m *Master) serveMetrics(w http.ResponseWriter, r *http.Request) {
 		out["master/"+strings.ToLower(s.String())] = float64(counts[s])
 	}
 	m.mu.Unlock()
-	writeJSON(w, out)
+	mesosutil.WriteJSON(w, out)
 }
