@@ -1,5 +1,3 @@
-//go:build zkcompat_ours
-
 package zkcompat
 
 import (
