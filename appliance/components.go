@@ -34,16 +34,35 @@ func Components(cfg *config.Config, exe string) []Component {
 			ReadyTimeout: cfg.ReadyTimeout, StopGrace: cfg.ShutdownGrace,
 		}
 	}
-	// The embedded ZooKeeper server is not in this build yet (issue #3);
-	// zookeeper.mode external points the components at a real ensemble.
+	var out []Component
+	if cfg.ZooKeeper.Mode == config.ZKEmbedded {
+		zkAddr := cfg.Addr(cfg.ZooKeeper.Port)
+		z := spec("zookeeper", zkAddr, "--listen", zkAddr, "--data-dir", cfg.Path("zookeeper"))
+		z.Probe = ruokProbe(zkAddr)
+		out = append(out, Component{Spec: z})
+	}
 	masterAddr, agentAddr := cfg.Addr(cfg.Master.Port), cfg.Addr(cfg.Agent.Port)
 	m := spec("master", masterAddr, "--listen", masterAddr)
 	m.Probe = httpProbe("http://" + masterAddr + "/master/health")
 	a := spec("agent", agentAddr, "--listen", agentAddr, "--master", "http://"+masterAddr, "--work-dir", AgentWorkDir(cfg))
 	a.Probe = httpProbe("http://" + agentAddr + "/health") // 200 once registered with the master
-	return []Component{
-		{Spec: m, URL: "http://" + masterAddr},
-		{Spec: a, URL: "http://" + agentAddr},
+	return append(out,
+		Component{Spec: m, URL: "http://" + masterAddr},
+		Component{Spec: a, URL: "http://" + agentAddr},
+	)
+}
+
+// ruokProbe passes when the ZooKeeper at addr answers ruok with imok.
+func ruokProbe(addr string) supervise.Probe {
+	return func(ctx context.Context) error {
+		out, err := FourLetterWord(ctx, addr, "ruok")
+		if err != nil {
+			return err
+		}
+		if out != "imok" {
+			return fmt.Errorf("zookeeper %s: ruok answered %q", addr, out)
+		}
+		return nil
 	}
 }
 

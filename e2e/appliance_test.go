@@ -137,7 +137,7 @@ func TestUpStatusLogsDown(t *testing.T) {
 		t.Fatalf("status exit %d: %s", r.code, r.stdout)
 	}
 	jq(t, r.stdout, `.version == 1 and .running and .healthy and .supervisor.ready`)
-	jq(t, r.stdout, `[.components[].name] == ["master", "agent"]`)
+	jq(t, r.stdout, `[.components[].name] == ["zookeeper", "master", "agent"]`)
 	jq(t, r.stdout, `.components[] | .health == "healthy" and .pid > 0 and .restarts == 0 and (.address | test("^127\\.0\\.0\\.1:[0-9]+$"))`)
 	if h := c.run("status"); h.code != 0 || !strings.Contains(h.stdout, "agent") || !strings.Contains(h.stdout, "healthy") {
 		t.Fatalf("status: %d %s", h.code, h.stdout)
@@ -233,7 +233,7 @@ func TestSupervisorKill9ThenUp(t *testing.T) {
 	c := newCluster(t)
 	c.up()
 	st := c.status()
-	masterPID := st.Components[0].PID
+	masterPID := c.component("master").PID
 	syscall.Kill(st.Supervisor.PID, syscall.SIGKILL)
 	waitFor(t, "components to die with the supervisor", 10*time.Second, func() bool {
 		return len(supervise.Find(supervise.Marker(c.dir))) == 0
@@ -281,5 +281,53 @@ func TestInvalidConfig(t *testing.T) {
 	r = run(t, nil, "up", "--data-dir", filepath.Join(cfg, "sub"))
 	if r.code == 0 || !strings.Contains(r.stderr, "data dir") {
 		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+}
+
+// zkCli finds Apache ZooKeeper's own CLI (Debian package zookeeper); CI
+// sets AURORABOX_REQUIRE_REALZK=1 so that a missing one fails.
+func zkCli(t *testing.T) string {
+	t.Helper()
+	const p = "/usr/share/zookeeper/bin/zkCli.sh"
+	if _, err := os.Stat(p); err != nil {
+		if os.Getenv("AURORABOX_REQUIRE_REALZK") == "1" {
+			t.Fatalf("zkCli.sh not installed: %v", err)
+		}
+		t.Skip("zkCli.sh not installed (apt-get install zookeeper)")
+	}
+	return p
+}
+
+// The embedded ZooKeeper answers Apache's own zkCli.sh and bash's
+// /dev/tcp, and a kill -9 of it loses no acknowledged write.
+func TestEmbeddedZooKeeper(t *testing.T) {
+	cli := zkCli(t)
+	c := newCluster(t)
+	c.up()
+	zk := c.component("zookeeper")
+	host, port, _ := strings.Cut(zk.Address, ":")
+	zkcli := func(args ...string) string {
+		t.Helper()
+		out, err := exec.Command(cli, append([]string{"-server", zk.Address}, args...)...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("zkCli.sh %v: %v\n%s", args, err, out)
+		}
+		return string(out)
+	}
+	if out := zkcli("create", "/e2e", "durable"); !strings.Contains(out, "Created /e2e") {
+		t.Fatalf("zkCli create: %s", out)
+	}
+	srvr, err := exec.Command("bash", "-c", `exec 3<>/dev/tcp/$1/$2; printf srvr >&3; cat <&3`, "x", host, port).Output()
+	if err != nil || !strings.Contains(string(srvr), "Mode: standalone") {
+		t.Fatalf("srvr over /dev/tcp: %v\n%s", err, srvr)
+	}
+
+	syscall.Kill(zk.PID, syscall.SIGKILL)
+	waitFor(t, "zookeeper restarted and healthy", 15*time.Second, func() bool {
+		z := c.component("zookeeper")
+		return z.PID != zk.PID && z.Health == supervise.Healthy
+	})
+	if out := zkcli("get", "/e2e"); !strings.Contains(out, "\ndurable\n") {
+		t.Fatalf("after kill -9, zkCli get /e2e:\n%s", out)
 	}
 }

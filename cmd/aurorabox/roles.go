@@ -15,17 +15,55 @@ import (
 	"github.com/aurorabox/aurorabox/appliance/mesos/agent"
 	"github.com/aurorabox/aurorabox/appliance/mesos/commandexec"
 	"github.com/aurorabox/aurorabox/appliance/mesos/master"
+	"github.com/aurorabox/aurorabox/appliance/zookeeper"
 	"github.com/spf13/cobra"
 )
 
 // roleCommands are the components that `up` runs as child processes. Each
 // takes its addresses as flags (what `up` resolved), defaulting to the config.
 func roleCommands() []*cobra.Command {
-	return []*cobra.Command{masterCommand(), agentCommand(), commandExecutorCommand()}
+	return []*cobra.Command{zookeeperCommand(), masterCommand(), agentCommand(), commandExecutorCommand()}
 }
 
 func signalContext(cmd *cobra.Command) (context.Context, context.CancelFunc) {
 	return signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+}
+
+func zookeeperCommand() *cobra.Command {
+	var listen, dataDir string
+	var zc zookeeper.Config
+	cmd := &cobra.Command{
+		Use:   "zookeeper",
+		Short: "Run the embedded ZooKeeper server (started by up)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := loadConfig(cmd)
+			if err != nil {
+				return err
+			}
+			if listen == "" {
+				listen = cfg.Addr(cfg.ZooKeeper.Port)
+			}
+			if dataDir == "" {
+				dataDir = cfg.Path("zookeeper")
+			}
+			zc.ListenAddr, zc.DataDir, zc.Logger = listen, dataDir, newLogger()
+			ctx, stop := signalContext(cmd)
+			defer stop()
+			if err := zookeeper.Run(ctx, zc); err != nil {
+				return &exitError{1, err}
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&listen, "listen", "", "client address to listen on (default: bind and zookeeper.port)")
+	f.StringVar(&dataDir, "data-dir", "", "where the transaction log and snapshots live (default: <data-dir>/zookeeper)")
+	f.DurationVar(&zc.TickTime, "tick-time", 2*time.Second, "ZooKeeper tickTime")
+	f.DurationVar(&zc.MinSessionTimeout, "min-session-timeout", 0, "smallest session timeout granted (default: 2 ticks)")
+	f.DurationVar(&zc.MaxSessionTimeout, "max-session-timeout", 0, "largest session timeout granted (default: 20 ticks)")
+	f.IntVar(&zc.SnapshotCount, "snapshot-count", 100000, "transactions between snapshots")
+	return cmd
 }
 
 func masterCommand() *cobra.Command {
