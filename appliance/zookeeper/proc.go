@@ -73,6 +73,7 @@ func newProcessor(s *Server, rec *recovered) *processor {
 		conns: map[ztree.WatcherID]*conn{}, zxid: rec.zxid, wal: rec.wal, latMin: -1,
 		sinceSnap: rec.txns,
 	}
+	p.tree.TakeChanges() // replay's changes: no watch can be waiting for them
 	now := p.cfg.Now()
 	// Recovered sessions get a full timeout to reconnect, as in ZooKeeper;
 	// those whose clients are gone expire then, taking their ephemerals.

@@ -1,6 +1,7 @@
 package zookeeper
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/binary"
 	"errors"
@@ -160,7 +161,15 @@ func (w *wal) sync() error {
 	return nil
 }
 
-func (w *wal) close() error { return w.f.Close() }
+// close trims the preallocated tail, so that only the newest log has one,
+// and closes the file.
+func (w *wal) close() error {
+	if err := w.f.Truncate(w.off); err != nil {
+		w.f.Close()
+		return fmt.Errorf("trim txn log: %w", err)
+	}
+	return w.f.Close()
+}
 
 func syncDir(dir string) error {
 	d, err := os.Open(dir)
@@ -175,23 +184,34 @@ func syncDir(dir string) error {
 }
 
 // readLog calls fn for each valid record of the log file at path and
-// returns the offset just past the last one.
+// returns the offset just past the last one. It streams, and stops at the
+// zeroed, preallocated tail without reading it.
 func readLog(path string, fn func(txn) error) (int64, error) {
-	data, err := os.ReadFile(path)
+	f, err := os.Open(path)
 	if err != nil {
 		return 0, err
 	}
+	defer f.Close()
+	r := bufio.NewReaderSize(f, 256<<10)
 	var off int64
+	var hdr [8]byte
+	var payload []byte
 	for {
-		if int64(len(data))-off < 8 {
+		if _, err := io.ReadFull(r, hdr[:]); err != nil {
 			return off, nil
 		}
-		n := int64(binary.BigEndian.Uint32(data[off:]))
-		sum := binary.BigEndian.Uint32(data[off+4:])
-		if n == 0 || off+8+n > int64(len(data)) {
+		n := int64(binary.BigEndian.Uint32(hdr[:]))
+		sum := binary.BigEndian.Uint32(hdr[4:])
+		if n == 0 || n > 64<<20 {
 			return off, nil
 		}
-		payload := data[off+8 : off+8+n]
+		if int64(cap(payload)) < n {
+			payload = make([]byte, n)
+		}
+		payload = payload[:n]
+		if _, err := io.ReadFull(r, payload); err != nil {
+			return off, nil
+		}
 		if crc32.Checksum(payload, castagnoli) != sum {
 			return off, nil
 		}
