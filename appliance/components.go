@@ -42,7 +42,7 @@ func Components(cfg *config.Config, exe string) []Component {
 		out = append(out, Component{Spec: z})
 	}
 	masterAddr, agentAddr := cfg.Addr(cfg.Master.Port), cfg.Addr(cfg.Agent.Port)
-	m := spec("master", masterAddr, "--listen", masterAddr)
+	m := spec("master", masterAddr, "--listen", masterAddr, "--zk", MesosZK(cfg))
 	m.Probe = httpProbe("http://" + masterAddr + "/master/health")
 	a := spec("agent", agentAddr, "--listen", agentAddr, "--master", "http://"+masterAddr, "--work-dir", AgentWorkDir(cfg))
 	a.Probe = httpProbe("http://" + agentAddr + "/health") // 200 once registered with the master
@@ -84,6 +84,10 @@ func httpProbe(url string) supervise.Probe {
 		return nil
 	}
 }
+
+// MesosZK is the zk:// URL under which the master registers, as Mesos'
+// --zk flag takes it.
+func MesosZK(cfg *config.Config) string { return "zk://" + ZKServers(cfg) + "/mesos" }
 
 // ZKServers is the ZooKeeper connect string the components use.
 func ZKServers(cfg *config.Config) string {

@@ -27,6 +27,7 @@ func envFile(cfg *config.Config, comps []Component) []byte {
 		"AURORABOX_DATA_DIR": cfg.DataDir,
 		"AURORABOX_CLUSTER":  cfg.Cluster,
 		"AURORABOX_ZK":       ZKServers(cfg),
+		"AURORABOX_MESOS_ZK": MesosZK(cfg), // what mesos-go, Aurora and mesos-* tools take as --master
 		// The aurora client looks for clusters.json in $AURORA_CONFIG_ROOT.
 		"AURORA_CONFIG_ROOT": cfg.DataDir,
 	}

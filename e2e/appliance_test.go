@@ -330,4 +330,15 @@ func TestEmbeddedZooKeeper(t *testing.T) {
 	if out := zkcli("get", "/e2e"); !strings.Contains(out, "\ndurable\n") {
 		t.Fatalf("after kill -9, zkCli get /e2e:\n%s", out)
 	}
+	// The master registered for detection as Mesos does, and re-registered
+	// after ZooKeeper's restart (its session survived it).
+	out := zkcli("ls", "/mesos")
+	if !strings.Contains(out, "json.info_") {
+		t.Fatalf("zkCli ls /mesos:\n%s", out)
+	}
+	master := c.component("master").Address
+	info, err := exec.Command("bash", "-c", `z=$("$1" -server "$2" ls /mesos | grep -o 'json.info_[0-9]*' | sort | head -1); "$1" -server "$2" get /mesos/$z | grep '^{' | jq -r .pid`, "x", cli, zk.Address).Output()
+	if err != nil || strings.TrimSpace(string(info)) != "master@"+master {
+		t.Fatalf("leader pid from ZooKeeper: %q %v (master at %s)", info, err, master)
+	}
 }

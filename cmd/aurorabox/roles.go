@@ -15,6 +15,7 @@ import (
 	"github.com/aurorabox/aurorabox/appliance/mesos/agent"
 	"github.com/aurorabox/aurorabox/appliance/mesos/commandexec"
 	"github.com/aurorabox/aurorabox/appliance/mesos/master"
+	"github.com/aurorabox/aurorabox/appliance/mesos/mesoszk"
 	"github.com/aurorabox/aurorabox/appliance/zookeeper"
 	"github.com/spf13/cobra"
 )
@@ -67,7 +68,7 @@ func zookeeperCommand() *cobra.Command {
 }
 
 func masterCommand() *cobra.Command {
-	var listen, hostname string
+	var listen, hostname, zkURL string
 	cmd := &cobra.Command{
 		Use:   "master",
 		Short: "Run the Mesos-compatible master (started by up)",
@@ -86,12 +87,25 @@ func masterCommand() *cobra.Command {
 			if err != nil {
 				return &exitError{1, fmt.Errorf("master: %w", err)}
 			}
-			m := master.New(master.Config{ListenAddr: ln.Addr().String(), Hostname: hostname, Logger: newLogger()})
+			logger := newLogger()
+			m := master.New(master.Config{ListenAddr: ln.Addr().String(), Hostname: hostname, Logger: logger})
+			if zkURL != "" {
+				u, err := mesoszk.ParseURL(zkURL)
+				if err != nil {
+					return &exitError{2, fmt.Errorf("master: --zk: %w", err)}
+				}
+				done, err := mesoszk.Register(ctx, u, m.MasterInfo(), logger)
+				if err != nil {
+					return &exitError{1, fmt.Errorf("master: %w", err)}
+				}
+				defer func() { <-done }()
+			}
 			return serveHTTP(ctx, ln, m.Handler())
 		},
 	}
 	cmd.Flags().StringVar(&listen, "listen", "", "address to listen on (default: bind and master.port)")
 	cmd.Flags().StringVar(&hostname, "hostname", "", "hostname to advertise (default: the listen host)")
+	cmd.Flags().StringVar(&zkURL, "zk", "", "register for master detection under this zk://host:port/path (as mesos-master --zk)")
 	return cmd
 }
 

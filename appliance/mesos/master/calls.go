@@ -448,6 +448,9 @@ func (m *Master) StatusUpdate(agentID string, fwID string, st mesos.TaskStatus) 
 	fw.send(&scheduler.Event{Type: scheduler.Event_UPDATE, Update: &scheduler.Event_Update{Status: st}})
 }
 
+// MasterInfo describes this master as Mesos does in ZooKeeper and state.
+func (m *Master) MasterInfo() *mesos.MasterInfo { return m.masterInfo() }
+
 func (m *Master) masterInfo() *mesos.MasterInfo {
 	host, port := splitAddr(m.cfg.ListenAddr)
 	hostname := m.cfg.Hostname
