@@ -2,6 +2,8 @@ package agent
 
 import (
 	"net/http"
+	"net/url"
+	"path/filepath"
 	"sort"
 	"strings"
 
@@ -35,7 +37,24 @@ func (a *Agent) Handler() http.Handler {
 	mux.HandleFunc("/files/read.json", a.serveRead)
 	mux.HandleFunc("/files/download", a.serveDownload)
 	mux.HandleFunc("/files/download.json", a.serveDownload)
+	mux.HandleFunc("/files/sandbox", a.serveSandbox)
 	return mux
+}
+
+// serveSandbox redirects ?framework_id=&executor_id= to the browse view of
+// that executor's latest run, so that the master's page can link to a
+// task's sandbox without knowing this agent's work dir.
+func (a *Agent) serveSandbox(w http.ResponseWriter, r *http.Request) {
+	fw, ex := r.URL.Query().Get("framework_id"), r.URL.Query().Get("executor_id")
+	a.mu.Lock()
+	id := a.id
+	a.mu.Unlock()
+	if fw == "" || ex == "" || strings.ContainsAny(fw+ex, "/\x00") || fw == ".." || ex == ".." || fw == "." || ex == "." {
+		http.Error(w, "framework_id and executor_id are required", http.StatusBadRequest)
+		return
+	}
+	dir := filepath.Join(a.cfg.WorkDir, "slaves", id, "frameworks", fw, "executors", ex, "runs", "latest")
+	http.Redirect(w, r, "/files/browse?path="+url.QueryEscape(dir), http.StatusFound)
 }
 
 func taskJSON(t *taskState, fw, agentID string) map[string]any {

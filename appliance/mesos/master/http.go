@@ -68,6 +68,8 @@ func (m *Master) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/api/v1/scheduler", m.serveScheduler)
 	m.registerOperator(mux)
+	m.registerMaintenance(mux)
+	mux.HandleFunc("/", m.serveUI)
 	m.registerAgentAPI(mux)
 	return mux
 }

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
+	"github.com/mesos/mesos-go/api/v1/lib/maintenance"
 	"github.com/mesos/mesos-go/api/v1/lib/scheduler"
 )
 
@@ -61,6 +62,8 @@ type Master struct {
 	nextAgent  int
 	nextOffer  int
 	reoffer    *time.Timer
+	schedule   maintenance.Schedule
+	machines   map[string]machineMode // by machineKey; absent = UP
 }
 
 type framework struct {
@@ -125,6 +128,7 @@ func New(cfg Config) *Master {
 		frameworks: map[string]*framework{},
 		agents:     map[string]*agent{},
 		offers:     map[string]*offer{},
+		machines:   map[string]machineMode{},
 	}
 }
 
@@ -173,7 +177,7 @@ func (m *Master) allocateLocked() {
 	byFW := map[string][]*mesos.Offer{}
 	for _, aid := range m.agentOrder {
 		a := m.agents[aid]
-		if a.link == nil {
+		if a.link == nil || m.agentDown(a) {
 			continue
 		}
 		avail := a.available()
@@ -230,13 +234,19 @@ func (m *Master) activeFrameworks() []*framework {
 
 func (m *Master) offerProto(o *offer) *mesos.Offer {
 	a := m.agents[o.agent]
+	var unavailability *mesos.Unavailability
+	if _, u := m.agentMachine(a); u != nil {
+		c := *u
+		unavailability = &c
+	}
 	return &mesos.Offer{
-		ID:          mesos.OfferID{Value: o.id},
-		FrameworkID: mesos.FrameworkID{Value: o.fw},
-		AgentID:     mesos.AgentID{Value: o.agent},
-		Hostname:    a.info.Hostname,
-		Resources:   o.res.Clone(),
-		Attributes:  a.info.Attributes,
+		Unavailability: unavailability,
+		ID:             mesos.OfferID{Value: o.id},
+		FrameworkID:    mesos.FrameworkID{Value: o.fw},
+		AgentID:        mesos.AgentID{Value: o.agent},
+		Hostname:       a.info.Hostname,
+		Resources:      o.res.Clone(),
+		Attributes:     a.info.Attributes,
 		URL: &mesos.URL{
 			Scheme:  "http",
 			Address: mesos.Address{Hostname: &a.info.Hostname, Port: a.info.GetPort()},
