@@ -44,12 +44,31 @@ func Components(cfg *config.Config, exe string) []Component {
 	masterAddr, agentAddr := cfg.Addr(cfg.Master.Port), cfg.Addr(cfg.Agent.Port)
 	m := spec("master", masterAddr, "--listen", masterAddr, "--zk", MesosZK(cfg))
 	m.Probe = httpProbe("http://" + masterAddr + "/master/health")
-	a := spec("agent", agentAddr, "--listen", agentAddr, "--master", "http://"+masterAddr, "--work-dir", AgentWorkDir(cfg))
-	a.Probe = httpProbe("http://" + agentAddr + "/health") // 200 once registered with the master
-	return append(out,
-		Component{Spec: m, URL: "http://" + masterAddr},
-		Component{Spec: a, URL: "http://" + agentAddr},
-	)
+	out = append(out, Component{Spec: m, URL: "http://" + masterAddr})
+	for i := 1; i <= cfg.Agents; i++ {
+		name, addr := "agent", agentAddr
+		args := []string{"--listen", addr, "--master", "http://" + masterAddr, "--work-dir", AgentWorkDir(cfg)}
+		if cfg.Agents > 1 {
+			// Simulated hosts: agent i listens on 127.0.0.i, which is its
+			// hostname, sits in one of two racks, and gets its own slice
+			// of the port range, since all tasks share this machine's ports.
+			host := fmt.Sprintf("127.0.0.%d", i)
+			addr = net.JoinHostPort(host, fmt.Sprint(cfg.Agent.Port))
+			if i > 1 {
+				name = fmt.Sprintf("agent%d", i)
+			}
+			span := 1000 / cfg.Agents
+			lo := 31000 + (i-1)*span
+			args = []string{"--listen", addr, "--master", "http://" + masterAddr, "--work-dir", AgentWorkDir(cfg),
+				"--name", fmt.Sprint(i), "--attributes", fmt.Sprintf("rack:r%d;host:%s", (i-1)%2+1, host),
+				"--resources", fmt.Sprintf("ports:[%d-%d]", lo, lo+span-1)}
+		}
+		a := spec("agent", addr, args...)
+		a.Name, a.Log = name, cfg.Path("logs", name+".log")
+		a.Probe = httpProbe("http://" + addr + "/health") // 200 once registered with the master
+		out = append(out, Component{Spec: a, URL: "http://" + addr})
+	}
+	return out
 }
 
 // ruokProbe passes when the ZooKeeper at addr answers ruok with imok.

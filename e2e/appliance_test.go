@@ -342,3 +342,37 @@ func TestEmbeddedZooKeeper(t *testing.T) {
 		t.Fatalf("leader pid from ZooKeeper: %q %v (master at %s)", info, err, master)
 	}
 }
+
+// up --agents 3 simulates three hosts: each agent on its own loopback
+// address with its own rack, port slice and persistent id.
+func TestSimulatedHosts(t *testing.T) {
+	c := newCluster(t)
+	if r := c.run("up", "--detach", "--agents", "3"); r.code != 0 {
+		t.Fatalf("up --agents 3: %d %s %s", r.code, r.stdout, r.stderr)
+	}
+	master := "http://" + c.component("master").Address
+	state := func() string {
+		out, err := exec.Command("curl", "-fsS", master+"/master/state").Output()
+		if err != nil {
+			t.Fatalf("curl: %v", err)
+		}
+		return string(out)
+	}
+	jq(t, state(), `[.slaves[].hostname] | sort == ["127.0.0.1", "127.0.0.2", "127.0.0.3"]`)
+	jq(t, state(), `[.slaves[].attributes.rack] | sort == ["r1", "r1", "r2"]`)
+	jq(t, state(), `[.slaves[].resources.ports] | unique | length == 3`)
+	ids := func() string {
+		out, _ := exec.Command("bash", "-c", `curl -fsS "$1/master/state" | jq -c '[.slaves[] | {hostname, id}] | sort_by(.hostname)'`, "x", master).Output()
+		return strings.TrimSpace(string(out))
+	}
+	before := ids()
+	a2 := c.component("agent2")
+	syscall.Kill(a2.PID, syscall.SIGKILL)
+	waitFor(t, "agent2 restarted", 15*time.Second, func() bool {
+		a := c.component("agent2")
+		return a.PID != a2.PID && a.Health == supervise.Healthy
+	})
+	if after := ids(); after != before {
+		t.Fatalf("agent ids changed across agent2's restart:\n%s\n%s", before, after)
+	}
+}

@@ -38,6 +38,9 @@ const (
 	ZKExternal = "external"
 )
 
+// MaxAgents bounds --agents: each agent is a simulated host.
+const MaxAgents = 16
+
 // Config is the whole appliance configuration. Field tags are the config keys.
 type Config struct {
 	DataDir       string          `mapstructure:"data_dir"`
@@ -49,6 +52,7 @@ type Config struct {
 	ZooKeeper     ZooKeeperConfig `mapstructure:"zookeeper"`
 	Master        Listener        `mapstructure:"master"`
 	Agent         Listener        `mapstructure:"agent"`
+	Agents        int             `mapstructure:"agents"`
 	Scheduler     Listener        `mapstructure:"scheduler"`
 	Observer      Listener        `mapstructure:"observer"`
 
@@ -81,6 +85,7 @@ var defaults = map[string]any{
 	"zookeeper.port":    2181,
 	"master.port":       5050,
 	"agent.port":        5051,
+	"agents":            1,
 	"scheduler.port":    8081,
 	"observer.port":     1338,
 }
@@ -102,6 +107,7 @@ var flagKeys = map[string]string{
 	"bind":     "bind",
 	"cluster":  "cluster",
 	"ports":    "ports",
+	"agents":   "agents",
 }
 
 // AddFlags registers the global flags on fs.
@@ -111,6 +117,7 @@ func AddFlags(fs *pflag.FlagSet) {
 	fs.String("bind", "", "address the components listen on (default 127.0.0.1)")
 	fs.String("cluster", "", "cluster name (default devcluster)")
 	fs.String("ports", "", `"fixed" (2181, 5050, 5051, 8081, 1338) or "auto" (free ports)`)
+	fs.Int("agents", 0, "number of Mesos agents, each a simulated host on 127.0.0.N (default 1)")
 }
 
 // Load builds the configuration from defaults, the config file, the
@@ -261,6 +268,12 @@ func (c *Config) validate() error {
 		}
 	default:
 		return &FieldError{"zookeeper.mode", fmt.Sprintf("%q must be %q or %q", c.ZooKeeper.Mode, ZKEmbedded, ZKExternal)}
+	}
+	if c.Agents < 1 || c.Agents > MaxAgents {
+		return &FieldError{"agents", fmt.Sprintf("%d must be between 1 and %d", c.Agents, MaxAgents)}
+	}
+	if c.Agents > 1 && c.Bind != "127.0.0.1" {
+		return &FieldError{"agents", fmt.Sprintf("%d agents need bind 127.0.0.1: each simulated host listens on its own loopback address (127.0.0.2, ...)", c.Agents)}
 	}
 	seen := map[int]string{}
 	for _, p := range c.PortKeys() {

@@ -29,7 +29,7 @@ func TestDefaults(t *testing.T) {
 	want := Config{
 		DataDir: filepath.Join(home, ".aurorabox"), Bind: "127.0.0.1", Cluster: "devcluster",
 		Ports: PortsFixed, ReadyTimeout: 30 * time.Second, ShutdownGrace: 10 * time.Second,
-		ZooKeeper: ZooKeeperConfig{Mode: ZKEmbedded, Port: 2181},
+		ZooKeeper: ZooKeeperConfig{Mode: ZKEmbedded, Port: 2181}, Agents: 1,
 		Master:    Listener{5050}, Agent: Listener{5051}, Scheduler: Listener{8081}, Observer: Listener{1338},
 	}
 	if *cfg != want {
@@ -102,6 +102,9 @@ func TestErrors(t *testing.T) {
 		{"external without servers", nil, []string{"AURORABOX_ZOOKEEPER_MODE=external"}, "zookeeper.servers: must list"},
 		{"bad external servers", nil, []string{"AURORABOX_ZOOKEEPER_MODE=external", "AURORABOX_ZOOKEEPER_SERVERS=zk1"}, `"zk1" is not host:port`},
 		{"bad zk mode", nil, []string{"AURORABOX_ZOOKEEPER_MODE=cloud"}, `zookeeper.mode: "cloud"`},
+		{"no agents", []string{"--agents", "0"}, nil, "agents: 0 must be between 1 and 16"},
+		{"too many agents", nil, []string{"AURORABOX_AGENTS=17"}, "agents: 17 must be between 1 and 16"},
+		{"agents need loopback", []string{"--agents", "3", "--bind", "0.0.0.0"}, nil, "3 agents need bind 127.0.0.1"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -110,7 +110,7 @@ func masterCommand() *cobra.Command {
 }
 
 func agentCommand() *cobra.Command {
-	var listen, masterURL, workDir, hostname, res, attrs string
+	var listen, masterURL, workDir, hostname, res, attrs, name string
 	cmd := &cobra.Command{
 		Use:   "agent",
 		Short: "Run the Mesos-compatible agent (started by up)",
@@ -152,7 +152,7 @@ func agentCommand() *cobra.Command {
 				extraEnv = append(extraEnv, "AURORABOX_APPLIANCE="+v) // so that `down` finds task processes
 			}
 			a, err := agent.New(agent.Config{
-				ListenAddr: ln.Addr().String(), Hostname: hostname, MasterURL: masterURL, WorkDir: workDir,
+				ListenAddr: ln.Addr().String(), Hostname: hostname, MasterURL: masterURL, WorkDir: workDir, Name: name,
 				Resources: resources, Attributes: attributes, Exe: exe, ExtraEnv: extraEnv, Logger: newLogger(),
 			})
 			if err != nil {
@@ -166,8 +166,9 @@ func agentCommand() *cobra.Command {
 	f.StringVar(&masterURL, "master", "", "master URL (default: http://bind:master.port)")
 	f.StringVar(&workDir, "work-dir", "", "work dir (default: <data-dir>/mesos)")
 	f.StringVar(&hostname, "hostname", "", "hostname to advertise (default: the listen host)")
-	f.StringVar(&res, "resources", "", `resources, e.g. "cpus:4;mem:4096;disk:10240;ports:[31000-32000]" (default: detected)`)
+	f.StringVar(&res, "resources", "", `resources overriding the detected ones by name, e.g. "cpus:4;mem:4096;ports:[31000-32000]"`)
 	f.StringVar(&attrs, "attributes", "", `attributes, e.g. "rack:r1;host:h1"`)
+	f.StringVar(&name, "name", "", "tells apart agents sharing one work dir (up --agents)")
 	return cmd
 }
 

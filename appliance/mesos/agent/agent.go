@@ -36,6 +36,11 @@ type Config struct {
 	Hostname   string // default: the listen host
 	MasterURL  string // http://host:port of the master
 	WorkDir    string // Mesos --work_dir
+	// Name tells apart agents that share one work dir (simulated hosts of
+	// `up --agents N`): each keeps its own id link, meta/slaves/latest-<name>.
+	// Empty for a lone agent (meta/slaves/latest, as Mesos).
+	Name string
+	// Resources override the detected ones by name, as Mesos' --resources.
 	Resources  []mesos.Resource
 	Attributes []mesos.Attribute
 	// Exe is the aurorabox binary; the built-in command executor is
@@ -91,9 +96,7 @@ func New(cfg Config) (*Agent, error) {
 	if err := os.MkdirAll(cfg.WorkDir, 0o755); err != nil {
 		return nil, fmt.Errorf("work dir: %w", err)
 	}
-	if len(cfg.Resources) == 0 {
-		cfg.Resources = DetectResources(cfg.WorkDir)
-	}
+	cfg.Resources = mergeResources(DetectResources(cfg.WorkDir), cfg.Resources)
 	host, portStr, err := net.SplitHostPort(cfg.ListenAddr)
 	if err != nil {
 		return nil, fmt.Errorf("listen address %q: %w", cfg.ListenAddr, err)
@@ -118,8 +121,16 @@ func New(cfg Config) (*Agent, error) {
 // metaDir holds what must survive an agent restart, as Mesos' meta dir does.
 func (a *Agent) metaDir() string { return filepath.Join(a.cfg.WorkDir, "meta", "slaves") }
 
+// idLink is the name of the symlink to this agent's meta dir.
+func (a *Agent) idLink() string {
+	if a.cfg.Name == "" {
+		return "latest"
+	}
+	return "latest-" + a.cfg.Name
+}
+
 func (a *Agent) loadAgentID() string {
-	target, err := os.Readlink(filepath.Join(a.metaDir(), "latest"))
+	target, err := os.Readlink(filepath.Join(a.metaDir(), a.idLink()))
 	if err != nil {
 		return ""
 	}
@@ -130,12 +141,12 @@ func (a *Agent) saveAgentID(id string) error {
 	if err := os.MkdirAll(filepath.Join(a.metaDir(), id), 0o755); err != nil {
 		return err
 	}
-	tmp := filepath.Join(a.metaDir(), ".latest.tmp")
+	tmp := filepath.Join(a.metaDir(), "."+a.idLink()+".tmp")
 	os.Remove(tmp)
 	if err := os.Symlink(id, tmp); err != nil {
 		return err
 	}
-	return os.Rename(tmp, filepath.Join(a.metaDir(), "latest"))
+	return os.Rename(tmp, filepath.Join(a.metaDir(), a.idLink()))
 }
 
 // pid is the agent's libprocess-style pid, shown in the master's state.

@@ -118,3 +118,19 @@ func DetectResources(workDir string) []mesos.Resource {
 	rs, _ := ParseResources(fmt.Sprintf("cpus:%g;mem:%.0f;disk:%.0f;ports:[31000-32000]", cpus, memMB, diskMB))
 	return rs
 }
+
+// mergeResources returns base with every resource named in override
+// replaced by override's.
+func mergeResources(base, override []mesos.Resource) []mesos.Resource {
+	named := map[string]bool{}
+	for _, r := range override {
+		named[r.Name] = true
+	}
+	var out []mesos.Resource
+	for _, r := range base {
+		if !named[r.Name] {
+			out = append(out, r)
+		}
+	}
+	return append(out, override...)
+}
