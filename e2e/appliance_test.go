@@ -376,3 +376,38 @@ func TestSimulatedHosts(t *testing.T) {
 		t.Fatalf("agent ids changed across agent2's restart:\n%s\n%s", before, after)
 	}
 }
+
+// chromium renders url headless and returns the DOM after scripts ran.
+func chromium(t *testing.T, url string) string {
+	t.Helper()
+	bin, err := exec.LookPath("chromium")
+	if err != nil {
+		if os.Getenv("AURORABOX_REQUIRE_CHROMIUM") == "1" {
+			t.Fatal("chromium not installed")
+		}
+		t.Skip("chromium not installed (apt-get install chromium)")
+	}
+	// The background-networking flags keep Chromium from dialling out,
+	// which a closed CI network answers slowly.
+	out, err := exec.Command(bin, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+		"--disable-background-networking", "--disable-component-update", "--disable-sync",
+		"--user-data-dir="+t.TempDir(), "--dump-dom", url).Output()
+	if err != nil {
+		t.Fatalf("chromium %s: %v", url, err)
+	}
+	return string(out)
+}
+
+// The master's web page renders in a real browser with the agents and a
+// framework-less cluster's empty tables.
+func TestMasterPageInChromium(t *testing.T) {
+	c := newCluster(t)
+	c.up()
+	master := c.component("master").Address
+	dom := chromium(t, "http://"+master+"/")
+	for _, want := range []string{"Mesos master", "master@" + master, `<table id="agents">`, "127.0.0.1", "No frameworks.", "/master/state"} {
+		if !strings.Contains(dom, want) {
+			t.Errorf("rendered page lacks %q:\n%s", want, dom)
+		}
+	}
+}
