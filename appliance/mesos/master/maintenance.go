@@ -81,13 +81,24 @@ func (m *Master) serveSchedule(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// operatorErrorf builds an error whose text is what Mesos puts in the body of a
+// 400 response. Mesos capitalises these messages and clients match on them, so
+// they keep Mesos' wording rather than Go's lower-case convention.
+func operatorErrorf(format string, args ...any) error {
+	return operatorError(fmt.Sprintf(format, args...))
+}
+
+type operatorError string
+
+func (e operatorError) Error() string { return string(e) }
+
 // validMachine checks a MachineID as Mesos' maintenance validation does.
 func validMachine(id mesos.MachineID) error {
 	if id.GetHostname() == "" && id.GetIP() == "" {
-		return fmt.Errorf("Both 'hostname' and 'ip' for a machine are empty")
+		return operatorErrorf("Both 'hostname' and 'ip' for a machine are empty")
 	}
 	if ip := id.GetIP(); ip != "" && net.ParseIP(ip) == nil {
-		return fmt.Errorf("Invalid IP address '%s'", ip)
+		return operatorErrorf("Invalid IP address '%s'", ip)
 	}
 	return nil
 }
@@ -97,10 +108,10 @@ func (m *Master) SetSchedule(sched maintenance.Schedule) error {
 	seen := map[string]bool{}
 	for _, win := range sched.Windows {
 		if len(win.MachineIDs) == 0 {
-			return fmt.Errorf("List of machines in the maintenance window is empty")
+			return operatorErrorf("List of machines in the maintenance window is empty")
 		}
 		if d := win.Unavailability.Duration; d != nil && d.Nanoseconds < 0 {
-			return fmt.Errorf("Unavailability duration is negative")
+			return operatorErrorf("Unavailability duration is negative")
 		}
 		for _, id := range win.MachineIDs {
 			if err := validMachine(id); err != nil {
@@ -108,7 +119,7 @@ func (m *Master) SetSchedule(sched maintenance.Schedule) error {
 			}
 			k := machineKey(id)
 			if seen[k] {
-				return fmt.Errorf("Machine '%s' appears more than once in the schedule", id.String())
+				return operatorErrorf("Machine '%s' appears more than once in the schedule", id.String())
 			}
 			seen[k] = true
 		}
@@ -117,7 +128,7 @@ func (m *Master) SetSchedule(sched maintenance.Schedule) error {
 	defer m.mu.Unlock()
 	for k, mode := range m.machines {
 		if mode == machineDown && !seen[k] {
-			return fmt.Errorf("Machine '%s' is deactivated and cannot be removed from the schedule", strings.ReplaceAll(k, "|", "/"))
+			return operatorErrorf("Machine '%s' is deactivated and cannot be removed from the schedule", strings.ReplaceAll(k, "|", "/"))
 		}
 	}
 	m.schedule = sched
@@ -191,7 +202,7 @@ func (m *Master) serveMachines(w http.ResponseWriter, r *http.Request, down bool
 // SetMachinesDown moves scheduled machines to DOWN (down) or back UP.
 func (m *Master) SetMachinesDown(ids []mesos.MachineID, down bool) error {
 	if len(ids) == 0 {
-		return fmt.Errorf("List of machines is empty")
+		return operatorErrorf("List of machines is empty")
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -202,11 +213,11 @@ func (m *Master) SetMachinesDown(ids []mesos.MachineID, down bool) error {
 		mode, ok := m.machines[machineKey(id)]
 		switch {
 		case down && !ok:
-			return fmt.Errorf("Machine '%s' is not part of a maintenance schedule", id.String())
+			return operatorErrorf("Machine '%s' is not part of a maintenance schedule", id.String())
 		case down && mode == machineDown:
-			return fmt.Errorf("Machine '%s' is already deactivated", id.String())
+			return operatorErrorf("Machine '%s' is already deactivated", id.String())
 		case !down && (!ok || mode != machineDown):
-			return fmt.Errorf("Machine '%s' is not in DOWN mode and cannot be brought up", id.String())
+			return operatorErrorf("Machine '%s' is not in DOWN mode and cannot be brought up", id.String())
 		}
 	}
 	for _, id := range ids {

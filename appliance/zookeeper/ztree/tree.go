@@ -61,8 +61,9 @@ func New() *Tree {
 	t.nodes["/zookeeper"].children["quota"] = struct{}{}
 	t.nodes["/zookeeper/config"] = &node{acl: []jute.ACL{{Perms: jute.PermRead, Scheme: "world", ID: "anyone"}}, children: map[string]struct{}{}}
 	t.nodes["/zookeeper/quota"] = &node{acl: jute.OpenACL, children: map[string]struct{}{}}
-	for _, n := range t.nodes {
+	for p, n := range t.nodes {
 		n.stat.NumChildren = int32(len(n.children))
+		t.dataBytes += int64(len(p)) // as Decode counts them
 	}
 	return t
 }
@@ -161,7 +162,9 @@ func ValidatePath(p string, sequential bool) error {
 	// that falls in a rejected range too.
 	for _, r := range p {
 		if r == 0 || r <= 0x1f || (r >= 0x7f && r <= 0x9f) ||
-			(r >= 0xd800 && r <= 0xf8ff) || (r >= 0xfff0 && r <= 0xffff) {
+			(r >= 0xd800 && r <= 0xf8ff) || r >= 0xfff0 {
+			// Java checks UTF-16 units, so a code point above U+FFFF is a
+			// surrogate pair there and falls in the rejected range.
 			return jute.ErrBadArguments
 		}
 	}
