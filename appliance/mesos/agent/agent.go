@@ -55,8 +55,11 @@ type Config struct {
 	// ExecutorRegistrationTimeout: an executor that has not subscribed by
 	// then is killed; default 1m, as Aurora's Vagrant agent.
 	ExecutorRegistrationTimeout time.Duration
-	Logger                      *slog.Logger
-	Now                         func() time.Time
+	// RecoveryTimeout: after an agent restart, an executor that has not
+	// re-subscribed by then is killed; default 15m, as Mesos.
+	RecoveryTimeout time.Duration
+	Logger          *slog.Logger
+	Now             func() time.Time
 }
 
 // Agent is a running agent.
@@ -90,6 +93,9 @@ func New(cfg Config) (*Agent, error) {
 	if cfg.ExecutorShutdownGrace <= 0 {
 		cfg.ExecutorShutdownGrace = 5 * time.Second
 	}
+	if cfg.RecoveryTimeout <= 0 {
+		cfg.RecoveryTimeout = 15 * time.Minute
+	}
 	if cfg.ExecutorRegistrationTimeout <= 0 {
 		cfg.ExecutorRegistrationTimeout = time.Minute
 	}
@@ -115,6 +121,13 @@ func New(cfg Config) (*Agent, error) {
 	}
 	a.id = a.loadAgentID()
 	a.updates = newUpdateManager(a.forwardUpdate, cfg.Logger)
+	if a.id != "" {
+		a.updates.setCheckpoint(filepath.Join(a.agentMetaDir(), "updates.json"))
+		if err := a.updates.recover(); err != nil {
+			return nil, fmt.Errorf("recover status updates: %w", err)
+		}
+		a.recoverExecutors()
+	}
 	return a, nil
 }
 
@@ -260,6 +273,7 @@ func (a *Agent) handleCommand(c master.AgentCommand) {
 			if err := a.saveAgentID(c.AgentID); err != nil {
 				a.cfg.Logger.Error("checkpoint agent id", "err", err)
 			}
+			a.updates.setCheckpoint(filepath.Join(a.metaDir(), c.AgentID, "updates.json"))
 		}
 		a.cfg.Logger.Info("registered with master", "agent", c.AgentID)
 		a.updates.resendAll()

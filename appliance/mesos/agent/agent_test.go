@@ -48,6 +48,9 @@ func TestMain(m *testing.M) {
 		case "custom-executor":
 			customExecutor()
 			os.Exit(0)
+		case "agent-process":
+			agentProcess()
+			os.Exit(0)
 		}
 	}
 	os.Exit(m.Run())
@@ -130,10 +133,12 @@ func startCluster(t *testing.T) *cluster {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	go a.Run(ctx, ln)
+	stopped := make(chan struct{})
+	go func() { a.Run(ctx, ln); close(stopped) }()
 	t.Cleanup(func() {
 		a.Shutdown()
 		cancel()
+		<-stopped // it writes checkpoints until Run returns, and the temp dir goes next
 	})
 	c := &cluster{t: t, agent: a, agentURL: "http://" + ln.Addr().String(), workDir: workDir}
 	c.sched = subscribe(t, msrv.URL)
@@ -148,13 +153,17 @@ type sched struct {
 	fwID   string
 }
 
-func subscribe(t *testing.T, masterURL string) *sched {
+func subscribe(t *testing.T, masterURL string, opts ...func(*mesos.FrameworkInfo)) *sched {
 	cli := httpcli.New(httpcli.Endpoint(masterURL+"/api/v1/scheduler"), httpcli.Codec(codecs.ByMediaType[codecs.MediaTypeProtobuf]))
 	s := &sched{t: t, caller: httpsched.NewCaller(cli), events: make(chan *scheduler.Event, 100)}
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	host := "localhost"
-	resp, err := s.caller.Call(ctx, calls.Subscribe(&mesos.FrameworkInfo{User: "root", Name: "test", Hostname: &host}))
+	fw := &mesos.FrameworkInfo{User: "root", Name: "test", Hostname: &host}
+	for _, o := range opts {
+		o(fw)
+	}
+	resp, err := s.caller.Call(ctx, calls.Subscribe(fw))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -175,8 +184,15 @@ func subscribe(t *testing.T, masterURL string) *sched {
 
 func (s *sched) next(want scheduler.Event_Type) *scheduler.Event {
 	s.t.Helper()
+	return s.take(func(ev *scheduler.Event) bool { return ev.Type == want }, want.String())
+}
+
+// take returns the first queued or arriving event that matches, queueing
+// the others. Updates are acknowledged as they arrive.
+func (s *sched) take(match func(*scheduler.Event) bool, what string) *scheduler.Event {
+	s.t.Helper()
 	for i, ev := range s.queued {
-		if ev.Type == want {
+		if match(ev) {
 			s.queued = append(s.queued[:i], s.queued[i+1:]...)
 			return ev
 		}
@@ -186,37 +202,34 @@ func (s *sched) next(want scheduler.Event_Type) *scheduler.Event {
 		select {
 		case ev, ok := <-s.events:
 			if !ok {
-				s.t.Fatalf("stream closed waiting for %s", want)
+				s.t.Fatalf("stream closed waiting for %s", what)
 			}
-			if ev.Type == want {
+			if ev.Type == scheduler.Event_UPDATE && ev.Update.Status.UUID != nil {
+				st := ev.Update.Status
+				resp, err := s.caller.Call(context.Background(), calls.Acknowledge(st.GetAgentID().GetValue(), st.TaskID.Value, st.UUID).With(calls.Framework(s.fwID)))
+				if err != nil {
+					s.t.Fatal(err)
+				}
+				closeResp(resp)
+			}
+			if match(ev) {
 				return ev
 			}
 			if ev.Type != scheduler.Event_HEARTBEAT {
 				s.queued = append(s.queued, ev)
 			}
 		case <-timeout:
-			s.t.Fatalf("timed out waiting for %s", want)
+			s.t.Fatalf("timed out waiting for %s", what)
 		}
 	}
 }
 
-// updateFor waits for the next update of task and acknowledges it.
+// updateFor returns the next status update of task.
 func (s *sched) updateFor(task string) mesos.TaskStatus {
 	s.t.Helper()
-	for {
-		st := s.next(scheduler.Event_UPDATE).Update.Status
-		if st.UUID != nil {
-			resp, err := s.caller.Call(context.Background(), calls.Acknowledge(st.GetAgentID().GetValue(), st.TaskID.Value, st.UUID).With(calls.Framework(s.fwID)))
-			if err != nil {
-				s.t.Fatal(err)
-			}
-			closeResp(resp)
-		}
-		if st.TaskID.Value == task {
-			return st
-		}
-		s.queued = append(s.queued, &scheduler.Event{Type: scheduler.Event_UPDATE, Update: &scheduler.Event_Update{Status: st}})
-	}
+	return s.take(func(ev *scheduler.Event) bool {
+		return ev.Type == scheduler.Event_UPDATE && ev.Update.Status.TaskID.Value == task
+	}, "an update of "+task).Update.Status
 }
 
 func (s *sched) launch(tasks ...func(offer mesos.Offer) mesos.TaskInfo) {
@@ -367,8 +380,6 @@ func TestKillAndFailure(t *testing.T) {
 	for len(seen["sleeper"]) < 2 || len(seen["failing"]) < 3 {
 		st := s.next(scheduler.Event_UPDATE).Update.Status
 		seen[st.TaskID.Value] = append(seen[st.TaskID.Value], st.GetState())
-		resp, _ := s.caller.Call(context.Background(), calls.Acknowledge(st.GetAgentID().GetValue(), st.TaskID.Value, st.UUID).With(calls.Framework(s.fwID)))
-		closeResp(resp)
 		if st.TaskID.Value == "failing" && st.GetState() == mesos.TASK_FAILED && st.GetMessage() != "Command exited with status 3" {
 			t.Fatalf("failure message %q", st.GetMessage())
 		}
@@ -432,17 +443,32 @@ func TestExecutorDeathFailsTasks(t *testing.T) {
 
 // executorPIDs finds the command executor processes of an executor id.
 func executorPIDs(id string) []int {
+	var out []int
+	for _, pid := range processesWithEnv(func(kv string) bool { return kv == "MESOS_EXECUTOR_ID="+id }) {
+		cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+		if bytes.Contains(cmdline, []byte(agent.CommandExecutorRole)) {
+			out = append(out, pid)
+		}
+	}
+	return out
+}
+
+// processesWithEnv lists the processes with an environment entry that
+// match accepts.
+func processesWithEnv(match func(kv string) bool) []int {
 	entries, _ := filepath.Glob("/proc/[0-9]*/environ")
 	var out []int
 	for _, e := range entries {
 		env, err := os.ReadFile(e)
-		if err != nil || !bytes.Contains(env, []byte("\x00MESOS_EXECUTOR_ID="+id+"\x00")) {
+		if err != nil {
 			continue
 		}
-		cmdline, _ := os.ReadFile(filepath.Join(filepath.Dir(e), "cmdline"))
-		if bytes.Contains(cmdline, []byte(agent.CommandExecutorRole)) {
-			pid, _ := strconv.Atoi(filepath.Base(filepath.Dir(e)))
-			out = append(out, pid)
+		for _, kv := range strings.Split(string(env), "\x00") {
+			if match(kv) {
+				pid, _ := strconv.Atoi(filepath.Base(filepath.Dir(e)))
+				out = append(out, pid)
+				break
+			}
 		}
 	}
 	return out

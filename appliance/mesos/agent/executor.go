@@ -22,19 +22,23 @@ const CommandExecutorRole = "command-executor"
 
 // executorState is one executor (one container). Guarded by Agent.mu.
 type executorState struct {
-	info        mesos.ExecutorInfo
-	fw          string
-	containerID string
-	directory   string
-	builtin     bool // the command executor for a plain command task
-	cmd         *exec.Cmd
-	queued      map[string]mesos.TaskInfo // launched by the master, not yet sent to the executor
-	tasks       map[string]*taskState     // sent to the executor
-	completed   []*taskState
-	sub         *execSubscription
-	shutdown    bool // SHUTDOWN sent or the container is being destroyed
-	exited      chan struct{}
-	exitMsg     string
+	info           mesos.ExecutorInfo
+	fw             string
+	containerID    string
+	directory      string
+	builtin        bool      // the command executor for a plain command task
+	cmd            *exec.Cmd // nil for an executor adopted after an agent restart
+	pid            int
+	pidStart       uint64
+	recovered      bool
+	subscribedOnce bool
+	queued         map[string]mesos.TaskInfo // launched by the master, not yet sent to the executor
+	tasks          map[string]*taskState     // sent to the executor
+	completed      []*taskState
+	sub            *execSubscription
+	shutdown       bool // SHUTDOWN sent or the container is being destroyed
+	exited         chan struct{}
+	exitMsg        string
 }
 
 type taskState struct {
@@ -93,9 +97,11 @@ func (a *Agent) launch(fw mesos.FrameworkInfo, tasks []mesos.TaskInfo) {
 		}
 		if ex.sub != nil {
 			ex.tasks[t.TaskID.Value] = &taskState{info: t, state: mesos.TASK_STAGING}
+			a.checkpointLocked(ex)
 			ex.sub.send(&executor.Event{Type: executor.Event_LAUNCH, Launch: &executor.Event_Launch{Task: t}})
 		} else {
 			ex.queued[t.TaskID.Value] = t
+			a.checkpointLocked(ex)
 		}
 	}
 }
@@ -177,26 +183,20 @@ func (a *Agent) startExecutorLocked(fs *frameworkState, info mesos.ExecutorInfo,
 	}
 	ex := &executorState{
 		info: info, fw: fwID, containerID: containerID, directory: dir, builtin: builtin, cmd: cmd,
-		queued: map[string]mesos.TaskInfo{}, tasks: map[string]*taskState{}, exited: make(chan struct{}),
+		pid: cmd.Process.Pid, queued: map[string]mesos.TaskInfo{}, tasks: map[string]*taskState{}, exited: make(chan struct{}),
 	}
+	ex.pidStart, _ = procStart(ex.pid)
 	fs.executors[info.ExecutorID.Value] = ex
 	a.cfg.Logger.Info("executor launched", "executor", info.ExecutorID.Value, "framework", fwID, "pid", cmd.Process.Pid, "directory", dir)
-	go a.waitExecutor(fs, ex)
 	go func() {
-		select {
-		case <-ex.exited:
-		case <-time.After(a.cfg.ExecutorRegistrationTimeout):
-			a.mu.Lock()
-			late := ex.sub == nil
-			if late {
-				ex.exitMsg = "executor did not register within " + a.cfg.ExecutorRegistrationTimeout.String()
-			}
-			a.mu.Unlock()
-			if late {
-				a.destroy(ex)
-			}
+		err := cmd.Wait()
+		reason := ""
+		if err != nil {
+			reason = "executor terminated: " + err.Error()
 		}
+		a.executorExited(fs, ex, reason)
 	}()
+	go a.awaitSubscription(ex, a.cfg.ExecutorRegistrationTimeout, "executor did not register within ")
 	return ex, nil
 }
 
@@ -233,14 +233,13 @@ func (a *Agent) executorEnv(fw mesos.FrameworkInfo, info mesos.ExecutorInfo, dir
 	return env
 }
 
-// waitExecutor reaps the executor and fails the tasks it leaves unfinished.
-func (a *Agent) waitExecutor(fs *frameworkState, ex *executorState) {
-	err := ex.cmd.Wait()
+// executorExited fails the tasks an exited executor left unfinished and
+// retires it. reason describes the exit when known.
+func (a *Agent) executorExited(fs *frameworkState, ex *executorState, reason string) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	reason := "executor exited"
-	if err != nil {
-		reason = "executor terminated: " + err.Error()
+	if reason == "" {
+		reason = "executor exited"
 	}
 	if ex.exitMsg != "" {
 		reason = ex.exitMsg
@@ -265,9 +264,12 @@ func (a *Agent) waitExecutor(fs *frameworkState, ex *executorState) {
 		ex.sub = nil
 	}
 	ex.shutdown = true
-	close(ex.exited)
-	delete(fs.executors, ex.info.ExecutorID.Value)
+	if fs.executors[ex.info.ExecutorID.Value] == ex {
+		delete(fs.executors, ex.info.ExecutorID.Value)
+	}
 	fs.completed = append(fs.completed, ex)
+	a.forgetRunLocked(ex)
+	close(ex.exited) // last: Shutdown's callers may remove the work directory next
 }
 
 // agentUpdateLocked records and sends a status update made by the agent itself.
@@ -281,6 +283,7 @@ func (a *Agent) agentUpdateLocked(fw string, ex *executorState, id mesos.TaskID,
 		}
 	}
 	a.updates.add(fw, st)
+	a.checkpointLocked(ex)
 }
 
 func (a *Agent) newStatus(id mesos.TaskID, ex *mesos.ExecutorID, state mesos.TaskState, reason mesos.TaskStatus_Reason, msg string) mesos.TaskStatus {
@@ -313,6 +316,7 @@ func (a *Agent) kill(fwID, taskID string) {
 		}
 		if t := ex.tasks[taskID]; t != nil {
 			t.killRequested = true
+			a.checkpointLocked(ex)
 			if ex.sub != nil {
 				ev := &executor.Event{Type: executor.Event_KILL, Kill: &executor.Event_Kill{TaskID: t.info.TaskID, KillPolicy: t.info.KillPolicy}}
 				ex.sub.send(ev)
@@ -364,10 +368,13 @@ func (a *Agent) shutdownExecutor(ex *executorState) {
 func (a *Agent) destroy(ex *executorState) {
 	a.mu.Lock()
 	ex.shutdown = true
-	pid := ex.cmd.Process.Pid
+	pid, start := ex.pid, ex.pidStart
 	a.mu.Unlock()
-	// The executor leads its own session and process group.
-	syscall.Kill(-pid, syscall.SIGKILL)
+	// The executor leads its own session and process group. An adopted
+	// one is checked first: its pid could have been reused.
+	if s, err := procStart(pid); err == nil && (start == 0 || s == start) {
+		syscall.Kill(-pid, syscall.SIGKILL)
+	}
 	<-ex.exited
 }
 

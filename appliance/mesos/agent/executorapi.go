@@ -123,6 +123,8 @@ func (a *Agent) serveExecutorSubscribe(w http.ResponseWriter, r *http.Request, c
 		sub.send(&executor.Event{Type: executor.Event_LAUNCH, Launch: &executor.Event_Launch{Task: t}})
 	}
 	ex.queued = map[string]mesos.TaskInfo{}
+	ex.subscribedOnce = true
+	a.checkpointLocked(ex)
 	a.mu.Unlock()
 	a.cfg.Logger.Info("executor subscribed", "executor", call.ExecutorID.Value)
 
@@ -195,6 +197,7 @@ func (a *Agent) recordExecutorStatusLocked(ex *executorState, st *mesos.TaskStat
 			ex.completed = append(ex.completed, t)
 		}
 	}
+	a.checkpointLocked(ex)
 }
 
 func (a *Agent) executorUpdate(w http.ResponseWriter, call *executor.Call) {

@@ -3,7 +3,11 @@ package agent
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
 	"log/slog"
+	"os"
 	"sync"
 	"time"
 
@@ -32,6 +36,68 @@ type updateManager struct {
 
 	mu      sync.Mutex
 	streams map[updateKey]*updateStream
+	order   []updateKey // streams in first-update order, for the checkpoint
+	path    string      // checkpoint file; "" until the agent has an id
+}
+
+// pendingUpdate is one line of the checkpoint.
+type pendingUpdate struct {
+	Framework string           `json:"framework_id"`
+	Status    mesos.TaskStatus `json:"status"`
+}
+
+func (m *updateManager) setCheckpoint(path string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.path = path
+	m.persistLocked()
+}
+
+// persistLocked writes every pending update to the checkpoint.
+func (m *updateManager) persistLocked() {
+	if m.path == "" {
+		return
+	}
+	var all []pendingUpdate
+	for _, k := range m.order {
+		if s := m.streams[k]; s != nil {
+			for _, st := range s.pending {
+				all = append(all, pendingUpdate{k.fw, st})
+			}
+		}
+	}
+	b, err := json.Marshal(all)
+	if err == nil {
+		err = writeFileAtomic(m.path, b)
+	}
+	if err != nil {
+		m.logger.Error("checkpointing status updates", "err", err)
+	}
+}
+
+// recover loads the checkpoint written before a restart.
+func (m *updateManager) recover() error {
+	m.mu.Lock()
+	path := m.path
+	m.mu.Unlock()
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	var all []pendingUpdate
+	if err := json.Unmarshal(b, &all); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	for _, u := range all {
+		m.add(u.Framework, u.Status)
+	}
+	if len(all) > 0 {
+		m.logger.Info("recovered unacknowledged status updates", "count", len(all))
+	}
+	return nil
 }
 
 func newUpdateManager(forward func(string, mesos.TaskStatus) error, logger *slog.Logger) *updateManager {
@@ -49,6 +115,7 @@ func (m *updateManager) add(fw string, st mesos.TaskStatus) {
 	if s == nil {
 		s = &updateStream{}
 		m.streams[k] = s
+		m.order = append(m.order, k)
 	}
 	for _, p := range s.pending {
 		if bytes.Equal(p.UUID, st.UUID) {
@@ -58,6 +125,7 @@ func (m *updateManager) add(fw string, st mesos.TaskStatus) {
 	}
 	s.pending = append(s.pending, st)
 	head := len(s.pending) == 1
+	m.persistLocked()
 	m.mu.Unlock()
 	if head {
 		go m.send(k)
@@ -96,7 +164,14 @@ func (m *updateManager) acknowledge(fw, task string, uuid []byte) {
 	more := len(s.pending) > 0
 	if !more {
 		delete(m.streams, k)
+		for i, x := range m.order {
+			if x == k {
+				m.order = append(m.order[:i], m.order[i+1:]...)
+				break
+			}
+		}
 	}
+	m.persistLocked()
 	m.mu.Unlock()
 	if more {
 		m.send(k)

@@ -67,7 +67,12 @@ func Run(ctx context.Context, logger *slog.Logger) error {
 
 	disconnected := time.Now()
 	for {
-		err := r.session(ctx, subscriber)
+		subscribed, err := r.session(ctx, subscriber)
+		if subscribed {
+			// The recovery timeout counts from the last time we held a
+			// subscription, not from the last failed attempt.
+			disconnected = time.Now()
+		}
 		select {
 		case <-r.done:
 			return nil
@@ -82,12 +87,12 @@ func Run(ctx context.Context, logger *slog.Logger) error {
 		}
 		logger.Warn("agent connection lost; re-subscribing", "err", err)
 		time.Sleep(min(cfg.SubscriptionBackoffMax, time.Second))
-		disconnected = time.Now()
 	}
 }
 
-// session subscribes and handles events until the stream ends.
-func (r *runner) session(ctx context.Context, subscriber calls.SenderFunc) error {
+// session subscribes and handles events until the stream ends. subscribed
+// reports whether the agent accepted the subscription.
+func (r *runner) session(ctx context.Context, subscriber calls.SenderFunc) (subscribed bool, err error) {
 	r.mu.Lock()
 	var tasks []mesos.TaskInfo
 	if r.task != nil && r.terminal == "" {
@@ -100,16 +105,16 @@ func (r *runner) session(ctx context.Context, subscriber calls.SenderFunc) error
 	r.mu.Unlock()
 	resp, err := subscriber.Send(ctx, calls.NonStreaming(calls.Subscribe(tasks, updates)))
 	if err != nil {
-		return err
+		return false, err
 	}
 	defer resp.Close()
 	for {
 		var ev executor.Event
 		if err := resp.Decode(&ev); err != nil {
 			if errors.Is(err, io.EOF) {
-				return errors.New("event stream ended")
+				return true, errors.New("event stream ended")
 			}
-			return err
+			return true, err
 		}
 		switch ev.Type {
 		case executor.Event_LAUNCH:
@@ -125,11 +130,11 @@ func (r *runner) session(ctx context.Context, subscriber calls.SenderFunc) error
 		case executor.Event_ACKNOWLEDGED:
 			r.acknowledged(ev.Acknowledged.UUID)
 		case executor.Event_ERROR:
-			return fmt.Errorf("agent error: %s", ev.Error.GetMessage())
+			return true, fmt.Errorf("agent error: %s", ev.Error.GetMessage())
 		}
 		select {
 		case <-r.done:
-			return nil
+			return true, nil
 		default:
 		}
 	}
