@@ -39,13 +39,17 @@ const StatusVersion = 1
 
 // Status is what `aurorabox status --json` prints.
 type Status struct {
-	Version    int                `json:"version"`
-	Running    bool               `json:"running"`
-	Healthy    bool               `json:"healthy"`
-	Cluster    string             `json:"cluster,omitempty"`
-	DataDir    string             `json:"data_dir"`
-	Supervisor *SupervisorStatus  `json:"supervisor,omitempty"`
-	Components []supervise.Status `json:"components"`
+	Version    int               `json:"version"`
+	Running    bool              `json:"running"`
+	Healthy    bool              `json:"healthy"`
+	Cluster    string            `json:"cluster,omitempty"`
+	DataDir    string            `json:"data_dir"`
+	Supervisor *SupervisorStatus `json:"supervisor,omitempty"`
+	// Isolation is how the agent isolates task containers: "cgroups-v1",
+	// "cgroups-v2" or "none" (then IsolationReason says why).
+	Isolation       string             `json:"isolation,omitempty"`
+	IsolationReason string             `json:"isolation_reason,omitempty"`
+	Components      []supervise.Status `json:"components"`
 }
 
 // SupervisorStatus describes the `up` process itself.
@@ -112,6 +116,7 @@ func Up(ctx context.Context, cfg *config.Config, opts UpOptions) (err error) {
 	if n := supervise.Sweep(marker, cfg.ShutdownGrace); n > 0 {
 		logger.Warn("killed processes left by a previous supervisor", "count", n)
 	}
+	removeContainers(cfg, logger)
 	if err := cfg.ResolvePorts(config.FreePort); err != nil {
 		return err
 	}
@@ -128,9 +133,11 @@ func Up(ctx context.Context, cfg *config.Config, opts UpOptions) (err error) {
 		if n := supervise.Sweep(marker, cfg.ShutdownGrace); n > 0 {
 			logger.Warn("killed leftover processes", "count", n)
 		}
+		removeContainers(cfg, logger)
 	}()
 
-	var isReady atomic.Bool // set once every component passed its readiness probe
+	var isReady atomic.Bool           // set once every component passed its readiness probe
+	var iso atomic.Pointer[[2]string] // the agent's isolation mode and reason, once known
 	shutdown := make(chan struct{})
 	stop := sync.OnceFunc(func() { close(shutdown) })
 	status := func() *Status {
@@ -143,6 +150,9 @@ func Up(ctx context.Context, cfg *config.Config, opts UpOptions) (err error) {
 			Components: sup.Status(),
 		}
 		st.Healthy = isReady.Load() && allHealthy(st.Components)
+		if m := iso.Load(); m != nil {
+			st.Isolation, st.IsolationReason = m[0], m[1]
+		}
 		return st
 	}
 	ctl, err := startControl(socketPath(cfg), status, stop)
@@ -164,6 +174,14 @@ func Up(ctx context.Context, cfg *config.Config, opts UpOptions) (err error) {
 	}
 	if err != nil {
 		return fmt.Errorf("write clusters.json: %w", err)
+	}
+	for _, c := range comps {
+		if strings.HasPrefix(c.Name, "agent") && c.URL != "" {
+			if mode, reason, err := agentIsolation(ctx, c.URL); err == nil {
+				iso.Store(&[2]string{mode, reason})
+			}
+			break
+		}
 	}
 	isReady.Store(true)
 	elapsed := time.Since(begin)
@@ -241,6 +259,13 @@ func PrintStatus(w io.Writer, st *Status) {
 	fmt.Fprintf(w, "aurorabox: cluster %s %s; supervisor pid %d, up %s (data dir %s)\n", st.Cluster, state,
 		st.Supervisor.PID, time.Duration(st.Supervisor.UptimeSeconds*float64(time.Second)).Round(time.Second), st.DataDir)
 	printComponents(w, st.Components)
+	if st.Isolation != "" {
+		line := "  task isolation: " + st.Isolation
+		if st.IsolationReason != "" {
+			line += " (" + st.IsolationReason + ")"
+		}
+		fmt.Fprintln(w, line)
+	}
 	for _, c := range st.Components {
 		if c.Health != supervise.Healthy && c.LastError != "" {
 			fmt.Fprintf(w, "  %s: %s (log: %s)\n", c.Name, strings.TrimSpace(c.LastError), c.Log)

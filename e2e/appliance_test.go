@@ -138,8 +138,9 @@ func TestUpStatusLogsDown(t *testing.T) {
 	}
 	jq(t, r.stdout, `.version == 1 and .running and .healthy and .supervisor.ready`)
 	jq(t, r.stdout, `[.components[].name] == ["zookeeper", "master", "agent"]`)
+	jq(t, r.stdout, `.isolation == "cgroups-v1" or .isolation == "cgroups-v2" or (.isolation == "none" and (.isolation_reason | length) > 0)`)
 	jq(t, r.stdout, `.components[] | .health == "healthy" and .pid > 0 and .restarts == 0 and (.address | test("^127\\.0\\.0\\.1:[0-9]+$"))`)
-	if h := c.run("status"); h.code != 0 || !strings.Contains(h.stdout, "agent") || !strings.Contains(h.stdout, "healthy") {
+	if h := c.run("status"); h.code != 0 || !strings.Contains(h.stdout, "agent") || !strings.Contains(h.stdout, "healthy") || !strings.Contains(h.stdout, "task isolation: ") {
 		t.Fatalf("status: %d %s", h.code, h.stdout)
 	}
 

@@ -26,6 +26,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/aurorabox/aurorabox/appliance/isolation"
 	"github.com/aurorabox/aurorabox/appliance/mesos/master"
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 )
@@ -58,8 +59,14 @@ type Config struct {
 	// RecoveryTimeout: after an agent restart, an executor that has not
 	// re-subscribed by then is killed; default 15m, as Mesos.
 	RecoveryTimeout time.Duration
-	Logger          *slog.Logger
-	Now             func() time.Time
+	// PidsLimit caps each container's processes and threads; default
+	// DefaultPidsLimit.
+	PidsLimit int64
+	// Isolator puts containers in cgroups; default: one rooted at
+	// CgroupRoot(WorkDir, Name), or none where cgroups are unavailable.
+	Isolator *isolation.Isolator
+	Logger   *slog.Logger
+	Now      func() time.Time
 }
 
 // Agent is a running agent.
@@ -74,6 +81,7 @@ type Agent struct {
 	frameworks map[string]*frameworkState
 	registered bool
 	updates    *updateManager
+	iso        *isolation.Isolator
 }
 
 type frameworkState struct {
@@ -99,6 +107,16 @@ func New(cfg Config) (*Agent, error) {
 	if cfg.ExecutorRegistrationTimeout <= 0 {
 		cfg.ExecutorRegistrationTimeout = time.Minute
 	}
+	if cfg.PidsLimit <= 0 {
+		cfg.PidsLimit = DefaultPidsLimit
+	}
+	if cfg.Isolator == nil {
+		iso, err := isolation.New(CgroupRoot(cfg.WorkDir, cfg.Name), cfg.Logger)
+		if err != nil {
+			return nil, err
+		}
+		cfg.Isolator = iso
+	}
 	if err := os.MkdirAll(cfg.WorkDir, 0o755); err != nil {
 		return nil, fmt.Errorf("work dir: %w", err)
 	}
@@ -117,6 +135,7 @@ func New(cfg Config) (*Agent, error) {
 		client:     &http.Client{Timeout: 10 * time.Second},
 		start:      cfg.Now(),
 		frameworks: map[string]*frameworkState{},
+		iso:        cfg.Isolator,
 		info:       mesos.AgentInfo{Hostname: cfg.Hostname, Port: &port32, Resources: cfg.Resources, Attributes: cfg.Attributes},
 	}
 	a.id = a.loadAgentID()

@@ -51,6 +51,8 @@ func TestMain(m *testing.M) {
 		case "agent-process":
 			agentProcess()
 			os.Exit(0)
+		case "memhog":
+			memhog()
 		}
 	}
 	os.Exit(m.Run())
@@ -109,7 +111,7 @@ type cluster struct {
 	sched    *sched
 }
 
-func startCluster(t *testing.T) *cluster {
+func startCluster(t *testing.T, opts ...func(*agent.Config)) *cluster {
 	t.Helper()
 	msrv := httptest.NewUnstartedServer(nil)
 	m := master.New(master.Config{ListenAddr: msrv.Listener.Addr().String()})
@@ -125,10 +127,14 @@ func startCluster(t *testing.T) *cluster {
 	workDir := t.TempDir()
 	res, _ := agent.ParseResources("cpus:2;mem:1024;disk:1024;ports:[31000-31010]")
 	attrs, _ := agent.ParseAttributes("rack:r1;host:h1")
-	a, err := agent.New(agent.Config{
+	cfg := agent.Config{
 		ListenAddr: ln.Addr().String(), MasterURL: msrv.URL, WorkDir: workDir, Resources: res, Attributes: attrs,
 		Exe: self, ExecutorShutdownGrace: time.Second,
-	})
+	}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	a, err := agent.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

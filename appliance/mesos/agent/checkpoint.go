@@ -13,6 +13,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/aurorabox/aurorabox/appliance/isolation"
 	"github.com/aurorabox/aurorabox/appliance/mesos/mesosutil"
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 )
@@ -42,6 +43,7 @@ type runCheckpoint struct {
 	Directory   string              `json:"directory"`
 	PID         int                 `json:"pid"`
 	PIDStart    uint64              `json:"pid_start_ticks"`
+	Limits      isolation.Limits    `json:"limits"`
 	Tasks       []checkpointTask    `json:"tasks"`
 }
 
@@ -95,7 +97,7 @@ func (a *Agent) checkpointLocked(ex *executorState) {
 	}
 	fs := a.frameworks[ex.fw]
 	cp := runCheckpoint{Executor: ex.info, Builtin: ex.builtin, ContainerID: ex.containerID,
-		Directory: ex.directory, PID: ex.pid, PIDStart: ex.pidStart}
+		Directory: ex.directory, PID: ex.pid, PIDStart: ex.pidStart, Limits: ex.limits}
 	if fs != nil {
 		cp.Framework = fs.info
 	}
@@ -197,7 +199,7 @@ func (a *Agent) recoverExecutors() {
 		}
 		ex := &executorState{
 			info: cp.Executor, fw: fwID, containerID: cp.ContainerID, directory: cp.Directory, builtin: cp.Builtin,
-			pid: cp.PID, pidStart: cp.PIDStart, recovered: true,
+			pid: cp.PID, pidStart: cp.PIDStart, recovered: true, limits: cp.Limits,
 			queued: map[string]mesos.TaskInfo{}, tasks: map[string]*taskState{}, exited: make(chan struct{}),
 		}
 		for _, t := range cp.Tasks {
@@ -214,19 +216,29 @@ func (a *Agent) recoverExecutors() {
 			}
 		}
 		fs.executors[cp.Executor.ExecutorID.Value] = ex
+		if c, err := a.iso.Load(cp.ContainerID); err == nil {
+			ex.container = c
+		} else {
+			a.cfg.Logger.Warn("container cgroup not found", "container", cp.ContainerID, "err", err)
+		}
 		start, err := procStart(cp.PID)
 		if err != nil || start != cp.PIDStart {
 			a.cfg.Logger.Warn("executor died while the agent was down", "executor", cp.Executor.ExecutorID.Value, "pid", cp.PID)
 			ex.exitMsg = "executor terminated while the agent was down"
-			go a.executorExited(fs, ex, "")
+			go func() {
+				a.reapContainer(ex)
+				a.executorExited(fs, ex, "")
+			}()
 			continue
 		}
 		a.cfg.Logger.Info("recovered running executor", "executor", cp.Executor.ExecutorID.Value, "pid", cp.PID,
 			"tasks", len(ex.tasks), "queued", len(ex.queued))
 		go func() {
 			waitForeign(ex.pid, ex.pidStart)
+			a.reapContainer(ex)
 			a.executorExited(fs, ex, "")
 		}()
+		go a.watchContainer(ex)
 		go a.awaitSubscription(ex, a.cfg.RecoveryTimeout, "executor did not re-subscribe within the recovery timeout of ")
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/aurorabox/aurorabox/appliance/isolation"
 	"github.com/aurorabox/aurorabox/appliance/mesos/mesosutil"
 	"github.com/gogo/protobuf/proto"
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
@@ -39,6 +40,9 @@ type executorState struct {
 	shutdown       bool // SHUTDOWN sent or the container is being destroyed
 	exited         chan struct{}
 	exitMsg        string
+	container      *isolation.Container // nil until created or loaded
+	limits         isolation.Limits
+	limitation     string // set when the kernel OOM-killed in the container
 }
 
 type taskState struct {
@@ -169,6 +173,17 @@ func (a *Agent) startExecutorLocked(fs *frameworkState, info mesos.ExecutorInfo,
 	cmd.Stdout, cmd.Stderr = stdout, stderr
 	// Its own session: an agent restart must not take executors with it.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	limits := a.containerLimits(info, builtin, first)
+	container, err := a.iso.Create(containerID, limits)
+	if err != nil {
+		return nil, err
+	}
+	// Where the kernel can, the executor is born inside its cgroup;
+	// elsewhere it joins right after the fork, before it has subscribed and
+	// so before it can start anything.
+	if fd, ok := container.CgroupFD(); ok {
+		cmd.SysProcAttr.UseCgroupFD, cmd.SysProcAttr.CgroupFD = true, fd
+	}
 	if u := runUser(cmdInfo, fs.info); u != nil {
 		uid, _ := strconv.Atoi(u.Uid)
 		gid, _ := strconv.Atoi(u.Gid)
@@ -179,9 +194,19 @@ func (a *Agent) startExecutorLocked(fs *frameworkState, info mesos.ExecutorInfo,
 		cmd.Env = append(cmd.Env, "USER="+u.Username, "HOME="+dir)
 	}
 	if err := cmd.Start(); err != nil {
+		container.Destroy()
 		return nil, fmt.Errorf("start executor: %w", err)
 	}
+	if !cmd.SysProcAttr.UseCgroupFD {
+		if err := container.Add(cmd.Process.Pid); err != nil {
+			cmd.Process.Kill()
+			cmd.Wait()
+			container.Destroy()
+			return nil, err
+		}
+	}
 	ex := &executorState{
+		container: container, limits: limits,
 		info: info, fw: fwID, containerID: containerID, directory: dir, builtin: builtin, cmd: cmd,
 		pid: cmd.Process.Pid, queued: map[string]mesos.TaskInfo{}, tasks: map[string]*taskState{}, exited: make(chan struct{}),
 	}
@@ -194,8 +219,10 @@ func (a *Agent) startExecutorLocked(fs *frameworkState, info mesos.ExecutorInfo,
 		if err != nil {
 			reason = "executor terminated: " + err.Error()
 		}
+		a.reapContainer(ex)
 		a.executorExited(fs, ex, reason)
 	}()
+	go a.watchContainer(ex)
 	go a.awaitSubscription(ex, a.cfg.ExecutorRegistrationTimeout, "executor did not register within ")
 	return ex, nil
 }
@@ -253,11 +280,14 @@ func (a *Agent) executorExited(fs *frameworkState, ex *executorState, reason str
 		if mesosutil.IsTerminal(t.state) {
 			continue
 		}
-		state, why := mesos.TASK_FAILED, mesos.REASON_EXECUTOR_TERMINATED
-		if t.killRequested {
+		state, why, msg := mesos.TASK_FAILED, mesos.REASON_EXECUTOR_TERMINATED, reason
+		switch {
+		case ex.limitation != "":
+			why, msg = mesos.REASON_CONTAINER_LIMITATION_MEMORY, ex.limitation
+		case t.killRequested:
 			state = mesos.TASK_KILLED
 		}
-		a.agentUpdateLocked(ex.fw, ex, t.info.TaskID, state, why, reason)
+		a.agentUpdateLocked(ex.fw, ex, t.info.TaskID, state, why, msg)
 	}
 	if ex.sub != nil {
 		ex.sub.close()
@@ -375,6 +405,7 @@ func (a *Agent) destroy(ex *executorState) {
 	if s, err := procStart(pid); err == nil && (start == 0 || s == start) {
 		syscall.Kill(-pid, syscall.SIGKILL)
 	}
+	killContainer(ex) // what left the session (double forks, setsid) is still in the cgroup
 	<-ex.exited
 }
 
@@ -393,5 +424,8 @@ func (a *Agent) Shutdown() {
 	}
 	for _, ex := range exs {
 		<-ex.exited
+	}
+	if err := a.iso.Cleanup(); err != nil {
+		a.cfg.Logger.Warn("removing container cgroups", "err", err)
 	}
 }

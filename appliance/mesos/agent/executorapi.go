@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/aurorabox/aurorabox/appliance/mesos/mesosutil"
+	"github.com/gogo/protobuf/proto"
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 	"github.com/mesos/mesos-go/api/v1/lib/executor"
 	"github.com/mesos/mesos-go/api/v1/lib/recordio"
@@ -217,9 +218,25 @@ func (a *Agent) executorUpdate(w http.ResponseWriter, call *executor.Call) {
 		http.Error(w, "Unknown executor "+call.ExecutorID.Value, http.StatusBadRequest)
 		return
 	}
+	a.mu.Unlock()
+	// A task that died of the container's memory limit is reported as
+	// Mesos reports it, and the container goes, as Mesos destroys it.
+	limited := mesosutil.IsTerminal(st.GetState()) && a.noteLimitation(ex)
+	a.mu.Lock()
+	if limited {
+		st.State, st.Reason = mesos.TASK_FAILED.Enum(), mesos.REASON_CONTAINER_LIMITATION_MEMORY.Enum()
+		st.Message = proto.String(ex.limitation)
+		ex.shutdown = true
+	}
 	a.recordExecutorStatusLocked(ex, &st)
+	if limited {
+		st.Source = mesos.SOURCE_AGENT.Enum()
+	}
 	sub := ex.sub
 	a.mu.Unlock()
+	if limited {
+		go a.destroy(ex)
+	}
 	a.updates.add(ex.fw, st)
 	w.WriteHeader(http.StatusAccepted)
 	// The agent has taken responsibility for the update: tell the executor.

@@ -38,6 +38,9 @@ func (a *Agent) Handler() http.Handler {
 	mux.HandleFunc("/files/download", a.serveDownload)
 	mux.HandleFunc("/files/download.json", a.serveDownload)
 	mux.HandleFunc("/files/sandbox", a.serveSandbox)
+	for _, p := range []string{"/monitor/statistics", "/monitor/statistics.json"} {
+		mux.HandleFunc(p, func(w http.ResponseWriter, r *http.Request) { mesosutil.WriteJSON(w, a.statistics()) })
+	}
 	return mux
 }
 
@@ -135,7 +138,10 @@ func (a *Agent) State() map[string]any {
 		"id": a.id, "pid": a.pid(), "hostname": a.info.Hostname, "version": "1.6.1",
 		"start_time": float64(a.start.UnixNano()) / 1e9, "resources": mesosutil.ResourcesJSON(a.info.Resources),
 		"attributes": attrs, "master_hostname": masterHost, "registered": a.registered,
-		"flags":      map[string]string{"work_dir": a.cfg.WorkDir, "hostname": a.info.Hostname, "master": a.cfg.MasterURL},
+		"flags": map[string]string{"work_dir": a.cfg.WorkDir, "hostname": a.info.Hostname, "master": a.cfg.MasterURL,
+			"isolation": isolationFlag(a.iso.Mode())},
+		// Not in Mesos: which cgroup version, or "none" and why.
+		"isolation": string(a.iso.Mode()), "isolation_reason": a.iso.Reason(),
 		"frameworks": frameworks, "completed_frameworks": []any{},
 	}
 }

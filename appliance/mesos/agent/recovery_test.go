@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aurorabox/aurorabox/appliance/isolation"
 	"github.com/aurorabox/aurorabox/appliance/mesos/agent"
 	"github.com/aurorabox/aurorabox/appliance/mesos/master"
 	"github.com/gogo/protobuf/proto"
@@ -84,6 +85,9 @@ func TestAgentKill9Recovery(t *testing.T) {
 	t.Cleanup(func() {
 		for _, pid := range processesWithEnv(func(kv string) bool { return strings.HasPrefix(kv, "MESOS_DIRECTORY="+workDir+"/") }) {
 			syscall.Kill(pid, syscall.SIGKILL)
+		}
+		if iso, err := isolation.New(agent.CgroupRoot(workDir, ""), nil); err == nil {
+			iso.Cleanup()
 		}
 	})
 	ag := startAgentProcess(t, listen, msrv.URL, workDir)
