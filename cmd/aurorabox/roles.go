@@ -111,6 +111,7 @@ func masterCommand() *cobra.Command {
 
 func agentCommand() *cobra.Command {
 	var listen, masterURL, workDir, hostname, res, attrs, name string
+	var gcDelay time.Duration
 	cmd := &cobra.Command{
 		Use:   "agent",
 		Short: "Run the Mesos-compatible agent (started by up)",
@@ -154,6 +155,7 @@ func agentCommand() *cobra.Command {
 			a, err := agent.New(agent.Config{
 				ListenAddr: ln.Addr().String(), Hostname: hostname, MasterURL: masterURL, WorkDir: workDir, Name: name,
 				Resources: resources, Attributes: attributes, Exe: exe, ExtraEnv: extraEnv, Logger: newLogger(),
+				GCDelay: gcDelay,
 			})
 			if err != nil {
 				return &exitError{1, err}
@@ -169,6 +171,7 @@ func agentCommand() *cobra.Command {
 	f.StringVar(&res, "resources", "", `resources overriding the detected ones by name, e.g. "cpus:4;mem:4096;ports:[31000-32000]"`)
 	f.StringVar(&attrs, "attributes", "", `attributes, e.g. "rack:r1;host:h1"`)
 	f.StringVar(&name, "name", "", "tells apart agents sharing one work dir (up --agents)")
+	f.DurationVar(&gcDelay, "gc-delay", 7*24*time.Hour, "how long terminated sandboxes are kept while the disk has room (Mesos --gc_delay)")
 	return cmd
 }
 

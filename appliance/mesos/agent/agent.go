@@ -59,6 +59,16 @@ type Config struct {
 	// RecoveryTimeout: after an agent restart, an executor that has not
 	// re-subscribed by then is killed; default 15m, as Mesos.
 	RecoveryTimeout time.Duration
+	// GCDelay is how long a terminated executor's sandbox is kept when the
+	// disk is empty (default 1 week, as Mesos); GCDiskHeadroom (default 0.1)
+	// and DiskWatchInterval (default 1m) tune how fast a filling disk
+	// shortens it. See gc.go.
+	GCDelay           time.Duration
+	GCDiskHeadroom    float64
+	DiskWatchInterval time.Duration
+	// DiskUsage measures the used fraction of the work dir's file system;
+	// tests replace it.
+	DiskUsage func(dir string) float64
 	// PidsLimit caps each container's processes and threads; default
 	// DefaultPidsLimit.
 	PidsLimit int64
@@ -106,6 +116,18 @@ func New(cfg Config) (*Agent, error) {
 	}
 	if cfg.ExecutorRegistrationTimeout <= 0 {
 		cfg.ExecutorRegistrationTimeout = time.Minute
+	}
+	if cfg.GCDelay <= 0 {
+		cfg.GCDelay = 7 * 24 * time.Hour
+	}
+	if cfg.GCDiskHeadroom <= 0 || cfg.GCDiskHeadroom >= 1 {
+		cfg.GCDiskHeadroom = 0.1
+	}
+	if cfg.DiskUsage == nil {
+		cfg.DiskUsage = diskUsage
+	}
+	if cfg.DiskWatchInterval <= 0 {
+		cfg.DiskWatchInterval = time.Minute
 	}
 	if cfg.PidsLimit <= 0 {
 		cfg.PidsLimit = DefaultPidsLimit
@@ -196,6 +218,7 @@ func (a *Agent) Run(ctx context.Context, ln net.Listener) error {
 	}()
 	go a.masterLoop(ctx)
 	go a.updates.retryLoop(ctx)
+	go a.gcLoop(ctx)
 	if err := srv.Serve(ln); err != nil && err != http.ErrServerClosed {
 		return err
 	}

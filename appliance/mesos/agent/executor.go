@@ -298,6 +298,12 @@ func (a *Agent) executorExited(fs *frameworkState, ex *executorState, reason str
 		delete(fs.executors, ex.info.ExecutorID.Value)
 	}
 	fs.completed = append(fs.completed, ex)
+	if n := len(fs.completed); n > maxCompletedExecutors {
+		fs.completed = fs.completed[n-maxCompletedExecutors:]
+	}
+	// The sandbox's age, for garbage collection, counts from now.
+	now := a.cfg.Now()
+	os.Chtimes(ex.directory, now, now)
 	a.forgetRunLocked(ex)
 	close(ex.exited) // last: Shutdown's callers may remove the work directory next
 }
