@@ -9,25 +9,18 @@ package commandexec
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
-	"net/url"
 	"os"
 	"os/exec"
 	"sync"
 	"syscall"
 	"time"
 
+	"github.com/aurorabox/aurorabox/executor/driver"
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
-	"github.com/mesos/mesos-go/api/v1/lib/encoding/codecs"
-	"github.com/mesos/mesos-go/api/v1/lib/executor"
-	"github.com/mesos/mesos-go/api/v1/lib/executor/calls"
 	"github.com/mesos/mesos-go/api/v1/lib/executor/config"
-	"github.com/mesos/mesos-go/api/v1/lib/httpcli"
-	"github.com/mesos/mesos-go/api/v1/lib/httpcli/httpexec"
 )
 
 // defaultKillGrace is how long a killed command gets between SIGTERM and
@@ -35,18 +28,15 @@ import (
 const defaultKillGrace = 3 * time.Second
 
 type runner struct {
+	d      *driver.Driver
 	cfg    config.Config
 	logger *slog.Logger
-	send   calls.SenderFunc
 
 	mu       sync.Mutex
 	task     *mesos.TaskInfo
 	cmd      *exec.Cmd
 	killed   bool
-	unacked  map[string]executor.Call_Update // uuid → update
-	terminal string                          // uuid of the terminal update, once sent
-	done     chan struct{}                   // closed when the terminal update is acknowledged
-	doneOnce sync.Once
+	terminal bool
 }
 
 // Run executes the command executor, configured from the MESOS_* environment.
@@ -55,136 +45,46 @@ func Run(ctx context.Context, logger *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("executor environment: %w", err)
 	}
-	endpoint := url.URL{Scheme: "http", Host: cfg.AgentEndpoint, Path: "/api/v1/executor"}
-	cli := httpcli.New(httpcli.Endpoint(endpoint.String()), httpcli.Codec(codecs.ByMediaType[codecs.MediaTypeProtobuf]),
-		httpcli.Do(httpcli.With(httpcli.Timeout(10*time.Second))))
-	opts := executor.CallOptions{calls.Framework(cfg.FrameworkID), calls.Executor(cfg.ExecutorID)}
-	r := &runner{
-		cfg: cfg, logger: logger, unacked: map[string]executor.Call_Update{}, done: make(chan struct{}),
-		send: calls.SenderWith(httpexec.NewSender(cli.Send), opts...),
-	}
-	subscriber := calls.SenderWith(httpexec.NewSender(cli.Send, httpcli.Close(true)), opts...)
-
-	disconnected := time.Now()
-	for {
-		subscribed, err := r.session(ctx, subscriber)
-		if subscribed {
-			// The recovery timeout counts from the last time we held a
-			// subscription, not from the last failed attempt.
-			disconnected = time.Now()
-		}
-		select {
-		case <-r.done:
-			return nil
-		case <-ctx.Done():
-			r.kill(0)
-			return ctx.Err()
-		default:
-		}
-		if time.Since(disconnected) > cfg.RecoveryTimeout {
-			r.kill(0)
-			return fmt.Errorf("lost the agent for longer than %s: %w", cfg.RecoveryTimeout, err)
-		}
-		logger.Warn("agent connection lost; re-subscribing", "err", err)
-		time.Sleep(min(cfg.SubscriptionBackoffMax, time.Second))
-	}
-}
-
-// session subscribes and handles events until the stream ends. subscribed
-// reports whether the agent accepted the subscription.
-func (r *runner) session(ctx context.Context, subscriber calls.SenderFunc) (subscribed bool, err error) {
-	r.mu.Lock()
-	var tasks []mesos.TaskInfo
-	if r.task != nil && r.terminal == "" {
-		tasks = append(tasks, *r.task)
-	}
-	var updates []executor.Call_Update
-	for _, u := range r.unacked {
-		updates = append(updates, u)
-	}
-	r.mu.Unlock()
-	resp, err := subscriber.Send(ctx, calls.NonStreaming(calls.Subscribe(tasks, updates)))
+	r := &runner{d: driver.New(cfg, logger), cfg: cfg, logger: logger}
+	err = r.d.Run(ctx, r)
 	if err != nil {
-		return false, err
+		r.kill(0) // the agent is gone for good, or we were stopped
 	}
-	defer resp.Close()
-	for {
-		var ev executor.Event
-		if err := resp.Decode(&ev); err != nil {
-			if errors.Is(err, io.EOF) {
-				return true, errors.New("event stream ended")
-			}
-			return true, err
-		}
-		switch ev.Type {
-		case executor.Event_LAUNCH:
-			r.launch(ctx, ev.Launch.Task)
-		case executor.Event_KILL:
-			grace := defaultKillGrace
-			if kp := ev.Kill.GetKillPolicy(); kp != nil && kp.GracePeriod != nil {
-				grace = time.Duration(kp.GracePeriod.Nanoseconds)
-			}
-			go r.kill(grace)
-		case executor.Event_SHUTDOWN:
-			go r.kill(r.cfg.ExecutorShutdownGracePeriod)
-		case executor.Event_ACKNOWLEDGED:
-			r.acknowledged(ev.Acknowledged.UUID)
-		case executor.Event_ERROR:
-			return true, fmt.Errorf("agent error: %s", ev.Error.GetMessage())
-		}
-		select {
-		case <-r.done:
-			return true, nil
-		default:
-		}
-	}
+	return err
 }
 
-func newUUID() []byte {
-	b := make([]byte, 16)
-	rand.Read(b)
-	return b
-}
-
-// update sends a status update and remembers it until it is acknowledged.
+// update sends a status update; the executor is done after a terminal one.
 func (r *runner) update(state mesos.TaskState, msg string, reason *mesos.TaskStatus_Reason) {
 	r.mu.Lock()
-	if r.task == nil || r.terminal != "" {
+	if r.task == nil || r.terminal {
 		r.mu.Unlock()
 		return
 	}
-	now := float64(time.Now().UnixNano()) / 1e9
-	st := mesos.TaskStatus{
-		TaskID: r.task.TaskID, State: state.Enum(), Source: mesos.SOURCE_EXECUTOR.Enum(),
-		ExecutorID: &mesos.ExecutorID{Value: r.cfg.ExecutorID}, UUID: newUUID(), Timestamp: &now, Reason: reason,
-	}
-	if msg != "" {
-		st.Message = &msg
-	}
-	u := calls.Update(st)
-	r.unacked[string(st.UUID)] = *u.Update
-	switch state {
-	case mesos.TASK_FINISHED, mesos.TASK_FAILED, mesos.TASK_KILLED:
-		r.terminal = string(st.UUID)
-	}
+	id := r.task.TaskID
+	r.terminal = driver.IsTerminal(state)
 	r.mu.Unlock()
-	if err := calls.SendNoData(context.Background(), r.send, calls.NonStreaming(u)); err != nil {
-		// It stays unacknowledged and goes out again with the next SUBSCRIBE.
-		r.logger.Warn("status update not sent", "state", state, "err", err)
+	r.d.Update(id, state, reason, msg, nil)
+	if driver.IsTerminal(state) {
+		r.d.Finish()
 	}
 }
 
-func (r *runner) acknowledged(uuid []byte) {
-	r.mu.Lock()
-	delete(r.unacked, string(uuid))
-	done := r.terminal != "" && r.terminal == string(uuid)
-	r.mu.Unlock()
-	if done {
-		r.doneOnce.Do(func() { close(r.done) })
+// Kill implements driver.Handler.
+func (r *runner) Kill(_ mesos.TaskID, kp *mesos.KillPolicy) {
+	grace := defaultKillGrace
+	if kp != nil && kp.GracePeriod != nil {
+		grace = time.Duration(kp.GracePeriod.Nanoseconds)
 	}
+	go r.kill(grace)
 }
 
-func (r *runner) launch(ctx context.Context, task mesos.TaskInfo) {
+// Shutdown implements driver.Handler.
+func (r *runner) Shutdown() { go r.kill(r.cfg.ExecutorShutdownGracePeriod) }
+
+// Launch implements driver.Handler.
+func (r *runner) Launch(task mesos.TaskInfo) { r.launch(task) }
+
+func (r *runner) launch(task mesos.TaskInfo) {
 	r.mu.Lock()
 	if r.task != nil {
 		r.mu.Unlock()
@@ -260,7 +160,7 @@ func (r *runner) kill(grace time.Duration) {
 	r.mu.Unlock()
 	if noTask {
 		// Nothing launched yet: a shutdown just ends the executor.
-		r.doneOnce.Do(func() { close(r.done) })
+		r.d.Finish()
 		return
 	}
 	if cmd == nil || cmd.Process == nil {
