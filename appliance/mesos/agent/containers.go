@@ -88,7 +88,7 @@ func (a *Agent) watchContainer(ex *executorState) {
 	if ex.container == nil || a.iso.Mode() == isolation.ModeNone {
 		return
 	}
-	t := time.NewTicker(500 * time.Millisecond)
+	t := time.NewTicker(2 * time.Second) // exits and terminal updates are checked at once; this catches the rest
 	defer t.Stop()
 	for {
 		select {
