@@ -238,16 +238,29 @@ func (t *Tree) Children(p string, who *Who) ([]string, jute.Stat, error) {
 	return out, visibleStat(n), nil
 }
 
-// GetACL returns a node's ACL and Stat, checking READ.
+// GetACL returns a node's ACL and Stat; it needs READ or ADMIN. As
+// ZooKeeper does since CVE-2019-0201, a caller without ADMIN sees digest
+// entries with their password hash masked ("user:x").
 func (t *Tree) GetACL(p string, who *Who) ([]jute.ACL, jute.Stat, error) {
 	n, err := t.get(p)
 	if err != nil {
 		return nil, jute.Stat{}, err
 	}
-	if err := check(who, n.acl, jute.PermRead); err != nil {
+	if err := check(who, n.acl, jute.PermRead|jute.PermAdmin); err != nil {
 		return nil, jute.Stat{}, err
 	}
-	return n.acl, visibleStat(n), nil
+	if check(who, n.acl, jute.PermAdmin) == nil {
+		return n.acl, visibleStat(n), nil
+	}
+	masked := make([]jute.ACL, len(n.acl))
+	for i, a := range n.acl {
+		if a.Scheme == "digest" {
+			user, _, _ := strings.Cut(a.ID, ":")
+			a.ID = user + ":x"
+		}
+		masked[i] = a
+	}
+	return masked, visibleStat(n), nil
 }
 
 // Create creates p (with a sequence suffix when flags has FlagSequential)

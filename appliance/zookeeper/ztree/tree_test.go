@@ -921,3 +921,35 @@ func TestChildrenSorted(t *testing.T) {
 		t.Errorf("Children = %v, %+v, %v", kids, st, err)
 	}
 }
+
+// TestGetACLMasksDigests: without ADMIN a reader sees digest entries as
+// "user:x" (ZooKeeper's fix for CVE-2019-0201); with ADMIN, or ADMIN alone
+// without READ, the hashes are shown.
+func TestGetACLMasksDigests(t *testing.T) {
+	tr := New()
+	acl := []jute.ACL{
+		{Perms: jute.PermAll, Scheme: "digest", ID: "svc:c2VjcmV0aGFzaA="},
+		{Perms: jute.PermRead, Scheme: "world", ID: "anyone"},
+	}
+	if _, _, err := tr.Create("/d", nil, acl, 0, 0, 1, 1, nil); err != nil {
+		t.Fatal(err)
+	}
+	got, _, err := tr.GetACL("/d", &Who{})
+	if err != nil || got[0].ID != "svc:x" || got[1].ID != "anyone" {
+		t.Fatalf("reader without ADMIN: %v %v", got, err)
+	}
+	if acl[0].ID != "svc:c2VjcmV0aGFzaA=" {
+		t.Fatal("masking changed the stored ACL")
+	}
+	admin := &Who{IDs: []ID{{Scheme: "digest", ID: "svc:c2VjcmV0aGFzaA="}}}
+	if got, _, _ := tr.GetACL("/d", admin); got[0].ID != "svc:c2VjcmV0aGFzaA=" {
+		t.Fatalf("admin: %v", got)
+	}
+	adminOnly := []jute.ACL{{Perms: jute.PermAdmin, Scheme: "world", ID: "anyone"}}
+	if _, _, err := tr.Create("/a", nil, adminOnly, 0, 0, 2, 2, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := tr.GetACL("/a", &Who{}); err != nil {
+		t.Fatalf("ADMIN without READ may read the ACL: %v", err)
+	}
+}
