@@ -10,8 +10,10 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
 all: build
 
+# A static binary (no cgo: user lookups read /etc/passwd and /etc/group), so
+# that it runs on any Linux and each executor maps no C libraries.
 build:
-	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/aurorabox
+	CGO_ENABLED=0 $(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/aurorabox
 
 # The binary also acts as Aurora's clients when called by these names.
 install: build
@@ -40,7 +42,7 @@ bench: build
 	{ AURORABOX_BIN=$(CURDIR)/$(BIN) $(GO) test -run '^$$' -bench . -count 5 -tags e2e -timeout 30m ./appliance/zookeeper/... ./e2e/... && \
 	  $(GO) test -run '^$$' -bench 'OfferToRunning|ForkExecBaseline' -benchtime 20x -count 5 -timeout 20m ./appliance/mesos/agent/ && \
 	  $(GO) test -run '^$$' -bench Launch200 -benchtime 3x -count 3 -timeout 20m ./appliance/mesos/agent/ && \
-	  $(GO) test -run '^$$' -bench . -benchtime 3x -count 3 -timeout 20m ./executor/... ; } | tee bench.txt
+	  AURORABOX_BIN=$(CURDIR)/$(BIN) $(GO) test -run '^$$' -bench . -benchtime 3x -count 3 -timeout 20m ./executor/... ; } | tee bench.txt
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

@@ -17,13 +17,14 @@ import (
 	"github.com/aurorabox/aurorabox/appliance/mesos/master"
 	"github.com/aurorabox/aurorabox/appliance/mesos/mesoszk"
 	"github.com/aurorabox/aurorabox/appliance/zookeeper"
+	"github.com/aurorabox/aurorabox/executor"
 	"github.com/spf13/cobra"
 )
 
 // roleCommands are the components that `up` runs as child processes. Each
 // takes its addresses as flags (what `up` resolved), defaulting to the config.
 func roleCommands() []*cobra.Command {
-	return []*cobra.Command{zookeeperCommand(), masterCommand(), agentCommand(), commandExecutorCommand()}
+	return []*cobra.Command{zookeeperCommand(), masterCommand(), agentCommand(), commandExecutorCommand(), executorCommand()}
 }
 
 func signalContext(cmd *cobra.Command) (context.Context, context.CancelFunc) {
@@ -190,6 +191,32 @@ func commandExecutorCommand() *cobra.Command {
 			return nil
 		},
 	}
+}
+
+func executorCommand() *cobra.Command {
+	var cfg executor.Config
+	cmd := &cobra.Command{
+		Use:   "executor",
+		Short: "The Thermos-equivalent executor (launched by the agent, one per Aurora task)",
+		Long: `Runs one Aurora task under a Mesos agent: reads the MESOS_* environment, speaks the
+v1 executor API, runs the task's processes with Thermos semantics, health-checks and announces it.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, stop := signalContext(cmd)
+			defer stop()
+			cfg.Logger = newLogger()
+			if err := executor.Run(ctx, cfg); err != nil && !errors.Is(err, context.Canceled) {
+				return &exitError{1, err}
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&cfg.AnnouncerEnsemble, "announcer-ensemble", "", "ZooKeeper ensemble (host:port,...) for ServerSet announcements; empty disables them")
+	f.StringVar(&cfg.AnnouncerServersetPath, "announcer-serverset-path", "/aurora", "base path of the announcements")
+	f.StringVar(&cfg.AnnouncerHostname, "announcer-hostname", "", "host to announce (default: the agent's hostname)")
+	f.BoolVar(&cfg.NoSetuid, "nosetuid", false, "run processes as the executor's user even when the role user exists")
+	return cmd
 }
 
 // serveHTTP serves h on ln until ctx is done, then shuts down gracefully.

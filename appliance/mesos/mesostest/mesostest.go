@@ -1,0 +1,205 @@
+// Package mesostest runs a Mesos master and agent in-process for tests of
+// the components that use them (the executor, the scheduler), with a
+// scheduler client built on mesos-go, the independent v1 client library.
+// The agent launches executors from the test binary itself: the test's
+// TestMain dispatches on os.Args[1] (see Cluster.Executor).
+package mesostest
+
+import (
+	"context"
+	"net"
+	"net/http/httptest"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/aurorabox/aurorabox/appliance/mesos/agent"
+	"github.com/aurorabox/aurorabox/appliance/mesos/master"
+	"github.com/gogo/protobuf/proto"
+	mesos "github.com/mesos/mesos-go/api/v1/lib"
+	"github.com/mesos/mesos-go/api/v1/lib/encoding/codecs"
+	"github.com/mesos/mesos-go/api/v1/lib/httpcli"
+	"github.com/mesos/mesos-go/api/v1/lib/httpcli/httpsched"
+	"github.com/mesos/mesos-go/api/v1/lib/scheduler"
+	"github.com/mesos/mesos-go/api/v1/lib/scheduler/calls"
+)
+
+// Cluster is a master, one agent and a subscribed framework.
+type Cluster struct {
+	T           testing.TB
+	MasterURL   string
+	AgentURL    string
+	WorkDir     string
+	Agent       *agent.Agent
+	caller      calls.Caller
+	events      chan *scheduler.Event
+	queued      []*scheduler.Event
+	FrameworkID string
+}
+
+// Start runs a master and an agent (resources cpus:4;mem:4096;disk:4096 and
+// ports 31000-31100 unless opts change them) and subscribes a checkpointing
+// framework as user root.
+func Start(t testing.TB, opts ...func(*agent.Config)) *Cluster {
+	t.Helper()
+	msrv := httptest.NewUnstartedServer(nil)
+	m := master.New(master.Config{ListenAddr: msrv.Listener.Addr().String()})
+	msrv.Config.Handler = m.Handler()
+	msrv.Start()
+	t.Cleanup(msrv.Close)
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	self, _ := os.Executable()
+	workDir := t.TempDir()
+	res, _ := agent.ParseResources("cpus:4;mem:4096;disk:4096;ports:[31000-31100]")
+	cfg := agent.Config{
+		ListenAddr: ln.Addr().String(), MasterURL: msrv.URL, WorkDir: workDir, Resources: res,
+		Exe: self, ExecutorShutdownGrace: 10 * time.Second,
+	}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	a, err := agent.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	stopped := make(chan struct{})
+	go func() { a.Run(ctx, ln); close(stopped) }()
+	t.Cleanup(func() {
+		a.Shutdown()
+		cancel()
+		<-stopped
+	})
+	c := &Cluster{T: t, MasterURL: msrv.URL, AgentURL: "http://" + ln.Addr().String(), WorkDir: workDir, Agent: a}
+	c.subscribe()
+	return c
+}
+
+func (c *Cluster) subscribe() {
+	cli := httpcli.New(httpcli.Endpoint(c.MasterURL+"/api/v1/scheduler"), httpcli.Codec(codecs.ByMediaType[codecs.MediaTypeProtobuf]))
+	c.caller = httpsched.NewCaller(cli)
+	c.events = make(chan *scheduler.Event, 1000)
+	ctx, cancel := context.WithCancel(context.Background())
+	c.T.Cleanup(cancel)
+	host := "localhost"
+	fw := &mesos.FrameworkInfo{User: "root", Name: "mesostest", Hostname: &host, Checkpoint: proto.Bool(true)}
+	resp, err := c.caller.Call(ctx, calls.Subscribe(fw))
+	if err != nil {
+		c.T.Fatal(err)
+	}
+	go func() {
+		defer resp.Close()
+		for {
+			var ev scheduler.Event
+			if resp.Decode(&ev) != nil {
+				close(c.events)
+				return
+			}
+			c.events <- &ev
+		}
+	}()
+	c.FrameworkID = c.Next(scheduler.Event_SUBSCRIBED).Subscribed.FrameworkID.Value
+}
+
+// Take returns the first queued or arriving event that match accepts,
+// queueing the others; status updates are acknowledged as they arrive.
+func (c *Cluster) Take(match func(*scheduler.Event) bool, what string, within time.Duration) *scheduler.Event {
+	c.T.Helper()
+	for i, ev := range c.queued {
+		if match(ev) {
+			c.queued = append(c.queued[:i], c.queued[i+1:]...)
+			return ev
+		}
+	}
+	timeout := time.After(within)
+	for {
+		select {
+		case ev, ok := <-c.events:
+			if !ok {
+				c.T.Fatalf("event stream closed waiting for %s", what)
+			}
+			if ev.Type == scheduler.Event_UPDATE && len(ev.Update.Status.UUID) > 0 {
+				st := ev.Update.Status
+				c.call(calls.Acknowledge(st.AgentID.Value, st.TaskID.Value, st.UUID))
+			}
+			if match(ev) {
+				return ev
+			}
+			c.queued = append(c.queued, ev)
+		case <-timeout:
+			c.T.Fatalf("no %s within %s", what, within)
+		}
+	}
+}
+
+// Next returns the next event of a type.
+func (c *Cluster) Next(want scheduler.Event_Type) *scheduler.Event {
+	c.T.Helper()
+	return c.Take(func(ev *scheduler.Event) bool { return ev.Type == want }, want.String(), 20*time.Second)
+}
+
+// Update returns the next status update of a task.
+func (c *Cluster) Update(task string, within time.Duration) mesos.TaskStatus {
+	c.T.Helper()
+	return c.Take(func(ev *scheduler.Event) bool {
+		return ev.Type == scheduler.Event_UPDATE && ev.Update.Status.TaskID.Value == task
+	}, "an update of "+task, within).Update.Status
+}
+
+func (c *Cluster) call(call *scheduler.Call) {
+	c.T.Helper()
+	resp, err := c.caller.Call(context.Background(), call.With(calls.Framework(c.FrameworkID)))
+	if err != nil {
+		c.T.Fatal(err)
+	}
+	if resp != nil {
+		resp.Close()
+	}
+}
+
+// Launch waits for an offer and launches tasks on it; make builds each
+// TaskInfo from the offer (its agent id and ports).
+func (c *Cluster) Launch(make ...func(mesos.Offer) mesos.TaskInfo) {
+	c.T.Helper()
+	offer := c.Next(scheduler.Event_OFFERS).Offers.Offers[0]
+	var infos []mesos.TaskInfo
+	for _, f := range make {
+		infos = append(infos, f(offer))
+	}
+	c.call(calls.Accept(calls.OfferOperations{calls.OpLaunch(infos...)}.WithOffers(offer.ID)))
+}
+
+// Kill asks the master to kill a task.
+func (c *Cluster) Kill(task string) {
+	c.T.Helper()
+	c.call(calls.Kill(task, ""))
+}
+
+// Executor returns an ExecutorInfo that runs the test binary with args (the
+// test's TestMain recognizes args[0]).
+func (c *Cluster) Executor(id string, args ...string) *mesos.ExecutorInfo {
+	self, _ := os.Executable()
+	return &mesos.ExecutorInfo{
+		ExecutorID: mesos.ExecutorID{Value: id},
+		Command:    &mesos.CommandInfo{Value: proto.String(self), Arguments: append([]string{self}, args...), Shell: proto.Bool(false)},
+	}
+}
+
+// Ports lists the ports of an offer.
+func Ports(o mesos.Offer) []uint64 {
+	var out []uint64
+	for _, r := range o.Resources {
+		if r.Name == "ports" {
+			for _, rg := range r.GetRanges().GetRange() {
+				for p := rg.Begin; p <= rg.End; p++ {
+					out = append(out, p)
+				}
+			}
+		}
+	}
+	return out
+}

@@ -1,0 +1,503 @@
+package executor_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/aurorabox/aurorabox/appliance/mesos/agent"
+	"github.com/aurorabox/aurorabox/appliance/mesos/commandexec"
+	"github.com/aurorabox/aurorabox/appliance/mesos/mesostest"
+	"github.com/aurorabox/aurorabox/appliance/zookeeper"
+	"github.com/aurorabox/aurorabox/executor"
+	"github.com/aurorabox/aurorabox/executor/assigned"
+	"github.com/go-zookeeper/zk"
+	mesos "github.com/mesos/mesos-go/api/v1/lib"
+	"github.com/mesos/mesos-go/api/v1/lib/resources"
+)
+
+// The test binary doubles as the executor and as the tasks' HTTP server.
+func TestMain(m *testing.M) {
+	if len(os.Args) > 1 {
+		switch os.Args[1] {
+		case "executor":
+			cfg := executor.Config{Logger: slog.New(slog.NewTextHandler(os.Stderr, nil))}
+			if len(os.Args) > 2 {
+				cfg.AnnouncerEnsemble = os.Args[2]
+			}
+			if err := executor.Run(context.Background(), cfg); err != nil {
+				fmt.Fprintln(os.Stderr, err)
+				os.Exit(1)
+			}
+			os.Exit(0)
+		case agent.CommandExecutorRole:
+			commandexec.Run(context.Background(), slog.Default())
+			os.Exit(0)
+		case "httpserver":
+			httpServer(os.Args[2])
+			os.Exit(0)
+		}
+	}
+	os.Exit(m.Run())
+}
+
+// httpServer is a task process: it answers /health with "ok" and writes
+// what happens to it (health checks, lifecycle calls, SIGTERM) to the file
+// "events" in its working directory, with times, and ignores the lifecycle
+// calls so that a test sees the whole escalation.
+func httpServer(port string) {
+	f, _ := os.OpenFile("events", os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	var mu sync.Mutex
+	logEvent := func(ev string) {
+		mu.Lock()
+		defer mu.Unlock()
+		fmt.Fprintf(f, "%d %s\n", time.Now().UnixNano(), ev)
+	}
+	term := make(chan os.Signal, 1)
+	signal.Notify(term, syscall.SIGTERM)
+	go func() {
+		<-term
+		logEvent("SIGTERM")
+		os.Exit(0)
+	}()
+	http.HandleFunc("/health", func(w http.ResponseWriter, r *http.Request) {
+		logEvent("health")
+		fmt.Fprint(w, "OK\n")
+	})
+	for _, p := range []string{"/quitquitquit", "/abortabortabort"} {
+		http.HandleFunc(p, func(w http.ResponseWriter, r *http.Request) { logEvent(r.Method + " " + r.URL.Path) })
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:"+port)
+	if err != nil {
+		logEvent("listen: " + err.Error())
+		os.Exit(1)
+	}
+	logEvent("listening")
+	http.Serve(ln, nil)
+}
+
+type event struct {
+	at   time.Time
+	what string
+}
+
+func readEvents(t *testing.T, sandbox string) []event {
+	t.Helper()
+	b, _ := os.ReadFile(filepath.Join(sandbox, "events"))
+	var out []event
+	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		ns, what, ok := strings.Cut(line, " ")
+		if !ok {
+			continue
+		}
+		n, _ := strconv.ParseInt(ns, 10, 64)
+		out = append(out, event{time.Unix(0, n), what})
+	}
+	return out
+}
+
+func count(evs []event, what string) int {
+	n := 0
+	for _, e := range evs {
+		if e.what == what {
+			n++
+		}
+	}
+	return n
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// job builds a job with fast health checks unless changed.
+func job(name string, procs ...assigned.Process) assigned.Job {
+	return assigned.Job{
+		Name: name, Role: "nobody-role", Environment: "test", Cluster: "devcluster",
+		Task: assigned.Task{Name: name, Processes: procs, Resources: assigned.Resources{CPU: 0.1, RAM: 64 << 20, Disk: 64 << 20}},
+		HealthCheckConfig: assigned.HealthCheckConfig{
+			// Grace for the servers to start listening: 10 attempts.
+			InitialIntervalSecs: ptr(2.0), IntervalSecs: ptr(0.2), TimeoutSecs: ptr(1.0),
+		},
+	}
+}
+
+func process(name, cmd string) assigned.Process { return assigned.Process{Name: name, Cmdline: cmd} }
+
+// thermosTask makes the TaskInfo the scheduler would send: the assigned
+// task in data, with the named ports taken from the offer.
+func thermosTask(c *mesostest.Cluster, id string, j assigned.Job, args []string, portNames ...string) func(mesos.Offer) mesos.TaskInfo {
+	return func(o mesos.Offer) mesos.TaskInfo {
+		ports := mesostest.Ports(o)
+		at := assigned.AssignedTask{TaskID: id, SlaveID: o.AgentID.Value, SlaveHost: o.Hostname, InstanceID: 0,
+			AssignedPorts: map[string]int{}, Task: assigned.TaskConfig{Job: assigned.JobKey{Role: j.Role, Environment: j.Environment, Name: j.Name}}}
+		var rs []mesos.Resource
+		rs = append(rs, resources.NewCPUs(0.1).Resource, resources.NewMemory(64).Resource)
+		var ranges []mesos.Value_Range
+		for i, n := range portNames {
+			at.AssignedPorts[n] = int(ports[i])
+			ranges = append(ranges, mesos.Value_Range{Begin: ports[i], End: ports[i]})
+		}
+		if len(ranges) > 0 {
+			rs = append(rs, mesos.Resource{Name: "ports", Type: mesos.RANGES.Enum(), Ranges: &mesos.Value_Ranges{Range: ranges}})
+		}
+		data, err := assigned.Encode(at, j)
+		if err != nil {
+			c.T.Fatal(err)
+		}
+		return mesos.TaskInfo{
+			Name: id, TaskID: mesos.TaskID{Value: id}, AgentID: o.AgentID, Resources: rs, Data: data,
+			Executor: executorInfo(c, "thermos-"+id, args),
+		}
+	}
+}
+
+// executorInfo runs the executor from this test binary, or from the
+// aurorabox binary named by AURORABOX_BIN (as `make bench` does, to measure
+// the real thing).
+func executorInfo(c *mesostest.Cluster, id string, args []string) *mesos.ExecutorInfo {
+	if bin := os.Getenv("AURORABOX_BIN"); bin != "" {
+		var flags []string
+		if len(args) > 0 {
+			flags = []string{"--announcer-ensemble", args[0]}
+		}
+		return &mesos.ExecutorInfo{ExecutorID: mesos.ExecutorID{Value: id},
+			Command: &mesos.CommandInfo{Value: &bin, Arguments: append([]string{bin, "executor"}, flags...), Shell: new(bool)}}
+	}
+	return c.Executor(id, append([]string{"executor"}, args...)...)
+}
+
+// sandbox is the task sandbox of a task's executor.
+func sandbox(c *mesostest.Cluster, id string) string {
+	m, _ := filepath.Glob(filepath.Join(c.WorkDir, "slaves", "*", "frameworks", "*", "executors", "thermos-"+id, "runs", "latest", "sandbox"))
+	if len(m) != 1 {
+		c.T.Fatalf("sandbox of %s: %v", id, m)
+	}
+	return m[0]
+}
+
+func expect(t *testing.T, c *mesostest.Cluster, id string, want mesos.TaskState, within time.Duration) mesos.TaskStatus {
+	t.Helper()
+	st := c.Update(id, within)
+	if st.GetState() != want {
+		t.Fatalf("%s: %s (%q), want %s", id, st.GetState(), st.GetMessage(), want)
+	}
+	return st
+}
+
+func self() string { p, _ := os.Executable(); return p }
+
+func TestHealthGatesRunning(t *testing.T) {
+	c := mesostest.Start(t)
+	j := job("hello", process("server", self()+" httpserver {{thermos.ports[health]}}"))
+	j.HealthCheckConfig.MinConsecutiveSuccesses = ptr(3)
+	j.Lifecycle = &assigned.LifecycleConfig{} // no HTTP lifecycle: the kill goes straight to SIGTERM
+	c.Launch(thermosTask(c, "gated", j, nil, "health"))
+	expect(t, c, "gated", mesos.TASK_STARTING, 20*time.Second)
+	expect(t, c, "gated", mesos.TASK_RUNNING, 20*time.Second)
+	if n := count(readEvents(t, sandbox(c, "gated")), "health"); n < 3 {
+		t.Fatalf("TASK_RUNNING after %d successful health checks; min_consecutive_successes is 3", n)
+	}
+	c.Kill("gated")
+	expect(t, c, "gated", mesos.TASK_KILLED, 30*time.Second)
+}
+
+func TestBadShellHealthCheckFailsTask(t *testing.T) {
+	c := mesostest.Start(t)
+	j := job("badcheck", process("sleeper", "sleep 600"))
+	j.HealthCheckConfig.HealthChecker = assigned.HealthChecker{Shell: &assigned.ShellHealthChecker{ShellCommand: "echo nope; exit 3"}}
+	j.HealthCheckConfig.MaxConsecutiveFailures = ptr(1)
+	c.Launch(thermosTask(c, "badcheck", j, nil))
+	expect(t, c, "badcheck", mesos.TASK_STARTING, 20*time.Second)
+	st := expect(t, c, "badcheck", mesos.TASK_FAILED, 30*time.Second)
+	if st.GetMessage() != "Failed health check! Command 'echo nope; exit 3' returned non-zero exit status 3 with output 'nope'" {
+		t.Fatalf("message %q", st.GetMessage())
+	}
+}
+
+// A check that alternates between success and failure never makes two
+// successes in a row, never fails twice in a row: the task runs out of
+// attempts.
+func TestNeverHealthyFailsTask(t *testing.T) {
+	c := mesostest.Start(t)
+	j := job("flapping", process("sleeper", "sleep 600"))
+	j.HealthCheckConfig.HealthChecker = assigned.HealthChecker{Shell: &assigned.ShellHealthChecker{
+		ShellCommand: "if [ -e flip ]; then rm flip; else touch flip; exit 1; fi"}}
+	j.HealthCheckConfig.InitialIntervalSecs = ptr(0.0)
+	j.HealthCheckConfig.MinConsecutiveSuccesses = ptr(2)
+	j.HealthCheckConfig.MaxConsecutiveFailures = ptr(3)
+	c.Launch(thermosTask(c, "flapping", j, nil))
+	expect(t, c, "flapping", mesos.TASK_STARTING, 20*time.Second)
+	if st := expect(t, c, "flapping", mesos.TASK_FAILED, 30*time.Second); st.GetMessage() != "Not enough successful health checks in time." {
+		t.Fatalf("message %q", st.GetMessage())
+	}
+}
+
+// TestTeardownSequence watches a kill from the task's side: POST
+// /quitquitquit, 5 s, POST /abortabortabort, 5 s, then SIGTERM (§6.3).
+func TestTeardownSequence(t *testing.T) {
+	c := mesostest.Start(t)
+	j := job("teardown", process("server", self()+" httpserver {{thermos.ports[health]}}"))
+	c.Launch(thermosTask(c, "teardown", j, nil, "health"))
+	expect(t, c, "teardown", mesos.TASK_STARTING, 20*time.Second)
+	expect(t, c, "teardown", mesos.TASK_RUNNING, 20*time.Second)
+	sb := sandbox(c, "teardown")
+	killed := time.Now()
+	c.Kill("teardown")
+	expect(t, c, "teardown", mesos.TASK_KILLED, 30*time.Second)
+	var seq []event
+	for _, e := range readEvents(t, sb) {
+		if e.what != "health" && e.what != "listening" {
+			seq = append(seq, e)
+		}
+	}
+	want := []string{"POST /quitquitquit", "POST /abortabortabort", "SIGTERM"}
+	if len(seq) != 3 {
+		t.Fatalf("teardown events %v, want %v", seq, want)
+	}
+	for i, e := range seq {
+		if e.what != want[i] {
+			t.Fatalf("teardown events %v, want %v", seq, want)
+		}
+	}
+	gap1, gap2 := seq[1].at.Sub(seq[0].at), seq[2].at.Sub(seq[1].at)
+	t.Logf("quitquitquit %s after the kill, abortabortabort %s later, SIGTERM %s later",
+		seq[0].at.Sub(killed).Round(time.Millisecond), gap1.Round(time.Millisecond), gap2.Round(time.Millisecond))
+	for _, g := range []time.Duration{gap1, gap2} {
+		if g < 4900*time.Millisecond || g > 7*time.Second {
+			t.Errorf("lifecycle wait %s, want 5s", g)
+		}
+	}
+}
+
+func TestKillReachesDoubleForkedDaemon(t *testing.T) {
+	c := mesostest.Start(t)
+	j := job("daemonize", process("run_daemon",
+		`(setsid bash -c 'trap "touch termed; exit 0" TERM; touch started; while :; do sleep 0.05; done' </dev/null >/dev/null 2>&1 &); sleep 3600`))
+	c.Launch(thermosTask(c, "daemonize", j, nil))
+	expect(t, c, "daemonize", mesos.TASK_STARTING, 20*time.Second)
+	expect(t, c, "daemonize", mesos.TASK_RUNNING, 20*time.Second)
+	sb := sandbox(c, "daemonize")
+	waitFile(t, filepath.Join(sb, "started"))
+	k := time.Now()
+	c.Kill("daemonize")
+	expect(t, c, "daemonize", mesos.TASK_KILLED, 30*time.Second)
+	t.Logf("killed in %s", time.Since(k))
+	waitFile(t, filepath.Join(sb, "termed"))
+	t.Logf("termed at %s", time.Since(k))
+}
+
+func TestThermosProfile(t *testing.T) {
+	c := mesostest.Start(t)
+	j := job("profile",
+		process("setup", `echo 'export GREETING=hello-from-profile' > .thermos_profile`),
+		process("use", `echo "$GREETING" > seen`))
+	j.Task.Constraints = []assigned.Constraint{{Order: []string{"setup", "use"}}}
+	c.Launch(thermosTask(c, "profile", j, nil))
+	expect(t, c, "profile", mesos.TASK_STARTING, 20*time.Second)
+	expect(t, c, "profile", mesos.TASK_RUNNING, 20*time.Second)
+	expect(t, c, "profile", mesos.TASK_FINISHED, 30*time.Second)
+	b, _ := os.ReadFile(filepath.Join(sandbox(c, "profile"), "seen"))
+	if strings.TrimSpace(string(b)) != "hello-from-profile" {
+		t.Fatalf("later process saw %q", b)
+	}
+}
+
+func TestBadTasks(t *testing.T) {
+	c := mesostest.Start(t)
+	unbound := job("unbound", process("p", "serve --port {{thermos.ports[admin]}}"))
+	c.Launch(thermosTask(c, "unbound", unbound, nil),
+		func(o mesos.Offer) mesos.TaskInfo {
+			return mesos.TaskInfo{Name: "garbage", TaskID: mesos.TaskID{Value: "garbage"}, AgentID: o.AgentID, Data: []byte("{not json"),
+				Resources: []mesos.Resource{resources.NewCPUs(0.1).Resource, resources.NewMemory(32).Resource},
+				Executor:  c.Executor("thermos-garbage", "executor")}
+		})
+	for id, want := range map[string]string{
+		"unbound": "Task is invalid: process p: unbound reference {{thermos.ports[admin]}}",
+		"garbage": "Could not deserialize task.",
+	} {
+		expect(t, c, id, mesos.TASK_STARTING, 20*time.Second)
+		if st := expect(t, c, id, mesos.TASK_FAILED, 20*time.Second); st.GetMessage() != want {
+			t.Errorf("%s: %q, want %q", id, st.GetMessage(), want)
+		}
+	}
+}
+
+func TestAnnouncer(t *testing.T) {
+	zkAddr := startZooKeeper(t)
+	c := mesostest.Start(t)
+	j := job("announced", process("server", self()+" httpserver {{thermos.ports[health]}}"))
+	j.Announce = &assigned.Announcer{}
+	j.Lifecycle = &assigned.LifecycleConfig{}
+	c.Launch(thermosTask(c, "announced", j, []string{zkAddr}, "health", "http"))
+	expect(t, c, "announced", mesos.TASK_STARTING, 20*time.Second)
+	expect(t, c, "announced", mesos.TASK_RUNNING, 20*time.Second)
+
+	conn, _, err := zk.Connect([]string{zkAddr}, 10*time.Second, zk.WithLogInfo(false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	const path = "/aurora/nobody-role/test/announced"
+	member := func() (string, map[string]any) {
+		deadline := time.Now().Add(10 * time.Second)
+		for time.Now().Before(deadline) {
+			kids, _, err := conn.Children(path)
+			if err == nil && len(kids) == 1 {
+				data, _, err := conn.Get(path + "/" + kids[0])
+				if err == nil {
+					var m map[string]any
+					if err := json.Unmarshal(data, &m); err != nil {
+						t.Fatalf("member data %q: %v", data, err)
+					}
+					return kids[0], m
+				}
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		t.Fatalf("no single member under %s", path)
+		return "", nil
+	}
+	name, m := member()
+	if !strings.HasPrefix(name, "member_") || m["status"] != "ALIVE" || m["shard"] != 0.0 {
+		t.Fatalf("member %s: %v", name, m)
+	}
+	if ep := m["serviceEndpoint"].(map[string]any); ep["port"] == 0.0 || ep["host"] == "" {
+		t.Fatalf("serviceEndpoint %v", ep)
+	}
+	if add := m["additionalEndpoints"].(map[string]any); add["health"] == nil || add["http"] == nil {
+		t.Fatalf("additionalEndpoints %v", add)
+	}
+	// Someone deletes it: it is back within 10 s.
+	deleted := time.Now()
+	if err := conn.Delete(path+"/"+name, -1); err != nil {
+		t.Fatal(err)
+	}
+	again, _ := member()
+	t.Logf("member re-created as %s %s after its deletion", again, time.Since(deleted).Round(time.Millisecond))
+	if again == name {
+		t.Fatalf("member %s not re-created", name)
+	}
+	c.Kill("announced")
+	expect(t, c, "announced", mesos.TASK_KILLED, 30*time.Second)
+	if kids, _, err := conn.Children(path); err != nil || len(kids) != 0 {
+		t.Fatalf("members after the kill: %v %v", kids, err)
+	}
+}
+
+func startZooKeeper(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := zookeeper.New(zookeeper.Config{ListenAddr: ln.Addr().String(), DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	go srv.Serve(ctx, ln)
+	t.Cleanup(func() { cancel(); srv.Close() })
+	return ln.Addr().String()
+}
+
+func waitFile(t *testing.T, p string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if _, err := os.Stat(p); err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s did not appear", p)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// memKB reads a process's VmRSS and Pss, in KiB.
+func memKB(pid int) (rss, pss float64) {
+	read := func(file, key string) float64 {
+		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/%s", pid, file))
+		for _, line := range strings.Split(string(b), "\n") {
+			if f := strings.Fields(line); len(f) >= 2 && f[0] == key {
+				v, _ := strconv.ParseFloat(f[1], 64)
+				return v
+			}
+		}
+		return 0
+	}
+	return read("status", "VmRSS:"), read("smaps_rollup", "Pss:")
+}
+
+// executorPID finds the executor process of a task.
+func executorPID(id string) int {
+	entries, _ := filepath.Glob("/proc/[0-9]*/environ")
+	for _, e := range entries {
+		env, err := os.ReadFile(e)
+		if err != nil {
+			continue
+		}
+		for _, kv := range strings.Split(string(env), "\x00") {
+			if kv == "MESOS_EXECUTOR_ID=thermos-"+id {
+				pid, _ := strconv.Atoi(filepath.Base(filepath.Dir(e)))
+				return pid
+			}
+		}
+	}
+	return 0
+}
+
+// BenchmarkExecutorOverhead measures the per-task memory cost of the
+// executor: its RSS and PSS while a task (sleep) runs under it, with a
+// health check and the runner active, next to Thermos's ~50 MB per task.
+// Each iteration launches a task, lets it settle and kills it.
+func BenchmarkExecutorOverhead(b *testing.B) {
+	c := mesostest.Start(b)
+	var rss, pss []float64
+	for i := 0; i < b.N; i++ {
+		id := fmt.Sprintf("overhead-%d", i)
+		j := job(id, process("sleeper", "sleep 600"))
+		j.HealthCheckConfig.HealthChecker = assigned.HealthChecker{Shell: &assigned.ShellHealthChecker{ShellCommand: "true"}}
+		c.Launch(thermosTask(c, id, j, nil))
+		for _, want := range []mesos.TaskState{mesos.TASK_STARTING, mesos.TASK_RUNNING} {
+			if st := c.Update(id, 30*time.Second); st.GetState() != want {
+				b.Fatalf("%s: %s", id, st.GetState())
+			}
+		}
+		time.Sleep(2 * time.Second) // several health checks and a GC cycle
+		r, p := memKB(executorPID(id))
+		if r == 0 {
+			b.Fatal("executor process not found")
+		}
+		rss, pss = append(rss, r), append(pss, p)
+		c.Kill(id)
+		if st := c.Update(id, 30*time.Second); st.GetState() != mesos.TASK_KILLED {
+			b.Fatalf("%s: %s", id, st.GetState())
+		}
+	}
+	b.ReportMetric(median(rss), "executor-RSS-KiB")
+	b.ReportMetric(median(pss), "executor-PSS-KiB")
+}
+
+func median(v []float64) float64 {
+	s := append([]float64(nil), v...)
+	for i := range s {
+		for j := i + 1; j < len(s); j++ {
+			if s[j] < s[i] {
+				s[i], s[j] = s[j], s[i]
+			}
+		}
+	}
+	return s[len(s)/2]
+}
