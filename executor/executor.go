@@ -190,6 +190,17 @@ func (e *thermos) launch(task mesos.TaskInfo) {
 	if sandboxRoot == "" {
 		sandboxRoot = e.env.Directory
 	}
+	if u != nil {
+		// The role must reach its sandbox inside the run directory, which
+		// the agent made 0700 for the executor's user (§10.2: the run
+		// directory belongs to the role).
+		uid, _ := strconv.Atoi(u.Uid)
+		gid, _ := strconv.Atoi(u.Gid)
+		if err := os.Chown(sandboxRoot, uid, gid); err != nil {
+			e.fail(mesos.REASON_EXECUTOR_TERMINATED.Enum(), "Could not give the sandbox to "+role+": "+err.Error())
+			return
+		}
+	}
 	r, err := runner.New(runner.Config{
 		Task: plannerTask(job.Task),
 		Bindings: runner.Bindings{Ports: at.AssignedPorts, TaskID: at.TaskID, User: userName,
