@@ -259,6 +259,7 @@ func (r *Runner) Run(ctx context.Context) planner.TaskState {
 			r.act(a, now)
 		}
 		if state.Terminal() {
+			r.awaitOrphans()
 			r.finish()
 			return state
 		}
@@ -285,6 +286,22 @@ func (r *Runner) Run(ctx context.Context) planner.TaskState {
 		if timer != nil {
 			timer.Stop()
 		}
+	}
+}
+
+// awaitOrphans gives orphans that were sent SIGTERM until the task's
+// deadline to exit (the planner cannot see them, so it does not wait for
+// them), then kills what is left: nothing of the task outlives it.
+func (r *Runner) awaitOrphans() {
+	r.mu.Lock()
+	deadline := r.planner.Snapshot().Deadline
+	r.mu.Unlock()
+	for len(r.cfg.Procs.Orphans()) > 0 && r.cfg.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	for _, pid := range r.cfg.Procs.Orphans() {
+		r.cfg.Logger.Info("killing orphan at the deadline", "pid", pid)
+		SignalTree(pid, syscall.SIGKILL)
 	}
 }
 
