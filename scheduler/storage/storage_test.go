@@ -1,0 +1,190 @@
+package storage
+
+import (
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/aurorabox/aurorabox/scheduler/api"
+)
+
+func task(id string, instance int) api.ScheduledTask {
+	return api.ScheduledTask{Status: "PENDING", AssignedTask: api.AssignedTask{TaskID: id, InstanceID: instance,
+		Task: api.TaskConfig{Job: api.JobKey{Role: "www-data", Environment: "prod", Name: "hello"}}}}
+}
+
+func TestRoundTripBackupRestore(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "scheduler.db")
+	s, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	job := api.JobConfiguration{Key: api.JobKey{Role: "www-data", Environment: "prod", Name: "hello"}, InstanceCount: 2}
+	err = s.Update(func(w *Writer) error {
+		if err := w.SetFrameworkID("fw-1"); err != nil {
+			return err
+		}
+		if err := w.SaveJob(job); err != nil {
+			return err
+		}
+		if err := w.SetQuota("www-data", json.RawMessage(`{"numCpus":4}`)); err != nil {
+			return err
+		}
+		for i := 0; i < 2; i++ {
+			if err := w.SaveTask(task("t"+strconv.Itoa(i), i)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A failed update changes nothing.
+	err = s.Update(func(w *Writer) error {
+		w.DeleteTask("t0")
+		return w.SaveTask(api.ScheduledTask{})
+	})
+	if err == nil {
+		t.Fatal("a task without an id was stored")
+	}
+	name, err := s.Backup(filepath.Join(dir, "backups"), time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if name != "scheduler-backup-2026-11-25-10-00-00.000" {
+		t.Errorf("backup name %s", name)
+	}
+	s.Update(func(w *Writer) error { return w.DeleteJob(job.Key) })
+	s.Close()
+
+	s, _ = Open(path)
+	snap, err := s.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if snap.FrameworkID != "fw-1" || len(snap.Jobs) != 0 || len(snap.Tasks) != 2 || string(snap.Quotas["www-data"]) != `{"numCpus":4}` {
+		t.Fatalf("after reopen: %+v", snap)
+	}
+	s.Close()
+	list, _ := ListBackups(filepath.Join(dir, "backups"))
+	if len(list) != 1 || list[0] != name {
+		t.Fatalf("backups %v", list)
+	}
+	if err := Restore(filepath.Join(dir, "backups", name), path); err != nil {
+		t.Fatal(err)
+	}
+	s, _ = Open(path)
+	defer s.Close()
+	snap, _ = s.Load()
+	if len(snap.Jobs) != 1 || snap.Jobs[0].Key != job.Key {
+		t.Fatalf("restored jobs %+v", snap.Jobs)
+	}
+	if err := Restore(filepath.Join(dir, "nope"), path); err == nil {
+		t.Fatal("restored from a missing backup")
+	}
+}
+
+func TestSecondOpenFails(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "s.db")
+	s, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	// bbolt's flock is per open file description, so a second process is
+	// what a second scheduler would be.
+	if os.Getenv("STORAGE_SECOND_OPEN") != "" {
+		if _, err := Open(os.Getenv("STORAGE_SECOND_OPEN")); err == nil {
+			os.Exit(3)
+		}
+		os.Exit(0)
+	}
+	cmd := exec.Command(os.Args[0], "-test.run", "TestSecondOpenFails")
+	cmd.Env = append(os.Environ(), "STORAGE_SECOND_OPEN="+path)
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("second open of a store in use: %v", err)
+	}
+}
+
+// TestKill9KeepsAcknowledgedWrites writes tasks from a child process, one
+// Update each, reporting each acknowledged id on stdout; the child is
+// SIGKILLed mid-stream and every acknowledged task must be there.
+func TestKill9KeepsAcknowledgedWrites(t *testing.T) {
+	if p := os.Getenv("STORAGE_WRITER"); p != "" {
+		s, err := Open(p)
+		if err != nil {
+			os.Exit(2)
+		}
+		for i := 0; ; i++ {
+			id := "task-" + strconv.Itoa(i)
+			if err := s.Update(func(w *Writer) error { return w.SaveTask(task(id, i)) }); err != nil {
+				os.Exit(2)
+			}
+			os.Stdout.WriteString(id + "\n")
+		}
+	}
+	path := filepath.Join(t.TempDir(), "s.db")
+	cmd := exec.Command(os.Args[0], "-test.run", "TestKill9KeepsAcknowledgedWrites")
+	cmd.Env = append(os.Environ(), "STORAGE_WRITER="+path)
+	out, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var acked []string
+	buf := make([]byte, 1<<16)
+	deadline := time.Now().Add(10 * time.Second)
+	var pending string
+	for len(acked) < 200 && time.Now().Before(deadline) {
+		n, err := out.Read(buf)
+		pending += string(buf[:n])
+		for {
+			i := indexNL(pending)
+			if i < 0 {
+				break
+			}
+			acked = append(acked, pending[:i])
+			pending = pending[i+1:]
+		}
+		if err != nil {
+			break
+		}
+	}
+	cmd.Process.Kill()
+	cmd.Wait()
+	if len(acked) < 200 {
+		t.Fatalf("only %d writes acknowledged", len(acked))
+	}
+	s, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	snap, err := s.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	have := map[string]bool{}
+	for _, tk := range snap.Tasks {
+		have[tk.AssignedTask.TaskID] = true
+	}
+	for _, id := range acked {
+		if !have[id] {
+			t.Fatalf("acknowledged %s lost after kill -9 (%d acknowledged, %d stored)", id, len(acked), len(snap.Tasks))
+		}
+	}
+}
+
+func indexNL(s string) int {
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\n' {
+			return i
+		}
+	}
+	return -1
+}
