@@ -554,3 +554,16 @@ func median(v []float64) float64 {
 	}
 	return s[len(s)/2]
 }
+
+func TestFailingProcessFailsTask(t *testing.T) {
+	c := mesostest.Start(t)
+	c.Launch(thermosTask(c, "failing", job("failing", process("main", "exit 1")), nil))
+	expect(t, c, "failing", mesos.TASK_STARTING, 20*time.Second)
+	st := c.Update("failing", 20*time.Second)
+	if st.GetState() == mesos.TASK_RUNNING {
+		st = c.Update("failing", 20*time.Second)
+	}
+	if st.GetState() != mesos.TASK_FAILED {
+		t.Fatalf("failing: %s %q", st.GetState(), st.GetMessage())
+	}
+}

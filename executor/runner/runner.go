@@ -263,6 +263,9 @@ func (r *Runner) Run(ctx context.Context) planner.TaskState {
 			r.finish()
 			return state
 		}
+		if len(d.Actions) > 0 {
+			continue // what was done (a fork that failed at once, say) may call for more
+		}
 		var wake <-chan time.Time
 		var timer *time.Timer
 		if !d.Wake.IsZero() {
@@ -363,8 +366,18 @@ func (r *Runner) fork(name string, run int, now time.Time) {
 		return
 	}
 	if err != nil {
+		// Recorded as a run that started and failed at once, with bash's
+		// "could not execute" status, so the retry rules apply.
 		r.cfg.Logger.Error("process failed to start", "process", name, "run", run, "err", err)
-		r.apply(planner.Record{Time: r.cfg.Now(), Kind: planner.KindExited, Process: name, Run: run, ExitCode: 127})
+		now := r.cfg.Now()
+		for _, rec := range []planner.Record{
+			{Time: now, Kind: planner.KindStarted, Process: name, Run: run},
+			{Time: now, Kind: planner.KindExited, Process: name, Run: run, ExitCode: 127},
+		} {
+			if err := r.apply(rec); err != nil {
+				r.cfg.Logger.Error("planner refused a failed start", "process", name, "run", run, "err", err)
+			}
+		}
 		return
 	}
 	r.cfg.Logger.Info("process started", "process", name, "run", run, "pid", pid)

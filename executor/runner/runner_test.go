@@ -3,6 +3,7 @@ package runner
 import (
 	"context"
 	"encoding/json"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -43,12 +44,20 @@ func newRunner(t *testing.T, task planner.Task) (*Runner, string) {
 	r, err := New(Config{
 		Task: task, Sandbox: sandbox, CheckpointRoot: filepath.Join(dir, "checkpoints"), TaskJSON: []byte(`{}`),
 		Bindings: Bindings{TaskID: "task-1", User: "nobody", Hostname: "h", Ports: map[string]int{"http": 8080}},
-		Procs:    testProcs,
+		Procs:    testProcs, Logger: slog.New(slog.NewTextHandler(testWriter{t}, nil)),
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return r, sandbox
+}
+
+// testWriter sends the runner's log to the test's.
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(b []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(b)))
+	return len(b), nil
 }
 
 func runAsync(r *Runner) <-chan planner.TaskState {
@@ -208,5 +217,22 @@ func TestUnboundReference(t *testing.T) {
 	})
 	if err == nil || !strings.Contains(err.Error(), "process p: unbound reference {{thermos.ports[admin]}}") {
 		t.Fatalf("err %v", err)
+	}
+}
+
+// A run that cannot even start (here: the sandbox is a file, so neither its
+// logs nor its working directory can be made) is a failed run, retried as
+// any other.
+func TestRunThatCannotStartFails(t *testing.T) {
+	p := proc("p", "true")
+	p.MaxFailures = 2
+	r, sandbox := newRunner(t, planner.DefaultTask("t", p))
+	os.RemoveAll(sandbox)
+	os.WriteFile(sandbox, nil, 0o600)
+	if s := await(t, runAsync(r), 10*time.Second); s != planner.TaskFailed {
+		t.Fatalf("task %s", s)
+	}
+	if st := r.Snapshot().Processes[0]; st.Failures != 2 || *st.ExitCode != 127 {
+		t.Errorf("process %+v", st)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -37,10 +38,18 @@ type Cluster struct {
 	FrameworkID string
 }
 
-// Start runs a master and an agent (resources cpus:4;mem:4096;disk:4096 and
-// ports 31000-31100 unless opts change them) and subscribes a checkpointing
-// framework as user root.
+// Start runs a master and an agent (see StartAgent) and subscribes a
+// checkpointing framework as user root.
 func Start(t testing.TB, opts ...func(*agent.Config)) *Cluster {
+	c := StartAgent(t, opts...)
+	c.subscribe()
+	return c
+}
+
+// StartAgent runs a master and an agent (resources cpus:4;mem:4096;disk:4096
+// and ports 31000-31100 unless opts change them), with no framework: for
+// tests of a framework of their own.
+func StartAgent(t testing.TB, opts ...func(*agent.Config)) *Cluster {
 	t.Helper()
 	msrv := httptest.NewUnstartedServer(nil)
 	m := master.New(master.Config{ListenAddr: msrv.Listener.Addr().String()})
@@ -54,6 +63,11 @@ func Start(t testing.TB, opts ...func(*agent.Config)) *Cluster {
 	}
 	self, _ := os.Executable()
 	workDir := t.TempDir()
+	// Test temp dirs are 0700; an agent's work dir is reachable by the
+	// role users that tasks run as.
+	for d := workDir; d != os.TempDir() && d != "/" && d != "."; d = filepath.Dir(d) {
+		os.Chmod(d, 0o755)
+	}
 	res, _ := agent.ParseResources("cpus:4;mem:4096;disk:4096;ports:[31000-31100]")
 	cfg := agent.Config{
 		ListenAddr: ln.Addr().String(), MasterURL: msrv.URL, WorkDir: workDir, Resources: res,
@@ -74,9 +88,7 @@ func Start(t testing.TB, opts ...func(*agent.Config)) *Cluster {
 		cancel()
 		<-stopped
 	})
-	c := &Cluster{T: t, MasterURL: msrv.URL, AgentURL: "http://" + ln.Addr().String(), WorkDir: workDir, Agent: a}
-	c.subscribe()
-	return c
+	return &Cluster{T: t, MasterURL: msrv.URL, AgentURL: "http://" + ln.Addr().String(), WorkDir: workDir, Agent: a}
 }
 
 func (c *Cluster) subscribe() {

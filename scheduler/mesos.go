@@ -1,0 +1,155 @@
+package scheduler
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/gogo/protobuf/proto"
+	mesos "github.com/mesos/mesos-go/api/v1/lib"
+	"github.com/mesos/mesos-go/api/v1/lib/encoding/codecs"
+	"github.com/mesos/mesos-go/api/v1/lib/httpcli"
+	"github.com/mesos/mesos-go/api/v1/lib/httpcli/httpsched"
+	"github.com/mesos/mesos-go/api/v1/lib/scheduler"
+	"github.com/mesos/mesos-go/api/v1/lib/scheduler/calls"
+)
+
+// framework is the scheduler's connection to the Mesos master, through
+// mesos-go's v1 HTTP scheduler client (it follows the master's redirects
+// and keeps the Mesos-Stream-Id).
+type framework struct {
+	caller calls.Caller
+}
+
+func newFramework(masterURL string) *framework {
+	cli := httpcli.New(httpcli.Endpoint(masterURL+"/api/v1/scheduler"), httpcli.Codec(codecs.ByMediaType[codecs.MediaTypeProtobuf]),
+		httpcli.Do(httpcli.With(httpcli.Timeout(20*time.Second))))
+	return &framework{caller: httpsched.NewCaller(cli)}
+}
+
+// call sends a call for the framework (the id is set by the caller).
+func (f *framework) call(ctx context.Context, c *scheduler.Call) error {
+	resp, err := f.caller.Call(ctx, c)
+	if resp != nil {
+		resp.Close()
+	}
+	return err
+}
+
+// frameworkInfo is how the scheduler registers: as Aurora does, with
+// checkpointing and a long failover timeout, and its id once it has one.
+func (s *Scheduler) frameworkInfo(id string) *mesos.FrameworkInfo {
+	fi := &mesos.FrameworkInfo{
+		User: s.cfg.User, Name: s.cfg.FrameworkName, Checkpoint: proto.Bool(true),
+		FailoverTimeout: proto.Float64(s.cfg.FailoverTimeout.Seconds()),
+		Hostname:        proto.String(s.cfg.Hostname),
+		WebUiURL:        proto.String("http://" + s.cfg.advertised() + "/scheduler"),
+		Capabilities: []mesos.FrameworkInfo_Capability{
+			{Type: mesos.FrameworkInfo_Capability_PARTITION_AWARE},
+		},
+	}
+	if s.cfg.Role != "" {
+		fi.Role = proto.String(s.cfg.Role)
+	}
+	if id != "" {
+		fi.ID = &mesos.FrameworkID{Value: id}
+	}
+	return fi
+}
+
+// runMesos keeps the framework subscribed until ctx ends, re-subscribing
+// with the same framework id after any disconnection.
+func (s *Scheduler) runMesos(ctx context.Context) {
+	backoff := 100 * time.Millisecond
+	for ctx.Err() == nil {
+		start := time.Now()
+		err := s.session(ctx)
+		s.setRegistered(false)
+		if ctx.Err() != nil {
+			return
+		}
+		if time.Since(start) > 10*time.Second {
+			backoff = 100 * time.Millisecond
+		}
+		s.log.Warn("disconnected from the Mesos master; re-subscribing", "err", err, "in", backoff)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 5*time.Second)
+	}
+}
+
+// session subscribes and dispatches events until the stream ends.
+func (s *Scheduler) session(ctx context.Context) error {
+	s.mu.Lock()
+	id := s.frameworkID
+	s.mu.Unlock()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	resp, err := s.fw.caller.Call(ctx, calls.Subscribe(s.frameworkInfo(id)).With(calls.Framework(id)))
+	if err != nil {
+		return fmt.Errorf("subscribe: %w", err)
+	}
+	defer resp.Close()
+	heartbeat := 45 * time.Second
+	events := make(chan *scheduler.Event)
+	errc := make(chan error, 1)
+	go func() {
+		for {
+			var ev scheduler.Event
+			if err := resp.Decode(&ev); err != nil {
+				errc <- err
+				return
+			}
+			select {
+			case events <- &ev:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case err := <-errc:
+			return err
+		case <-time.After(3 * heartbeat):
+			return errors.New("no heartbeat from the master")
+		case ev := <-events:
+			switch ev.Type {
+			case scheduler.Event_SUBSCRIBED:
+				if hb := ev.Subscribed.HeartbeatIntervalSeconds; hb != nil && *hb > 0 {
+					heartbeat = time.Duration(*hb * float64(time.Second))
+				}
+				if err := s.onSubscribed(ctx, ev.Subscribed.FrameworkID.Value); err != nil {
+					return err
+				}
+			case scheduler.Event_OFFERS:
+				s.onOffers(ctx, ev.Offers.Offers)
+			case scheduler.Event_RESCIND:
+				s.onRescind(ev.Rescind.OfferID.Value)
+			case scheduler.Event_UPDATE:
+				s.onUpdate(ctx, ev.Update.Status)
+			case scheduler.Event_FAILURE:
+				s.log.Warn("agent or executor failure", "agent", ev.Failure.GetAgentID().GetValue(), "executor", ev.Failure.GetExecutorID().GetValue())
+			case scheduler.Event_ERROR:
+				return fmt.Errorf("master error: %s", ev.Error.Message)
+			}
+		}
+	}
+}
+
+// send makes a call for the framework, logging failures: Mesos calls are
+// fire-and-forget, and reconciliation repairs what a lost one leaves.
+func (s *Scheduler) send(ctx context.Context, c *scheduler.Call) {
+	s.mu.Lock()
+	id := s.frameworkID
+	s.mu.Unlock()
+	if err := s.fw.call(ctx, c.With(calls.Framework(id))); err != nil {
+		s.log.Warn("mesos call failed", "type", c.Type, "err", err)
+	}
+}

@@ -1,0 +1,208 @@
+package scheduler
+
+import (
+	"context"
+	"sort"
+	"time"
+
+	"github.com/aurorabox/aurorabox/scheduler/api"
+	"github.com/aurorabox/aurorabox/scheduler/match"
+	"github.com/aurorabox/aurorabox/scheduler/state"
+	mesos "github.com/mesos/mesos-go/api/v1/lib"
+	"github.com/mesos/mesos-go/api/v1/lib/scheduler/calls"
+)
+
+// Offers are held, as Aurora holds them (min_offer_hold_time), so that a
+// task that becomes PENDING is placed at once on an offer already in hand;
+// an offer unused for OfferHold is declined.
+
+func (s *Scheduler) onOffers(_ context.Context, offers []mesos.Offer) {
+	now := s.cfg.Now()
+	s.mu.Lock()
+	for _, o := range offers {
+		s.offers[o.ID.Value] = heldOffer{offer: o, since: now}
+		s.hosts[o.Hostname] = offerAttributes(o)
+	}
+	s.mu.Unlock()
+	s.wake()
+}
+
+func (s *Scheduler) onRescind(id string) {
+	s.mu.Lock()
+	delete(s.offers, id)
+	s.mu.Unlock()
+}
+
+// scheduleLoop runs a scheduling round whenever woken, and declines offers
+// held too long.
+func (s *Scheduler) scheduleLoop(ctx context.Context) {
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.kick:
+			s.scheduleRound(ctx)
+		case <-tick.C:
+			s.declineStale(ctx)
+		}
+	}
+}
+
+func (s *Scheduler) declineStale(ctx context.Context) {
+	now := s.cfg.Now()
+	var ids []mesos.OfferID
+	s.mu.Lock()
+	for id, h := range s.offers {
+		if now.Sub(h.since) >= s.cfg.OfferHold {
+			ids = append(ids, h.offer.ID)
+			delete(s.offers, id)
+		}
+	}
+	s.mu.Unlock()
+	if len(ids) > 0 {
+		s.send(ctx, calls.Decline(ids...))
+	}
+}
+
+// offerAttributes are an agent's attributes as text, Aurora's view.
+func offerAttributes(o mesos.Offer) map[string][]string {
+	attrs := map[string][]string{}
+	for _, a := range o.Attributes {
+		switch {
+		case a.Text != nil:
+			attrs[a.Name] = append(attrs[a.Name], a.Text.Value)
+		case a.Scalar != nil:
+			attrs[a.Name] = append(attrs[a.Name], formatScalar(a.Scalar.Value))
+		}
+	}
+	return attrs
+}
+
+func matchOffer(o mesos.Offer, attrs map[string][]string, maintenance match.MaintenanceMode) match.Offer {
+	mo := match.Offer{ID: o.ID.Value, AgentID: o.AgentID.Value, Hostname: o.Hostname, Attributes: attrs, Maintenance: maintenance}
+	for _, r := range o.Resources {
+		if r.Revocable != nil {
+			continue
+		}
+		switch r.Name {
+		case "cpus":
+			mo.CPUs += r.GetScalar().GetValue()
+		case "mem":
+			mo.MemMB += r.GetScalar().GetValue()
+		case "disk":
+			mo.DiskMB += r.GetScalar().GetValue()
+		case "ports":
+			for _, rg := range r.GetRanges().GetRange() {
+				mo.Ports = append(mo.Ports, match.Range{Begin: rg.Begin, End: rg.End})
+			}
+		}
+	}
+	if u := o.Unavailability; u != nil {
+		mo.UnavailabilityStart = time.Unix(0, u.Start.Nanoseconds)
+	}
+	return mo
+}
+
+// request is the matcher's view of a pending task.
+func request(t *api.ScheduledTask) match.Request {
+	c := t.AssignedTask.Task
+	cpus, ram, disk, ports := c.Scalars()
+	r := match.Request{
+		TaskID: t.AssignedTask.TaskID, Job: match.JobKey{Role: c.Job.Role, Environment: c.Job.Environment, Name: c.Job.Name},
+		Instance: t.AssignedTask.InstanceID, CPUs: cpus, MemMB: float64(ram), DiskMB: float64(disk), PortNames: ports,
+	}
+	for _, con := range c.Constraints {
+		mc := match.Constraint{Name: con.Name}
+		switch {
+		case con.Constraint.Limit != nil:
+			mc.Limit = con.Constraint.Limit.Limit
+		case con.Constraint.Value != nil:
+			mc.Negated, mc.Values = con.Constraint.Value.Negated, con.Constraint.Value.Values
+		}
+		r.Constraints = append(r.Constraints, mc)
+	}
+	return r
+}
+
+// scheduleRound places PENDING tasks on held offers: the matched tasks
+// become ASSIGNED in one stored batch, then each used offer is accepted
+// with its launches.
+func (s *Scheduler) scheduleRound(ctx context.Context) {
+	s.mu.Lock()
+	if !s.registered {
+		s.mu.Unlock()
+		return
+	}
+	var pending []match.Request
+	existing := map[match.JobKey][]match.Placed{}
+	for _, t := range s.tasks {
+		st, _ := state.ParseStatus(t.Status)
+		switch {
+		case st == state.Pending:
+			pending = append(pending, request(t))
+		case st.SlaveAssigned():
+			k := t.AssignedTask.Task.Job
+			mk := match.JobKey{Role: k.Role, Environment: k.Environment, Name: k.Name}
+			existing[mk] = append(existing[mk], match.Placed{Hostname: t.AssignedTask.SlaveHost, Attributes: s.hosts[t.AssignedTask.SlaveHost]})
+		}
+	}
+	if len(pending) == 0 || len(s.offers) == 0 {
+		s.mu.Unlock()
+		return
+	}
+	// Instances in order, oldest jobs' first: deterministic rounds.
+	sort.Slice(pending, func(i, j int) bool {
+		if pending[i].Job != pending[j].Job {
+			return pending[i].Job.String() < pending[j].Job.String()
+		}
+		return pending[i].Instance < pending[j].Instance
+	})
+	var offers []match.Offer
+	byID := map[string]mesos.Offer{}
+	for _, h := range s.offers {
+		offers = append(offers, matchOffer(h.offer, s.hosts[h.offer.Hostname], s.maintenance[h.offer.Hostname]))
+		byID[h.offer.ID.Value] = h.offer
+	}
+	sort.Slice(offers, func(i, j int) bool { return offers[i].ID < offers[j].ID })
+	m := match.NewMatcher(s.cfg.Now())
+	m.Overhead = match.Overhead{CPUs: s.cfg.Overhead.CPUs, MemMB: s.cfg.Overhead.MemMB}
+	assignments, _, vetoes := m.Assign(offers, pending, existing)
+	s.vetoes = vetoes
+	tx := s.begin()
+	launches := map[string][]mesos.TaskInfo{} // offer id → tasks
+	for _, a := range assignments {
+		t := s.tasks[a.TaskID]
+		t.AssignedTask.SlaveID, t.AssignedTask.SlaveHost, t.AssignedTask.AssignedPorts = a.AgentID, a.Hostname, a.Ports
+		if tx.transition(a.TaskID, state.Assigned, "") != state.Success {
+			continue
+		}
+		ti, err := s.taskInfo(t.AssignedTask, a.AgentID)
+		if err != nil {
+			s.log.Error("cannot build the launch", "task", a.TaskID, "err", err)
+			continue
+		}
+		launches[a.OfferID] = append(launches[a.OfferID], ti)
+	}
+	if err := tx.commit(); err != nil {
+		s.mu.Unlock()
+		return
+	}
+	for id := range launches {
+		delete(s.offers, id)
+	}
+	s.mu.Unlock()
+	ids := make([]string, 0, len(launches))
+	for id := range launches {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	for _, id := range ids {
+		o := byID[id]
+		s.log.Info("launching", "offer", id, "agent", o.Hostname, "tasks", len(launches[id]))
+		s.send(ctx, calls.Accept(calls.OfferOperations{calls.OpLaunch(launches[id]...)}.WithOffers(o.ID)).
+			With(calls.RefuseSeconds(0)))
+	}
+	s.sendKills(ctx, tx.kills)
+}

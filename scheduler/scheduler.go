@@ -1,0 +1,226 @@
+// Package scheduler is aurorabox's Aurora scheduler (`aurorabox
+// scheduler`): a Mesos framework named Aurora that keeps jobs' tasks
+// running. It speaks only the public Mesos v1 scheduler API (through
+// mesos-go), so it schedules onto a real Mesos cluster as well as onto the
+// embedded one. Its state (jobs, tasks, the framework id) lives in a bbolt
+// store, written through before any API call is answered; tasks move by
+// Aurora's state machine (package state) and are placed by Aurora's
+// matching rules (package match). The API at /api speaks JSON with
+// Aurora's RPC and field names (package api).
+package scheduler
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/aurorabox/aurorabox/scheduler/api"
+	"github.com/aurorabox/aurorabox/scheduler/match"
+	"github.com/aurorabox/aurorabox/scheduler/state"
+	"github.com/aurorabox/aurorabox/scheduler/storage"
+	mesos "github.com/mesos/mesos-go/api/v1/lib"
+)
+
+// Config configures a scheduler. Zero values get the defaults noted.
+type Config struct {
+	Cluster       string // default devcluster
+	FrameworkName string // default Aurora
+	User          string // framework user; default the current user
+	Role          string // Mesos role; default * (none)
+	Hostname      string // advertised host; default the listen host
+	ListenAddr    string // HTTP API and UI, e.g. 127.0.0.1:8081
+	MasterURL     string // http://host:port of the Mesos master
+	DataDir       string // the store and backups
+	// ExecutorPath is the aurorabox binary the agent runs as
+	// `<path> executor <ExecutorFlags...>`.
+	ExecutorPath    string
+	ExecutorFlags   []string
+	Overhead        Overhead      // default 0.01 cpus, 32 MB
+	FailoverTimeout time.Duration // default 21 days, as Aurora
+	// OfferHold is how long an unused offer is kept before it is declined
+	// (Aurora's min_offer_hold_time); default 1 minute.
+	OfferHold time.Duration
+	// Timings are the state machine's timeouts and penalties; default
+	// state.DevConfig() (no multi-second penalties).
+	Timings *state.Config
+	Logger  *slog.Logger
+	Now     func() time.Time
+}
+
+func (c Config) advertised() string {
+	_, port, _ := net.SplitHostPort(c.ListenAddr)
+	return net.JoinHostPort(c.Hostname, port)
+}
+
+// Scheduler is a running scheduler.
+type Scheduler struct {
+	cfg   Config
+	store *storage.Store
+	fw    *framework
+	log   *slog.Logger
+
+	mu          sync.Mutex
+	frameworkID string
+	registered  bool
+	jobs        map[api.JobKey]*api.JobConfiguration
+	tasks       map[string]*api.ScheduledTask
+	offers      map[string]heldOffer
+	kick        chan struct{}                  // wakes the scheduling loop
+	flaps       map[string]int                 // task id → flapping ancestors (for throttling)
+	hosts       map[string]map[string][]string // hostname → attributes, from offers
+	maintenance map[string]match.MaintenanceMode
+	vetoes      map[string][]match.Veto // why pending tasks were not placed in the last round
+}
+
+type heldOffer struct {
+	offer mesos.Offer
+	since time.Time
+}
+
+// New opens the scheduler's store and loads it.
+func New(cfg Config) (*Scheduler, error) {
+	if cfg.Cluster == "" {
+		cfg.Cluster = "devcluster"
+	}
+	if cfg.FrameworkName == "" {
+		cfg.FrameworkName = "Aurora"
+	}
+	if cfg.User == "" {
+		cfg.User = currentUser()
+	}
+	if cfg.Hostname == "" {
+		cfg.Hostname, _, _ = net.SplitHostPort(cfg.ListenAddr)
+	}
+	if cfg.Overhead == (Overhead{}) {
+		cfg.Overhead = Overhead{CPUs: 0.01, MemMB: 32}
+	}
+	if cfg.FailoverTimeout <= 0 {
+		cfg.FailoverTimeout = 21 * 24 * time.Hour
+	}
+	if cfg.OfferHold <= 0 {
+		cfg.OfferHold = time.Minute
+	}
+	if cfg.Timings == nil {
+		c := state.DevConfig()
+		cfg.Timings = &c
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	st, err := storage.Open(filepath.Join(cfg.DataDir, "scheduler.db"))
+	if err != nil {
+		return nil, err
+	}
+	snap, err := st.Load()
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	s := &Scheduler{
+		cfg: cfg, store: st, fw: newFramework(cfg.MasterURL), log: cfg.Logger,
+		frameworkID: snap.FrameworkID, jobs: map[api.JobKey]*api.JobConfiguration{},
+		tasks: map[string]*api.ScheduledTask{}, offers: map[string]heldOffer{}, kick: make(chan struct{}, 1), flaps: map[string]int{},
+		hosts: map[string]map[string][]string{}, maintenance: map[string]match.MaintenanceMode{},
+	}
+	for i := range snap.Jobs {
+		j := snap.Jobs[i]
+		s.jobs[j.Key] = &j
+	}
+	for i := range snap.Tasks {
+		t := snap.Tasks[i]
+		s.tasks[t.AssignedTask.TaskID] = &t
+	}
+	s.log.Info("storage loaded", "framework_id", snap.FrameworkID, "jobs", len(s.jobs), "tasks", len(s.tasks))
+	return s, nil
+}
+
+func currentUser() string {
+	if u := os.Getenv("USER"); u != "" {
+		return u
+	}
+	return "root"
+}
+
+// Close closes the store.
+func (s *Scheduler) Close() error { return s.store.Close() }
+
+// Run connects to Mesos and schedules until ctx ends.
+func (s *Scheduler) Run(ctx context.Context) {
+	s.mu.Lock()
+	s.rearm()
+	s.mu.Unlock()
+	go s.runMesos(ctx)
+	s.scheduleLoop(ctx)
+}
+
+func (s *Scheduler) setRegistered(v bool) {
+	s.mu.Lock()
+	s.registered = v
+	s.mu.Unlock()
+}
+
+// Registered reports whether the framework is subscribed.
+func (s *Scheduler) Registered() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.registered
+}
+
+// wake asks the scheduling loop for a round.
+func (s *Scheduler) wake() {
+	select {
+	case s.kick <- struct{}{}:
+	default:
+	}
+}
+
+func newUUID() string {
+	b := make([]byte, 16)
+	rand.Read(b)
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
+}
+
+func nowMS(t time.Time) int64 { return t.UnixNano() / int64(time.Millisecond) }
+
+// sortedTasks returns tasks matching q, by job, instance and id.
+func (s *Scheduler) sortedTasks(q api.TaskQuery) []api.ScheduledTask {
+	var out []api.ScheduledTask
+	for _, t := range s.tasks {
+		if q.Matches(*t) {
+			out = append(out, *t)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		a, b := out[i].AssignedTask, out[j].AssignedTask
+		if a.Task.Job != b.Task.Job {
+			return a.Task.Job.String() < b.Task.Job.String()
+		}
+		if a.InstanceID != b.InstanceID {
+			return a.InstanceID < b.InstanceID
+		}
+		return a.TaskID < b.TaskID
+	})
+	if q.Offset > 0 {
+		out = out[min(q.Offset, len(out)):]
+	}
+	if q.Limit > 0 && len(out) > q.Limit {
+		out = out[:q.Limit]
+	}
+	return out
+}
+
+
+func formatScalar(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) }
