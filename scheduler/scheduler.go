@@ -222,5 +222,4 @@ func (s *Scheduler) sortedTasks(q api.TaskQuery) []api.ScheduledTask {
 	return out
 }
 
-
 func formatScalar(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) }
