@@ -68,6 +68,11 @@ func Components(cfg *config.Config, exe string) []Component {
 		a.Probe = httpProbe("http://" + addr + "/health") // 200 once registered with the master
 		out = append(out, Component{Spec: a, URL: "http://" + addr})
 	}
+	schedAddr := cfg.Addr(cfg.Scheduler.Port)
+	sc := spec("scheduler", schedAddr, "--listen", schedAddr, "--master", MesosZK(cfg), "--zk", ZKServers(cfg),
+		"--data-dir", cfg.Path("scheduler"), "--announcer-ensemble", ZKServers(cfg))
+	sc.Probe = httpProbe("http://" + schedAddr + "/leaderhealth") // 200 once leading and registered with Mesos
+	out = append(out, Component{Spec: sc, URL: "http://" + schedAddr})
 	return out
 }
 

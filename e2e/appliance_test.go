@@ -137,7 +137,7 @@ func TestUpStatusLogsDown(t *testing.T) {
 		t.Fatalf("status exit %d: %s", r.code, r.stdout)
 	}
 	jq(t, r.stdout, `.version == 1 and .running and .healthy and .supervisor.ready`)
-	jq(t, r.stdout, `[.components[].name] == ["zookeeper", "master", "agent"]`)
+	jq(t, r.stdout, `[.components[].name] == ["zookeeper", "master", "agent", "scheduler"]`)
 	jq(t, r.stdout, `.isolation == "cgroups-v1" or .isolation == "cgroups-v2" or (.isolation == "none" and (.isolation_reason | length) > 0)`)
 	jq(t, r.stdout, `.components[] | .health == "healthy" and .pid > 0 and .restarts == 0 and (.address | test("^127\\.0\\.0\\.1:[0-9]+$"))`)
 	if h := c.run("status"); h.code != 0 || !strings.Contains(h.stdout, "agent") || !strings.Contains(h.stdout, "healthy") || !strings.Contains(h.stdout, "task isolation: ") {
@@ -158,7 +158,7 @@ func TestUpStatusLogsDown(t *testing.T) {
 	if err != nil {
 		t.Fatalf("curl /master/state: %v", err)
 	}
-	jq(t, string(state), `.version == "1.6.1" and (.slaves | length) == 1 and .slaves[0].active and .activated_slaves == 1 and (.frameworks | length) == 0 and (.slaves[0].resources.ports | startswith("[31000-32000"))`)
+	jq(t, string(state), `.version == "1.6.1" and (.slaves | length) == 1 and .slaves[0].active and .activated_slaves == 1 and (.frameworks | length) == 1 and .frameworks[0].name == "Aurora" and (.slaves[0].resources.ports | startswith("[31000-32000"))`)
 	if l := c.run("logs", "master"); l.code != 0 || !strings.Contains(l.stdout, "master | --- ") {
 		t.Fatalf("logs: %d %q %s", l.code, l.stdout, l.stderr)
 	}
@@ -399,14 +399,14 @@ func chromium(t *testing.T, url string) string {
 	return string(out)
 }
 
-// The master's web page renders in a real browser with the agents and a
-// framework-less cluster's empty tables.
+// The master's web page renders in a real browser with the agent and the
+// Aurora scheduler's framework.
 func TestMasterPageInChromium(t *testing.T) {
 	c := newCluster(t)
 	c.up()
 	master := c.component("master").Address
 	dom := chromium(t, "http://"+master+"/")
-	for _, want := range []string{"Mesos master", "master@" + master, `<table id="agents">`, "127.0.0.1", "No frameworks.", "/master/state"} {
+	for _, want := range []string{"Mesos master", "master@" + master, `<table id="agents">`, "127.0.0.1", "<td>Aurora</td>", "No tasks.", "/master/state"} {
 		if !strings.Contains(dom, want) {
 			t.Errorf("rendered page lacks %q:\n%s", want, dom)
 		}

@@ -190,6 +190,11 @@ func (e *thermos) launch(task mesos.TaskInfo) {
 	if sandboxRoot == "" {
 		sandboxRoot = e.env.Directory
 	}
+	if u != nil && !canReach(filepath.Dir(sandboxRoot), u) {
+		e.log.Warn("the role user cannot reach the sandbox; running the task as the executor's user",
+			"role", role, "sandbox", sandboxRoot)
+		u = nil
+	}
 	if u != nil {
 		// The role must reach its sandbox inside the run directory, which
 		// the agent made 0700 for the executor's user (§10.2: the run

@@ -1,0 +1,130 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"encoding/json"
+	"os/exec"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/aurorabox/aurorabox/executor/assigned"
+	"github.com/aurorabox/aurorabox/scheduler/api"
+	"github.com/go-zookeeper/zk"
+)
+
+// curlJSON posts body to url with curl and returns the answer.
+func curlJSON(t *testing.T, url, body string) string {
+	t.Helper()
+	out, err := exec.Command("curl", "-fsS", "-H", "Content-Type: application/json", "-d", body, url).Output()
+	if err != nil {
+		t.Fatalf("curl %s: %v", url, err)
+	}
+	return string(out)
+}
+
+func helloJob(instances int) string {
+	f := 0.0
+	data, _ := json.Marshal(assigned.Job{
+		Name: "hello", Role: "www-data", Environment: "prod", Cluster: "devcluster", Service: true,
+		Task: assigned.Task{Name: "hello", Processes: []assigned.Process{{Name: "main", Cmdline: "sleep 600", MinDuration: &f}}},
+	})
+	cpus, ram, disk := 0.1, int64(16), int64(16)
+	key := api.JobKey{Role: "www-data", Environment: "prod", Name: "hello"}
+	b, _ := json.Marshal(map[string]any{"description": api.JobConfiguration{
+		Key: key, Owner: api.Identity{User: "www-data"}, InstanceCount: instances,
+		TaskConfig: api.TaskConfig{Job: key, Owner: api.Identity{User: "www-data"}, IsService: true, MaxTaskFailures: 1,
+			Resources:      []api.Resource{{NumCpus: &cpus}, {RAMMb: &ram}, {DiskMb: &disk}},
+			ExecutorConfig: api.ExecutorConfig{Name: "AuroraExecutor", Data: string(data)}},
+	}})
+	return string(b)
+}
+
+// TestSchedulerOnAppliance drives the appliance's scheduler with curl and
+// jq: a job's instances run through the real executor, the leader is in
+// the ServerSet, discovery info reaches the master, and a kill -9 of the
+// scheduler loses nothing and keeps the framework id.
+func TestSchedulerOnAppliance(t *testing.T) {
+	c := newCluster(t)
+	c.up()
+	sched := "http://" + c.component("scheduler").Address
+	master := "http://" + c.component("master").Address
+	jq(t, curlJSON(t, sched+"/api/createJob", helloJob(2)), `.responseCode == "OK"`)
+	query := `{"query": {"role": "www-data", "environment": "prod", "jobName": "hello"}}`
+	running := func() string {
+		return curlJSON(t, sched+"/api/getTasksStatus", query)
+	}
+	waitFor(t, "2 RUNNING instances", 30*time.Second, func() bool {
+		return exec.Command("bash", "-c", `jq -e '[.result.scheduleStatusResult.tasks[] | select(.status == "RUNNING")] | length == 2' >/dev/null <<< "$0"`, running()).Run() == nil
+	})
+	before := running()
+
+	// The master shows the tasks with Aurora's discovery info (§2.4 test_discovery_info).
+	state, err := exec.Command("curl", "-fsS", master+"/master/state").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	jq(t, string(state), `.frameworks | length == 1 and .[0].name == "Aurora" and (.[0].tasks | length == 2) and all(.[0].tasks[]; .discovery.name == "hello.prod.www-data" and .name == "www-data/prod/hello")`)
+	var st struct {
+		Frameworks []struct{ ID string } `json:"frameworks"`
+	}
+	json.Unmarshal(state, &st)
+	fwID := st.Frameworks[0].ID
+
+	// The leader advertises itself as a ServerSet member.
+	conn, _, err := zk.Connect([]string{c.component("zookeeper").Address}, 10*time.Second, zk.WithLogInfo(false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	kids, _, err := conn.Children("/aurora/scheduler")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var member string
+	for _, k := range kids {
+		if strings.HasPrefix(k, "member_") {
+			member = k
+		}
+	}
+	if member == "" {
+		t.Fatalf("no member_ under /aurora/scheduler: %v", kids)
+	}
+	data, _, _ := conn.Get("/aurora/scheduler/" + member)
+	port := c.component("scheduler").Address[strings.LastIndexByte(c.component("scheduler").Address, ':')+1:]
+	jq(t, string(data), `.status == "ALIVE" and (.serviceEndpoint.port | tostring) == "`+port+`" and .additionalEndpoints.http.port == .serviceEndpoint.port`)
+
+	// kill -9 the scheduler: the supervisor restarts it, it re-subscribes
+	// with the same framework id, and the tasks are the same ones, RUNNING.
+	pid := c.component("scheduler").PID
+	syscall.Kill(pid, syscall.SIGKILL)
+	waitFor(t, "the scheduler restarted and healthy", 60*time.Second, func() bool {
+		s := c.component("scheduler")
+		return s.PID != pid && s.Health == "healthy"
+	})
+	after := running()
+	jq(t, after, `[.result.scheduleStatusResult.tasks[] | select(.status == "RUNNING") | .assignedTask.taskId] == `+
+		mustJQ(t, before, `[.result.scheduleStatusResult.tasks[] | select(.status == "RUNNING") | .assignedTask.taskId]`))
+	state, _ = exec.Command("curl", "-fsS", master+"/master/state").Output()
+	jq(t, string(state), `(.frameworks | length) == 1 and .frameworks[0].id == "`+fwID+`" and .frameworks[0].active`)
+
+	// Kill the job; everything ends KILLED.
+	jq(t, curlJSON(t, sched+"/api/killTasks", `{"job": {"role": "www-data", "environment": "prod", "name": "hello"}}`), `.responseCode == "OK"`)
+	waitFor(t, "all KILLED", 30*time.Second, func() bool {
+		return exec.Command("bash", "-c", `jq -e '[.result.scheduleStatusResult.tasks[] | select(.status == "KILLED")] | length == 2' >/dev/null <<< "$0"`, running()).Run() == nil
+	})
+}
+
+// mustJQ runs a jq filter and returns its compact output.
+func mustJQ(t *testing.T, input, filter string) string {
+	t.Helper()
+	cmd := exec.Command("jq", "-c", filter)
+	cmd.Stdin = strings.NewReader(input)
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("jq %s: %v", filter, err)
+	}
+	return strings.TrimSpace(string(out))
+}
