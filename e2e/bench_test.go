@@ -3,11 +3,18 @@
 package e2e
 
 import (
+	"bytes"
+	"encoding/json"
+	"net/http"
 	"os"
+	"sort"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/aurorabox/aurorabox/executor/assigned"
+	"github.com/aurorabox/aurorabox/scheduler/api"
 )
 
 // BenchmarkColdUp measures `aurorabox up --detach` on a fresh data dir until
@@ -56,4 +63,77 @@ func BenchmarkExecBaseline(b *testing.B) {
 			b.Fatal(r.stderr)
 		}
 	}
+}
+
+// BenchmarkCreateToRunning measures createJob → every instance RUNNING on
+// the appliance, for 1, 10 and 100 instances of a trivial process, through
+// the real scheduler, master, agent and executor. Each iteration creates a
+// job, waits, then kills it (outside the timer). The dev-profile target for
+// one instance is under 0.5 s.
+func BenchmarkCreateToRunning(b *testing.B) {
+	c := newCluster(b)
+	c.up()
+	sched := "http://" + c.component("scheduler").Address
+	for _, n := range []int{1, 10, 100} {
+		b.Run(strconv.Itoa(n), func(b *testing.B) {
+			var took []time.Duration
+			for i := 0; i < b.N; i++ {
+				name := "bench" + strconv.Itoa(n) + "x" + strconv.Itoa(i)
+				start := time.Now()
+				if r := postJSON(b, sched+"/api/createJob", benchJob(name, n)); r.ResponseCode != api.OK {
+					b.Fatalf("createJob: %+v", r)
+				}
+				q := map[string]any{"query": api.TaskQuery{Role: "www-data", Environment: "prod", JobName: name, Statuses: []string{"RUNNING"}}}
+				deadline := time.Now().Add(5 * time.Minute)
+				for len(postJSON(b, sched+"/api/getTasksStatus", q).Result.ScheduleStatusResult.Tasks) < n {
+					if time.Now().After(deadline) {
+						b.Fatalf("%d instances not RUNNING after 5 minutes", n)
+					}
+					time.Sleep(10 * time.Millisecond)
+				}
+				took = append(took, time.Since(start))
+				b.StopTimer()
+				postJSON(b, sched+"/api/killTasks", map[string]any{"job": api.JobKey{Role: "www-data", Environment: "prod", Name: name}})
+				q["query"] = api.TaskQuery{Role: "www-data", Environment: "prod", JobName: name, Statuses: []string{"KILLING", "RUNNING", "ASSIGNED", "STARTING"}}
+				for len(postJSON(b, sched+"/api/getTasksStatus", q).Result.ScheduleStatusResult.Tasks) > 0 {
+					time.Sleep(20 * time.Millisecond)
+				}
+				b.StartTimer()
+			}
+			sort.Slice(took, func(i, j int) bool { return took[i] < took[j] })
+			b.ReportMetric(float64(took[len(took)/2].Milliseconds()), "median-ms")
+		})
+	}
+}
+
+func benchJob(name string, instances int) map[string]any {
+	f := 0.0
+	data, _ := json.Marshal(assigned.Job{
+		Name: name, Role: "www-data", Environment: "prod", Cluster: "devcluster", Service: true,
+		Task: assigned.Task{Name: name, Processes: []assigned.Process{{Name: "main", Cmdline: "sleep 600", MinDuration: &f}}},
+	})
+	cpus, ram := 0.01, int64(8)
+	key := api.JobKey{Role: "www-data", Environment: "prod", Name: name}
+	return map[string]any{"description": api.JobConfiguration{
+		Key: key, Owner: api.Identity{User: "www-data"}, InstanceCount: instances,
+		TaskConfig: api.TaskConfig{Job: key, Owner: api.Identity{User: "www-data"}, IsService: true, MaxTaskFailures: 1,
+			Resources:      []api.Resource{{NumCpus: &cpus}, {RAMMb: &ram}},
+			ExecutorConfig: api.ExecutorConfig{Name: "AuroraExecutor", Data: string(data)}},
+	}}
+}
+
+// postJSON calls the scheduler API.
+func postJSON(tb testing.TB, url string, body any) api.Response {
+	tb.Helper()
+	b, _ := json.Marshal(body)
+	resp, err := http.Post(url, "application/json", bytes.NewReader(b))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var r api.Response
+	if err := json.NewDecoder(resp.Body).Decode(&r); err != nil {
+		tb.Fatal(err)
+	}
+	return r
 }

@@ -66,9 +66,12 @@ const EnvMode = "AURORABOX_ISOLATION"
 
 // Limits is what a container may use. A zero field means no limit for that resource.
 type Limits struct {
-	CPUs     float64 // cpu shares (1024 per CPU) and a CFS quota of CPUs*100ms per 100ms
-	MemBytes int64   // memory limit; swap is not allowed on top of it where the host accounts swap
-	Pids     int64   // maximum number of tasks (processes and threads)
+	CPUs float64 // cpu shares (1024 per CPU) and a CFS quota of CPUs*100ms per 100ms
+	// SharesOnly leaves out the CFS quota: CPUs only weighs the container
+	// against others (Mesos' default, --cgroups_enable_cfs=false).
+	SharesOnly bool
+	MemBytes   int64 // memory limit; swap is not allowed on top of it where the host accounts swap
+	Pids       int64 // maximum number of tasks (processes and threads)
 }
 
 // Usage is a container's resource usage, read from its cgroup. CPU times and OOMKills are

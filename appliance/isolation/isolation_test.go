@@ -709,6 +709,29 @@ func TestLimitsWritten(t *testing.T) {
 	}
 }
 
+// TestSharesOnly: without the CFS quota, cpus only set the weight.
+func TestSharesOnly(t *testing.T) {
+	t.Parallel()
+	i := newIsolator(t)
+	create(t, i, "s", Limits{CPUs: 0.5, SharesOnly: true})
+	var file, want string
+	switch b := i.be.(type) {
+	case *v1Backend:
+		file, want = filepath.Join(b.dir(cgroup1.Cpu, b.path("s")), "cpu.cfs_quota_us"), "-1"
+		if got, _ := os.ReadFile(filepath.Join(b.dir(cgroup1.Cpu, b.path("s")), "cpu.shares")); strings.TrimSpace(string(got)) != "512" {
+			t.Errorf("cpu.shares = %q", got)
+		}
+	case *v2Backend:
+		if !b.has("cpu") {
+			t.Skip("no cpu controller")
+		}
+		file, want = filepath.Join(b.dir("s"), "cpu.max"), "max 100000"
+	}
+	if got, err := os.ReadFile(file); err != nil || strings.TrimSpace(string(got)) != want {
+		t.Errorf("%s = %q, %v; want %q", file, got, err, want)
+	}
+}
+
 // TestFallbackUnprivileged runs New as an unprivileged user, who cannot create cgroups: it
 // must pick ModeNone and say why instead of failing.
 func TestFallbackUnprivileged(t *testing.T) {

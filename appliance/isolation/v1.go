@@ -109,7 +109,10 @@ func (b *v1Backend) create(id string, l Limits) (handle, error) {
 	res := &specs.LinuxResources{}
 	if l.CPUs > 0 {
 		shares, period, quota := cpuShares(l.CPUs), uint64(cfsPeriodUsec), cfsQuota(l.CPUs)
-		res.CPU = &specs.LinuxCPU{Shares: &shares, Period: &period, Quota: &quota}
+		res.CPU = &specs.LinuxCPU{Shares: &shares}
+		if !l.SharesOnly {
+			res.CPU.Period, res.CPU.Quota = &period, &quota
+		}
 	}
 	if l.MemBytes > 0 {
 		mem := l.MemBytes

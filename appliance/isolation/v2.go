@@ -78,7 +78,9 @@ func (b *v2Backend) resources(l Limits) *cgroup2.Resources {
 		if l.CPUs > 0 {
 			weight, quota, period := cpuWeight(cpuShares(l.CPUs)), cfsQuota(l.CPUs), uint64(cfsPeriodUsec)
 			r.CPU.Weight = &weight
-			r.CPU.Max = cgroup2.NewCPUMax(&quota, &period)
+			if !l.SharesOnly {
+				r.CPU.Max = cgroup2.NewCPUMax(&quota, &period)
+			}
 		}
 	}
 	if b.has("memory") {

@@ -69,6 +69,10 @@ type Config struct {
 	// DiskUsage measures the used fraction of the work dir's file system;
 	// tests replace it.
 	DiskUsage func(dir string) float64
+	// EnableCFS enforces cpus as a CFS quota too, not only as cpu shares
+	// (Mesos' --cgroups_enable_cfs; off by default there and here: a hard
+	// quota of a task's 0.1 cpus throttles even its executor's start-up).
+	EnableCFS bool
 	// PidsLimit caps each container's processes and threads; default
 	// DefaultPidsLimit.
 	PidsLimit int64

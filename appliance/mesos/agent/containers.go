@@ -61,6 +61,7 @@ func (a *Agent) containerLimits(info mesos.ExecutorInfo, builtin bool, tasks ...
 		l.MemBytes += commandExecutorMem
 	}
 	l.Pids = a.cfg.PidsLimit
+	l.SharesOnly = !a.cfg.EnableCFS
 	return l
 }
 

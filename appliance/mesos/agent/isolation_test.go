@@ -111,7 +111,7 @@ func TestMemoryLimitKillsTask(t *testing.T) {
 // quota it would take a whole core; its 0.2 cpus plus the executor's 0.1
 // give it 0.3.
 func TestCPUQuotaLimitsBusyLoop(t *testing.T) {
-	c := isolated(t)
+	c := isolated(t, func(cfg *agent.Config) { cfg.EnableCFS = true })
 	c.sched.launch(taskWith("busy", "while :; do :; done", 0.2, 32))
 	c.awaitRunning("busy")
 	cpu := func() (float64, time.Time) {
