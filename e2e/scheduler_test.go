@@ -4,7 +4,9 @@ package e2e
 
 import (
 	"encoding/json"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -60,6 +62,16 @@ func TestSchedulerOnAppliance(t *testing.T) {
 		return exec.Command("bash", "-c", `jq -e '[.result.scheduleStatusResult.tasks[] | select(.status == "RUNNING")] | length == 2' >/dev/null <<< "$0"`, running()).Run() == nil
 	})
 	before := running()
+
+	// The job page in a real browser lists both instances as RUNNING.
+	page := sched + "/scheduler/www-data/prod/hello"
+	dom := chromium(t, page)
+	for _, want := range []string{`data-instance="0" data-status="RUNNING"`, `data-instance="1" data-status="RUNNING"`, "www-data", "hello"} {
+		if !strings.Contains(dom, want) {
+			t.Errorf("job page lacks %q:\n%s", want, dom)
+		}
+	}
+	screenshot(t, page)
 
 	// The master shows the tasks with Aurora's discovery info (§2.4 test_discovery_info).
 	state, err := exec.Command("curl", "-fsS", master+"/master/state").Output()
@@ -127,4 +139,27 @@ func mustJQ(t *testing.T, input, filter string) string {
 		t.Fatalf("jq %s: %v", filter, err)
 	}
 	return strings.TrimSpace(string(out))
+}
+
+// screenshot saves a PNG of url under $TMPDIR/aurorabox-e2e-screenshots
+// (kept after the test) and names it in the test output.
+func screenshot(t *testing.T, url string) {
+	t.Helper()
+	bin, err := exec.LookPath("chromium")
+	if err != nil {
+		return
+	}
+	dir := filepath.Join(os.TempDir(), "aurorabox-e2e-screenshots")
+	os.MkdirAll(dir, 0o755)
+	file := filepath.Join(dir, t.Name()+".png")
+	cmd := exec.Command(bin, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+		"--user-data-dir="+t.TempDir(), "--window-size=1280,900", "--screenshot="+file, url)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("chromium screenshot: %v %s", err, out)
+	}
+	fi, err := os.Stat(file)
+	if err != nil || fi.Size() == 0 {
+		t.Fatalf("no screenshot at %s: %v", file, err)
+	}
+	t.Logf("screenshot of %s: %s (%d bytes)", url, file, fi.Size())
 }

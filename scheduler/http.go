@@ -15,6 +15,7 @@ import (
 	"github.com/aurorabox/aurorabox/scheduler/api"
 	"github.com/aurorabox/aurorabox/scheduler/state"
 	"github.com/aurorabox/aurorabox/scheduler/storage"
+	"github.com/aurorabox/aurorabox/scheduler/ui"
 )
 
 // maxRequestBytes bounds an API request body.
@@ -50,6 +51,12 @@ func (s *Scheduler) Handler() http.Handler {
 		json.NewEncoder(w).Encode(s.vars())
 	})
 	mux.HandleFunc("/pendingtasks", s.servePending)
+	// The UI's own handler answers wrong methods, so no method patterns.
+	h := ui.Handler(s, ui.Config{ObserverURL: s.observerURL, Now: s.cfg.Now})
+	for _, p := range []string{"/scheduler", "/scheduler/", "/updates"} {
+		mux.Handle(p, h)
+	}
+	mux.HandleFunc("/{$}", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/scheduler", http.StatusFound) })
 	return mux
 }
 

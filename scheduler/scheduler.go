@@ -48,6 +48,9 @@ type Config struct {
 	// OfferHold is how long an unused offer is kept before it is declined
 	// (Aurora's min_offer_hold_time); default 1 minute.
 	OfferHold time.Duration
+	// ObserverPort is where the observers listen on the agents' hosts (for
+	// the UI's links to task pages); 0: no links.
+	ObserverPort int
 	// Timings are the state machine's timeouts and penalties; default
 	// state.DevConfig() (no multi-second penalties).
 	Timings *state.Config
@@ -150,6 +153,17 @@ func currentUser() string {
 		return u
 	}
 	return "root"
+}
+
+// Cluster is the cluster's name.
+func (s *Scheduler) Cluster() string { return s.cfg.Cluster }
+
+// observerURL is the observer on a task's host, for the UI's links.
+func (s *Scheduler) observerURL(host string) string {
+	if s.cfg.ObserverPort == 0 || host == "" {
+		return ""
+	}
+	return "http://" + net.JoinHostPort(host, strconv.Itoa(s.cfg.ObserverPort))
 }
 
 // Close closes the store.
