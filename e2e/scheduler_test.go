@@ -163,3 +163,64 @@ func screenshot(t *testing.T, url string) {
 	}
 	t.Logf("screenshot of %s: %s (%d bytes)", url, file, fi.Size())
 }
+
+// constrainedJob is helloJob with a name, an instance count and constraints.
+func constrainedJob(name string, instances int, constraints []api.Constraint) string {
+	var m map[string]any
+	json.Unmarshal([]byte(helloJob(instances)), &m)
+	d := m["description"].(map[string]any)
+	d["key"].(map[string]any)["name"] = name
+	tc := d["taskConfig"].(map[string]any)
+	tc["job"].(map[string]any)["name"] = name
+	tc["constraints"] = constraints
+	b, _ := json.Marshal(m)
+	return string(b)
+}
+
+// TestConstraintsAcrossSimulatedHosts: on `up --agents 3`, limit:host:1
+// spreads instances over the hosts (a 4th instance has nowhere to go) and a
+// value constraint pins instances to a rack.
+func TestConstraintsAcrossSimulatedHosts(t *testing.T) {
+	c := newCluster(t)
+	if r := c.run("up", "--detach", "--agents", "3"); r.code != 0 {
+		t.Fatalf("up --agents 3: %d %s %s", r.code, r.stdout, r.stderr)
+	}
+	sched := "http://" + c.component("scheduler").Address
+	hostsOf := func(name, status string) []string {
+		out := curlJSON(t, sched+"/api/getTasksStatus", `{"query": {"role": "www-data", "environment": "prod", "jobName": "`+name+`", "statuses": ["`+status+`"]}}`)
+		var r api.Response
+		json.Unmarshal([]byte(out), &r)
+		var hosts []string
+		for _, tk := range r.Result.ScheduleStatusResult.Tasks {
+			hosts = append(hosts, tk.AssignedTask.SlaveHost)
+		}
+		return hosts
+	}
+	spread := constrainedJob("spread", 4, []api.Constraint{{Name: "host", Constraint: api.TaskConstraint{Limit: &api.LimitConstraint{Limit: 1}}}})
+	jq(t, curlJSON(t, sched+"/api/createJob", spread), `.responseCode == "OK"`)
+	waitFor(t, "3 spread instances RUNNING", 60*time.Second, func() bool { return len(hostsOf("spread", "RUNNING")) == 3 })
+	hosts := map[string]bool{}
+	for _, h := range hostsOf("spread", "RUNNING") {
+		hosts[h] = true
+	}
+	if len(hosts) != 3 {
+		t.Fatalf("limit:host:1 put instances on %v", hosts)
+	}
+	if p := hostsOf("spread", "PENDING"); len(p) != 1 {
+		t.Fatalf("the 4th instance: %d PENDING", len(p))
+	}
+	pending, err := exec.Command("curl", "-fsS", sched+"/pendingtasks").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	jq(t, string(pending), `any(.[]; .reason | contains("Limit not satisfied: host"))`)
+
+	pinned := constrainedJob("pinned", 3, []api.Constraint{{Name: "rack", Constraint: api.TaskConstraint{Value: &api.ValueConstraint{Values: []string{"r2"}}}}})
+	jq(t, curlJSON(t, sched+"/api/createJob", pinned), `.responseCode == "OK"`)
+	waitFor(t, "3 pinned instances RUNNING", 60*time.Second, func() bool { return len(hostsOf("pinned", "RUNNING")) == 3 })
+	for _, h := range hostsOf("pinned", "RUNNING") {
+		if h != "127.0.0.2" { // the only agent in rack r2
+			t.Fatalf("rack:r2 instance on %s", h)
+		}
+	}
+}
