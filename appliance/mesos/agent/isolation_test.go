@@ -175,13 +175,21 @@ func TestKillReachesDoubleForkedDaemon(t *testing.T) {
 		t.Fatalf("kill: %s %q", st.GetState(), st.GetMessage())
 	}
 	waitNoProcesses(t, "MESOS_EXECUTOR_ID=df")
-	// The container's cgroup is gone too.
+	// The container's cgroup goes too, once the executor has exited.
 	root := agent.CgroupRoot(c.workDir, "")
-	for _, d := range []string{"/sys/fs/cgroup/memory", "/sys/fs/cgroup/pids", "/sys/fs/cgroup"} {
-		entries, _ := filepath.Glob(filepath.Join(d, root, "*", "cgroup.procs"))
-		if len(entries) > 0 {
-			t.Errorf("container cgroups left after the kill: %v", entries)
+	left := func() (all []string) {
+		for _, d := range []string{"/sys/fs/cgroup/memory", "/sys/fs/cgroup/pids", "/sys/fs/cgroup"} {
+			entries, _ := filepath.Glob(filepath.Join(d, root, "*", "cgroup.procs"))
+			all = append(all, entries...)
 		}
+		return all
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for len(left()) > 0 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if l := left(); len(l) > 0 {
+		t.Errorf("container cgroups left after the kill: %v", l)
 	}
 }
 
