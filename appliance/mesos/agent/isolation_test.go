@@ -184,8 +184,8 @@ func TestKillReachesDoubleForkedDaemon(t *testing.T) {
 		}
 		return all
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for len(left()) > 0 && time.Now().Before(deadline) {
+	gone := time.Now().Add(10 * time.Second)
+	for len(left()) > 0 && time.Now().Before(gone) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	if l := left(); len(l) > 0 {
