@@ -2,9 +2,11 @@ package scheduler
 
 import (
 	"context"
+	"encoding/json"
 	"time"
 
 	"github.com/aurorabox/aurorabox/scheduler/api"
+	"github.com/aurorabox/aurorabox/scheduler/match"
 	"github.com/aurorabox/aurorabox/scheduler/state"
 	"github.com/aurorabox/aurorabox/scheduler/storage"
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
@@ -26,6 +28,24 @@ type txn struct {
 	drop   []api.JobKey // job configurations to remove
 	kills  []string
 	timers []state.Timer
+	// maint are hosts whose maintenance mode changed (already applied to
+	// s.maintenance), stored with the batch.
+	maint map[string]match.MaintenanceMode
+}
+
+// setMaintenance changes a host's maintenance mode in memory and records
+// it for the batch's store write. NONE forgets the host.
+func (tx *txn) setMaintenance(host string, mode match.MaintenanceMode) {
+	s := tx.s
+	if mode == match.ModeNone || mode == "" {
+		delete(s.maintenance, host)
+	} else {
+		s.maintenance[host] = mode
+	}
+	if tx.maint == nil {
+		tx.maint = map[string]match.MaintenanceMode{}
+	}
+	tx.maint[host] = mode
 }
 
 func (s *Scheduler) begin() *txn {
@@ -36,7 +56,13 @@ func (s *Scheduler) begin() *txn {
 // state is reloaded from the store, so memory never runs ahead of disk.
 func (tx *txn) commit() error {
 	s := tx.s
+	tx.settleDrains()
 	err := s.store.Update(func(w *storage.Writer) error {
+		for h, m := range tx.maint {
+			if err := w.SetMaintenance(h, string(m)); err != nil {
+				return err
+			}
+		}
 		for _, j := range tx.jobs {
 			if err := w.SaveJob(j); err != nil {
 				return err
@@ -72,20 +98,39 @@ func (tx *txn) commit() error {
 	return nil
 }
 
-// reload replaces the in-memory jobs and tasks with the store's.
+// reload replaces the in-memory jobs, tasks, quotas and maintenance modes
+// with the store's.
 func (s *Scheduler) reload() {
 	snap, err := s.store.Load()
 	if err != nil {
 		s.log.Error("storage unreadable", "err", err)
 		return
 	}
+	s.loadSnapshot(snap)
+}
+
+// loadSnapshot makes the store's contents the in-memory state.
+func (s *Scheduler) loadSnapshot(snap *storage.Snapshot) {
 	s.jobs = map[api.JobKey]*api.JobConfiguration{}
 	s.tasks = map[string]*api.ScheduledTask{}
+	s.quotas = map[string]api.ResourceAggregate{}
+	s.maintenance = map[string]match.MaintenanceMode{}
 	for i := range snap.Jobs {
 		s.jobs[snap.Jobs[i].Key] = &snap.Jobs[i]
 	}
 	for i := range snap.Tasks {
 		s.tasks[snap.Tasks[i].AssignedTask.TaskID] = &snap.Tasks[i]
+	}
+	for role, raw := range snap.Quotas {
+		var q api.ResourceAggregate
+		if err := json.Unmarshal(raw, &q); err != nil {
+			s.log.Error("unreadable stored quota; ignored", "role", role, "err", err)
+			continue
+		}
+		s.quotas[role] = q.Normalize()
+	}
+	for host, mode := range snap.Maintenance {
+		s.maintenance[host] = match.MaintenanceMode(mode)
 	}
 }
 
@@ -236,19 +281,10 @@ func (s *Scheduler) onSubscribed(ctx context.Context, id string) error {
 		s.frameworkID = id
 	}
 	s.registered = true
-	tasks := map[string]string{}
-	for _, t := range s.tasks {
-		st, _ := state.ParseStatus(t.Status)
-		if st.SlaveAssigned() && t.AssignedTask.SlaveID != "" {
-			tasks[t.AssignedTask.TaskID] = t.AssignedTask.SlaveID
-		}
-	}
 	s.mu.Unlock()
-	s.log.Info("framework subscribed", "framework_id", id, "reconciling", len(tasks))
-	if len(tasks) > 0 {
-		s.send(ctx, calls.Reconcile(calls.ReconcileTasks(tasks)))
-	}
-	s.send(ctx, calls.Reconcile())
+	n, _ := s.reconcileExplicit(ctx, defaultReconcileBatch)
+	s.log.Info("framework subscribed", "framework_id", id, "reconciling", n)
+	s.reconcileImplicit(ctx)
 	s.wake()
 	return nil
 }
@@ -258,6 +294,9 @@ func (s *Scheduler) onUpdate(ctx context.Context, st mesos.TaskStatus) {
 	id := st.TaskID.Value
 	to, err := state.FromMesos(st.GetState().String())
 	s.mu.Lock()
+	if st.GetReason() == mesos.REASON_RECONCILIATION {
+		s.reconcileUpdates++
+	}
 	t := s.tasks[id]
 	var tx *txn
 	switch {

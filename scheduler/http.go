@@ -2,7 +2,10 @@ package scheduler
 
 import (
 	"context"
+	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -51,6 +54,10 @@ func (s *Scheduler) Handler() http.Handler {
 		json.NewEncoder(w).Encode(s.vars())
 	})
 	mux.HandleFunc("/pendingtasks", s.servePending)
+	mux.HandleFunc("/offers", s.serveOffers)
+	mux.HandleFunc("/quotas", s.serveQuotas)
+	mux.HandleFunc("/maintenance", s.serveMaintenance)
+	mux.HandleFunc("/tiers", s.serveTiers)
 	// The UI's own handler answers wrong methods, so no method patterns.
 	h := ui.Handler(s, ui.Config{ObserverURL: s.observerURL, Now: s.cfg.Now})
 	for _, p := range []string{"/scheduler", "/scheduler/", "/updates"} {
@@ -83,6 +90,16 @@ func (s *Scheduler) vars() map[string]any {
 	}
 	for _, st := range state.Statuses() {
 		v["task_store_"+st.String()] = counts[st.String()]
+	}
+	v["reconciliation_explicit_runs"] = s.explicitReconciliations
+	v["reconciliation_implicit_runs"] = s.implicitReconciliations
+	v["reconciliation_task_updates"] = s.reconcileUpdates
+	modes := map[string]int{}
+	for _, m := range s.maintenance {
+		modes[string(m)]++
+	}
+	for _, m := range []string{api.ModeScheduled, api.ModeDraining, api.ModeDrained} {
+		v["maintenance_hosts_"+m] = modes[m]
 	}
 	return v
 }
@@ -125,6 +142,14 @@ func (s *Scheduler) serveAPI(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "POST a JSON object of the method's parameters to /api/<method>", http.StatusMethodNotAllowed)
 		return
 	}
+	user, authed := s.authenticate(r)
+	if !authed && !readOnlyRPCs[method] {
+		w.Header().Set("WWW-Authenticate", `Basic realm="Aurora"`)
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusUnauthorized)
+		json.NewEncoder(w).Encode(s.fail(api.AuthFailed, "%s requires valid HTTP basic credentials.", method))
+		return
+	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, maxRequestBytes+1))
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)
@@ -134,10 +159,53 @@ func (s *Scheduler) serveAPI(w http.ResponseWriter, r *http.Request) {
 	if len(body) > maxRequestBytes {
 		resp = s.fail(api.InvalidRequest, "request larger than %d bytes", maxRequestBytes)
 	} else {
-		resp = s.call(r.Context(), method, body)
+		resp = s.call(context.WithValue(r.Context(), userKey{}, user), method, body)
 	}
 	w.Header().Set("Content-Type", "application/json")
 	json.NewEncoder(w).Encode(resp)
+}
+
+// readOnlyRPCs are the RPCs of Aurora's ReadOnlyScheduler service. With
+// basic authentication configured they stay open, as in Aurora
+// (AURORA-1295); every other method needs credentials.
+var readOnlyRPCs = map[string]bool{
+	"getRoleSummary": true, "getJobSummary": true, "getTasksStatus": true, "getTasksWithoutConfigs": true,
+	"getPendingReason": true, "getConfigSummary": true, "getJobs": true, "getQuota": true,
+	"populateJobConfig": true, "getJobUpdateSummaries": true, "getJobUpdateDetails": true,
+	"getJobUpdateDiff": true, "getTierConfigs": true,
+}
+
+// userKey carries the authenticated user in a request's context.
+type userKey struct{}
+
+// unknownUser is who made a request when no credentials were checked.
+const unknownUser = "unknown"
+
+// requestUser is the authenticated user of an API call.
+func requestUser(ctx context.Context) string {
+	if u, ok := ctx.Value(userKey{}).(string); ok && u != "" {
+		return u
+	}
+	return unknownUser
+}
+
+// authenticate checks a request's basic credentials against
+// Config.BasicAuth. Without BasicAuth every request passes, as unknownUser.
+func (s *Scheduler) authenticate(r *http.Request) (string, bool) {
+	if len(s.cfg.BasicAuth) == 0 {
+		return unknownUser, true
+	}
+	user, pass, ok := r.BasicAuth()
+	if !ok {
+		return unknownUser, false
+	}
+	want, known := s.cfg.BasicAuth[user]
+	// Hash both so the comparison takes the same time whatever the lengths.
+	a, b := sha256.Sum256([]byte(pass)), sha256.Sum256([]byte(want))
+	if subtle.ConstantTimeCompare(a[:], b[:]) != 1 || !known {
+		return unknownUser, false
+	}
+	return user, true
 }
 
 func (s *Scheduler) ok(res *api.Result, msgs ...string) api.Response {
@@ -154,8 +222,12 @@ func (s *Scheduler) fail(code api.ResponseCode, format string, args ...any) api.
 }
 
 func (s *Scheduler) errResponse(err error) api.Response {
-	if IsInvalid(err) {
+	var te *transientError
+	switch {
+	case IsInvalid(err):
 		return s.fail(api.InvalidRequest, "%s", err.Error())
+	case errors.As(err, &te):
+		return s.fail(api.ErrorTransient, "%s", err.Error())
 	}
 	return s.fail(api.Error, "%s", err.Error())
 }
@@ -163,14 +235,21 @@ func (s *Scheduler) errResponse(err error) api.Response {
 // call dispatches one RPC.
 func (s *Scheduler) call(ctx context.Context, method string, body []byte) api.Response {
 	var p struct {
-		Description api.JobConfiguration `json:"description"`
-		Query       api.TaskQuery        `json:"query"`
-		OwnerRole   string               `json:"ownerRole"`
-		Role        string               `json:"role"`
-		Job         api.JobKey           `json:"job"`
-		Instances   []int                `json:"instances"`
-		ShardIDs    []int                `json:"shardIds"`
-		Message     string               `json:"message"`
+		Description api.JobConfiguration               `json:"description"`
+		Query       api.TaskQuery                      `json:"query"`
+		OwnerRole   string                             `json:"ownerRole"`
+		Role        string                             `json:"role"`
+		Job         api.JobKey                         `json:"job"`
+		Instances   []int                              `json:"instances"`
+		ShardIDs    []int                              `json:"shardIds"`
+		Message     string                             `json:"message"`
+		Key         api.InstanceKey                    `json:"key"`
+		Count       int                                `json:"count"`
+		Quota       *api.ResourceAggregate             `json:"quota"`
+		TaskID      string                             `json:"taskId"`
+		Status      string                             `json:"status"`
+		Settings    api.ExplicitReconciliationSettings `json:"settings"`
+		Hosts       api.Hosts                          `json:"hosts"`
 	}
 	if len(body) > 0 {
 		dec := json.NewDecoder(strings.NewReader(string(body)))
@@ -219,8 +298,115 @@ func (s *Scheduler) call(ctx context.Context, method string, body []byte) api.Re
 			return s.errResponse(err)
 		}
 		return s.ok(&api.Result{ListBackupsResult: &api.ListBackupsResult{Backups: orEmpty(names)}})
+	case "getConfigSummary":
+		sum, err := s.ConfigSummary(p.Job)
+		if err != nil {
+			return s.errResponse(err)
+		}
+		return s.ok(&api.Result{ConfigSummaryResult: &api.ConfigSummaryResult{Summary: sum}})
+	case "populateJobConfig":
+		tc, err := s.PopulateJobConfig(p.Description)
+		if err != nil {
+			return s.errResponse(err)
+		}
+		return s.ok(&api.Result{PopulateJobResult: &api.PopulateJobResult{TaskConfig: tc}})
+	case "getQuota":
+		q, err := s.Quota(p.OwnerRole)
+		if err != nil {
+			return s.errResponse(err)
+		}
+		return s.ok(&api.Result{GetQuotaResult: &q})
+	case "getTierConfigs":
+		return s.ok(&api.Result{GetTierConfigResult: tierConfigs()})
+	case "getRoleSummary":
+		return s.ok(&api.Result{RoleSummaryResult: &api.RoleSummaryResult{Summaries: s.RoleSummaries()}})
+	case "getPendingReason":
+		rs, err := s.PendingReasons(p.Query)
+		if err != nil {
+			return s.errResponse(err)
+		}
+		return s.ok(&api.Result{GetPendingReasonResult: &api.GetPendingReasonResult{Reasons: rs}})
+	case "addInstances":
+		ids, err := s.AddInstances(ctx, p.Key, p.Count)
+		if err != nil {
+			return s.errResponse(err)
+		}
+		return s.ok(nil, fmt.Sprintf("Added instances %v.", ids))
+	case "setQuota":
+		if err := s.SetQuota(p.OwnerRole, p.Quota); err != nil {
+			return s.errResponse(err)
+		}
+		return s.ok(nil)
+	case "forceTaskState":
+		note, err := s.ForceTaskState(ctx, p.TaskID, p.Status, requestUser(ctx))
+		if err != nil {
+			return s.errResponse(err)
+		}
+		return s.ok(nil, note)
+	case "snapshot":
+		// bbolt writes every change through with an fsync, so the store is
+		// always its own consistent snapshot.
+		return s.ok(nil, "Nothing to do: the store is written through (fsynced) on every change, so it is always a consistent snapshot; performBackup copies it.")
+	case "triggerExplicitTaskReconciliation":
+		note, err := s.TriggerExplicitReconciliation(ctx, p.Settings)
+		if err != nil {
+			return s.errResponse(err)
+		}
+		return s.ok(nil, note)
+	case "triggerImplicitTaskReconciliation":
+		if err := s.TriggerImplicitReconciliation(ctx); err != nil {
+			return s.errResponse(err)
+		}
+		return s.ok(nil)
+	case "pruneTasks":
+		n, skipped, err := s.PruneTasks(p.Query)
+		if err != nil {
+			return s.errResponse(err)
+		}
+		msgs := []string{fmt.Sprintf("Pruned %d tasks.", n)}
+		if skipped > 0 {
+			msgs = append(msgs, fmt.Sprintf("%d active tasks matched and were left alone.", skipped))
+		}
+		return s.ok(nil, msgs...)
+	case "startMaintenance", "drainHosts", "maintenanceStatus", "endMaintenance":
+		return s.maintenanceCall(ctx, method, p.Hosts)
 	}
 	return s.fail(api.InvalidRequest, "unknown method %q", method)
+}
+
+// maintenanceCall answers the four maintenance RPCs.
+func (s *Scheduler) maintenanceCall(ctx context.Context, method string, hosts api.Hosts) api.Response {
+	var (
+		st    []api.HostStatus
+		notes []string
+		err   error
+	)
+	switch method {
+	case "startMaintenance":
+		st, notes, err = s.StartMaintenance(ctx, hosts)
+	case "drainHosts":
+		st, notes, err = s.DrainHosts(ctx, hosts)
+	case "maintenanceStatus":
+		st, notes, err = s.MaintenanceStatus(hosts)
+	default:
+		st, notes, err = s.EndMaintenance(ctx, hosts)
+	}
+	if err != nil {
+		return s.errResponse(err)
+	}
+	st = orEmpty(st)
+	var res api.Result
+	switch method {
+	case "startMaintenance":
+		res.StartMaintenanceResult = &api.StartMaintenanceResult{Statuses: st}
+	case "drainHosts":
+		res.DrainHostsResult = &api.DrainHostsResult{Statuses: st}
+	case "maintenanceStatus":
+		res.MaintenanceStatusResult = &api.MaintenanceStatusResult{Statuses: st}
+	default:
+		res.EndMaintenanceResult = &api.EndMaintenanceResult{Statuses: st}
+	}
+	return s.ok(&res, notes...)
 }
 
 func orEmpty[T any](s []T) []T {

@@ -62,7 +62,35 @@ func (s *Scheduler) validateJob(j *api.JobConfiguration) error {
 	if tc.MaxTaskFailures == 0 {
 		tc.MaxTaskFailures = 1
 	}
-	return nil
+	return populateTier(tc)
+}
+
+// noCron is Aurora's answer to a cron job sent to createJob.
+const noCron = "Cron jobs may only be created/updated by calling scheduleCronJob."
+
+// checkLimits refuses a job that would have more than MaxTasksPerJob
+// instances, or production tasks beyond its role's quota (Aurora's
+// validateTaskLimits). The caller holds s.mu.
+func (s *Scheduler) checkLimits(tc api.TaskConfig, total, adding int) error {
+	if total <= 0 || total > s.cfg.MaxTasksPerJob {
+		return invalid("Instance count must be between 1 and %d inclusive.", s.cfg.MaxTasksPerJob)
+	}
+	return s.checkQuota(tc, adding)
+}
+
+// PopulateJobConfig is populateJobConfig: the job's TaskConfig validated
+// and populated as createJob would store it (tier, production, owner,
+// scalar resources), without creating anything.
+func (s *Scheduler) PopulateJobConfig(j api.JobConfiguration) (api.TaskConfig, error) {
+	if err := s.validateJob(&j); err != nil {
+		return api.TaskConfig{}, invalid("Invalid configuration: %v", err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.checkFits(j.TaskConfig); err != nil {
+		return api.TaskConfig{}, invalid("Invalid configuration: %v", err)
+	}
+	return j.TaskConfig, nil
 }
 
 // CreateJob is createJob: it stores the job and its instances as PENDING
@@ -72,7 +100,7 @@ func (s *Scheduler) CreateJob(ctx context.Context, j api.JobConfiguration) error
 		return err
 	}
 	if j.CronSchedule != "" {
-		return invalid("Job %s has a cron schedule: use scheduleCronJob.", j.Key)
+		return invalid(noCron)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -86,6 +114,12 @@ func (s *Scheduler) CreateJob(ctx context.Context, j api.JobConfiguration) error
 			}
 		}
 	}
+	if err := s.checkFits(j.TaskConfig); err != nil {
+		return err
+	}
+	if err := s.checkLimits(j.TaskConfig, j.InstanceCount, j.InstanceCount); err != nil {
+		return err
+	}
 	tx := s.begin()
 	tx.jobs = append(tx.jobs, j)
 	s.jobs[j.Key] = &j
@@ -98,6 +132,62 @@ func (s *Scheduler) CreateJob(ctx context.Context, j api.JobConfiguration) error
 	s.log.Info("job created", "job", j.Key, "instances", j.InstanceCount)
 	s.wake()
 	return nil
+}
+
+// AddInstances is addInstances: count new instances with the config of
+// the given active instance, numbered after the job's highest active
+// instance. Cron jobs are refused, as in Aurora.
+func (s *Scheduler) AddInstances(ctx context.Context, key api.InstanceKey, count int) ([]int, error) {
+	k := key.JobKey
+	if err := k.Validate(); err != nil {
+		return nil, invalid("%v", err)
+	}
+	if count <= 0 {
+		return nil, invalid("Instance count must be positive.")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if j := s.jobs[k]; j != nil && j.CronSchedule != "" {
+		return nil, invalid("Instances may not be added to cron jobs.")
+	}
+	active := s.activeTasks(k, nil)
+	var template *api.ScheduledTask
+	last := -1
+	for _, t := range active {
+		if t.AssignedTask.InstanceID == key.InstanceID && template == nil {
+			template = t
+		}
+		last = max(last, t.AssignedTask.InstanceID)
+	}
+	if template == nil {
+		return nil, invalid("No active task found for a given instance ID.")
+	}
+	tc := template.AssignedTask.Task
+	if err := s.checkFits(tc); err != nil {
+		return nil, err
+	}
+	if err := s.checkLimits(tc, len(active)+count, count); err != nil {
+		return nil, err
+	}
+	tx := s.begin()
+	var ids []int
+	for i := last + 1; i <= last+count; i++ {
+		s.addTask(tx, tc, i)
+		ids = append(ids, i)
+	}
+	j := api.JobConfiguration{Key: k, Owner: tc.Owner, TaskConfig: tc}
+	if old := s.jobs[k]; old != nil {
+		j = *old
+	}
+	j.InstanceCount = len(active) + count
+	tx.jobs = append(tx.jobs, j)
+	s.jobs[k] = &j
+	if err := tx.commit(); err != nil {
+		return nil, err
+	}
+	s.log.Info("instances added", "job", k, "from", key.InstanceID, "instances", ids)
+	s.wake()
+	return ids, nil
 }
 
 // addTask inserts a new task for an instance, INIT → PENDING.

@@ -54,8 +54,16 @@ type Config struct {
 	// Timings are the state machine's timeouts and penalties; default
 	// state.DevConfig() (no multi-second penalties).
 	Timings *state.Config
-	Logger  *slog.Logger
-	Now     func() time.Time
+	// MaxTasksPerJob caps a job's instances (Aurora's -max_tasks_per_job);
+	// default 4000.
+	MaxTasksPerJob int
+	// BasicAuth, when not empty, protects the API's mutating RPCs (every
+	// RPC outside Aurora's ReadOnlyScheduler service) with HTTP basic
+	// authentication: user name → password. Read-only RPCs stay open, as
+	// in Aurora (AURORA-1295).
+	BasicAuth map[string]string
+	Logger    *slog.Logger
+	Now       func() time.Time
 }
 
 func (c Config) advertised() string {
@@ -76,11 +84,17 @@ type Scheduler struct {
 	jobs        map[api.JobKey]*api.JobConfiguration
 	tasks       map[string]*api.ScheduledTask
 	offers      map[string]heldOffer
-	kick        chan struct{}                  // wakes the scheduling loop
-	flaps       map[string]int                 // task id → flapping ancestors (for throttling)
-	hosts       map[string]map[string][]string // hostname → attributes, from offers
-	maintenance map[string]match.MaintenanceMode
-	vetoes      map[string][]match.Veto // why pending tasks were not placed in the last round
+	kick        chan struct{}                    // wakes the scheduling loop
+	flaps       map[string]int                   // task id → flapping ancestors (for throttling)
+	hosts       map[string]map[string][]string   // hostname → attributes, from offers
+	maintenance map[string]match.MaintenanceMode // hostname → mode (NONE is absent); stored
+	vetoes      map[string][]match.Veto          // why pending tasks were not placed in the last round
+	quotas      map[string]api.ResourceAggregate // role → quota; stored
+	agents      map[string]agentSize             // agent id → the most it was seen to have, from offers
+	seenOffers  map[string]bool                  // held offers already counted in agents
+
+	// Reconciliation counters, for /vars.
+	explicitReconciliations, implicitReconciliations, reconcileUpdates int
 }
 
 type heldOffer struct {
@@ -115,6 +129,9 @@ func New(cfg Config) (*Scheduler, error) {
 		c := state.DevConfig()
 		cfg.Timings = &c
 	}
+	if cfg.MaxTasksPerJob <= 0 {
+		cfg.MaxTasksPerJob = 4000
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -132,19 +149,12 @@ func New(cfg Config) (*Scheduler, error) {
 	}
 	s := &Scheduler{
 		cfg: cfg, store: st, fw: newFramework(cfg.MasterURL), log: cfg.Logger,
-		frameworkID: snap.FrameworkID, jobs: map[api.JobKey]*api.JobConfiguration{},
-		tasks: map[string]*api.ScheduledTask{}, offers: map[string]heldOffer{}, kick: make(chan struct{}, 1), flaps: map[string]int{},
-		hosts: map[string]map[string][]string{}, maintenance: map[string]match.MaintenanceMode{},
+		frameworkID: snap.FrameworkID, offers: map[string]heldOffer{}, kick: make(chan struct{}, 1), flaps: map[string]int{},
+		hosts: map[string]map[string][]string{}, agents: map[string]agentSize{}, seenOffers: map[string]bool{},
 	}
-	for i := range snap.Jobs {
-		j := snap.Jobs[i]
-		s.jobs[j.Key] = &j
-	}
-	for i := range snap.Tasks {
-		t := snap.Tasks[i]
-		s.tasks[t.AssignedTask.TaskID] = &t
-	}
-	s.log.Info("storage loaded", "framework_id", snap.FrameworkID, "jobs", len(s.jobs), "tasks", len(s.tasks))
+	s.loadSnapshot(snap)
+	s.log.Info("storage loaded", "framework_id", snap.FrameworkID, "jobs", len(s.jobs), "tasks", len(s.tasks),
+		"quotas", len(s.quotas), "hosts_in_maintenance", len(s.maintenance))
 	return s, nil
 }
 
@@ -175,6 +185,7 @@ func (s *Scheduler) Run(ctx context.Context) {
 	s.rearm()
 	s.mu.Unlock()
 	go s.runMesos(ctx)
+	go s.watchOffers(ctx)
 	s.scheduleLoop(ctx)
 }
 

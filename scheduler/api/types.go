@@ -261,6 +261,15 @@ type Result struct {
 	ConfigSummaryResult  *ConfigSummaryResult  `json:"configSummaryResult,omitempty"`
 	PopulateJobResult    *PopulateJobResult    `json:"populateJobResult,omitempty"`
 	ListBackupsResult    *ListBackupsResult    `json:"listBackupsResult,omitempty"`
+	// Admin, quota, maintenance and summary results (see admin.go).
+	GetQuotaResult          *GetQuotaResult          `json:"getQuotaResult,omitempty"`
+	StartMaintenanceResult  *StartMaintenanceResult  `json:"startMaintenanceResult,omitempty"`
+	DrainHostsResult        *DrainHostsResult        `json:"drainHostsResult,omitempty"`
+	MaintenanceStatusResult *MaintenanceStatusResult `json:"maintenanceStatusResult,omitempty"`
+	EndMaintenanceResult    *EndMaintenanceResult    `json:"endMaintenanceResult,omitempty"`
+	RoleSummaryResult       *RoleSummaryResult       `json:"roleSummaryResult,omitempty"`
+	GetPendingReasonResult  *GetPendingReasonResult  `json:"getPendingReasonResult,omitempty"`
+	GetTierConfigResult     *GetTierConfigResult     `json:"getTierConfigResult,omitempty"`
 }
 
 // ScheduleStatusResult lists tasks.

@@ -1,9 +1,9 @@
-// Package storage is the scheduler's durable store: jobs, tasks, quotas
-// and the framework id in one bbolt file. bbolt (pure Go, one file, B+tree
-// with copy-on-write pages) commits each transaction with an fsync before
-// Update returns, so the API acknowledges nothing that a kill -9 could
-// lose, and a consistent copy of the whole store (a backup) is one read
-// transaction away.
+// Package storage is the scheduler's durable store: jobs, tasks, quotas,
+// host maintenance modes and the framework id in one bbolt file. bbolt
+// (pure Go, one file, B+tree with copy-on-write pages) commits each
+// transaction with an fsync before Update returns, so the API acknowledges
+// nothing that a kill -9 could lose, and a consistent copy of the whole
+// store (a backup) is one read transaction away.
 //
 // The scheduler keeps its working set in memory and writes through: Load
 // reads everything at start-up, and every change goes through Update.
@@ -28,8 +28,12 @@ var (
 	bucketJobs   = []byte("jobs")
 	bucketTasks  = []byte("tasks")
 	bucketQuotas = []byte("quotas")
-	keyFramework = []byte("framework_id")
-	keySchema    = []byte("schema_version")
+	// bucketMaintenance maps a hostname to its maintenance mode. It came
+	// after schema 1's first buckets: Open adds it to an older store, and
+	// Load reads a store (or backup) without it as having no maintenance.
+	bucketMaintenance = []byte("maintenance")
+	keyFramework      = []byte("framework_id")
+	keySchema         = []byte("schema_version")
 )
 
 // schemaVersion is the layout of the buckets; a store from a newer
@@ -53,7 +57,7 @@ func Open(path string) (*Store, error) {
 		return nil, fmt.Errorf("storage: open %s: %w", path, err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketMeta, bucketJobs, bucketTasks, bucketQuotas} {
+		for _, b := range [][]byte{bucketMeta, bucketJobs, bucketTasks, bucketQuotas, bucketMaintenance} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -83,11 +87,13 @@ type Snapshot struct {
 	Jobs        []api.JobConfiguration
 	Tasks       []api.ScheduledTask
 	Quotas      map[string]json.RawMessage
+	// Maintenance is each host's maintenance mode (hosts in none are absent).
+	Maintenance map[string]string
 }
 
 // Load reads the whole store.
 func (s *Store) Load() (*Snapshot, error) {
-	snap := &Snapshot{Quotas: map[string]json.RawMessage{}}
+	snap := &Snapshot{Quotas: map[string]json.RawMessage{}, Maintenance: map[string]string{}}
 	err := s.db.View(func(tx *bolt.Tx) error {
 		snap.FrameworkID = string(tx.Bucket(bucketMeta).Get(keyFramework))
 		if err := tx.Bucket(bucketJobs).ForEach(func(k, v []byte) error {
@@ -110,8 +116,18 @@ func (s *Store) Load() (*Snapshot, error) {
 		}); err != nil {
 			return err
 		}
-		return tx.Bucket(bucketQuotas).ForEach(func(k, v []byte) error {
+		if err := tx.Bucket(bucketQuotas).ForEach(func(k, v []byte) error {
 			snap.Quotas[string(k)] = append(json.RawMessage(nil), v...)
+			return nil
+		}); err != nil {
+			return err
+		}
+		b := tx.Bucket(bucketMaintenance)
+		if b == nil {
+			return nil // a store or backup from before maintenance was stored
+		}
+		return b.ForEach(func(k, v []byte) error {
+			snap.Maintenance[string(k)] = string(v)
 			return nil
 		})
 	})
@@ -172,6 +188,22 @@ func (w *Writer) SetQuota(role string, quota json.RawMessage) error {
 		return w.tx.Bucket(bucketQuotas).Delete([]byte(role))
 	}
 	return w.tx.Bucket(bucketQuotas).Put([]byte(role), quota)
+}
+
+// SetMaintenance stores a host's maintenance mode; "" or "NONE" removes
+// the host (no maintenance).
+func (w *Writer) SetMaintenance(host, mode string) error {
+	if host == "" {
+		return errors.New("storage: maintenance for an empty hostname")
+	}
+	b, err := w.tx.CreateBucketIfNotExists(bucketMaintenance)
+	if err != nil {
+		return err
+	}
+	if mode == "" || mode == "NONE" {
+		return b.Delete([]byte(host))
+	}
+	return b.Put([]byte(host), []byte(mode))
 }
 
 // backupPrefix starts every backup's file name.

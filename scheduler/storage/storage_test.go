@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/aurorabox/aurorabox/scheduler/api"
+	bolt "go.etcd.io/bbolt"
 )
 
 func task(id string, instance int) api.ScheduledTask {
@@ -87,6 +88,70 @@ func TestRoundTripBackupRestore(t *testing.T) {
 	}
 	if err := Restore(filepath.Join(dir, "nope"), path); err == nil {
 		t.Fatal("restored from a missing backup")
+	}
+}
+
+// Maintenance modes survive a reopen; NONE removes a host; a store made
+// before the maintenance bucket existed loads as having no maintenance and
+// gets the bucket on its next Open.
+func TestMaintenanceModes(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "scheduler.db")
+	s, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = s.Update(func(w *Writer) error {
+		for h, m := range map[string]string{"a": "DRAINING", "b": "SCHEDULED", "c": "DRAINED"} {
+			if err := w.SetMaintenance(h, m); err != nil {
+				return err
+			}
+		}
+		return w.SetMaintenance("b", "NONE")
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Update(func(w *Writer) error { return w.SetMaintenance("", "DRAINED") }); err == nil {
+		t.Fatal("maintenance stored for an empty hostname")
+	}
+	s.Close()
+	s, err = Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap, err := s.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(snap.Maintenance) != 2 || snap.Maintenance["a"] != "DRAINING" || snap.Maintenance["c"] != "DRAINED" {
+		t.Fatalf("maintenance after reopen: %v", snap.Maintenance)
+	}
+	// An older store: drop the bucket, as if it had never been there.
+	if err := s.db.Update(func(tx *bolt.Tx) error { return tx.DeleteBucket(bucketMaintenance) }); err != nil {
+		t.Fatal(err)
+	}
+	if snap, err = s.Load(); err != nil || len(snap.Maintenance) != 0 {
+		t.Fatalf("store without a maintenance bucket: %v, %v", snap, err)
+	}
+	name, err := s.Backup(filepath.Join(dir, "backups"), time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if err := Restore(filepath.Join(dir, "backups", name), path); err != nil {
+		t.Fatalf("restore of a backup without maintenance: %v", err)
+	}
+	s, err = Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.Update(func(w *Writer) error { return w.SetMaintenance("a", "DRAINED") }); err != nil {
+		t.Fatal(err)
+	}
+	if snap, err = s.Load(); err != nil || snap.Maintenance["a"] != "DRAINED" {
+		t.Fatalf("maintenance after restoring an old backup: %v, %v", snap, err)
 	}
 }
 
