@@ -18,7 +18,7 @@ import (
 )
 
 func schedulerCommand() *cobra.Command {
-	var listen, masterURL, zkServers, dataDir, hostname, serversetPath, announcerEnsemble string
+	var listen, masterURL, zkServers, dataDir, hostname, serversetPath, announcerEnsemble, shiroINI string
 	cmd := &cobra.Command{
 		Use:   "scheduler",
 		Short: "Run the Aurora scheduler (started by up)",
@@ -69,13 +69,19 @@ ServerSet member_ node, where Aurora clients look for it.`,
 					return &exitError{1, fmt.Errorf("scheduler: %w", err)}
 				}
 			}
+			var users map[string]string
+			if shiroINI != "" {
+				if users, err = readUsers(shiroINI); err != nil {
+					return &exitError{2, fmt.Errorf("scheduler: --shiro-ini: %w", err)}
+				}
+			}
 			var flags []string
 			if announcerEnsemble != "" {
 				flags = append(flags, "--announcer-ensemble", announcerEnsemble)
 			}
 			s, err := scheduler.New(scheduler.Config{
 				Cluster: cfg.Cluster, ListenAddr: listen, Hostname: hostname, MasterURL: masterURL, DataDir: dataDir,
-				ExecutorPath: exe, ExecutorFlags: flags, Logger: logger,
+				ExecutorPath: exe, ExecutorFlags: flags, Logger: logger, BasicAuth: users,
 			})
 			if err != nil {
 				return &exitError{1, fmt.Errorf("scheduler: %w", err)}
@@ -120,6 +126,7 @@ ServerSet member_ node, where Aurora clients look for it.`,
 	f.StringVar(&serversetPath, "serverset-path", appliance.SchedulerZKPath, "ZooKeeper path of the election and the ServerSet")
 	f.StringVar(&dataDir, "data-dir", "", "the scheduler's store and backups (default: <data-dir>/scheduler)")
 	f.StringVar(&hostname, "hostname", "", "host to advertise (default: the listen host)")
+	f.StringVar(&shiroINI, "shiro-ini", "", "require HTTP basic auth for mutating API calls, users from this file's [users] section (as Aurora's -shiro_ini)")
 	f.StringVar(&announcerEnsemble, "announcer-ensemble", "", "ZooKeeper ensemble passed to executors for task announcements")
 	return cmd
 }
@@ -147,4 +154,40 @@ func detectMaster(ctx context.Context, zkURL string) (string, error) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+}
+
+// readUsers reads the [users] section of a Shiro INI file, as Aurora's
+// -shiro_ini: lines `name = password[, role...]`. Roles are not used yet:
+// every listed user may call every RPC.
+func readUsers(path string) (map[string]string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	users := map[string]string{}
+	section := ""
+	for i, line := range strings.Split(string(b), "\n") {
+		line = strings.TrimSpace(line)
+		switch {
+		case line == "" || strings.HasPrefix(line, "#") || strings.HasPrefix(line, ";"):
+			continue
+		case strings.HasPrefix(line, "[") && strings.HasSuffix(line, "]"):
+			section = strings.TrimSpace(line[1 : len(line)-1])
+			continue
+		}
+		if section != "users" {
+			continue
+		}
+		name, rest, ok := strings.Cut(line, "=")
+		pass, _, _ := strings.Cut(rest, ",")
+		name, pass = strings.TrimSpace(name), strings.TrimSpace(pass)
+		if !ok || name == "" || pass == "" {
+			return nil, fmt.Errorf("%s:%d: want `name = password[, roles]` in [users]", path, i+1)
+		}
+		users[name] = pass
+	}
+	if len(users) == 0 {
+		return nil, fmt.Errorf("%s: no users in a [users] section", path)
+	}
+	return users, nil
 }
