@@ -112,6 +112,11 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("zookeeper: recover %s: %w", cfg.DataDir, err)
 	}
+	// A crash between a snapshot and its purge leaves one file too many;
+	// tidy up now that recovery has read what it needs.
+	if err := purge(cfg.DataDir); err != nil {
+		cfg.Logger.Warn("zookeeper purge failed", "err", err)
+	}
 	s := &Server{cfg: cfg, logger: cfg.Logger, conns: map[*conn]struct{}{}, perIP: map[string]int{},
 		done: make(chan struct{}), started: cfg.Now()}
 	s.p = newProcessor(s, rec)
