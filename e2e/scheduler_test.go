@@ -4,6 +4,7 @@ package e2e
 
 import (
 	"encoding/json"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -44,49 +45,75 @@ func helloJob(instances int) string {
 	return string(b)
 }
 
+// tasksByStatus returns "instance:status" of a job's tasks, sorted.
+func tasksOf(t *testing.T, sched, job string) []api.ScheduledTask {
+	t.Helper()
+	var r api.Response
+	json.Unmarshal([]byte(curlJSON(t, sched+"/api/getTasksStatus", `{"query": {"role": "www-data", "environment": "prod", "jobName": "`+job+`"}}`)), &r)
+	return r.Result.ScheduleStatusResult.Tasks
+}
+
+func count(ts []api.ScheduledTask, f func(api.ScheduledTask) bool) int {
+	n := 0
+	for _, t := range ts {
+		if f(t) {
+			n++
+		}
+	}
+	return n
+}
+
+func active(t api.ScheduledTask) bool {
+	switch t.Status {
+	case "FINISHED", "FAILED", "KILLED", "LOST":
+		return false
+	}
+	return true
+}
+
 // TestSchedulerOnAppliance drives the appliance's scheduler with curl and
-// jq: a job's instances run through the real executor, the leader is in
-// the ServerSet, discovery info reaches the master, and a kill -9 of the
-// scheduler loses nothing and keeps the framework id.
+// jq: 3 instances run through the real executor, one is killed and one
+// restarted while a failing batch job runs into max_task_failures, and the
+// scheduler is killed with SIGKILL in the middle of it all. Afterwards no
+// task is lost or duplicated and the framework id is the same. Along the
+// way: discovery info at the master, the leader's ServerSet member, the job
+// page in Chromium, and a standby scheduler redirecting to the leader.
 func TestSchedulerOnAppliance(t *testing.T) {
 	c := newCluster(t)
 	c.up()
 	sched := "http://" + c.component("scheduler").Address
 	master := "http://" + c.component("master").Address
-	jq(t, curlJSON(t, sched+"/api/createJob", helloJob(2)), `.responseCode == "OK"`)
-	query := `{"query": {"role": "www-data", "environment": "prod", "jobName": "hello"}}`
-	running := func() string {
-		return curlJSON(t, sched+"/api/getTasksStatus", query)
-	}
-	waitFor(t, "2 RUNNING instances", 30*time.Second, func() bool {
-		return exec.Command("bash", "-c", `jq -e '[.result.scheduleStatusResult.tasks[] | select(.status == "RUNNING")] | length == 2' >/dev/null <<< "$0"`, running()).Run() == nil
+	key := `{"role": "www-data", "environment": "prod", "name": "hello"}`
+	jq(t, curlJSON(t, sched+"/api/createJob", helloJob(3)), `.responseCode == "OK"`)
+	waitFor(t, "3 RUNNING instances", 30*time.Second, func() bool {
+		return count(tasksOf(t, sched, "hello"), func(t api.ScheduledTask) bool { return t.Status == "RUNNING" }) == 3
 	})
-	before := running()
-
-	// The job page in a real browser lists both instances as RUNNING.
-	page := sched + "/scheduler/www-data/prod/hello"
-	dom := chromium(t, page)
-	for _, want := range []string{`data-instance="0" data-status="RUNNING"`, `data-instance="1" data-status="RUNNING"`, "www-data", "hello"} {
-		if !strings.Contains(dom, want) {
-			t.Errorf("job page lacks %q:\n%s", want, dom)
-		}
-	}
-	screenshot(t, page)
 
 	// The master shows the tasks with Aurora's discovery info (§2.4 test_discovery_info).
 	state, err := exec.Command("curl", "-fsS", master+"/master/state").Output()
 	if err != nil {
 		t.Fatal(err)
 	}
-	jq(t, string(state), `.frameworks | length == 1 and .[0].name == "Aurora" and (.[0].tasks | length == 2) and all(.[0].tasks[]; .discovery.name == "hello.prod.www-data" and .name == "www-data/prod/hello")`)
+	jq(t, string(state), `.frameworks | length == 1 and .[0].name == "Aurora" and (.[0].tasks | length == 3) and all(.[0].tasks[]; .discovery.name == "hello.prod.www-data" and .name == "www-data/prod/hello")`)
 	var st struct {
 		Frameworks []struct{ ID string } `json:"frameworks"`
 	}
 	json.Unmarshal(state, &st)
 	fwID := st.Frameworks[0].ID
 
+	// The job page in a real browser lists the instances as RUNNING.
+	page := sched + "/scheduler/www-data/prod/hello"
+	dom := chromium(t, page)
+	for _, want := range []string{`data-instance="0" data-status="RUNNING"`, `data-instance="2" data-status="RUNNING"`, "www-data", "hello"} {
+		if !strings.Contains(dom, want) {
+			t.Errorf("job page lacks %q:\n%s", want, dom)
+		}
+	}
+	screenshot(t, page)
+
 	// The leader advertises itself as a ServerSet member.
-	conn, _, err := zk.Connect([]string{c.component("zookeeper").Address}, 10*time.Second, zk.WithLogInfo(false))
+	zkAddr := c.component("zookeeper").Address
+	conn, _, err := zk.Connect([]string{zkAddr}, 10*time.Second, zk.WithLogInfo(false))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,28 +132,108 @@ func TestSchedulerOnAppliance(t *testing.T) {
 		t.Fatalf("no member_ under /aurora/scheduler: %v", kids)
 	}
 	data, _, _ := conn.Get("/aurora/scheduler/" + member)
-	port := c.component("scheduler").Address[strings.LastIndexByte(c.component("scheduler").Address, ':')+1:]
+	schedAddr := c.component("scheduler").Address
+	port := schedAddr[strings.LastIndexByte(schedAddr, ':')+1:]
 	jq(t, string(data), `.status == "ALIVE" and (.serviceEndpoint.port | tostring) == "`+port+`" and .additionalEndpoints.http.port == .serviceEndpoint.port`)
 
-	// kill -9 the scheduler: the supervisor restarts it, it re-subscribes
-	// with the same framework id, and the tasks are the same ones, RUNNING.
+	// A second scheduler on the same ZooKeeper stands by: 503 on
+	// /leaderhealth, and a 307 to the leader for everything else.
+	standby := freeAddr(t)
+	sb := exec.Command(bin(t), "scheduler", "--listen", standby, "--zk", zkAddr, "--data-dir", t.TempDir(), "--master", master)
+	sb.Env = append(os.Environ(), "AURORABOX_DATA_DIR="+c.dir)
+	if err := sb.Start(); err != nil {
+		t.Fatal(err)
+	}
+	stopStandby := func() { sb.Process.Kill(); sb.Wait() }
+	defer stopStandby()
+	var code, location string
+	waitFor(t, "the standby to answer", 20*time.Second, func() bool {
+		out, err := exec.Command("curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "http://"+standby+"/leaderhealth").Output()
+		code = string(out)
+		return err == nil && code == "503"
+	})
+	out, _ := exec.Command("curl", "-s", "-o", "/dev/null", "-w", "%{http_code} %{redirect_url}", "http://"+standby+"/scheduler").Output()
+	code, location, _ = strings.Cut(string(out), " ")
+	if code != "307" || location != sched+"/scheduler" {
+		t.Fatalf("standby /scheduler: %s %s, want 307 to %s/scheduler", code, location, sched)
+	}
+	// Gone before the leader is killed below, or it would take over (with
+	// its own, empty store).
+	stopStandby()
+
+	// Kill instance 1, restart instance 0, start a failing batch job, and
+	// kill -9 the scheduler while all that is under way.
+	running := map[string]bool{}
+	for _, tk := range tasksOf(t, sched, "hello") {
+		running[tk.AssignedTask.TaskID] = true
+	}
+	jq(t, curlJSON(t, sched+"/api/killTasks", `{"job": `+key+`, "instances": [1]}`), `.responseCode == "OK"`)
+	jq(t, curlJSON(t, sched+"/api/restartShards", `{"job": `+key+`, "shardIds": [0]}`), `.responseCode == "OK"`)
+	jq(t, curlJSON(t, sched+"/api/createJob", failingJob(2)), `.responseCode == "OK"`)
 	pid := c.component("scheduler").PID
 	syscall.Kill(pid, syscall.SIGKILL)
 	waitFor(t, "the scheduler restarted and healthy", 60*time.Second, func() bool {
 		s := c.component("scheduler")
 		return s.PID != pid && s.Health == "healthy"
 	})
-	after := running()
-	jq(t, after, `[.result.scheduleStatusResult.tasks[] | select(.status == "RUNNING") | .assignedTask.taskId] == `+
-		mustJQ(t, before, `[.result.scheduleStatusResult.tasks[] | select(.status == "RUNNING") | .assignedTask.taskId]`))
+	waitFor(t, "instance 0 replaced, 1 killed, 2 untouched", 60*time.Second, func() bool {
+		ts := tasksOf(t, sched, "hello")
+		byInstance := map[int][]api.ScheduledTask{}
+		for _, tk := range ts {
+			if active(tk) {
+				byInstance[tk.AssignedTask.InstanceID] = append(byInstance[tk.AssignedTask.InstanceID], tk)
+			}
+		}
+		return len(byInstance[0]) == 1 && byInstance[0][0].Status == "RUNNING" && !running[byInstance[0][0].AssignedTask.TaskID] &&
+			running[byInstance[0][0].AncestorID] && len(byInstance[1]) == 0 &&
+			len(byInstance[2]) == 1 && byInstance[2][0].Status == "RUNNING" && running[byInstance[2][0].AssignedTask.TaskID]
+	})
+	waitFor(t, "the batch job at max_task_failures", 60*time.Second, func() bool {
+		ts := tasksOf(t, sched, "failing")
+		return count(ts, func(t api.ScheduledTask) bool { return t.Status == "FAILED" }) == 2 && count(ts, active) == 0
+	})
+	time.Sleep(time.Second)
+	if ts := tasksOf(t, sched, "failing"); len(ts) != 2 {
+		t.Fatalf("failing job: %d tasks after max_task_failures 2", len(ts))
+	}
+	if ts := tasksOf(t, sched, "hello"); len(ts) != 4 { // 3 first tasks + instance 0's replacement
+		t.Fatalf("hello: %d tasks, want 4 (a task lost or duplicated)", len(ts))
+	}
 	state, _ = exec.Command("curl", "-fsS", master+"/master/state").Output()
-	jq(t, string(state), `(.frameworks | length) == 1 and .frameworks[0].id == "`+fwID+`" and .frameworks[0].active`)
+	jq(t, string(state), `(.frameworks | length) == 1 and .frameworks[0].id == "`+fwID+`" and .frameworks[0].active and (.frameworks[0].tasks | length) == 2`)
 
 	// Kill the job; everything ends KILLED.
-	jq(t, curlJSON(t, sched+"/api/killTasks", `{"job": {"role": "www-data", "environment": "prod", "name": "hello"}}`), `.responseCode == "OK"`)
-	waitFor(t, "all KILLED", 30*time.Second, func() bool {
-		return exec.Command("bash", "-c", `jq -e '[.result.scheduleStatusResult.tasks[] | select(.status == "KILLED")] | length == 2' >/dev/null <<< "$0"`, running()).Run() == nil
+	jq(t, curlJSON(t, sched+"/api/killTasks", `{"job": `+key+`}`), `.responseCode == "OK"`)
+	waitFor(t, "nothing active", 30*time.Second, func() bool { return count(tasksOf(t, sched, "hello"), active) == 0 })
+}
+
+// failingJob is a batch job whose only process exits 1.
+func failingJob(maxFailures int) string {
+	f := 0.0
+	data, _ := json.Marshal(assigned.Job{
+		Name: "failing", Role: "www-data", Environment: "prod", Cluster: "devcluster",
+		Task: assigned.Task{Name: "failing", Processes: []assigned.Process{{Name: "main", Cmdline: "sleep 0.5; exit 1", MinDuration: &f}}},
 	})
+	cpus, ram := 0.05, int64(8)
+	key := api.JobKey{Role: "www-data", Environment: "prod", Name: "failing"}
+	b, _ := json.Marshal(map[string]any{"description": api.JobConfiguration{
+		Key: key, Owner: api.Identity{User: "www-data"}, InstanceCount: 1,
+		TaskConfig: api.TaskConfig{Job: key, Owner: api.Identity{User: "www-data"}, MaxTaskFailures: maxFailures,
+			Resources:      []api.Resource{{NumCpus: &cpus}, {RAMMb: &ram}},
+			ExecutorConfig: api.ExecutorConfig{Name: "AuroraExecutor", Data: string(data)}},
+	}})
+	return string(b)
+}
+
+// freeAddr is a free 127.0.0.1 port.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
 }
 
 // mustJQ runs a jq filter and returns its compact output.

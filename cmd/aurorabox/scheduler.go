@@ -2,11 +2,17 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/aurorabox/aurorabox/appliance"
@@ -14,17 +20,29 @@ import (
 	"github.com/aurorabox/aurorabox/executor/announcer"
 	"github.com/aurorabox/aurorabox/scheduler"
 	"github.com/aurorabox/aurorabox/scheduler/election"
+	"github.com/aurorabox/aurorabox/scheduler/state"
+	"github.com/aurorabox/aurorabox/scheduler/storage"
+	"github.com/go-zookeeper/zk"
 	"github.com/spf13/cobra"
 )
 
 func schedulerCommand() *cobra.Command {
-	var listen, masterURL, zkServers, dataDir, hostname, serversetPath, announcerEnsemble, shiroINI string
+	var listen, masterURL, zkServers, dataDir, hostname, serversetPath, announcerEnsemble, shiroINI, profile, restore string
+	var offerHold, failover time.Duration
+	var overhead scheduler.Overhead
+	var maxTasks int
+	timings := map[string]*time.Duration{}
 	cmd := &cobra.Command{
 		Use:   "scheduler",
 		Short: "Run the Aurora scheduler (started by up)",
 		Long: `Runs the Aurora-compatible scheduler, a Mesos framework named Aurora. With --zk it takes
 part in leader election under --serverset-path and, once leading, advertises itself there as a
-ServerSet member_ node, where Aurora clients look for it.`,
+ServerSet member_ node, where Aurora clients look for it. Until then it answers /leaderhealth with
+503 (another scheduler leads) or 502 (none does) and redirects everything else to the leader.
+
+Timing flags are Aurora's (§5.3 of the reference); --timing-profile picks their defaults: "dev"
+(no multi-second waits before scheduling, no flapping throttle) or "aurora" (Aurora's production
+defaults). A timing flag given explicitly wins over the profile.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := loadConfig(cmd)
@@ -40,6 +58,32 @@ ServerSet member_ node, where Aurora clients look for it.`,
 			if dataDir == "" {
 				dataDir = cfg.Path("scheduler")
 			}
+			var tc state.Config
+			switch profile {
+			case "dev":
+				tc = state.DevConfig()
+			case "aurora":
+				tc = state.AuroraConfig()
+			default:
+				return &exitError{2, fmt.Errorf("scheduler: --timing-profile %q: want dev or aurora", profile)}
+			}
+			for name, target := range map[string]*time.Duration{
+				"transient-task-state-timeout": &tc.TransientTaskStateTimeout, "initial-task-kill-retry-interval": &tc.InitialTaskKillRetryInterval,
+				"flapping-task-threshold": &tc.FlappingTaskThreshold, "initial-flapping-task-delay": &tc.InitialFlappingTaskDelay,
+				"max-flapping-task-delay": &tc.MaxFlappingTaskDelay, "first-schedule-delay": &tc.FirstScheduleDelay,
+				"initial-schedule-penalty": &tc.InitialSchedulePenalty, "max-schedule-penalty": &tc.MaxSchedulePenalty,
+				"max-reschedule-task-delay-on-startup": &tc.MaxRescheduleTaskDelayOnStartup,
+			} {
+				if cmd.Flags().Changed(name) {
+					*target = *timings[name]
+				}
+			}
+			var users map[string]string
+			if shiroINI != "" {
+				if users, err = readUsers(shiroINI); err != nil {
+					return &exitError{2, fmt.Errorf("scheduler: --shiro-ini: %w", err)}
+				}
+			}
 			exe, err := os.Executable()
 			if err != nil {
 				return err
@@ -54,9 +98,22 @@ ServerSet member_ node, where Aurora clients look for it.`,
 			if hostname == "" {
 				hostname = host
 			}
+			ln, err := net.Listen("tcp", listen)
+			if err != nil {
+				return &exitError{1, fmt.Errorf("scheduler: %w", err)}
+			}
+			// Serve at once; the handler becomes the scheduler's once it leads.
+			var handler atomic.Pointer[http.Handler]
+			setHandler := func(h http.Handler) { handler.Store(&h) }
+			setHandler(scheduler.StandbyHandler(func() (string, bool) { return "", false }))
+			errc := make(chan error, 1)
+			go func() {
+				errc <- serveHTTP(ctx, ln, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { (*handler.Load()).ServeHTTP(w, r) }))
+			}()
 			var lost <-chan struct{}
 			if zkServers != "" {
 				servers := strings.Split(zkServers, ",")
+				setHandler(scheduler.StandbyHandler(leaderFinder(servers, serversetPath)))
 				l, err := election.Elect(ctx, servers, serversetPath, hostname, 10*time.Second, logger)
 				if err != nil {
 					return &exitError{1, fmt.Errorf("scheduler: %w", err)}
@@ -69,11 +126,11 @@ ServerSet member_ node, where Aurora clients look for it.`,
 					return &exitError{1, fmt.Errorf("scheduler: %w", err)}
 				}
 			}
-			var users map[string]string
-			if shiroINI != "" {
-				if users, err = readUsers(shiroINI); err != nil {
-					return &exitError{2, fmt.Errorf("scheduler: --shiro-ini: %w", err)}
+			if restore != "" {
+				if err := storage.Restore(restore, filepath.Join(dataDir, "scheduler.db")); err != nil {
+					return &exitError{1, fmt.Errorf("scheduler: --restore: %w", err)}
 				}
+				logger.Warn("store restored from a backup", "backup", restore)
 			}
 			var flags []string
 			if announcerEnsemble != "" {
@@ -81,18 +138,16 @@ ServerSet member_ node, where Aurora clients look for it.`,
 			}
 			s, err := scheduler.New(scheduler.Config{
 				Cluster: cfg.Cluster, ListenAddr: listen, Hostname: hostname, MasterURL: masterURL, DataDir: dataDir,
-				ExecutorPath: exe, ExecutorFlags: flags, Logger: logger, BasicAuth: users,
+				ExecutorPath: exe, ExecutorFlags: flags, Logger: logger, BasicAuth: users, Timings: &tc,
+				OfferHold: offerHold, FailoverTimeout: failover, Overhead: overhead, MaxTasksPerJob: maxTasks,
 			})
 			if err != nil {
 				return &exitError{1, fmt.Errorf("scheduler: %w", err)}
 			}
 			defer s.Close()
-			ln, err := net.Listen("tcp", listen)
-			if err != nil {
-				return &exitError{1, fmt.Errorf("scheduler: %w", err)}
-			}
 			ctx, cancel := context.WithCancel(ctx)
 			defer cancel()
+			setHandler(s.Handler())
 			if zkServers != "" {
 				// The leader advertises itself where clients look (§8.6).
 				p, _ := net.LookupPort("tcp", port)
@@ -105,13 +160,14 @@ ServerSet member_ node, where Aurora clients look for it.`,
 				}
 				defer a.Stop()
 			}
-			errc := make(chan error, 1)
-			go func() { errc <- s.Serve(ctx, ln) }()
 			go s.Run(ctx)
 			select {
 			case <-ctx.Done():
 				return nil
 			case err := <-errc:
+				if err == nil {
+					return nil
+				}
 				return &exitError{1, fmt.Errorf("scheduler: %w", err)}
 			case <-lost:
 				// Another scheduler may lead now: stop at once, as Aurora does.
@@ -128,7 +184,54 @@ ServerSet member_ node, where Aurora clients look for it.`,
 	f.StringVar(&hostname, "hostname", "", "host to advertise (default: the listen host)")
 	f.StringVar(&shiroINI, "shiro-ini", "", "require HTTP basic auth for mutating API calls, users from this file's [users] section (as Aurora's -shiro_ini)")
 	f.StringVar(&announcerEnsemble, "announcer-ensemble", "", "ZooKeeper ensemble passed to executors for task announcements")
+	f.StringVar(&restore, "restore", "", "replace the store with this backup (from performBackup) before starting")
+	f.StringVar(&profile, "timing-profile", "dev", `defaults of the timing flags: "dev" or "aurora"`)
+	aurora := state.AuroraConfig()
+	for _, d := range []struct {
+		name string
+		def  time.Duration
+	}{
+		{"transient-task-state-timeout", aurora.TransientTaskStateTimeout}, {"initial-task-kill-retry-interval", aurora.InitialTaskKillRetryInterval},
+		{"flapping-task-threshold", aurora.FlappingTaskThreshold}, {"initial-flapping-task-delay", aurora.InitialFlappingTaskDelay},
+		{"max-flapping-task-delay", aurora.MaxFlappingTaskDelay}, {"first-schedule-delay", aurora.FirstScheduleDelay},
+		{"initial-schedule-penalty", aurora.InitialSchedulePenalty}, {"max-schedule-penalty", aurora.MaxSchedulePenalty},
+		{"max-reschedule-task-delay-on-startup", aurora.MaxRescheduleTaskDelayOnStartup},
+	} {
+		timings[d.name] = f.Duration(d.name, d.def, "Aurora's -"+strings.ReplaceAll(d.name, "-", "_")+" (default shown: the aurora profile's)")
+	}
+	f.DurationVar(&offerHold, "min-offer-hold-time", time.Minute, "how long an unused offer is held before it is declined")
+	f.DurationVar(&failover, "framework-failover-timeout", 21*24*time.Hour, "how long Mesos keeps the framework's tasks while no scheduler is connected")
+	f.Float64Var(&overhead.CPUs, "thermos-executor-cpu", 0.01, "cpus added to each task for its executor")
+	f.Float64Var(&overhead.MemMB, "thermos-executor-ram", 32, "MB of RAM added to each task for its executor")
+	f.IntVar(&maxTasks, "max-tasks-per-job", 4000, "most instances a job may have")
 	return cmd
+}
+
+// leaderFinder returns the leading scheduler's host:port from the
+// ServerSet under path, for a standby's redirects.
+func leaderFinder(servers []string, path string) func() (string, bool) {
+	conn, _, err := zk.Connect(servers, 10*time.Second, zk.WithLogInfo(false))
+	if err != nil {
+		return func() (string, bool) { return "", false }
+	}
+	return func() (string, bool) {
+		kids, _, err := conn.Children(path)
+		if err != nil {
+			return "", false
+		}
+		sort.Strings(kids)
+		for _, k := range kids {
+			if !strings.HasPrefix(k, "member_") {
+				continue
+			}
+			data, _, err := conn.Get(path + "/" + k)
+			var m announcer.Member
+			if err == nil && json.Unmarshal(data, &m) == nil && m.ServiceEndpoint.Host != "" {
+				return net.JoinHostPort(m.ServiceEndpoint.Host, strconv.Itoa(m.ServiceEndpoint.Port)), true
+			}
+		}
+		return "", false
+	}
 }
 
 // detectMaster finds the leading master under a zk:// URL, waiting for one
