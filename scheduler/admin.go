@@ -471,3 +471,20 @@ func (s *Scheduler) serveOffers(w http.ResponseWriter, r *http.Request) {
 	s.mu.Unlock()
 	writeJSON(w, out)
 }
+
+// reconcileLoop reconciles every ReconcileInterval while registered.
+func (s *Scheduler) reconcileLoop(ctx context.Context) {
+	t := time.NewTicker(s.cfg.ReconcileInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if s.Registered() {
+				s.reconcileExplicit(ctx, 1000)
+				s.reconcileImplicit(ctx)
+			}
+		}
+	}
+}

@@ -48,6 +48,11 @@ type Config struct {
 	// OfferHold is how long an unused offer is kept before it is declined
 	// (Aurora's min_offer_hold_time); default 1 minute.
 	OfferHold time.Duration
+	// ReconcileInterval is how often tasks are reconciled with Mesos,
+	// explicitly then implicitly (Aurora's -reconciliation_*_interval, 60
+	// min there); default 5 minutes. It is how a PARTITIONED task whose
+	// agent came back is seen RUNNING again.
+	ReconcileInterval time.Duration
 	// ObserverPort is where the observers listen on the agents' hosts (for
 	// the UI's links to task pages); 0: no links.
 	ObserverPort int
@@ -122,6 +127,9 @@ func New(cfg Config) (*Scheduler, error) {
 	if cfg.FailoverTimeout <= 0 {
 		cfg.FailoverTimeout = 21 * 24 * time.Hour
 	}
+	if cfg.ReconcileInterval <= 0 {
+		cfg.ReconcileInterval = 5 * time.Minute
+	}
 	if cfg.OfferHold <= 0 {
 		cfg.OfferHold = time.Minute
 	}
@@ -185,6 +193,7 @@ func (s *Scheduler) Run(ctx context.Context) {
 	s.rearm()
 	s.mu.Unlock()
 	go s.runMesos(ctx)
+	go s.reconcileLoop(ctx)
 	go s.watchOffers(ctx)
 	s.scheduleLoop(ctx)
 }

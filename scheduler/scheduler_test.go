@@ -60,6 +60,7 @@ func (e *env) startScheduler() {
 	s, err := scheduler.New(scheduler.Config{
 		ListenAddr: ln.Addr().String(), MasterURL: e.cluster.MasterURL, DataDir: e.dataDir,
 		ExecutorPath: self, User: "root", Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		ReconcileInterval: 300 * time.Millisecond,
 	})
 	if err != nil {
 		e.t.Fatal(err)
@@ -270,4 +271,31 @@ func TestRestartKeepsEverything(t *testing.T) {
 	if n := len(st["frameworks"].([]map[string]any)); n != 1 {
 		t.Fatalf("%d frameworks on the agent: the framework id changed", n)
 	}
+}
+
+// A PARTITIONED task whose job keeps partitioned tasks comes back RUNNING
+// through the periodic reconciliation.
+func TestPeriodicReconciliationRevivesPartitioned(t *testing.T) {
+	e := start(t)
+	j := jobConfig("partitioned", 1, true, 1, "sleep 600")
+	j.TaskConfig.PartitionPolicy = &api.PartitionPolicy{Reschedule: false}
+	if r := e.rpc("createJob", map[string]any{"description": j}); r.ResponseCode != api.OK {
+		t.Fatalf("createJob: %+v", r)
+	}
+	ts := e.await("partitioned", "RUNNING", func(ts map[string][]api.ScheduledTask) bool { return len(ts["RUNNING"]) == 1 })
+	id := ts["RUNNING"][0].AssignedTask.TaskID
+	if r := e.rpc("forceTaskState", map[string]any{"taskId": id, "status": "PARTITIONED"}); r.ResponseCode != api.OK {
+		t.Fatalf("forceTaskState: %+v", r)
+	}
+	e.await("partitioned", "PARTITIONED then RUNNING again", func(ts map[string][]api.ScheduledTask) bool {
+		if len(ts["RUNNING"]) != 1 || ts["RUNNING"][0].AssignedTask.TaskID != id {
+			return false
+		}
+		for _, ev := range ts["RUNNING"][0].TaskEvents {
+			if ev.Status == "PARTITIONED" {
+				return true
+			}
+		}
+		return false
+	})
 }

@@ -28,7 +28,7 @@ import (
 
 func schedulerCommand() *cobra.Command {
 	var listen, masterURL, zkServers, dataDir, hostname, serversetPath, announcerEnsemble, shiroINI, profile, restore string
-	var offerHold, failover time.Duration
+	var offerHold, failover, reconcile time.Duration
 	var overhead scheduler.Overhead
 	var maxTasks int
 	timings := map[string]*time.Duration{}
@@ -139,7 +139,7 @@ defaults). A timing flag given explicitly wins over the profile.`,
 			s, err := scheduler.New(scheduler.Config{
 				Cluster: cfg.Cluster, ListenAddr: listen, Hostname: hostname, MasterURL: masterURL, DataDir: dataDir,
 				ExecutorPath: exe, ExecutorFlags: flags, Logger: logger, BasicAuth: users, Timings: &tc,
-				OfferHold: offerHold, FailoverTimeout: failover, Overhead: overhead, MaxTasksPerJob: maxTasks,
+				OfferHold: offerHold, FailoverTimeout: failover, ReconcileInterval: reconcile, Overhead: overhead, MaxTasksPerJob: maxTasks,
 			})
 			if err != nil {
 				return &exitError{1, fmt.Errorf("scheduler: %w", err)}
@@ -200,6 +200,7 @@ defaults). A timing flag given explicitly wins over the profile.`,
 		timings[d.name] = f.Duration(d.name, d.def, "Aurora's -"+strings.ReplaceAll(d.name, "-", "_")+" (default shown: the aurora profile's)")
 	}
 	f.DurationVar(&offerHold, "min-offer-hold-time", time.Minute, "how long an unused offer is held before it is declined")
+	f.DurationVar(&reconcile, "reconciliation-interval", 5*time.Minute, "how often tasks are reconciled with Mesos (explicitly, then implicitly)")
 	f.DurationVar(&failover, "framework-failover-timeout", 21*24*time.Hour, "how long Mesos keeps the framework's tasks while no scheduler is connected")
 	f.Float64Var(&overhead.CPUs, "thermos-executor-cpu", 0.01, "cpus added to each task for its executor")
 	f.Float64Var(&overhead.MemMB, "thermos-executor-ram", 32, "MB of RAM added to each task for its executor")

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/aurorabox/aurorabox/appliance/mesos/mesosutil"
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 	"github.com/mesos/mesos-go/api/v1/lib/recordio"
 )
@@ -107,7 +108,40 @@ func (m *Master) AgentDisconnected(agentID string, link AgentLink) {
 			}
 		}
 	}
-	m.cfg.Logger.Warn("agent disconnected", "agent", agentID)
+	m.cfg.Logger.Warn("agent disconnected", "agent", agentID, "removal_in", m.cfg.AgentRemovalTimeout)
+	time.AfterFunc(m.cfg.AgentRemovalTimeout, func() { m.agentUnreachable(agentID) })
+}
+
+// agentUnreachable reports the tasks of an agent that did not come back
+// in time: TASK_UNREACHABLE to frameworks that declared PARTITION_AWARE,
+// TASK_LOST to the others, with Mesos' reason and message. Its resources
+// go; if the agent re-registers later, its tasks are known again and
+// reconciliation tells their frameworks.
+func (m *Master) agentUnreachable(agentID string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	a := m.agents[agentID]
+	if a == nil || a.link != nil || a.unreachable {
+		return
+	}
+	a.unreachable = true
+	msg := "Agent " + a.info.Hostname + " is unreachable: health check timed out"
+	m.cfg.Logger.Warn("agent unreachable", "agent", agentID, "hostname", a.info.Hostname)
+	for _, fw := range m.frameworks {
+		state := mesos.TASK_LOST
+		for _, c := range fw.info.Capabilities {
+			if c.Type == mesos.FrameworkInfo_Capability_PARTITION_AWARE {
+				state = mesos.TASK_UNREACHABLE
+			}
+		}
+		for _, t := range fw.tasks {
+			if t.agent != agentID || mesosutil.IsTerminal(t.state) || t.state == mesos.TASK_UNREACHABLE {
+				continue
+			}
+			t.state = state
+			m.masterUpdateLocked(fw, t.info.TaskID, agentID, state, mesos.REASON_AGENT_REMOVED, msg)
+		}
+	}
 }
 
 func (m *Master) registerAgentAPI(mux *http.ServeMux) {

@@ -34,8 +34,13 @@ type Config struct {
 	Hostname          string        // default: the listen host
 	HeartbeatInterval time.Duration // default 15s, as Mesos
 	DeclineDelay      time.Duration // re-offer delay after a DECLINE without filters; default 100ms
-	Logger            *slog.Logger
-	Now               func() time.Time
+	// AgentRemovalTimeout is how long a disconnected agent has to come back
+	// before its tasks are reported TASK_UNREACHABLE (to partition-aware
+	// frameworks) or TASK_LOST: Mesos' agent_ping_timeout ×
+	// max_agent_ping_timeouts, 15 s × 5 by default.
+	AgentRemovalTimeout time.Duration
+	Logger              *slog.Logger
+	Now                 func() time.Time
 }
 
 // AgentLink carries the master's commands to one agent.
@@ -89,6 +94,9 @@ type agent struct {
 	total      mesos.Resources
 	used       mesos.Resources // by tasks
 	offered    mesos.Resources
+	// unreachable is set once the agent stayed away past the removal
+	// timeout and its tasks were reported lost or unreachable.
+	unreachable bool
 }
 
 type offer struct {
@@ -111,6 +119,9 @@ type task struct {
 func New(cfg Config) *Master {
 	if cfg.HeartbeatInterval <= 0 {
 		cfg.HeartbeatInterval = 15 * time.Second
+	}
+	if cfg.AgentRemovalTimeout <= 0 {
+		cfg.AgentRemovalTimeout = 75 * time.Second
 	}
 	if cfg.DeclineDelay <= 0 {
 		cfg.DeclineDelay = 100 * time.Millisecond
@@ -153,6 +164,7 @@ func (m *Master) RegisterAgent(info mesos.AgentInfo, pid string, link AgentLink)
 		m.agentOrder = append(m.agentOrder, id)
 	}
 	a.info, a.pid, a.link, a.registered = info, pid, link, m.cfg.Now()
+	a.unreachable = false
 	a.total = mesos.Resources(info.Resources).Clone()
 	m.cfg.Logger.Info("agent registered", "agent", id, "hostname", info.Hostname, "resources", a.total.String())
 	m.allocateLocked()

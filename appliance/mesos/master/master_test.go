@@ -544,3 +544,39 @@ func TestBadCalls(t *testing.T) {
 		t.Errorf("GET: %d", r.StatusCode)
 	}
 }
+
+// TestAgentRemoval: an agent that stays disconnected past the removal
+// timeout has its tasks reported TASK_UNREACHABLE to a partition-aware
+// framework and TASK_LOST to the others, with REASON_AGENT_REMOVED.
+func TestAgentRemoval(t *testing.T) {
+	_, srv := startMaster(t, master.Config{AgentRemovalTimeout: 300 * time.Millisecond})
+	agent := startAgent(t, srv.URL)
+	aware := framework("aware")
+	aware.Capabilities = []mesos.FrameworkInfo_Capability{{Type: mesos.FrameworkInfo_Capability_PARTITION_AWARE}}
+	frameworks := map[string]*sched{}
+	for _, f := range []struct {
+		id   string
+		info *mesos.FrameworkInfo
+	}{{"sleep-aware", aware}, {"sleep-plain", framework("plain")}} {
+		s := subscribe(t, srv.URL, "json", f.info)
+		frameworks[f.id] = s
+		offer := s.next(scheduler.Event_OFFERS).Offers.Offers[0]
+		s.mustCall(calls.Accept(calls.OfferOperations{calls.OpLaunch(commandTask(f.id, &offer, 1, 64))}.WithOffers(offer.ID)))
+		st := s.next(scheduler.Event_UPDATE).Update.Status
+		if st.GetState() != mesos.TASK_RUNNING {
+			t.Fatalf("%s: %s", f.id, st.GetState())
+		}
+		s.ack(st)
+		// The rest of the agent goes to the next framework.
+		rest := s.next(scheduler.Event_OFFERS).Offers.Offers[0]
+		s.mustCall(calls.Decline(rest.ID).With(calls.RefuseSeconds(time.Hour)))
+	}
+	agent.cancel() // the agent goes away and does not come back
+	for id, want := range map[string]mesos.TaskState{"sleep-aware": mesos.TASK_UNREACHABLE, "sleep-plain": mesos.TASK_LOST} {
+		st := frameworks[id].next(scheduler.Event_UPDATE).Update.Status
+		if st.TaskID.Value != id || st.GetState() != want || st.GetReason() != mesos.REASON_AGENT_REMOVED || st.GetSource() != mesos.SOURCE_MASTER ||
+			!strings.Contains(st.GetMessage(), "agent1.local is unreachable") {
+			t.Errorf("%s: %s %s %s %q; want %s", id, st.TaskID.Value, st.GetState(), st.GetReason(), st.GetMessage(), want)
+		}
+	}
+}
