@@ -5,6 +5,7 @@
 package api
 
 import (
+	"encoding/json"
 	"fmt"
 	"regexp"
 )
@@ -111,6 +112,13 @@ type TaskConfig struct {
 	ExecutorConfig  ExecutorConfig   `json:"executorConfig"`
 	Metadata        []Metadata       `json:"metadata,omitempty"`
 	PartitionPolicy *PartitionPolicy `json:"partitionPolicy,omitempty"`
+	// Kept as given, for the executor and the UI: Aurora's SlaPolicy,
+	// Container (mesos image and volumes, or docker), fetcher URIs and task
+	// links; the scheduler does not act on them yet.
+	SlaPolicy        json.RawMessage `json:"slaPolicy,omitempty"`
+	Container        json.RawMessage `json:"container,omitempty"`
+	MesosFetcherURIs json.RawMessage `json:"mesosFetcherUris,omitempty"`
+	TaskLinks        json.RawMessage `json:"taskLinks,omitempty"`
 	// Deprecated scalar fields Aurora still fills for old readers (and our
 	// executor reads).
 	NumCpus float64 `json:"numCpus"`
