@@ -380,8 +380,10 @@ func TestCPULimit(t *testing.T) {
 		cpus     float64
 		min, max float64 // CPU-seconds per wall second
 	}{
-		{"0.2cpus", 0.2, 0.05, 0.35},
-		{"1cpu", 1, 0.5, 1.15},
+		// Only the ceiling is the quota's doing; the floor just shows the
+		// loop ran and usage is read (a loaded CI machine may give it little).
+		{"0.2cpus", 0.2, 0.01, 0.35},
+		{"1cpu", 1, 0.01, 1.15},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

@@ -130,7 +130,7 @@ func TestCPUQuotaLimitsBusyLoop(t *testing.T) {
 	if rate > 0.4 {
 		t.Errorf("busy loop used %.2f cpus, quota is 0.3", rate)
 	}
-	if rate < 0.1 {
+	if rate < 0.01 {
 		t.Errorf("busy loop used only %.2f cpus: is it running, is usage measured?", rate)
 	}
 	killTask(t, c.sched, "busy")
