@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/aurorabox/aurorabox/client/cli"
 	"github.com/spf13/cobra"
 )
 
@@ -99,8 +100,11 @@ func clientCommand(name string) *cobra.Command {
 		SilenceErrors:      true,
 		DisableFlagParsing: true,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			// Aurora's EXIT_COMMAND_FAILURE; the client is not in this build yet.
-			return &exitError{4, fmt.Errorf("%s: the Aurora client commands are not in this build yet", name)}
+			env := &cli.Env{Stdout: cmd.OutOrStdout(), Stderr: cmd.ErrOrStderr(), Version: version}
+			if code := cli.Run(cmd.Context(), env, name == "aurora_admin", args); code != 0 {
+				return &exitError{code, nil} // cli printed the error
+			}
+			return nil
 		},
 	}
 }

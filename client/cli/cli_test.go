@@ -1,0 +1,214 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aurorabox/aurorabox/client"
+	"github.com/aurorabox/aurorabox/scheduler/api"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files")
+
+// fakeScheduler answers the API from canned tasks and jobs, and records
+// the calls it got.
+type fakeScheduler struct {
+	mu    sync.Mutex
+	tasks []api.ScheduledTask
+	calls []string
+	auth  bool // require basic auth for killTasks
+}
+
+func (f *fakeScheduler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	method := strings.TrimPrefix(r.URL.Path, "/api/")
+	body, _ := io.ReadAll(r.Body)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, method+" "+string(body))
+	ok := func(res *api.Result) { json.NewEncoder(w).Encode(api.Response{ResponseCode: api.OK, Result: res}) }
+	switch method {
+	case "getTasksStatus":
+		var p struct{ Query api.TaskQuery }
+		json.Unmarshal(body, &p)
+		var out []api.ScheduledTask
+		for _, t := range f.tasks {
+			if p.Query.Matches(t) {
+				out = append(out, t)
+			}
+		}
+		ok(&api.Result{ScheduleStatusResult: &api.ScheduleStatusResult{Tasks: out}})
+	case "getJobs":
+		ok(&api.Result{GetJobsResult: &api.GetJobsResult{Configs: []api.JobConfiguration{
+			{Key: api.JobKey{Role: "www-data", Environment: "prod", Name: "hello"}},
+			{Key: api.JobKey{Role: "www-data", Environment: "devel", Name: "world"}},
+		}}})
+	case "killTasks":
+		if f.auth {
+			if _, _, has := r.BasicAuth(); !has {
+				w.WriteHeader(http.StatusUnauthorized)
+				return
+			}
+		}
+		for i := range f.tasks {
+			f.tasks[i].Status = "KILLED"
+		}
+		ok(nil)
+	case "getTierConfigs":
+		ok(&api.Result{GetTierConfigResult: &api.GetTierConfigResult{DefaultTierName: "preemptible", Tiers: []api.TierConfig{
+			{Name: "preemptible", Settings: map[string]string{"preemptible": "true", "revocable": "false"}},
+			{Name: "preferred", Settings: map[string]string{"preemptible": "false", "revocable": "false"}},
+		}}})
+	case "createJob":
+		var p struct{ Description api.JobConfiguration }
+		json.Unmarshal(body, &p)
+		for i := 0; i < p.Description.InstanceCount; i++ {
+			t := task(i, "RUNNING")
+			t.AssignedTask.Task = p.Description.TaskConfig
+			f.tasks = append(f.tasks, t)
+		}
+		ok(nil)
+	case "populateJobConfig":
+		var p struct{ Description api.JobConfiguration }
+		json.Unmarshal(body, &p)
+		ok(&api.Result{PopulateJobResult: &api.PopulateJobResult{TaskConfig: p.Description.TaskConfig}})
+	case "maintenanceStatus":
+		ok(&api.Result{MaintenanceStatusResult: &api.MaintenanceStatusResult{Statuses: []api.HostStatus{{Host: "b.local", Mode: "DRAINED"}, {Host: "a.local", Mode: "NONE"}}}})
+	default:
+		json.NewEncoder(w).Encode(api.Response{ResponseCode: api.InvalidRequest, Details: []api.ResponseDetail{{Message: "unknown method " + method}}})
+	}
+}
+
+func task(instance int, status string) api.ScheduledTask {
+	return api.ScheduledTask{Status: status, AssignedTask: api.AssignedTask{
+		TaskID: "www-data-prod-hello-" + string(rune('0'+instance)) + "-uuid", SlaveHost: "agent.local", InstanceID: instance,
+		AssignedPorts: map[string]int{"http": 31000 + instance},
+		Task: api.TaskConfig{Job: api.JobKey{Role: "www-data", Environment: "prod", Name: "hello"}, MaxTaskFailures: 1,
+			Resources: []api.Resource{{NumCpus: ptr(0.5)}, {RAMMb: ptr(int64(128))}, {DiskMb: ptr(int64(256))}}},
+	}, TaskEvents: []api.TaskEvent{{Timestamp: 1795600000000, Status: "PENDING"}, {Timestamp: 1795600001000, Status: status, Message: "msg"}}}
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func run(t *testing.T, srvURL string, admin bool, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	env := &Env{Stdout: &out, Stderr: &errb, Version: "test", Poll: time.Millisecond,
+		Clusters: func() (map[string]client.Cluster, error) {
+			return map[string]client.Cluster{"devcluster": {Name: "devcluster", SchedulerURI: srvURL}}, nil
+		}}
+	code := Run(context.Background(), env, admin, args)
+	return code, out.String(), errb.String()
+}
+
+func golden(t *testing.T, name, got string) {
+	t.Helper()
+	p := filepath.Join("testdata", name)
+	if *update {
+		os.MkdirAll("testdata", 0o755)
+		os.WriteFile(p, []byte(got), 0o644)
+	}
+	want, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatalf("%v (run with -update)", err)
+	}
+	if string(want) != got {
+		t.Errorf("%s differs:\n--- got\n%s\n--- want\n%s", name, got, want)
+	}
+}
+
+func TestOutputs(t *testing.T) {
+	f := &fakeScheduler{tasks: []api.ScheduledTask{task(0, "RUNNING"), task(1, "FAILED")}}
+	srv := httptest.NewServer(f)
+	defer srv.Close()
+	for _, tc := range []struct {
+		name  string
+		admin bool
+		args  []string
+		code  int
+	}{
+		{"job_list", false, []string{"job", "list", "devcluster/www-data"}, 0},
+		{"job_list_glob", false, []string{"job", "list", "devcluster/*/prod"}, 0},
+		{"job_status", false, []string{"job", "status", "devcluster/www-data/prod/hello"}, 0},
+		{"job_status_json", false, []string{"job", "status", "devcluster/www-data/prod/hello", "--write-json"}, 0},
+		{"get_scheduler", true, []string{"get_scheduler", "devcluster"}, 0},
+		{"query", true, []string{"query", "devcluster", "www-data", "hello"}, 0},
+		{"query_format", true, []string{"query", "-l", "%taskId% on %slaveHost%", "--states", "RUNNING,FAILED", "--force", "devcluster", "www-data", "hello"}, 0},
+		{"host_status", true, []string{"host_status", "--hosts", "a.local,b.local", "devcluster"}, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, out, stderr := run(t, srv.URL, tc.admin, tc.args...)
+			if code != tc.code {
+				t.Fatalf("exit %d, want %d; stderr %s", code, tc.code, stderr)
+			}
+			golden(t, tc.name+".txt", strings.ReplaceAll(out, srv.URL, "http://SCHEDULER"))
+		})
+	}
+	// host_status: `... 2>&1 | tail -n1 | awk '{print $6}'` is the mode.
+	_, _, stderr := run(t, srv.URL, true, "host_status", "--hosts", "a.local,b.local", "devcluster")
+	lines := strings.Split(strings.TrimSpace(stderr), "\n")
+	if f := strings.Fields(lines[len(lines)-1]); len(f) < 6 || f[5] != "DRAINED" {
+		t.Errorf("host_status last line %q: field 6 is not the mode", lines[len(lines)-1])
+	}
+}
+
+func TestExitCodes(t *testing.T) {
+	f := &fakeScheduler{tasks: []api.ScheduledTask{task(0, "RUNNING")}, auth: true}
+	srv := httptest.NewServer(f)
+	defer srv.Close()
+	dead := httptest.NewServer(http.NotFoundHandler())
+	deadURL := dead.URL
+	dead.Close()
+	for _, tc := range []struct {
+		name   string
+		url    string
+		args   []string
+		code   int
+		stderr string
+	}{
+		{"kill needs instances", srv.URL, []string{"job", "kill", "devcluster/www-data/prod/hello"}, client.ExitInvalidParameter, "use killall"},
+		{"bad job key part", srv.URL, []string{"job", "killall", "devcluster/www-data/pr od/hello"}, client.ExitInvalidParameter, `environment "pr od"`},
+		{"short job key", srv.URL, []string{"job", "killall", "devcluster/www-data/hello"}, client.ExitInvalidParameter, "CLUSTER/ROLE/ENV/NAME"},
+		{"unknown cluster", srv.URL, []string{"job", "list", "nowhere"}, client.ExitInvalidParameter, "Unknown cluster: nowhere"},
+		{"unreachable scheduler", deadURL, []string{"job", "list", "devcluster"}, client.ExitNetworkError, deadURL},
+		{"auth failure", srv.URL, []string{"job", "killall", "devcluster/www-data/prod/hello"}, client.ExitAuthError, "Authentication failed"},
+		{"api error", srv.URL, []string{"quota", "get", "devcluster/www-data"}, client.ExitAPIError, "unknown method getQuota"},
+		{"unknown verb", srv.URL, []string{"job", "frobnicate"}, client.ExitInvalidCommand, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, _, stderr := run(t, tc.url, false, tc.args...)
+			if code != tc.code || !strings.Contains(stderr, tc.stderr) {
+				t.Errorf("exit %d, stderr %q; want %d and %q", code, stderr, tc.code, tc.stderr)
+			}
+		})
+	}
+}
+
+func TestKillInBatchesWaitsForTerminal(t *testing.T) {
+	f := &fakeScheduler{tasks: []api.ScheduledTask{task(0, "RUNNING"), task(1, "RUNNING"), task(2, "RUNNING")}}
+	srv := httptest.NewServer(f)
+	defer srv.Close()
+	code, out, stderr := run(t, srv.URL, false, "job", "kill", "devcluster/www-data/prod/hello/0-2", "--batch-size", "2")
+	if code != 0 || out != "Job kill succeeded\n" {
+		t.Fatalf("exit %d %q %s", code, out, stderr)
+	}
+	var kills []string
+	for _, c := range f.calls {
+		if strings.HasPrefix(c, "killTasks") {
+			kills = append(kills, c)
+		}
+	}
+	if len(kills) != 2 || !strings.Contains(kills[0], `"instances":[0,1]`) || !strings.Contains(kills[1], `"instances":[2]`) {
+		t.Fatalf("kill batches %v", kills)
+	}
+}

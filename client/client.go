@@ -1,0 +1,320 @@
+// Package client is the library behind the `aurora` and `aurora_admin`
+// commands: clusters.json, finding the leading scheduler (through the
+// ZooKeeper ServerSet or scheduler_uri), job keys and instance specs, and
+// calling the scheduler's API. Failures carry Aurora's client exit codes
+// (§3.2 of the reference), so that scripts see the same codes.
+package client
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aurorabox/aurorabox/scheduler/api"
+	"github.com/go-zookeeper/zk"
+)
+
+// Aurora's client exit codes.
+const (
+	ExitOK                   = 0
+	ExitInvalidConfiguration = 3
+	ExitCommandFailure       = 4
+	ExitInvalidCommand       = 5
+	ExitInvalidParameter     = 6
+	ExitNetworkError         = 7
+	ExitTimeout              = 9
+	ExitAPIError             = 10
+	ExitUnknownError         = 20
+	ExitAuthError            = 30
+	ExitInterrupted          = 130
+)
+
+// Error is a failure with the exit code the client must end with.
+type Error struct {
+	Code int
+	Err  error
+}
+
+func (e *Error) Error() string { return e.Err.Error() }
+func (e *Error) Unwrap() error { return e.Err }
+
+// Errorf makes an Error.
+func Errorf(code int, format string, args ...any) error {
+	return &Error{Code: code, Err: fmt.Errorf(format, args...)}
+}
+
+// Cluster is one clusters.json entry.
+type Cluster struct {
+	Name              string `json:"name"`
+	ZK                string `json:"zk,omitempty"`
+	ZKPort            int    `json:"zk_port,omitempty"`
+	SchedulerZKPath   string `json:"scheduler_zk_path,omitempty"`
+	SchedulerURI      string `json:"scheduler_uri,omitempty"`
+	ProxyURL          string `json:"proxy_url,omitempty"`
+	AuthMechanism     string `json:"auth_mechanism,omitempty"`
+	SlaveRoot         string `json:"slave_root,omitempty"`
+	SlaveRunDirectory string `json:"slave_run_directory,omitempty"`
+}
+
+// LoadClusters reads clusters.json from $AURORA_CONFIG_ROOT (default
+// /etc/aurora), then ~/.aurora, and merges them (later entries of the same
+// name win). A file is a JSON list of clusters or an object of them.
+func LoadClusters() (map[string]Cluster, error) {
+	root := os.Getenv("AURORA_CONFIG_ROOT")
+	if root == "" {
+		root = "/etc/aurora"
+	}
+	dirs := []string{root}
+	if home, err := os.UserHomeDir(); err == nil {
+		dirs = append(dirs, filepath.Join(home, ".aurora"))
+	}
+	out := map[string]Cluster{}
+	for _, d := range dirs {
+		p := filepath.Join(d, "clusters.json")
+		b, err := os.ReadFile(p)
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return nil, Errorf(ExitInvalidConfiguration, "%s: %v", p, err)
+		}
+		var list []Cluster
+		if err := json.Unmarshal(b, &list); err != nil {
+			var byName map[string]Cluster
+			if err2 := json.Unmarshal(b, &byName); err2 != nil {
+				return nil, Errorf(ExitInvalidConfiguration, "%s: not a list or object of clusters: %v", p, err)
+			}
+			for _, c := range byName {
+				list = append(list, c)
+			}
+		}
+		for _, c := range list {
+			if c.Name != "" {
+				out[c.Name] = c
+			}
+		}
+	}
+	return out, nil
+}
+
+// Client talks to one cluster's scheduler.
+type Client struct {
+	Cluster Cluster
+	HTTP    *http.Client
+	// User and Password, when set, are sent as HTTP basic credentials
+	// (Aurora reads them from ~/.netrc).
+	User, Password string
+	// BypassLeaderRedirect sends Aurora's Bypass-Leader-Redirect header.
+	BypassLeaderRedirect bool
+	leader               string
+}
+
+// New returns a client for the named cluster.
+func New(clusters map[string]Cluster, name string) (*Client, error) {
+	c, ok := clusters[name]
+	if !ok {
+		var names []string
+		for n := range clusters {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		return nil, Errorf(ExitInvalidParameter, "Unknown cluster: %s (known: %s)", name, strings.Join(names, ", "))
+	}
+	cl := &Client{Cluster: c, HTTP: &http.Client{Timeout: 60 * time.Second}}
+	cl.User, cl.Password = netrc(hostOf(c))
+	return cl, nil
+}
+
+func hostOf(c Cluster) string {
+	if c.SchedulerURI != "" {
+		if i := strings.Index(c.SchedulerURI, "://"); i >= 0 {
+			h := c.SchedulerURI[i+3:]
+			h, _, _ = strings.Cut(h, "/")
+			host, _, err := net.SplitHostPort(h)
+			if err == nil {
+				return host
+			}
+			return h
+		}
+	}
+	return c.ZK
+}
+
+// netrc finds credentials for host in ~/.netrc, as Aurora's client does
+// for basic auth.
+func netrc(host string) (string, string) {
+	home, err := os.UserHomeDir()
+	if err != nil || host == "" {
+		return "", ""
+	}
+	b, err := os.ReadFile(filepath.Join(home, ".netrc"))
+	if err != nil {
+		return "", ""
+	}
+	f := strings.Fields(string(b))
+	var machine, login, password string
+	for i := 0; i+1 < len(f); i += 2 {
+		switch f[i] {
+		case "machine":
+			if machine == host && login != "" {
+				return login, password
+			}
+			machine, login, password = f[i+1], "", ""
+		case "default":
+			machine, login, password = host, "", ""
+			i--
+		case "login":
+			login = f[i+1]
+		case "password":
+			password = f[i+1]
+		}
+	}
+	if machine == host {
+		return login, password
+	}
+	return "", ""
+}
+
+// Leader is the leading scheduler's base URL: the first member_ of the
+// cluster's ServerSet (its https endpoint if any, else http), or
+// scheduler_uri.
+func (c *Client) Leader(ctx context.Context) (string, error) {
+	if c.leader != "" {
+		return c.leader, nil
+	}
+	if c.Cluster.ZK != "" && c.Cluster.SchedulerZKPath != "" {
+		port := c.Cluster.ZKPort
+		if port == 0 {
+			port = 2181
+		}
+		var servers []string
+		for _, h := range strings.Split(c.Cluster.ZK, ",") {
+			servers = append(servers, net.JoinHostPort(strings.TrimSpace(h), strconv.Itoa(port)))
+		}
+		if u, err := serverSetLeader(servers, c.Cluster.SchedulerZKPath); err == nil {
+			c.leader = u
+			return u, nil
+		} else if c.Cluster.SchedulerURI == "" {
+			return "", Errorf(ExitNetworkError, "no scheduler found in ZooKeeper %s under %s: %v", strings.Join(servers, ","), c.Cluster.SchedulerZKPath, err)
+		}
+	}
+	if c.Cluster.SchedulerURI == "" {
+		return "", Errorf(ExitInvalidConfiguration, "cluster %s has neither zk/scheduler_zk_path nor scheduler_uri", c.Cluster.Name)
+	}
+	c.leader = strings.TrimRight(c.Cluster.SchedulerURI, "/")
+	return c.leader, nil
+}
+
+func serverSetLeader(servers []string, path string) (string, error) {
+	conn, _, err := zk.Connect(servers, 10*time.Second, zk.WithLogInfo(false), zk.WithLogger(nopLogger{}))
+	if err != nil {
+		return "", err
+	}
+	defer conn.Close()
+	kids, _, err := conn.Children(path)
+	if err != nil {
+		return "", err
+	}
+	sort.Strings(kids)
+	for _, k := range kids {
+		if !strings.HasPrefix(k, "member_") {
+			continue
+		}
+		data, _, err := conn.Get(path + "/" + k)
+		if err != nil {
+			continue
+		}
+		var m struct {
+			ServiceEndpoint     endpoint            `json:"serviceEndpoint"`
+			AdditionalEndpoints map[string]endpoint `json:"additionalEndpoints"`
+		}
+		if json.Unmarshal(data, &m) != nil {
+			continue
+		}
+		if e, ok := m.AdditionalEndpoints["https"]; ok {
+			return "https://" + net.JoinHostPort(e.Host, strconv.Itoa(e.Port)), nil
+		}
+		e, ok := m.AdditionalEndpoints["http"]
+		if !ok {
+			e = m.ServiceEndpoint
+		}
+		return "http://" + net.JoinHostPort(e.Host, strconv.Itoa(e.Port)), nil
+	}
+	return "", fmt.Errorf("no member_ node under %s", path)
+}
+
+type endpoint struct {
+	Host string `json:"host"`
+	Port int    `json:"port"`
+}
+
+type nopLogger struct{}
+
+func (nopLogger) Printf(string, ...any) {}
+
+// Call invokes an RPC with named parameters and returns its Response. A
+// response that is not OK is returned with an *Error carrying
+// ExitAPIError (or ExitAuthError) and the scheduler's messages.
+func (c *Client) Call(ctx context.Context, method string, params any) (*api.Response, error) {
+	base, err := c.Leader(ctx)
+	if err != nil {
+		return nil, err
+	}
+	body, err := json.Marshal(params)
+	if err != nil {
+		return nil, Errorf(ExitUnknownError, "%s: %v", method, err)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/api/"+method, bytes.NewReader(body))
+	if err != nil {
+		return nil, Errorf(ExitInvalidConfiguration, "%s: %v", method, err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if c.User != "" {
+		req.SetBasicAuth(c.User, c.Password)
+	}
+	if c.BypassLeaderRedirect {
+		req.Header.Set("Bypass-Leader-Redirect", "true")
+	}
+	resp, err := c.HTTP.Do(req)
+	if err != nil {
+		return nil, Errorf(ExitNetworkError, "Unable to connect to the scheduler at %s: %v", base, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden {
+		return nil, Errorf(ExitAuthError, "Authentication failed for %s at %s (HTTP %d)", method, base, resp.StatusCode)
+	}
+	data, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	var r api.Response
+	if err := json.Unmarshal(data, &r); err != nil {
+		return nil, Errorf(ExitNetworkError, "%s at %s: HTTP %d, not an API response: %.200s", method, base, resp.StatusCode, data)
+	}
+	if r.ResponseCode == api.AuthFailed {
+		return &r, Errorf(ExitAuthError, "%s", messages(&r))
+	}
+	if r.ResponseCode != api.OK && r.ResponseCode != api.Warning {
+		return &r, Errorf(ExitAPIError, "%s", messages(&r))
+	}
+	return &r, nil
+}
+
+func messages(r *api.Response) string {
+	var ms []string
+	for _, d := range r.Details {
+		ms = append(ms, d.Message)
+	}
+	if len(ms) == 0 {
+		return string(r.ResponseCode)
+	}
+	return strings.Join(ms, "; ")
+}

@@ -1,0 +1,694 @@
+package config
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/aurorabox/aurorabox/scheduler/api"
+)
+
+type jsonNumber = json.Number
+
+// Job is a fully defaulted, interpolated job (MesosJob). The JSON tags
+// are the pystachio field names.
+type Job struct {
+	Name                string            `json:"name"`
+	Role                string            `json:"role"`
+	Contact             string            `json:"contact,omitempty"`
+	Cluster             string            `json:"cluster"`
+	Environment         string            `json:"environment"`
+	Instances           int               `json:"instances"`
+	Task                Task              `json:"task"`
+	Announce            *Announcer        `json:"announce,omitempty"`
+	Tier                string            `json:"tier,omitempty"`
+	CronSchedule        string            `json:"cron_schedule,omitempty"`
+	CronCollisionPolicy string            `json:"cron_collision_policy"`
+	UpdateConfig        UpdateConfig      `json:"update_config"`
+	Constraints         map[string]string `json:"constraints,omitempty"`
+	Service             bool              `json:"service"`
+	MaxTaskFailures     int               `json:"max_task_failures"`
+	Production          bool              `json:"production"`
+	Priority            int               `json:"priority"`
+	HealthCheckConfig   HealthCheckConfig `json:"health_check_config"`
+	Lifecycle           LifecycleConfig   `json:"lifecycle"`
+	TaskLinks           map[string]string `json:"task_links,omitempty"`
+	ExecutorConfig      ExecutorConfig    `json:"executor_config"`
+	EnableHooks         bool              `json:"enable_hooks"`
+	PartitionPolicy     *PartitionPolicy  `json:"partition_policy,omitempty"`
+	SlaPolicy           *SlaPolicy        `json:"sla_policy,omitempty"`
+	Metadata            []Metadata        `json:"metadata"`
+	Container           *Container        `json:"container,omitempty"`
+
+	data map[string]any // the interpolated pystachio JSON
+	err  error          // materialization error, reported by Select
+}
+
+// Task is Thermos's Task.
+type Task struct {
+	Name             string       `json:"name"`
+	Processes        []Process    `json:"processes"`
+	Constraints      []Constraint `json:"constraints"`
+	Resources        *Resources   `json:"resources,omitempty"`
+	MaxFailures      int          `json:"max_failures"`
+	MaxConcurrency   int          `json:"max_concurrency"`
+	FinalizationWait int          `json:"finalization_wait"`
+	User             string       `json:"user,omitempty"`
+}
+
+// Process is Thermos's Process.
+type Process struct {
+	Name        string  `json:"name"`
+	Cmdline     string  `json:"cmdline"`
+	MaxFailures int     `json:"max_failures"`
+	Daemon      bool    `json:"daemon"`
+	Ephemeral   bool    `json:"ephemeral"`
+	MinDuration int     `json:"min_duration"`
+	Final       bool    `json:"final"`
+	Logger      *Logger `json:"logger,omitempty"`
+}
+
+// Logger configures a process's stdout/stderr.
+type Logger struct {
+	Destination string        `json:"destination"`
+	Mode        string        `json:"mode"`
+	Rotate      *RotatePolicy `json:"rotate,omitempty"`
+}
+
+// RotatePolicy is the log rotation of Logger(mode='rotate').
+type RotatePolicy struct {
+	LogSize int64 `json:"log_size"`
+	Backups int   `json:"backups"`
+}
+
+// Constraint orders processes.
+type Constraint struct {
+	Order []string `json:"order"`
+}
+
+// Resources of a task; ram and disk in bytes.
+type Resources struct {
+	CPU  float64 `json:"cpu"`
+	RAM  int64   `json:"ram"`
+	Disk int64   `json:"disk"`
+	GPU  int64   `json:"gpu"`
+}
+
+// UpdateConfig is Aurora's UpdateConfig.
+type UpdateConfig struct {
+	BatchSize              int             `json:"batch_size"`
+	WatchSecs              int             `json:"watch_secs"`
+	MaxPerShardFailures    int             `json:"max_per_shard_failures"`
+	MaxTotalFailures       int             `json:"max_total_failures"`
+	RollbackOnFailure      bool            `json:"rollback_on_failure"`
+	WaitForBatchCompletion bool            `json:"wait_for_batch_completion"`
+	PulseIntervalSecs      *int            `json:"pulse_interval_secs,omitempty"`
+	SlaAware               bool            `json:"sla_aware"`
+	UpdateStrategy         *UpdateStrategy `json:"update_strategy,omitempty"`
+}
+
+// UpdateStrategy is one of the three strategies (exactly one is set).
+type UpdateStrategy struct {
+	Queue         *QueueStrategy
+	Batch         *BatchStrategy
+	VariableBatch *VariableBatchStrategy
+}
+
+// QueueStrategy is QueueUpdateStrategy.
+type QueueStrategy struct {
+	BatchSize int `json:"batch_size"`
+}
+
+// BatchStrategy is BatchUpdateStrategy.
+type BatchStrategy struct {
+	BatchSize           int  `json:"batch_size"`
+	AutopauseAfterBatch bool `json:"autopause_after_batch"`
+}
+
+// VariableBatchStrategy is VariableBatchUpdateStrategy.
+type VariableBatchStrategy struct {
+	BatchSizes          []int `json:"batch_sizes"`
+	AutopauseAfterBatch bool  `json:"autopause_after_batch"`
+}
+
+// UnmarshalJSON tells the strategies apart by their fields.
+func (s *UpdateStrategy) UnmarshalJSON(b []byte) error {
+	var keys map[string]json.RawMessage
+	if err := json.Unmarshal(b, &keys); err != nil {
+		return err
+	}
+	switch {
+	case keys["batch_sizes"] != nil:
+		s.VariableBatch = new(VariableBatchStrategy)
+		return json.Unmarshal(b, s.VariableBatch)
+	case keys["autopause_after_batch"] != nil:
+		s.Batch = new(BatchStrategy)
+		return json.Unmarshal(b, s.Batch)
+	}
+	s.Queue = new(QueueStrategy)
+	return json.Unmarshal(b, s.Queue)
+}
+
+// MarshalJSON writes the chosen strategy.
+func (s UpdateStrategy) MarshalJSON() ([]byte, error) {
+	switch {
+	case s.VariableBatch != nil:
+		return json.Marshal(s.VariableBatch)
+	case s.Batch != nil:
+		return json.Marshal(s.Batch)
+	}
+	return json.Marshal(s.Queue)
+}
+
+// HealthCheckConfig is Aurora's HealthCheckConfig.
+type HealthCheckConfig struct {
+	HealthChecker           HealthCheckerConfig `json:"health_checker"`
+	InitialIntervalSecs     float64             `json:"initial_interval_secs"`
+	IntervalSecs            float64             `json:"interval_secs"`
+	MaxConsecutiveFailures  int                 `json:"max_consecutive_failures"`
+	MinConsecutiveSuccesses int                 `json:"min_consecutive_successes"`
+	TimeoutSecs             float64             `json:"timeout_secs"`
+}
+
+// HealthCheckerConfig holds an HTTP or a shell health checker.
+type HealthCheckerConfig struct {
+	HTTP  *HTTPHealthChecker  `json:"http,omitempty"`
+	Shell *ShellHealthChecker `json:"shell,omitempty"`
+}
+
+// HTTPHealthChecker is HttpHealthChecker.
+type HTTPHealthChecker struct {
+	Endpoint             string `json:"endpoint"`
+	ExpectedResponse     string `json:"expected_response"`
+	ExpectedResponseCode int    `json:"expected_response_code"`
+}
+
+// ShellHealthChecker runs a command.
+type ShellHealthChecker struct {
+	ShellCommand string `json:"shell_command"`
+}
+
+// LifecycleConfig is Aurora's LifecycleConfig; HTTP nil disables it.
+type LifecycleConfig struct {
+	HTTP *HTTPLifecycleConfig `json:"http,omitempty"`
+}
+
+// HTTPLifecycleConfig is HttpLifecycleConfig.
+type HTTPLifecycleConfig struct {
+	Port                     string `json:"port"`
+	GracefulShutdownEndpoint string `json:"graceful_shutdown_endpoint"`
+	ShutdownEndpoint         string `json:"shutdown_endpoint"`
+	GracefulShutdownWaitSecs int    `json:"graceful_shutdown_wait_secs"`
+	ShutdownWaitSecs         int    `json:"shutdown_wait_secs"`
+}
+
+// Announcer registers the job in a ZooKeeper ServerSet.
+type Announcer struct {
+	PrimaryPort string            `json:"primary_port"`
+	Portmap     map[string]string `json:"portmap"`
+	ZKPath      string            `json:"zk_path,omitempty"`
+}
+
+// ExecutorConfig names a custom executor.
+type ExecutorConfig struct {
+	Name string `json:"name"`
+	Data string `json:"data"`
+}
+
+// PartitionPolicy says what to do with PARTITIONED tasks.
+type PartitionPolicy struct {
+	Reschedule bool  `json:"reschedule"`
+	DelaySecs  int64 `json:"delay_secs"`
+}
+
+// Metadata is a key/value pair.
+type Metadata struct {
+	Key   string `json:"key"`
+	Value string `json:"value"`
+}
+
+// SlaPolicy is one of the three SLA policies (exactly one is set).
+type SlaPolicy struct {
+	Count       *CountSlaPolicy
+	Percentage  *PercentageSlaPolicy
+	Coordinator *CoordinatorSlaPolicy
+}
+
+// CountSlaPolicy keeps count instances up for duration_secs.
+type CountSlaPolicy struct {
+	Count        int `json:"count"`
+	DurationSecs int `json:"duration_secs"`
+}
+
+// PercentageSlaPolicy keeps a percentage of instances up.
+type PercentageSlaPolicy struct {
+	Percentage   float64 `json:"percentage"`
+	DurationSecs int     `json:"duration_secs"`
+}
+
+// CoordinatorSlaPolicy asks a coordinator before draining.
+type CoordinatorSlaPolicy struct {
+	CoordinatorURL string `json:"coordinator_url"`
+	StatusKey      string `json:"status_key"`
+}
+
+// UnmarshalJSON tells the policies apart by their fields.
+func (p *SlaPolicy) UnmarshalJSON(b []byte) error {
+	var keys map[string]json.RawMessage
+	if err := json.Unmarshal(b, &keys); err != nil {
+		return err
+	}
+	switch {
+	case keys["coordinator_url"] != nil:
+		p.Coordinator = new(CoordinatorSlaPolicy)
+		return json.Unmarshal(b, p.Coordinator)
+	case keys["percentage"] != nil:
+		p.Percentage = new(PercentageSlaPolicy)
+		return json.Unmarshal(b, p.Percentage)
+	}
+	p.Count = new(CountSlaPolicy)
+	return json.Unmarshal(b, p.Count)
+}
+
+// MarshalJSON writes the chosen policy.
+func (p SlaPolicy) MarshalJSON() ([]byte, error) {
+	switch {
+	case p.Coordinator != nil:
+		return json.Marshal(p.Coordinator)
+	case p.Percentage != nil:
+		return json.Marshal(p.Percentage)
+	}
+	return json.Marshal(p.Count)
+}
+
+// Container is the job's container: Docker, or Mesos (unified) with an
+// image and volumes. Container(docker=Docker(...)) becomes Docker.
+type Container struct {
+	Docker *Docker
+	Mesos  *Mesos
+}
+
+// Docker runs the task in a Docker container.
+type Docker struct {
+	Image      string      `json:"image"`
+	Parameters []Parameter `json:"parameters"`
+}
+
+// Parameter is a docker run parameter.
+type Parameter struct {
+	Name  string `json:"name"`
+	Value string `json:"value"`
+}
+
+// Mesos is the Mesos unified containerizer with an optional image.
+type Mesos struct {
+	Image   *Image   `json:"image,omitempty"`
+	Volumes []Volume `json:"volumes"`
+}
+
+// Image is an AppC or Docker image for the Mesos containerizer.
+type Image struct {
+	Name    string `json:"name"`
+	ImageID string `json:"image_id,omitempty"` // AppcImage
+	Tag     string `json:"tag,omitempty"`      // DockerImage
+}
+
+// Volume is a host path mounted into the container.
+type Volume struct {
+	ContainerPath string `json:"container_path"`
+	HostPath      string `json:"host_path"`
+	Mode          string `json:"mode"`
+}
+
+// UnmarshalJSON tells the container kinds apart by their fields.
+func (c *Container) UnmarshalJSON(b []byte) error {
+	var keys map[string]json.RawMessage
+	if err := json.Unmarshal(b, &keys); err != nil {
+		return err
+	}
+	if d := keys["docker"]; d != nil {
+		c.Docker = new(Docker)
+		return json.Unmarshal(d, c.Docker)
+	}
+	if img := keys["image"]; len(img) > 0 && img[0] == '"' {
+		c.Docker = new(Docker)
+		return json.Unmarshal(b, c.Docker)
+	}
+	c.Mesos = new(Mesos)
+	return json.Unmarshal(b, c.Mesos)
+}
+
+// MarshalJSON writes the chosen container.
+func (c Container) MarshalJSON() ([]byte, error) {
+	if c.Docker != nil {
+		return json.Marshal(c.Docker)
+	}
+	return json.Marshal(c.Mesos)
+}
+
+// Key is cluster/role/environment/name.
+func (j *Job) Key() string {
+	return j.Cluster + "/" + j.Role + "/" + j.Environment + "/" + j.Name
+}
+
+// newJob materializes a Job object; errors are kept for Select.
+func newJob(o *Object, overrides map[string]string) *Job {
+	data, err := materialize(o, overrides)
+	j := &Job{}
+	if data == nil {
+		// Keep the key fields, for listing and for Select's error.
+		j.err = err
+		j.Name = keyField(o, overrides, "name")
+		j.Role = keyField(o, overrides, "role")
+		j.Environment = keyField(o, overrides, "environment")
+		j.Cluster = keyField(o, overrides, "cluster")
+		return j
+	}
+	if err := j.decode(data); err != nil {
+		j.err = err
+		return j
+	}
+	j.err = err
+	return j
+}
+
+func (j *Job) decode(data map[string]any) error {
+	b, err := json.Marshal(data)
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(b, j); err != nil {
+		return fmt.Errorf("internal error decoding the job: %v", err)
+	}
+	j.data = data
+	return nil
+}
+
+// ExecutorData is the job as the executor reads it from
+// TaskConfig.executorConfig.data (§4.5): the pystachio JSON, defaults
+// included, without update_config and instances, with {{thermos.*}} and
+// {{mesos.*}} still to be filled in on the agent.
+func (j *Job) ExecutorData() ([]byte, error) {
+	if j.data == nil {
+		if j.err != nil {
+			return nil, j.err
+		}
+		return nil, fmt.Errorf("job %s has no data", j.Key())
+	}
+	d := make(map[string]any, len(j.data))
+	for k, v := range j.data {
+		if k != "update_config" && k != "instances" {
+			d[k] = v
+		}
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(d); err != nil {
+		return nil, err
+	}
+	return bytes.TrimRight(buf.Bytes(), "\n"), nil
+}
+
+var portRefRe = regexp.MustCompile(`\{\{\s*thermos\.ports\[([^\]{}]+)\]\s*\}\}`)
+
+// Ports are the named ports the scheduler must allocate: every
+// {{thermos.ports[name]}} the job references, with announcer aliases
+// resolved (a portmap key that maps to another name or a static number is
+// not requested itself; the name it maps to is).
+func (j *Job) Ports() []string {
+	refs := map[string]bool{}
+	var walk func(v any)
+	walk = func(v any) {
+		switch v := v.(type) {
+		case string:
+			for _, m := range portRefRe.FindAllStringSubmatch(v, -1) {
+				refs[strings.TrimSpace(m[1])] = true
+			}
+		case []any:
+			for _, e := range v {
+				walk(e)
+			}
+		case map[string]any:
+			for _, e := range v {
+				walk(e)
+			}
+		}
+	}
+	walk(j.data["task"])
+	walk(j.data["health_check_config"])
+	out := map[string]bool{}
+	if j.Announce != nil {
+		resolved := resolvePortmap(j.Announce.Portmap)
+		for k := range refs {
+			if _, aliased := resolved[k]; !aliased {
+				out[k] = true
+			}
+		}
+		for _, v := range resolved {
+			if _, err := strconv.Atoi(v); err != nil {
+				out[v] = true
+			}
+		}
+	} else {
+		out = refs
+	}
+	var ports []string
+	for p := range out {
+		ports = append(ports, p)
+	}
+	sort.Strings(ports)
+	return ports
+}
+
+// resolvePortmap follows aliases (alias -> http -> ...) to a final name or number.
+func resolvePortmap(pm map[string]string) map[string]string {
+	out := map[string]string{}
+	for k, v := range pm {
+		seen := map[string]bool{k: true}
+		for {
+			next, ok := pm[v]
+			if !ok || seen[v] {
+				break
+			}
+			seen[v] = true
+			v = next
+		}
+		out[k] = v
+	}
+	return out
+}
+
+// JobConfiguration is the job as createJob takes it.
+func (j *Job) JobConfiguration() (api.JobConfiguration, error) {
+	data, err := j.ExecutorData()
+	if err != nil {
+		return api.JobConfiguration{}, err
+	}
+	if j.Task.Resources == nil {
+		return api.JobConfiguration{}, fmt.Errorf("job %s: task has no resources", j.Key())
+	}
+	key := api.JobKey{Role: j.Role, Environment: j.Environment, Name: j.Name}
+	r := j.Task.Resources
+	cpus, ramMb, diskMb := r.CPU, r.RAM/mb, r.Disk/mb
+	res := []api.Resource{{NumCpus: &cpus}, {RAMMb: &ramMb}, {DiskMb: &diskMb}}
+	if r.GPU > 0 {
+		g := r.GPU
+		res = append(res, api.Resource{NumGpus: &g})
+	}
+	for _, p := range j.Ports() {
+		p := p
+		res = append(res, api.Resource{NamedPort: &p})
+	}
+	tc := api.TaskConfig{
+		Job:             key,
+		Owner:           api.Identity{User: j.Role},
+		IsService:       j.Service,
+		Priority:        j.Priority,
+		MaxTaskFailures: j.MaxTaskFailures,
+		Production:      j.Production,
+		Tier:            j.Tier,
+		Resources:       res,
+		Constraints:     j.constraints(),
+		ContactEmail:    j.Contact,
+		ExecutorConfig:  api.ExecutorConfig{Name: "AuroraExecutor", Data: string(data)},
+		NumCpus:         cpus,
+		RAMMb:           ramMb,
+		DiskMb:          diskMb,
+	}
+	if j.ExecutorConfig.Name != "" && j.ExecutorConfig.Name != "AuroraExecutor" {
+		tc.ExecutorConfig = api.ExecutorConfig{Name: j.ExecutorConfig.Name, Data: j.ExecutorConfig.Data}
+	}
+	for _, m := range j.Metadata {
+		tc.Metadata = append(tc.Metadata, api.Metadata{Key: m.Key, Value: m.Value})
+	}
+	if p := j.PartitionPolicy; p != nil {
+		tc.PartitionPolicy = &api.PartitionPolicy{Reschedule: p.Reschedule, DelaySecs: p.DelaySecs}
+	}
+	if p := j.SlaPolicy; p != nil {
+		tc.SlaPolicy = mustJSON(thriftSla(p))
+	}
+	if c := j.Container; c != nil {
+		tc.Container = mustJSON(thriftContainer(c))
+	}
+	if len(j.TaskLinks) > 0 {
+		tc.TaskLinks = mustJSON(j.TaskLinks)
+	}
+	return api.JobConfiguration{
+		Key:                 key,
+		Owner:               api.Identity{User: j.Role},
+		CronSchedule:        j.CronSchedule,
+		CronCollisionPolicy: j.CronCollisionPolicy,
+		TaskConfig:          tc,
+		InstanceCount:       j.Instances,
+	}, nil
+}
+
+func mustJSON(v any) json.RawMessage {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err) // plain maps of strings and numbers
+	}
+	return b
+}
+
+// constraints converts the constraint map: 'limit:N' is a LimitConstraint,
+// anything else a comma list of values, negated by a leading '!'.
+func (j *Job) constraints() []api.Constraint {
+	names := make([]string, 0, len(j.Constraints))
+	for k := range j.Constraints {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	out := []api.Constraint{}
+	for _, n := range names {
+		v := j.Constraints[n]
+		if l, ok := strings.CutPrefix(v, "limit:"); ok {
+			if limit, err := strconv.Atoi(strings.TrimSpace(l)); err == nil {
+				out = append(out, api.Constraint{Name: n, Constraint: api.TaskConstraint{Limit: &api.LimitConstraint{Limit: limit}}})
+				continue
+			}
+		}
+		neg := strings.HasPrefix(v, "!")
+		var vals []string
+		for _, s := range strings.Split(strings.TrimPrefix(v, "!"), ",") {
+			if s = strings.TrimSpace(s); s != "" {
+				vals = append(vals, s)
+			}
+		}
+		out = append(out, api.Constraint{Name: n, Constraint: api.TaskConstraint{Value: &api.ValueConstraint{Negated: neg, Values: vals}}})
+	}
+	return out
+}
+
+func thriftSla(p *SlaPolicy) map[string]any {
+	switch {
+	case p.Coordinator != nil:
+		return map[string]any{"coordinatorSlaPolicy": map[string]any{"coordinatorUrl": p.Coordinator.CoordinatorURL, "statusKey": p.Coordinator.StatusKey}}
+	case p.Percentage != nil:
+		return map[string]any{"percentageSlaPolicy": map[string]any{"percentage": p.Percentage.Percentage, "durationSecs": p.Percentage.DurationSecs}}
+	case p.Count != nil:
+		return map[string]any{"countSlaPolicy": map[string]any{"count": p.Count.Count, "durationSecs": p.Count.DurationSecs}}
+	}
+	return nil
+}
+
+func thriftContainer(c *Container) map[string]any {
+	if d := c.Docker; d != nil {
+		params := []any{}
+		for _, p := range d.Parameters {
+			params = append(params, map[string]any{"name": p.Name, "value": p.Value})
+		}
+		return map[string]any{"docker": map[string]any{"image": d.Image, "parameters": params}}
+	}
+	m := c.Mesos
+	mc := map[string]any{}
+	if img := m.Image; img != nil {
+		if img.ImageID != "" {
+			mc["image"] = map[string]any{"appc": map[string]any{"name": img.Name, "imageId": img.ImageID}}
+		} else {
+			mc["image"] = map[string]any{"docker": map[string]any{"name": img.Name, "tag": img.Tag}}
+		}
+	}
+	vols := []any{}
+	for _, v := range m.Volumes {
+		vols = append(vols, map[string]any{"containerPath": v.ContainerPath, "hostPath": v.HostPath, "mode": v.Mode})
+	}
+	mc["volumes"] = vols
+	return map[string]any{"mesos": mc}
+}
+
+// ParseJSON reads --read-json input: {"jobs": [...]} or a single job
+// object in the pystachio JSON shape (§4.5). Missing fields get their
+// defaults and mustaches are resolved as in a .aurora file.
+func ParseJSON(data []byte, opts Options) (*File, error) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return nil, fmt.Errorf("json config: %v", err)
+	}
+	obj, ok := v.(map[string]any)
+	if !ok {
+		return nil, fmt.Errorf("json config: want an object")
+	}
+	var items []any
+	if js, ok := obj["jobs"]; ok && len(obj) == 1 {
+		if items, ok = js.([]any); !ok {
+			return nil, fmt.Errorf("json config: jobs must be a list")
+		}
+	} else {
+		items = []any{obj}
+	}
+	f := &File{Path: "<json>"}
+	for i, it := range items {
+		sv, err := fromJSON(it)
+		if err != nil {
+			return nil, fmt.Errorf("json config: jobs[%d]: %v", i, err)
+		}
+		nv, err := normalize(sv, tJob, fmt.Sprintf("jobs[%d]", i))
+		if err != nil {
+			return nil, fmt.Errorf("json config: %v", err)
+		}
+		f.Jobs = append(f.Jobs, newJob(nv.(*Object), opts.Bindings))
+	}
+	return f, nil
+}
+
+// LoadJSON reads one job from --read-json input (a single job object, or
+// {"jobs": [...]} holding exactly one job; use ParseJSON and Select for
+// more).
+func LoadJSON(data []byte) (*Job, error) {
+	f, err := ParseJSON(data, Options{})
+	if err != nil {
+		return nil, err
+	}
+	if len(f.Jobs) != 1 {
+		return nil, fmt.Errorf("json config holds %d jobs; select one", len(f.Jobs))
+	}
+	if f.Jobs[0].err != nil {
+		return nil, f.Jobs[0].err
+	}
+	return f.Jobs[0], nil
+}
+
+func jsonMarshal(v any) ([]byte, error) { return json.Marshal(v) }
+
+// JSON is the job's whole pystachio JSON (§4.5 of the reference), with
+// update_config and instances, as `job inspect --write-json` prints it.
+func (j *Job) JSON() ([]byte, error) {
+	if j.data == nil {
+		return nil, fmt.Errorf("job %s has no data", j.Key())
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(j.data); err != nil {
+		return nil, err
+	}
+	return bytes.TrimRight(buf.Bytes(), "\n"), nil
+}
