@@ -220,12 +220,19 @@ func (a *Agent) Run(ctx context.Context, ln net.Listener) error {
 		defer cancel()
 		srv.Shutdown(sctx)
 	}()
-	go a.masterLoop(ctx)
-	go a.updates.retryLoop(ctx)
-	go a.gcLoop(ctx)
-	if err := srv.Serve(ln); err != nil && err != http.ErrServerClosed {
-		return err
+	// Run returns only after its loops end: they write checkpoints (an ack
+	// from the master, a retried update), and callers remove the work
+	// directory next.
+	var wg sync.WaitGroup
+	for _, loop := range []func(context.Context){a.masterLoop, a.updates.retryLoop, a.gcLoop} {
+		wg.Add(1)
+		go func() { defer wg.Done(); loop(ctx) }()
 	}
+	err := srv.Serve(ln)
+	if err != nil && err != http.ErrServerClosed {
+		return err // the loops end with ctx
+	}
+	wg.Wait()
 	return nil
 }
 
