@@ -69,7 +69,7 @@
 // EncodeRecord and DecodeRecords), in the order the events were applied:
 //
 //	{"time":"2024-05-01T10:00:00.5Z","kind":"forked","process":"main","run":0,"pid":4242}
-//	{"time":"2024-05-01T10:00:00.6Z","kind":"started","process":"main","run":0,"pid":4242}
+//	{"time":"2024-05-01T10:00:00.6Z","kind":"started","process":"main","run":0,"pid":4242,"pid_start":81234}
 //	{"time":"2024-05-01T10:00:09Z","kind":"exited","process":"main","run":0,"exit_code":0}
 //	{"time":"2024-05-01T10:00:09.1Z","kind":"lost","process":"side","run":3}
 //	{"time":"2024-05-01T10:01:00Z","kind":"kill","grace":"1m0s"}
@@ -78,8 +78,11 @@
 //
 // Fields: time (RFC 3339 with nanoseconds, required), kind (forked, started,
 // exited, lost, kill, lose, tick), process and run (process events only),
-// exit_code (exited only), pid (optional; written by the executor for the
-// observer and ignored by the planner) and grace (kill only; a Go duration).
+// exit_code (exited only), pid and pid_start (optional; written by the
+// executor for the observer and for its own recovery, ignored by the planner:
+// the process's id and its start time in clock ticks since boot, field 22 of
+// /proc/<pid>/stat; older checkpoints have no pid_start) and grace (kill
+// only; a Go duration).
 // Replay(task, created, records) rebuilds the planner: the task and creation
 // time are not in the records, the executor stores them beside the checkpoint.
 // Records whose time is earlier than an already applied one are treated as

@@ -209,6 +209,8 @@ func TestRecordFormat(t *testing.T) {
 	}{
 		{Record{Time: ts, Kind: KindForked, Process: "main", Run: 0, PID: 4242},
 			`{"time":"2024-05-01T08:00:00.5Z","kind":"forked","process":"main","run":0,"pid":4242}`},
+		{Record{Time: ts, Kind: KindStarted, Process: "main", Run: 0, PID: 4242, PIDStart: 987654},
+			`{"time":"2024-05-01T08:00:00.5Z","kind":"started","process":"main","run":0,"pid":4242,"pid_start":987654}`},
 		{Record{Time: ts, Kind: KindStarted, Process: "main", Run: 2},
 			`{"time":"2024-05-01T08:00:00.5Z","kind":"started","process":"main","run":2}`},
 		{Record{Time: ts, Kind: KindExited, Process: "main", Run: 2, ExitCode: 0},

@@ -31,6 +31,11 @@ type Record struct {
 	ExitCode int           // exited
 	PID      int           // informational, set by the executor; ignored by the planner
 	Grace    time.Duration // kill
+	// PIDStart is the start time of process PID in clock ticks since boot
+	// (field 22 of /proc/<pid>/stat), so that a restarted executor can tell
+	// its process from a later one that reused the pid. Informational, as
+	// PID; 0 when unknown (and in records written before it existed).
+	PIDStart uint64
 }
 
 func (r Record) processEvent() bool {
@@ -50,12 +55,13 @@ type wireRecord struct {
 	Run      *int       `json:"run,omitempty"`
 	ExitCode *int       `json:"exit_code,omitempty"`
 	PID      int        `json:"pid,omitempty"`
+	PIDStart uint64     `json:"pid_start,omitempty"`
 	Grace    string     `json:"grace,omitempty"`
 }
 
 // MarshalJSON writes the checkpoint form.
 func (r Record) MarshalJSON() ([]byte, error) {
-	w := wireRecord{Time: r.Time.UTC(), Kind: r.Kind, PID: r.PID}
+	w := wireRecord{Time: r.Time.UTC(), Kind: r.Kind, PID: r.PID, PIDStart: r.PIDStart}
 	if r.processEvent() {
 		w.Process, w.Run = &r.Process, &r.Run
 	}
@@ -76,7 +82,7 @@ func (r *Record) UnmarshalJSON(b []byte) error {
 	if err := json.Unmarshal(b, &w); err != nil {
 		return err
 	}
-	*r = Record{Time: w.Time, Kind: w.Kind, PID: w.PID}
+	*r = Record{Time: w.Time, Kind: w.Kind, PID: w.PID, PIDStart: w.PIDStart}
 	if w.Process != nil {
 		r.Process = *w.Process
 	}

@@ -117,6 +117,8 @@ func (p *Procs) Orphans() []int {
 type procStat struct {
 	state byte
 	ppid  int
+	sid   int    // session id
+	start uint64 // start time, clock ticks since boot
 }
 
 func readStat(pid int) (procStat, error) {
@@ -126,12 +128,99 @@ func readStat(pid int) (procStat, error) {
 	}
 	s := string(b)
 	i := strings.LastIndexByte(s, ')') // the command name may hold spaces
+	if i < 0 {
+		return procStat{}, fmt.Errorf("malformed /proc/%d/stat", pid)
+	}
+	// f[0] is field 3 of proc(5): state, ppid, pgrp, session, ... starttime (22).
 	f := strings.Fields(s[i+1:])
-	if i < 0 || len(f) < 2 {
+	if len(f) < 20 {
 		return procStat{}, fmt.Errorf("malformed /proc/%d/stat", pid)
 	}
 	ppid, _ := strconv.Atoi(f[1])
-	return procStat{state: f[0][0], ppid: ppid}, nil
+	sid, _ := strconv.Atoi(f[3])
+	start, _ := strconv.ParseUint(f[19], 10, 64)
+	return procStat{state: f[0][0], ppid: ppid, sid: sid, start: start}, nil
+}
+
+// startTicks is pid's start time in clock ticks since boot, or 0 if pid
+// cannot be read.
+func startTicks(pid int) uint64 {
+	st, err := readStat(pid)
+	if err != nil {
+		return 0
+	}
+	return st.start
+}
+
+// procID names one process for its lifetime: a pid, and the start time
+// that tells it from a later process that reuses the pid.
+type procID struct {
+	pid   int
+	start uint64 // 0: unknown, the pid alone is trusted
+}
+
+// current reports whether pid is still (or, as a zombie, was) the process
+// that id names.
+func (id procID) current() bool {
+	st, err := readStat(id.pid)
+	return err == nil && (id.start == 0 || st.start == id.start)
+}
+
+// running reports whether the process id names is alive: not gone, not a
+// zombie, and not replaced by another process with the same pid.
+func (id procID) running() bool {
+	st, err := readStat(id.pid)
+	return err == nil && st.state != 'Z' && st.state != 'X' && (id.start == 0 || st.start == id.start)
+}
+
+// userHZ is the unit of /proc's times (USER_HZ), 100 on Linux.
+const userHZ = 100
+
+// bootTime is when the system booted (btime in /proc/stat).
+func bootTime() (time.Time, error) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return time.Time{}, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "btime "); ok {
+			s, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+			if err != nil {
+				return time.Time{}, err
+			}
+			return time.Unix(s, 0), nil
+		}
+	}
+	return time.Time{}, errors.New("no btime in /proc/stat")
+}
+
+// identify checks that the live process pid is the run that a checkpoint
+// recorded as forked at forkedAt with start time start, and returns its
+// identity. A checkpoint written before start times were recorded (start
+// 0) is matched on what every run has: it leads its own session, and it
+// started within a second or two of the record (btime has a resolution
+// of one second).
+func identify(pid int, start uint64, forkedAt time.Time) (procID, bool) {
+	if pid <= 0 {
+		return procID{}, false
+	}
+	st, err := readStat(pid)
+	if err != nil || st.state == 'Z' || st.state == 'X' {
+		return procID{}, false
+	}
+	if start != 0 {
+		return procID{pid, st.start}, st.start == start
+	}
+	if st.sid != pid {
+		return procID{}, false
+	}
+	boot, err := bootTime()
+	if err != nil {
+		return procID{}, false
+	}
+	started := boot.Add(time.Duration(st.start) * time.Second / userHZ)
+	d := started.Sub(forkedAt)
+	return procID{pid, st.start}, d > -2*time.Second && d < 2*time.Second
 }
 
 // allParents maps every live process to its parent.

@@ -20,18 +20,37 @@
 //
 // A reader (the observer) rebuilds every process's state and run history
 // with planner.Replay(header.Task, header.LaunchTime, records).
+//
+// # Recovery
+//
+// A runner created for a task that already has a checkpoint (an executor
+// restarted by the agent's recovery) re-attaches to it rather than starting
+// over: New replays the records, with the header's task and launch time, and
+// looks at every run the checkpoint left alive. A run whose recorded pid is
+// still the process it forked (same start time, from the record's pid_start;
+// see identify for checkpoints without one) is adopted: it is not our child,
+// so its end is noticed by polling /proc, and as its exit status cannot be
+// known it is recorded LOST. A run whose process is gone is recorded LOST at
+// once. LOST runs are retried by the planner's rules (reference §11.2: a
+// loss is not a failure, and counts toward the 100-run cap). Finished runs
+// stay finished, and a task already terminal in the checkpoint stays so:
+// Run returns its state without starting anything. Orphans of the previous
+// executor were reparented elsewhere and are beyond the new one's reach.
 package runner
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/user"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -80,8 +99,17 @@ type Runner struct {
 	kills   chan planner.Record
 	mu      sync.Mutex // guards planner for Snapshot
 	planner *planner.Planner
-	pids    map[string]int // "<process>/<run>" → pid of a live run
+	pids    map[string]procID // "<process>/<run>" → a live run's process
+	adopted []string          // runs of a previous executor, watched by polling
+	// recovered is set when the runner re-attached to an existing checkpoint.
+	recovered bool
 }
+
+// ErrCheckpoint marks a checkpoint that exists but cannot be replayed.
+var ErrCheckpoint = errors.New("task checkpoint could not be read")
+
+// adoptPoll is how often an adopted process is checked for its end.
+const adoptPoll = 100 * time.Millisecond
 
 // LogDir is where a task's process logs go.
 func LogDir(sandbox string) string { return filepath.Join(sandbox, ".logs") }
@@ -112,7 +140,7 @@ func New(cfg Config) (*Runner, error) {
 		return nil, err
 	}
 	r := &Runner{cfg: cfg, uid: os.Getuid(), gid: os.Getgid(), events: make(chan func(), 64), done: make(chan struct{}),
-		kills: make(chan planner.Record, 4), pids: map[string]int{}}
+		kills: make(chan planner.Record, 4), pids: map[string]procID{}}
 	if u := cfg.User; u != nil {
 		r.uid, _ = strconv.Atoi(u.Uid)
 		r.gid, _ = strconv.Atoi(u.Gid)
@@ -137,6 +165,13 @@ func New(cfg Config) (*Runner, error) {
 			}
 		}
 	}
+	recovered, err := r.recover()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrCheckpoint, err)
+	}
+	if recovered {
+		return r, nil
+	}
 	p, err := planner.New(task, r.header.LaunchTime)
 	if err != nil {
 		return nil, err
@@ -146,6 +181,127 @@ func New(cfg Config) (*Runner, error) {
 		return nil, fmt.Errorf("checkpoint: %w", err)
 	}
 	return r, nil
+}
+
+// Recovered reports whether the runner re-attached to an existing
+// checkpoint rather than starting the task afresh.
+func (r *Runner) Recovered() bool { return r.recovered }
+
+// recover re-attaches to the task's checkpoint if there is one (see the
+// package doc); it reports false, and does nothing, if there is none.
+func (r *Runner) recover() (bool, error) {
+	dir := r.ckptDir()
+	hb, err := os.ReadFile(filepath.Join(dir, "header.json"))
+	if errors.Is(err, os.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	var h Header
+	if err := json.Unmarshal(hb, &h); err != nil {
+		return false, fmt.Errorf("header: %w", err)
+	}
+	path := filepath.Join(dir, "runner")
+	data, err := os.ReadFile(path)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return false, err
+	}
+	recs, err := planner.DecodeRecords(data)
+	if err != nil {
+		return false, err
+	}
+	p, err := planner.Replay(h.Task, h.LaunchTime, recs)
+	if err != nil {
+		return false, err
+	}
+	r.header, r.planner, r.recovered = h, p, true
+	if err := r.reopenCheckpoint(path, data); err != nil {
+		return false, err
+	}
+	if !p.TaskState().Terminal() {
+		if err := r.writeActive(); err != nil {
+			return false, err
+		}
+	}
+	// The process of each run, as last recorded.
+	forks := map[string]planner.Record{}
+	for _, rec := range recs {
+		if rec.Kind == planner.KindForked || (rec.Kind == planner.KindStarted && rec.PID > 0) {
+			forks[runKey(rec.Process, rec.Run)] = rec
+		}
+	}
+	now := r.cfg.Now()
+	for _, ps := range p.Snapshot().Processes {
+		if len(ps.Runs) == 0 {
+			continue
+		}
+		run := ps.Runs[len(ps.Runs)-1]
+		alive := run.State == planner.Forked || run.State == planner.Running
+		// Killed at the end of the task without its exit seen: the
+		// previous executor may have died before its SIGKILL.
+		killing := run.State == planner.Killed && run.ExitCode == nil
+		if !alive && !killing {
+			continue
+		}
+		key := runKey(ps.Name, run.Run)
+		rec, ok := forks[key]
+		id, same := procID{}, false
+		if ok {
+			id, same = identify(rec.PID, rec.PIDStart, rec.Time)
+		}
+		switch {
+		case same:
+			r.cfg.Logger.Info("adopting a process of the previous executor", "process", ps.Name, "run", run.Run, "pid", id.pid)
+			r.pids[key] = id
+			r.adopted = append(r.adopted, key)
+			if run.State == planner.Forked {
+				// We exec directly: a forked run that is alive is running.
+				r.apply(planner.Record{Time: now, Kind: planner.KindStarted, Process: ps.Name, Run: run.Run, PID: id.pid, PIDStart: id.start})
+			}
+		case alive:
+			r.cfg.Logger.Warn("a process of the previous executor is gone: lost", "process", ps.Name, "run", run.Run, "pid", rec.PID)
+			if err := r.apply(planner.Record{Time: now, Kind: planner.KindLost, Process: ps.Name, Run: run.Run}); err != nil {
+				r.cfg.Logger.Error("loss refused by the planner", "process", ps.Name, "run", run.Run, "err", err)
+			}
+		}
+	}
+	r.cfg.Logger.Info("re-attached to the task's checkpoint", "task", h.TaskID, "state", p.TaskState(), "adopted", len(r.adopted))
+	return true, nil
+}
+
+// reopenCheckpoint opens the checkpoint for appending after a replay of
+// data. A torn last line (a crash in the middle of an append) is cut off,
+// and a complete last line without its newline gets one, so that what is
+// appended next starts a line of its own.
+func (r *Runner) reopenCheckpoint(path string, data []byte) error {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY, 0o644)
+	if err != nil {
+		return err
+	}
+	end := int64(len(data))
+	if nl := bytes.LastIndexByte(data, '\n'); nl+1 < len(data) {
+		var rec planner.Record
+		if json.Unmarshal(data[nl+1:], &rec) == nil {
+			_, err = f.WriteAt([]byte{'\n'}, end)
+			end++
+		} else {
+			end = int64(nl + 1)
+			err = f.Truncate(end)
+		}
+	}
+	if err == nil {
+		_, err = f.Seek(end, io.SeekStart)
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if err != nil {
+		f.Close()
+		return err
+	}
+	r.ckpt = f
+	return nil
 }
 
 func (r *Runner) ckptDir() string {
@@ -164,15 +320,20 @@ func (r *Runner) openCheckpoint() error {
 	if err := writeFileSync(filepath.Join(dir, "header.json"), h); err != nil {
 		return err
 	}
-	active := filepath.Join(r.cfg.CheckpointRoot, "tasks", "active")
-	if err := os.MkdirAll(active, 0o755); err != nil {
-		return err
-	}
-	if err := writeFileSync(filepath.Join(active, r.header.TaskID), r.cfg.TaskJSON); err != nil {
+	if err := r.writeActive(); err != nil {
 		return err
 	}
 	r.ckpt, err = os.OpenFile(filepath.Join(dir, "runner"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	return err
+}
+
+// writeActive stores the task's configuration under tasks/active.
+func (r *Runner) writeActive() error {
+	active := filepath.Join(r.cfg.CheckpointRoot, "tasks", "active")
+	if err := os.MkdirAll(active, 0o755); err != nil {
+		return err
+	}
+	return writeFileSync(filepath.Join(active, r.header.TaskID), r.cfg.TaskJSON)
 }
 
 func writeFileSync(path string, data []byte) error {
@@ -245,6 +406,9 @@ func (r *Runner) Lose() {
 func (r *Runner) Run(ctx context.Context) planner.TaskState {
 	defer r.ckpt.Close()
 	defer close(r.done)
+	for _, key := range r.adopted {
+		r.watch(key, r.pids[key])
+	}
 	lost := false
 	for {
 		now := r.cfg.Now()
@@ -331,9 +495,11 @@ func (r *Runner) act(a planner.Action, now time.Time) {
 		if a.Kind == planner.KillTree {
 			sig = syscall.SIGKILL
 		}
-		if pid, ok := r.pids[runKey(a.Process, a.Run)]; ok {
-			r.cfg.Logger.Info("signalling process", "process", a.Process, "run", a.Run, "pid", pid, "signal", sig)
-			SignalTree(pid, sig)
+		// The pid is checked first: an adopted process may have ended
+		// and its pid been reused since the last poll.
+		if id, ok := r.pids[runKey(a.Process, a.Run)]; ok && id.current() {
+			r.cfg.Logger.Info("signalling process", "process", a.Process, "run", a.Run, "pid", id.pid, "signal", sig)
+			SignalTree(id.pid, sig)
 		}
 	case planner.TermOrphans, planner.KillOrphans:
 		sig := syscall.SIGTERM
@@ -358,7 +524,12 @@ func (r *Runner) fork(name string, run int, now time.Time) {
 		}
 	}
 	pid, wait, err := r.start(name, run, cmdline)
-	if err := r.apply(planner.Record{Time: now, Kind: planner.KindForked, Process: name, Run: run, PID: pid}); err != nil {
+	var id procID
+	if pid > 0 {
+		// Read before anything can reap the process: it is our child.
+		id = procID{pid, startTicks(pid)}
+	}
+	if err := r.apply(planner.Record{Time: now, Kind: planner.KindForked, Process: name, Run: run, PID: pid, PIDStart: id.start}); err != nil {
 		r.cfg.Logger.Error("fork refused by the planner", "process", name, "run", run, "err", err)
 		if pid > 0 {
 			SignalTree(pid, syscall.SIGKILL)
@@ -381,10 +552,10 @@ func (r *Runner) fork(name string, run int, now time.Time) {
 		return
 	}
 	r.cfg.Logger.Info("process started", "process", name, "run", run, "pid", pid)
-	r.pids[runKey(name, run)] = pid
+	r.pids[runKey(name, run)] = id
 	// We exec bash directly, with no coordinator in between: the run is
 	// running as soon as it is forked.
-	r.apply(planner.Record{Time: r.cfg.Now(), Kind: planner.KindStarted, Process: name, Run: run, PID: pid})
+	r.apply(planner.Record{Time: r.cfg.Now(), Kind: planner.KindStarted, Process: name, Run: run, PID: pid, PIDStart: id.start})
 	go func() {
 		ws := <-wait
 		code := ws.ExitStatus()
@@ -401,6 +572,35 @@ func (r *Runner) fork(name string, run int, now time.Time) {
 		select {
 		case r.events <- ev:
 		case <-r.done: // the task is over; nothing to record
+		}
+	}()
+}
+
+// watch polls an adopted process, which is not our child, until it ends,
+// and then records its run LOST: its exit status is beyond our reach.
+func (r *Runner) watch(key string, id procID) {
+	name, runStr, _ := strings.Cut(key, "/")
+	run, _ := strconv.Atoi(runStr)
+	go func() {
+		t := time.NewTicker(adoptPoll)
+		defer t.Stop()
+		for id.running() {
+			select {
+			case <-r.done:
+				return
+			case <-t.C:
+			}
+		}
+		ev := func() {
+			delete(r.pids, key)
+			r.cfg.Logger.Info("adopted process ended", "process", name, "run", run, "pid", id.pid)
+			if err := r.apply(planner.Record{Time: r.cfg.Now(), Kind: planner.KindLost, Process: name, Run: run}); err != nil {
+				r.cfg.Logger.Warn("loss refused by the planner", "process", name, "run", run, "err", err)
+			}
+		}
+		select {
+		case r.events <- ev:
+		case <-r.done:
 		}
 	}()
 }

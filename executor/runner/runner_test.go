@@ -21,6 +21,9 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	testProcs = p
+	if dir := os.Getenv(crashHelperEnv); dir != "" {
+		crashHelper(dir)
+	}
 	os.Exit(m.Run())
 }
 
@@ -39,17 +42,26 @@ func final(p *planner.Process)     { p.Final = true }
 
 func newRunner(t *testing.T, task planner.Task) (*Runner, string) {
 	t.Helper()
-	dir := t.TempDir()
-	sandbox := filepath.Join(dir, "sandbox")
-	r, err := New(Config{
-		Task: task, Sandbox: sandbox, CheckpointRoot: filepath.Join(dir, "checkpoints"), TaskJSON: []byte(`{}`),
+	return newRunnerIn(t, t.TempDir(), task)
+}
+
+// testConfig is the configuration of a task in dir (the run directory).
+func testConfig(dir string, task planner.Task, logger *slog.Logger) Config {
+	return Config{
+		Task: task, Sandbox: filepath.Join(dir, "sandbox"), CheckpointRoot: filepath.Join(dir, "checkpoints"), TaskJSON: []byte(`{}`),
 		Bindings: Bindings{TaskID: "task-1", User: "nobody", Hostname: "h", Ports: map[string]int{"http": 8080}},
-		Procs:    testProcs, Logger: slog.New(slog.NewTextHandler(testWriter{t}, nil)),
-	})
+		Procs:    testProcs, Logger: logger,
+	}
+}
+
+func newRunnerIn(t *testing.T, dir string, task planner.Task) (*Runner, string) {
+	t.Helper()
+	cfg := testConfig(dir, task, slog.New(slog.NewTextHandler(testWriter{t}, nil)))
+	r, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return r, sandbox
+	return r, cfg.Sandbox
 }
 
 // testWriter sends the runner's log to the test's.
