@@ -10,6 +10,7 @@ import (
 	"github.com/aurorabox/aurorabox/appliance/mesos/mesosutil"
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 	"github.com/mesos/mesos-go/api/v1/lib/recordio"
+	"github.com/mesos/mesos-go/api/v1/lib/scheduler"
 )
 
 // The agent ↔ master protocol is internal to aurorabox (a real Mesos agent
@@ -17,15 +18,50 @@ import (
 // AgentSubscribePath and reads a RecordIO stream of JSON AgentCommands for as
 // long as it is connected; it reports task status with AgentUpdate POSTs to
 // AgentUpdatePath and resends each until an ACKNOWLEDGE command arrives.
+// What its executors send their framework (AgentMessage) and the end of an
+// executor (AgentExecutorExited) go to AgentMessagePath and
+// AgentExecutorExitedPath, once: like Mesos, neither is delivered reliably.
 const (
-	AgentSubscribePath = "/internal/v1/agent/subscribe"
-	AgentUpdatePath    = "/internal/v1/agent/update"
+	AgentSubscribePath      = "/internal/v1/agent/subscribe"
+	AgentUpdatePath         = "/internal/v1/agent/update"
+	AgentMessagePath        = "/internal/v1/agent/message"
+	AgentExecutorExitedPath = "/internal/v1/agent/executor_exited"
 )
 
 // AgentSubscribe registers (or re-registers, with info.id set) an agent.
+// A re-registering agent reports the frameworks and the live tasks it
+// runs, as a Mesos agent's ReregisterSlaveMessage does, so that a master
+// that restarted learns them again.
 type AgentSubscribe struct {
-	Info mesos.AgentInfo `json:"agent_info"`
-	PID  string          `json:"pid"` // slave(1)@host:port
+	Info       mesos.AgentInfo       `json:"agent_info"`
+	PID        string                `json:"pid"` // slave(1)@host:port
+	Frameworks []mesos.FrameworkInfo `json:"frameworks,omitempty"`
+	Tasks      []AgentTask           `json:"tasks,omitempty"`
+}
+
+// AgentTask is a task an agent runs, as the master launched it, with its
+// latest state on the agent.
+type AgentTask struct {
+	FrameworkID string          `json:"framework_id"`
+	Info        mesos.TaskInfo  `json:"task_info"`
+	State       mesos.TaskState `json:"state"`
+}
+
+// AgentMessage carries an executor's MESSAGE call to its framework.
+type AgentMessage struct {
+	AgentID     string `json:"agent_id"`
+	FrameworkID string `json:"framework_id"`
+	ExecutorID  string `json:"executor_id"`
+	Data        []byte `json:"data"`
+}
+
+// AgentExecutorExited reports that a framework's executor ended. Status is
+// the wait status (as waitpid's stat_loc), when the agent knows it.
+type AgentExecutorExited struct {
+	AgentID     string `json:"agent_id"`
+	FrameworkID string `json:"framework_id"`
+	ExecutorID  string `json:"executor_id"`
+	Status      *int32 `json:"status,omitempty"`
 }
 
 // Agent command types.
@@ -35,6 +71,8 @@ const (
 	CmdKill              = "KILL"
 	CmdAcknowledge       = "ACKNOWLEDGE"
 	CmdShutdownFramework = "SHUTDOWN_FRAMEWORK"
+	CmdShutdownExecutor  = "SHUTDOWN_EXECUTOR"
+	CmdMessage           = "MESSAGE" // a framework's message for one of its executors
 	CmdHeartbeat         = "HEARTBEAT"
 )
 
@@ -47,6 +85,8 @@ type AgentCommand struct {
 	Tasks       []mesos.TaskInfo     `json:"tasks,omitempty"`
 	TaskID      string               `json:"task_id,omitempty"`
 	UUID        []byte               `json:"uuid,omitempty"`
+	ExecutorID  string               `json:"executor_id,omitempty"`
+	Data        []byte               `json:"data,omitempty"`
 }
 
 // AgentUpdate carries one task status from an agent.
@@ -88,6 +128,14 @@ func (l *streamLink) Acknowledge(fw mesos.FrameworkID, task mesos.TaskID, uuid [
 
 func (l *streamLink) ShutdownFramework(fw mesos.FrameworkID) {
 	l.send(AgentCommand{Type: CmdShutdownFramework, FrameworkID: fw.Value})
+}
+
+func (l *streamLink) ShutdownExecutor(fw mesos.FrameworkID, ex mesos.ExecutorID) {
+	l.send(AgentCommand{Type: CmdShutdownExecutor, FrameworkID: fw.Value, ExecutorID: ex.Value})
+}
+
+func (l *streamLink) Message(fw mesos.FrameworkID, ex mesos.ExecutorID, data []byte) {
+	l.send(AgentCommand{Type: CmdMessage, FrameworkID: fw.Value, ExecutorID: ex.Value, Data: data})
 }
 
 // AgentDisconnected detaches an agent's link; its offers are withdrawn. Its
@@ -141,6 +189,9 @@ func (m *Master) agentUnreachable(agentID string) {
 			t.state = state
 			m.masterUpdateLocked(fw, t.info.TaskID, agentID, state, mesos.REASON_AGENT_REMOVED, msg)
 		}
+		// Every framework hears of the lost agent (a FAILURE with only
+		// the agent id), whether or not it ran tasks there.
+		fw.send(&scheduler.Event{Type: scheduler.Event_FAILURE, Failure: &scheduler.Event_Failure{AgentID: &mesos.AgentID{Value: agentID}}})
 	}
 }
 
@@ -155,6 +206,57 @@ func (m *Master) registerAgentAPI(mux *http.ServeMux) {
 		m.StatusUpdate(u.AgentID, u.FrameworkID, u.Status)
 		w.WriteHeader(http.StatusAccepted)
 	})
+	mux.HandleFunc("POST "+AgentMessagePath, func(w http.ResponseWriter, r *http.Request) {
+		var msg AgentMessage
+		if err := json.NewDecoder(io.LimitReader(r.Body, maxCallBytes)).Decode(&msg); err != nil {
+			http.Error(w, "bad message: "+err.Error(), http.StatusBadRequest)
+			return
+		}
+		m.ExecutorMessage(msg)
+		w.WriteHeader(http.StatusAccepted)
+	})
+	mux.HandleFunc("POST "+AgentExecutorExitedPath, func(w http.ResponseWriter, r *http.Request) {
+		var e AgentExecutorExited
+		if err := json.NewDecoder(io.LimitReader(r.Body, maxCallBytes)).Decode(&e); err != nil {
+			http.Error(w, "bad executor exit: "+err.Error(), http.StatusBadRequest)
+			return
+		}
+		m.ExecutorExited(e)
+		w.WriteHeader(http.StatusAccepted)
+	})
+}
+
+// ExecutorMessage relays an executor's message to its framework as a
+// MESSAGE event. Like Mesos, it is dropped if the framework is not
+// connected.
+func (m *Master) ExecutorMessage(msg AgentMessage) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	fw := m.frameworks[msg.FrameworkID]
+	if fw == nil || fw.sub == nil {
+		m.cfg.Logger.Warn("dropping an executor's message for a framework that is not connected",
+			"framework", msg.FrameworkID, "executor", msg.ExecutorID)
+		return
+	}
+	fw.send(&scheduler.Event{Type: scheduler.Event_MESSAGE, Message: &scheduler.Event_Message{
+		AgentID: mesos.AgentID{Value: msg.AgentID}, ExecutorID: mesos.ExecutorID{Value: msg.ExecutorID}, Data: msg.Data,
+	}})
+}
+
+// ExecutorExited tells the executor's framework with a FAILURE event that
+// carries the agent, the executor and its wait status, as Mesos does for
+// executors that are not the built-in command executor.
+func (m *Master) ExecutorExited(e AgentExecutorExited) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.cfg.Logger.Info("executor exited", "agent", e.AgentID, "framework", e.FrameworkID, "executor", e.ExecutorID)
+	fw := m.frameworks[e.FrameworkID]
+	if fw == nil || fw.sub == nil {
+		return
+	}
+	fw.send(&scheduler.Event{Type: scheduler.Event_FAILURE, Failure: &scheduler.Event_Failure{
+		AgentID: &mesos.AgentID{Value: e.AgentID}, ExecutorID: &mesos.ExecutorID{Value: e.ExecutorID}, Status: e.Status,
+	}})
 }
 
 func (m *Master) serveAgentSubscribe(w http.ResponseWriter, r *http.Request) {
@@ -169,7 +271,7 @@ func (m *Master) serveAgentSubscribe(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	link := &streamLink{cmds: make(chan AgentCommand, 4096), done: make(chan struct{})}
-	id := m.RegisterAgent(sub.Info, sub.PID, link)
+	id := m.RegisterAgent(sub, link)
 	defer m.AgentDisconnected(id, link)
 	w.Header().Set("Content-Type", mediaJSON)
 	w.WriteHeader(http.StatusOK)

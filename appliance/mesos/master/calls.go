@@ -62,10 +62,8 @@ func (m *Master) Subscribe(info mesos.FrameworkInfo, streamID string) (*subscrip
 		id = fmt.Sprintf("%s-%04d", m.id, m.nextFW)
 		m.nextFW++
 	}
-	for _, c := range m.completed {
-		if c.id == id {
-			return nil, "", &CallError{403, "framework " + id + " has been removed"}
-		}
+	if m.isCompletedLocked(id) {
+		return nil, "", &CallError{403, "framework " + id + " has been removed"}
 	}
 	if fw == nil {
 		fw = &framework{id: id, registered: now, filters: map[string]time.Time{}, tasks: map[string]*task{}}
@@ -88,6 +86,10 @@ func (m *Master) Subscribe(info mesos.FrameworkInfo, streamID string) (*subscrip
 	info.ID = &mesos.FrameworkID{Value: id}
 	fw.info = info
 	fw.suppressed = false
+	fw.recovered = false
+	if fw.registered.IsZero() {
+		fw.registered = now // known until now only from its agents' tasks
+	}
 	sub := &subscription{streamID: streamID, events: make(chan *scheduler.Event, 4096), done: make(chan struct{})}
 	fw.sub = sub
 	hb := m.cfg.HeartbeatInterval.Seconds()
@@ -174,15 +176,16 @@ func (m *Master) Handle(call *scheduler.Call, streamID string) error {
 		}
 		m.killLocked(fw, call.Kill.TaskID)
 	case scheduler.Call_SHUTDOWN:
-		// Executors are shut down with their framework's tasks; a lone
-		// executor shutdown becomes a kill of its tasks.
+		// The agent asks the executor to shut down (it kills its tasks)
+		// and destroys it after its grace period.
 		if call.Shutdown == nil {
 			return badRequest("SHUTDOWN without shutdown")
 		}
-		for _, t := range fw.tasks {
-			if t.info.GetExecutor().GetExecutorID().Value == call.Shutdown.ExecutorID.Value {
-				m.killLocked(fw, t.info.TaskID)
-			}
+		if a := m.agents[call.Shutdown.AgentID.Value]; a != nil && a.link != nil {
+			a.link.ShutdownExecutor(mesos.FrameworkID{Value: fw.id}, call.Shutdown.ExecutorID)
+		} else {
+			m.cfg.Logger.Warn("cannot shut down an executor on an agent that is not connected",
+				"agent", call.Shutdown.AgentID.Value, "executor", call.Shutdown.ExecutorID.Value)
 		}
 	case scheduler.Call_ACKNOWLEDGE:
 		if call.Acknowledge == nil {
@@ -194,8 +197,21 @@ func (m *Master) Handle(call *scheduler.Call, streamID string) error {
 		}
 	case scheduler.Call_RECONCILE:
 		m.reconcileLocked(fw, call.GetReconcile())
-	case scheduler.Call_MESSAGE, scheduler.Call_REQUEST:
-		// Accepted and dropped: no executor in aurorabox relies on them yet.
+	case scheduler.Call_MESSAGE:
+		// Relayed to the executor through its agent, without delivery
+		// guarantees: dropped where the agent is not connected.
+		if call.Message == nil {
+			return badRequest("MESSAGE without message")
+		}
+		msg := call.Message
+		if a := m.agents[msg.AgentID.Value]; a != nil && a.link != nil {
+			a.link.Message(mesos.FrameworkID{Value: fw.id}, msg.ExecutorID, msg.Data)
+		} else {
+			m.cfg.Logger.Warn("dropping a framework message for an agent that is not connected",
+				"agent", msg.AgentID.Value, "executor", msg.ExecutorID.Value)
+		}
+	case scheduler.Call_REQUEST:
+		// Mesos' allocator ignores resource requests; so do we.
 	default:
 		return badRequest("unsupported call type %s", call.GetType())
 	}
@@ -392,14 +408,25 @@ func (m *Master) reconcileLocked(fw *framework, rec *scheduler.Call_Reconcile) {
 }
 
 // removeFrameworkLocked tears a framework down: its tasks are killed, its
-// offers withdrawn, and it moves to completed_frameworks.
+// offers withdrawn, and it moves to completed_frameworks. As in Mesos, its
+// tasks are recorded as TASK_KILLED (REASON_FRAMEWORK_REMOVED) at once; no
+// update is sent, for there is nobody left to receive it.
 func (m *Master) removeFrameworkLocked(fw *framework) {
 	m.rescindOffersLocked(fw, false)
 	agents := map[string]bool{}
-	for _, t := range fw.tasks {
+	now := float64(m.cfg.Now().UnixNano()) / 1e9
+	msg := "Framework " + fw.id + " removed"
+	for _, t := range sortedTasks(fw.tasks) {
 		agents[t.agent] = true
 		if a := m.agents[t.agent]; a != nil {
 			a.used = a.used.Minus(t.res...)
+		}
+		if !mesosutil.IsTerminal(t.state) {
+			t.state = mesos.TASK_KILLED
+			t.statuses = append(t.statuses, mesos.TaskStatus{
+				TaskID: t.info.TaskID, State: mesos.TASK_KILLED.Enum(), Reason: mesos.REASON_FRAMEWORK_REMOVED.Enum(),
+				Message: &msg, Source: mesos.SOURCE_MASTER.Enum(), Timestamp: &now, AgentID: &mesos.AgentID{Value: t.agent},
+			})
 		}
 		fw.completedTasks = append(fw.completedTasks, t)
 	}

@@ -13,13 +13,13 @@ package master
 
 import (
 	"fmt"
-
-	"github.com/gogo/protobuf/proto"
 	"log/slog"
 	"sort"
 	"sync"
 	"time"
 
+	"github.com/aurorabox/aurorabox/appliance/mesos/mesosutil"
+	"github.com/gogo/protobuf/proto"
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 	"github.com/mesos/mesos-go/api/v1/lib/maintenance"
 	"github.com/mesos/mesos-go/api/v1/lib/scheduler"
@@ -49,6 +49,8 @@ type AgentLink interface {
 	Kill(fwID mesos.FrameworkID, taskID mesos.TaskID)
 	Acknowledge(fwID mesos.FrameworkID, taskID mesos.TaskID, uuid []byte)
 	ShutdownFramework(fwID mesos.FrameworkID)
+	ShutdownExecutor(fwID mesos.FrameworkID, executorID mesos.ExecutorID)
+	Message(fwID mesos.FrameworkID, executorID mesos.ExecutorID, data []byte)
 }
 
 // Master is the master's state. All fields are guarded by mu.
@@ -83,6 +85,10 @@ type framework struct {
 	tasks          map[string]*task
 	completedTasks []*task
 	failover       *time.Timer
+	// recovered is set for a framework the master learnt of from a
+	// re-registering agent (after a master restart) and that has not
+	// subscribed since.
+	recovered bool
 }
 
 type agent struct {
@@ -147,10 +153,13 @@ func New(cfg Config) *Master {
 func (m *Master) ID() string { return m.id }
 
 // RegisterAgent adds an agent (or re-registers one with a known id) and
-// offers its resources. It returns the agent's id.
-func (m *Master) RegisterAgent(info mesos.AgentInfo, pid string, link AgentLink) string {
+// offers its resources. It returns the agent's id. The tasks a
+// re-registering agent reports and the master does not know (it restarted
+// since) are taken back, with their frameworks.
+func (m *Master) RegisterAgent(sub AgentSubscribe, link AgentLink) string {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	info := sub.Info
 	id := info.GetID().GetValue()
 	if id == "" {
 		id = fmt.Sprintf("%s-S%d", m.id, m.nextAgent)
@@ -163,12 +172,71 @@ func (m *Master) RegisterAgent(info mesos.AgentInfo, pid string, link AgentLink)
 		m.agents[id] = a
 		m.agentOrder = append(m.agentOrder, id)
 	}
-	a.info, a.pid, a.link, a.registered = info, pid, link, m.cfg.Now()
+	a.info, a.pid, a.link, a.registered = info, sub.PID, link, m.cfg.Now()
 	a.unreachable = false
 	a.total = mesos.Resources(info.Resources).Clone()
-	m.cfg.Logger.Info("agent registered", "agent", id, "hostname", info.Hostname, "resources", a.total.String())
+	m.recoverAgentTasksLocked(a, sub.Frameworks, sub.Tasks)
+	m.cfg.Logger.Info("agent registered", "agent", id, "hostname", info.Hostname, "resources", a.total.String(), "tasks", len(sub.Tasks))
 	m.allocateLocked()
 	return id
+}
+
+// recoverAgentTasksLocked adds the live tasks an agent reports that the
+// master does not know. A framework known only from its tasks is kept as
+// recovered, without a connection, until it subscribes again.
+func (m *Master) recoverAgentTasksLocked(a *agent, infos []mesos.FrameworkInfo, tasks []AgentTask) {
+	byID := map[string]mesos.FrameworkInfo{}
+	for _, fi := range infos {
+		byID[fi.GetID().GetValue()] = fi
+	}
+	executors := map[string]bool{} // framework/executor already charged on this agent
+	for _, fw := range m.frameworks {
+		for _, t := range fw.tasks {
+			if t.agent == a.id && t.info.Executor != nil {
+				executors[fw.id+"/"+t.info.Executor.ExecutorID.Value] = true
+			}
+		}
+	}
+	for _, rt := range tasks {
+		if rt.FrameworkID == "" || mesosutil.IsTerminal(rt.State) {
+			continue
+		}
+		if m.isCompletedLocked(rt.FrameworkID) {
+			continue // torn down: the agent is shutting it down
+		}
+		fw := m.frameworks[rt.FrameworkID]
+		if fw == nil {
+			fi, ok := byID[rt.FrameworkID]
+			if !ok {
+				continue
+			}
+			fi.ID = &mesos.FrameworkID{Value: rt.FrameworkID}
+			fw = &framework{id: rt.FrameworkID, info: fi, recovered: true, filters: map[string]time.Time{}, tasks: map[string]*task{}}
+			m.frameworks[fw.id] = fw
+			m.cfg.Logger.Info("framework recovered from a re-registering agent", "framework", fw.id, "agent", a.id)
+		}
+		if fw.tasks[rt.Info.TaskID.Value] != nil {
+			continue
+		}
+		need := sumResources(rt.Info.Resources)
+		if ex := rt.Info.Executor; ex != nil && !executors[fw.id+"/"+ex.ExecutorID.Value] {
+			executors[fw.id+"/"+ex.ExecutorID.Value] = true
+			need = need.Plus(ex.Resources...)
+		}
+		info := rt.Info
+		info.AgentID = mesos.AgentID{Value: a.id}
+		fw.tasks[info.TaskID.Value] = &task{info: info, fw: fw.id, agent: a.id, state: rt.State, res: need}
+		a.used = a.used.Plus(need...)
+	}
+}
+
+func (m *Master) isCompletedLocked(fwID string) bool {
+	for _, c := range m.completed {
+		if c.id == fwID {
+			return true
+		}
+	}
+	return false
 }
 
 // available is what an agent can still offer.

@@ -23,10 +23,15 @@ func (m *Master) registerOperator(mux *http.ServeMux) {
 		mesosutil.WriteJSON(w, map[string]any{"version": Version, "build_date": "", "build_time": 0, "build_user": "aurorabox", "git_sha": ""})
 	})
 	mux.HandleFunc("/metrics/snapshot", m.serveMetrics)
-	mux.HandleFunc("/master/redirect", func(w http.ResponseWriter, r *http.Request) {
-		// We are always the leader: redirect to ourselves, as Mesos does.
-		http.Redirect(w, r, "//"+m.cfg.ListenAddr, http.StatusTemporaryRedirect)
-	})
+	redirect := func(w http.ResponseWriter, r *http.Request) {
+		// We are always the leader: like Mesos, answer with the leading
+		// master's base URL, //hostname:port, scheme-relative.
+		info := m.masterInfo()
+		w.Header().Set("Location", fmt.Sprintf("//%s:%d", info.GetHostname(), info.GetPort()))
+		w.WriteHeader(http.StatusTemporaryRedirect)
+	}
+	mux.HandleFunc("/master/redirect", redirect)
+	mux.HandleFunc("/redirect", redirect)
 }
 
 func attributesJSON(attrs []mesos.Attribute) map[string]any {
@@ -124,7 +129,7 @@ func (m *Master) frameworkJSON(fw *framework, active bool) map[string]any {
 	return map[string]any{
 		"id": fw.id, "name": fw.info.Name, "pid": "", "hostname": fw.info.GetHostname(), "user": fw.info.User,
 		"role": fw.info.GetRole(), "active": active && fw.sub != nil && !fw.suppressed, "connected": fw.sub != nil,
-		"recovered": false, "failover_timeout": fw.info.GetFailoverTimeout(), "checkpoint": fw.info.GetCheckpoint(),
+		"recovered": fw.recovered, "failover_timeout": fw.info.GetFailoverTimeout(), "checkpoint": fw.info.GetCheckpoint(),
 		"registered_time": ts(fw.registered), "reregistered_time": ts(fw.reregistered), "unregistered_time": ts(fw.unregistered),
 		"webui_url": fw.info.GetWebUiURL(), "resources": mesosutil.ResourcesJSON(used), "used_resources": mesosutil.ResourcesJSON(used),
 		"offered_resources": mesosutil.ResourcesJSON(offered), "tasks": tasks, "unreachable_tasks": []any{},
