@@ -59,6 +59,10 @@ type Config struct {
 	// RecoveryTimeout: after an agent restart, an executor that has not
 	// re-subscribed by then is killed; default 15m, as Mesos.
 	RecoveryTimeout time.Duration
+	// StatusUpdateRetryInterval is how long an unacknowledged status update
+	// waits before it is sent again; it doubles on each retry, up to a
+	// minute. Default 2s.
+	StatusUpdateRetryInterval time.Duration
 	// GCDelay is how long a terminated executor's sandbox is kept when the
 	// disk is empty (default 1 week, as Mesos); GCDiskHeadroom (default 0.1)
 	// and DiskWatchInterval (default 1m) tune how fast a filling disk
@@ -96,12 +100,23 @@ type Agent struct {
 	registered bool
 	updates    *updateManager
 	iso        *isolation.Isolator
+	notices    chan masterNotice // best-effort messages for the master
 }
 
 type frameworkState struct {
 	info      mesos.FrameworkInfo
 	executors map[string]*executorState
 	completed []*executorState
+	// terminating is set once the master shut the framework down: its
+	// executors are going, and their updates have nobody to go to.
+	terminating bool
+}
+
+// masterNotice is a message for the master that, as in Mesos, is sent once
+// and not retried: an executor's framework message, an executor's exit.
+type masterNotice struct {
+	path string
+	body any
 }
 
 // New prepares an agent; Run connects it and serves its API.
@@ -163,9 +178,10 @@ func New(cfg Config) (*Agent, error) {
 		frameworks: map[string]*frameworkState{},
 		iso:        cfg.Isolator,
 		info:       mesos.AgentInfo{Hostname: cfg.Hostname, Port: &port32, Resources: cfg.Resources, Attributes: cfg.Attributes},
+		notices:    make(chan masterNotice, 1024),
 	}
 	a.id = a.loadAgentID()
-	a.updates = newUpdateManager(a.forwardUpdate, cfg.Logger)
+	a.updates = newUpdateManager(a.forwardUpdate, cfg.StatusUpdateRetryInterval, cfg.Logger)
 	if a.id != "" {
 		a.updates.setCheckpoint(filepath.Join(a.agentMetaDir(), "updates.json"))
 		if err := a.updates.recover(); err != nil {
@@ -224,7 +240,7 @@ func (a *Agent) Run(ctx context.Context, ln net.Listener) error {
 	// from the master, a retried update), and callers remove the work
 	// directory next.
 	var wg sync.WaitGroup
-	for _, loop := range []func(context.Context){a.masterLoop, a.updates.retryLoop, a.gcLoop} {
+	for _, loop := range []func(context.Context){a.masterLoop, a.updates.retryLoop, a.gcLoop, a.noticeLoop} {
 		wg.Add(1)
 		go func() { defer wg.Done(); loop(ctx) }()
 	}
@@ -267,8 +283,10 @@ func (a *Agent) connectMaster(ctx context.Context) error {
 	if a.id != "" {
 		info.ID = &mesos.AgentID{Value: a.id}
 	}
+	sub := master.AgentSubscribe{Info: info, PID: a.pid()}
+	a.reportTasksLocked(&sub)
 	a.mu.Unlock()
-	body, _ := json.Marshal(master.AgentSubscribe{Info: info, PID: a.pid()})
+	body, _ := json.Marshal(sub)
 	req, err := http.NewRequestWithContext(ctx, "POST", a.cfg.MasterURL+master.AgentSubscribePath, bytes.NewReader(body))
 	if err != nil {
 		return err
@@ -295,6 +313,31 @@ func (a *Agent) connectMaster(ctx context.Context) error {
 			return fmt.Errorf("bad command from master: %w", err)
 		}
 		a.handleCommand(c)
+	}
+}
+
+// reportTasksLocked adds the live tasks and their frameworks to a
+// (re-)registration, so that a master that restarted knows them again.
+func (a *Agent) reportTasksLocked(sub *master.AgentSubscribe) {
+	for fwID, fs := range a.frameworks {
+		if fs.terminating {
+			continue
+		}
+		n := len(sub.Tasks)
+		for _, ex := range fs.executors {
+			if ex.shutdown {
+				continue
+			}
+			for _, t := range ex.queued {
+				sub.Tasks = append(sub.Tasks, master.AgentTask{FrameworkID: fwID, Info: t, State: mesos.TASK_STAGING})
+			}
+			for _, t := range ex.tasks {
+				sub.Tasks = append(sub.Tasks, master.AgentTask{FrameworkID: fwID, Info: t.info, State: t.state})
+			}
+		}
+		if len(sub.Tasks) > n {
+			sub.Frameworks = append(sub.Frameworks, fs.info)
+		}
 	}
 }
 
@@ -340,8 +383,58 @@ func (a *Agent) handleCommand(c master.AgentCommand) {
 		a.updates.acknowledge(c.FrameworkID, c.TaskID, c.UUID)
 	case master.CmdShutdownFramework:
 		a.shutdownFramework(c.FrameworkID)
+	case master.CmdShutdownExecutor:
+		a.shutdownExecutorByID(c.FrameworkID, c.ExecutorID)
+	case master.CmdMessage:
+		a.frameworkMessage(c.FrameworkID, c.ExecutorID, c.Data)
 	case master.CmdHeartbeat:
 	}
+}
+
+// notifyMaster queues a best-effort message for the master; it is dropped
+// if the queue is full or the agent is not registered when it is sent.
+func (a *Agent) notifyMaster(path string, body any) {
+	select {
+	case a.notices <- masterNotice{path, body}:
+	default:
+		a.cfg.Logger.Warn("dropping a message for the master: too many queued", "path", path)
+	}
+}
+
+func (a *Agent) noticeLoop(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case n := <-a.notices:
+			a.mu.Lock()
+			ok := a.registered
+			a.mu.Unlock()
+			if !ok {
+				a.cfg.Logger.Warn("dropping a message for the master: not registered", "path", n.path)
+				continue
+			}
+			if err := a.postMaster(n.path, n.body); err != nil {
+				a.cfg.Logger.Warn("message for the master not delivered", "path", n.path, "err", err)
+			}
+		}
+	}
+}
+
+func (a *Agent) postMaster(path string, v any) error {
+	body, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	resp, err := a.client.Post(a.cfg.MasterURL+path, "application/json", bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("master: %s", resp.Status)
+	}
+	return nil
 }
 
 // forwardUpdate sends one status update to the master.
@@ -352,14 +445,5 @@ func (a *Agent) forwardUpdate(fwID string, st mesos.TaskStatus) error {
 	if !ok {
 		return fmt.Errorf("not registered")
 	}
-	body, _ := json.Marshal(master.AgentUpdate{AgentID: id, FrameworkID: fwID, Status: st})
-	resp, err := a.client.Post(a.cfg.MasterURL+master.AgentUpdatePath, "application/json", bytes.NewReader(body))
-	if err != nil {
-		return err
-	}
-	resp.Body.Close()
-	if resp.StatusCode/100 != 2 {
-		return fmt.Errorf("master: %s", resp.Status)
-	}
-	return nil
+	return a.postMaster(master.AgentUpdatePath, master.AgentUpdate{AgentID: id, FrameworkID: fwID, Status: st})
 }

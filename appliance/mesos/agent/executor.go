@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/aurorabox/aurorabox/appliance/isolation"
+	"github.com/aurorabox/aurorabox/appliance/mesos/master"
 	"github.com/aurorabox/aurorabox/appliance/mesos/mesosutil"
 	"github.com/gogo/protobuf/proto"
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
@@ -40,6 +41,7 @@ type executorState struct {
 	shutdown       bool // SHUTDOWN sent or the container is being destroyed
 	exited         chan struct{}
 	exitMsg        string
+	exitStatus     *int32               // the wait status, when the agent reaped the executor itself
 	container      *isolation.Container // nil until created or loaded
 	limits         isolation.Limits
 	limitation     string // set when the kernel OOM-killed in the container
@@ -76,6 +78,7 @@ func (a *Agent) launch(fw mesos.FrameworkInfo, tasks []mesos.TaskInfo) {
 		a.frameworks[fwID] = fs
 	}
 	fs.info = fw
+	fs.terminating = false // the master launches for it: it is no longer being torn down
 	for _, t := range tasks {
 		var info mesos.ExecutorInfo
 		builtin := t.Executor == nil
@@ -95,7 +98,7 @@ func (a *Agent) launch(fw mesos.FrameworkInfo, tasks []mesos.TaskInfo) {
 			if err != nil {
 				a.cfg.Logger.Error("executor launch failed", "executor", info.ExecutorID.Value, "err", err)
 				st := a.newStatus(t.TaskID, nil, mesos.TASK_FAILED, mesos.REASON_CONTAINER_LAUNCH_FAILED, err.Error())
-				a.updates.add(fwID, st)
+				a.sendUpdateLocked(fwID, st)
 				continue
 			}
 		}
@@ -219,6 +222,12 @@ func (a *Agent) startExecutorLocked(fs *frameworkState, info mesos.ExecutorInfo,
 		if err != nil {
 			reason = "executor terminated: " + err.Error()
 		}
+		if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); ok {
+			status := int32(ws)
+			a.mu.Lock()
+			ex.exitStatus = &status
+			a.mu.Unlock()
+		}
 		a.reapContainer(ex)
 		a.executorExited(fs, ex, reason)
 	}()
@@ -305,6 +314,13 @@ func (a *Agent) executorExited(fs *frameworkState, ex *executorState, reason str
 	now := a.cfg.Now()
 	os.Chtimes(ex.directory, now, now)
 	a.forgetRunLocked(ex)
+	// The master tells the framework (a FAILURE event). Mesos does so for
+	// every executor but the command executor, which the agent made up.
+	if !ex.builtin {
+		a.notifyMaster(master.AgentExecutorExitedPath, master.AgentExecutorExited{
+			AgentID: a.id, FrameworkID: ex.fw, ExecutorID: ex.info.ExecutorID.Value, Status: ex.exitStatus,
+		})
+	}
 	close(ex.exited) // last: Shutdown's callers may remove the work directory next
 }
 
@@ -318,8 +334,17 @@ func (a *Agent) agentUpdateLocked(fw string, ex *executorState, id mesos.TaskID,
 			ex.completed = append(ex.completed, t)
 		}
 	}
-	a.updates.add(fw, st)
+	a.sendUpdateLocked(fw, st)
 	a.checkpointLocked(ex)
+}
+
+// sendUpdateLocked hands a status update to the update manager, unless its
+// framework is being torn down (nobody would acknowledge it).
+func (a *Agent) sendUpdateLocked(fw string, st mesos.TaskStatus) {
+	if fs := a.frameworks[fw]; fs != nil && fs.terminating {
+		return
+	}
+	a.updates.add(fw, st)
 }
 
 func (a *Agent) newStatus(id mesos.TaskID, ex *mesos.ExecutorID, state mesos.TaskState, reason mesos.TaskStatus_Reason, msg string) mesos.TaskStatus {
@@ -365,20 +390,56 @@ func (a *Agent) kill(fwID, taskID string) {
 }
 
 // shutdownFramework asks the framework's executors to shut down and kills
-// them after the grace period.
+// them after the grace period. The framework is gone from the master: its
+// pending status updates are dropped and no more are sent.
 func (a *Agent) shutdownFramework(fwID string) {
 	a.mu.Lock()
 	fs := a.frameworks[fwID]
 	var exs []*executorState
 	if fs != nil {
+		fs.terminating = true
 		for _, ex := range fs.executors {
 			exs = append(exs, ex)
 		}
 	}
 	a.mu.Unlock()
+	a.updates.dropFramework(fwID)
 	for _, ex := range exs {
 		a.shutdownExecutor(ex)
 	}
+}
+
+// shutdownExecutorByID shuts down one executor, as the framework asked
+// (the scheduler's SHUTDOWN call).
+func (a *Agent) shutdownExecutorByID(fwID, exID string) {
+	a.mu.Lock()
+	var ex *executorState
+	if fs := a.frameworks[fwID]; fs != nil {
+		ex = fs.executors[exID]
+	}
+	a.mu.Unlock()
+	if ex == nil {
+		a.cfg.Logger.Warn("cannot shut down an unknown executor", "framework", fwID, "executor", exID)
+		return
+	}
+	a.shutdownExecutor(ex)
+}
+
+// frameworkMessage passes a framework's message to its executor as a
+// MESSAGE event. As in Mesos, a message for an executor that is not
+// subscribed (not yet, or no longer) is dropped.
+func (a *Agent) frameworkMessage(fwID, exID string, data []byte) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var ex *executorState
+	if fs := a.frameworks[fwID]; fs != nil {
+		ex = fs.executors[exID]
+	}
+	if ex == nil || ex.sub == nil || ex.shutdown {
+		a.cfg.Logger.Warn("dropping a framework message for an executor that is not running", "framework", fwID, "executor", exID)
+		return
+	}
+	ex.sub.send(&executor.Event{Type: executor.Event_MESSAGE, Message: &executor.Event_Message{Data: data}})
 }
 
 func (a *Agent) shutdownExecutor(ex *executorState) {

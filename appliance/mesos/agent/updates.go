@@ -16,10 +16,11 @@ import (
 
 // Status updates are delivered in order and at least once: per task, only
 // the oldest unacknowledged update is in flight, and it is resent with
-// backoff until the framework acknowledges it.
+// backoff (from Config.StatusUpdateRetryInterval, doubling up to retryMax)
+// until the framework acknowledges it.
 const (
-	retryMin = 2 * time.Second
-	retryMax = time.Minute
+	defaultRetryMin = 2 * time.Second
+	retryMax        = time.Minute
 )
 
 type updateKey struct{ fw, task string }
@@ -31,8 +32,9 @@ type updateStream struct {
 }
 
 type updateManager struct {
-	forward func(fw string, st mesos.TaskStatus) error
-	logger  *slog.Logger
+	forward  func(fw string, st mesos.TaskStatus) error
+	logger   *slog.Logger
+	retryMin time.Duration
 
 	mu      sync.Mutex
 	streams map[updateKey]*updateStream
@@ -100,8 +102,11 @@ func (m *updateManager) recover() error {
 	return nil
 }
 
-func newUpdateManager(forward func(string, mesos.TaskStatus) error, logger *slog.Logger) *updateManager {
-	return &updateManager{forward: forward, logger: logger, streams: map[updateKey]*updateStream{}}
+func newUpdateManager(forward func(string, mesos.TaskStatus) error, retryMin time.Duration, logger *slog.Logger) *updateManager {
+	if retryMin <= 0 {
+		retryMin = defaultRetryMin
+	}
+	return &updateManager{forward: forward, retryMin: retryMin, logger: logger, streams: map[updateKey]*updateStream{}}
 }
 
 // add queues an update; it is sent at once (asynchronously: callers may hold
@@ -142,7 +147,7 @@ func (m *updateManager) send(k updateKey) {
 	st := s.pending[0]
 	s.sentAt = time.Now()
 	if s.interval == 0 {
-		s.interval = retryMin
+		s.interval = m.retryMin
 	}
 	m.mu.Unlock()
 	if err := m.forward(k.fw, st); err != nil {
@@ -178,6 +183,24 @@ func (m *updateManager) acknowledge(fw, task string, uuid []byte) {
 	}
 }
 
+// dropFramework forgets the pending updates of a framework that is gone
+// (torn down, or past its failover timeout): nobody will acknowledge them,
+// as Mesos' status update manager cleans up a removed framework's streams.
+func (m *updateManager) dropFramework(fw string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	kept := m.order[:0]
+	for _, k := range m.order {
+		if k.fw == fw {
+			delete(m.streams, k)
+			continue
+		}
+		kept = append(kept, k)
+	}
+	m.order = kept
+	m.persistLocked()
+}
+
 // resendAll sends every head at once (after re-registering with a master).
 func (m *updateManager) resendAll() {
 	m.mu.Lock()
@@ -192,7 +215,7 @@ func (m *updateManager) resendAll() {
 }
 
 func (m *updateManager) retryLoop(ctx context.Context) {
-	t := time.NewTicker(500 * time.Millisecond)
+	t := time.NewTicker(min(500*time.Millisecond, m.retryMin/2))
 	defer t.Stop()
 	for {
 		select {
