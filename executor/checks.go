@@ -31,7 +31,7 @@ func (e *thermos) startChecks(ctx context.Context, r *runner.Runner, at *assigne
 		b := runner.Bindings{Ports: at.AssignedPorts, TaskID: at.TaskID, User: r.Header().User, Instance: at.InstanceID, Hostname: host}
 		cmd, err := b.Interpolate(hc.Shell)
 		if err != nil {
-			go e.teardown(mesos.TASK_FAILED, "Invalid health check: "+err.Error(), PreemptionWait)
+			go e.teardown(status{mesos.TASK_FAILED, mesos.REASON_TASK_INVALID.Enum(), "Invalid health check: " + err.Error()}, PreemptionWait)
 			return
 		}
 		hc.Shell = cmd
@@ -51,7 +51,7 @@ func (e *thermos) startChecks(ctx context.Context, r *runner.Runner, at *assigne
 			e.markRunning()
 		case health.Failed:
 			e.log.Warn("health check failed", "message", msg)
-			go e.teardown(mesos.TASK_FAILED, msg, PreemptionWait)
+			go e.teardown(healthFailure(msg), PreemptionWait)
 		}
 	})
 	if job.Announce != nil && e.cfg.AnnouncerEnsemble != "" {
@@ -104,7 +104,7 @@ func (e *thermos) announce(ctx context.Context, at *assigned.AssignedTask, job *
 	}
 	primary, additional, err := announcer.Endpoints(*job.Announce, at.AssignedPorts, host)
 	if err != nil {
-		e.teardown(mesos.TASK_FAILED, "Announcer: "+err.Error(), PreemptionWait)
+		e.teardown(status{mesos.TASK_FAILED, nil, "Announcer: " + err.Error()}, PreemptionWait)
 		return
 	}
 	role, env, name := job.Role, job.Environment, job.Name
@@ -130,7 +130,7 @@ func (e *thermos) announce(ctx context.Context, at *assigned.AssignedTask, job *
 		if errors.Is(err, announcer.ErrTimeout) {
 			msg = "Creating Announcer Serverset timed out."
 		}
-		e.teardown(mesos.TASK_FAILED, msg, PreemptionWait)
+		e.teardown(status{mesos.TASK_FAILED, nil, msg}, PreemptionWait)
 		return
 	}
 	e.log.Info("announced", "member", a.Path())

@@ -11,11 +11,48 @@
 // /quitquitquit, then /abortabortabort, on the health port, each with its
 // wait, then SIGTERM to the process trees, the final processes, and SIGKILL
 // at the deadline.
+//
+// # Terminal updates
+//
+// Every terminal update carries the message Aurora's executor sends for the
+// same cause (its StatusResult reasons) and, where Mesos defines a reason
+// that fits, that reason. Thermos itself sets no Mesos reason at all; Mesos
+// asks custom executors to keep to a few (docs/task-state-reasons.md), and
+// has none for a task that finished, failed on its own or was killed on
+// request, so those go without one, as from Mesos' own executors.
+//
+//	cause                          state          reason                                   message
+//	the task ended on its own      FINISHED       -                                        Task finished.
+//	                               FAILED         -                                        Task failed.
+//	                               KILLED, LOST   -                                        Task killed. / Task lost.
+//	KILL                           KILLED         -                                        Instructed to kill task.
+//	SHUTDOWN                       KILLED         -                                        Told to shut down executor.
+//	killed before the runner ran   KILLED         REASON_TASK_KILLED_DURING_LAUNCH         Task killed during initialization.
+//	health check failure           FAILED         REASON_TASK_HEALTH_CHECK_STATUS_UPDATED  Failed health check! <reason>
+//	never healthy                  FAILED         REASON_TASK_HEALTH_CHECK_STATUS_UPDATED  Not enough successful health checks in time.
+//	undecodable or invalid task    FAILED         REASON_TASK_INVALID                      Could not deserialize task. / Task is invalid: ...
+//	                                                                                       / Invalid health check: ...
+//	sandbox set-up failure         FAILED         REASON_EXECUTOR_TERMINATED               Failed to initialize sandbox: ...
+//	announcer failure              FAILED         -                                        Creating Announcer Serverset timed out. / Announcer: ...
+//	unreadable checkpoint          LOST           -                                        Task checkpoint could not be read.
+//	the agent is gone for good     LOST           REASON_EXECUTOR_REREGISTRATION_TIMEOUT   Executor lost its agent.
+//
+// A task that ends on its own while it is being killed still reports the
+// kill (state and message), as Aurora does; one that ended before the kill
+// or shutdown arrived reports how it ended.
+//
+// # Recovery
+//
+// An executor launched for a task whose checkpoint is already in the sandbox
+// (restarted by the agent's recovery) re-attaches to it (package runner):
+// it adopts the processes still running, and a task already terminal in the
+// checkpoint reports that terminal state at once.
 package executor
 
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -79,7 +116,7 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		// The agent is gone for good (or we were stopped): take the
 		// task down with us rather than leave it unsupervised.
-		e.teardown(mesos.TASK_LOST, "executor lost its agent", 5*time.Second)
+		e.teardown(status{mesos.TASK_LOST, mesos.REASON_EXECUTOR_REREGISTRATION_TIMEOUT.Enum(), "Executor lost its agent."}, 5*time.Second)
 	}
 	e.wait()
 	return err
@@ -122,9 +159,25 @@ func (e *thermos) Launch(task mesos.TaskInfo) {
 	go e.launch(task)
 }
 
+// status is a terminal update: its state, its Mesos reason (nil where
+// Mesos has none that fits) and its message; see the package doc.
+type status struct {
+	state  mesos.TaskState
+	reason *mesos.TaskStatus_Reason
+	msg    string
+}
+
+// ownEnd asks teardown to report how the task itself ended.
+var ownEnd = status{state: mesos.TASK_FINISHED}
+
+// healthFailure is the end of a task that failed its health checks.
+func healthFailure(msg string) status {
+	return status{mesos.TASK_FAILED, mesos.REASON_TASK_HEALTH_CHECK_STATUS_UPDATED.Enum(), msg}
+}
+
 // Kill implements driver.Handler.
 func (e *thermos) Kill(mesos.TaskID, *mesos.KillPolicy) {
-	go e.teardown(mesos.TASK_KILLED, "Killed by the scheduler", PreemptionWait)
+	go e.teardown(status{mesos.TASK_KILLED, nil, "Instructed to kill task."}, PreemptionWait)
 }
 
 // Shutdown implements driver.Handler: the agent allows its shutdown grace
@@ -138,7 +191,7 @@ func (e *thermos) Shutdown() {
 		return
 	}
 	grace := max(e.env.ExecutorShutdownGracePeriod-time.Second, time.Second)
-	go e.teardown(mesos.TASK_KILLED, "Executor shutting down", grace)
+	go e.teardown(status{mesos.TASK_KILLED, nil, "Told to shut down executor."}, grace)
 }
 
 func (e *thermos) update(state mesos.TaskState, reason *mesos.TaskStatus_Reason, msg string) {
@@ -149,10 +202,10 @@ func (e *thermos) update(state mesos.TaskState, reason *mesos.TaskStatus_Reason,
 }
 
 // fail ends a task that could not start.
-func (e *thermos) fail(reason *mesos.TaskStatus_Reason, msg string) {
-	e.log.Error("task failed to start", "message", msg)
+func (e *thermos) fail(st status) {
+	e.log.Error("task failed to start", "state", st.state, "message", st.msg)
 	e.once.Do(func() {
-		e.update(mesos.TASK_FAILED, reason, msg)
+		e.update(st.state, st.reason, st.msg)
 		close(e.finished)
 		e.d.Finish()
 	})
@@ -163,7 +216,7 @@ func (e *thermos) launch(task mesos.TaskInfo) {
 	at, job, err := assigned.Decode(task.Data)
 	if err != nil {
 		e.log.Error("undecodable task", "err", err)
-		e.fail(mesos.REASON_TASK_INVALID.Enum(), "Could not deserialize task.")
+		e.fail(status{mesos.TASK_FAILED, mesos.REASON_TASK_INVALID.Enum(), "Could not deserialize task."})
 		return
 	}
 	role := job.Role
@@ -202,7 +255,8 @@ func (e *thermos) launch(task mesos.TaskInfo) {
 		uid, _ := strconv.Atoi(u.Uid)
 		gid, _ := strconv.Atoi(u.Gid)
 		if err := os.Chown(sandboxRoot, uid, gid); err != nil {
-			e.fail(mesos.REASON_EXECUTOR_TERMINATED.Enum(), "Could not give the sandbox to "+role+": "+err.Error())
+			e.fail(status{mesos.TASK_FAILED, mesos.REASON_EXECUTOR_TERMINATED.Enum(),
+				"Failed to initialize sandbox: could not give it to " + role + ": " + err.Error()})
 			return
 		}
 	}
@@ -217,15 +271,33 @@ func (e *thermos) launch(task mesos.TaskInfo) {
 		Procs:          e.procs,
 		Logger:         e.log,
 	})
-	if err != nil {
-		e.fail(mesos.REASON_TASK_INVALID.Enum(), "Task is invalid: "+err.Error())
+	if errors.Is(err, runner.ErrCheckpoint) {
+		e.log.Error("the task's checkpoint cannot be replayed", "err", err)
+		e.fail(status{mesos.TASK_LOST, nil, "Task checkpoint could not be read."})
 		return
+	}
+	if err != nil {
+		e.fail(status{mesos.TASK_FAILED, mesos.REASON_TASK_INVALID.Enum(), "Task is invalid: " + err.Error()})
+		return
+	}
+	over := false
+	if r.Recovered() {
+		state := r.Snapshot().State
+		over = state.Terminal()
+		e.log.Info("re-attached to the task's checkpoint", "state", state)
 	}
 	if b, err := json.MarshalIndent(r.Header().Task, "", "  "); err == nil {
 		os.WriteFile(filepath.Join(sandboxRoot, "task.json"), b, 0o644)
 	}
 	aux, stopAux := context.WithCancel(e.ctx)
 	e.mu.Lock()
+	if e.tearing {
+		// Killed while it was being set up: that has been reported, and
+		// nothing may start now.
+		e.mu.Unlock()
+		stopAux()
+		return
+	}
 	e.at, e.job, e.run, e.stopAux = at, job, r, stopAux
 	e.runDone = make(chan struct{})
 	e.mu.Unlock()
@@ -236,8 +308,11 @@ func (e *thermos) launch(task mesos.TaskInfo) {
 		e.mu.Unlock()
 		close(e.runDone)
 		// A task that ends on its own reports how it ended.
-		e.teardown(mesos.TASK_FINISHED, "", 0)
+		e.teardown(ownEnd, 0)
 	}()
+	if over {
+		return // a task that ended before the restart is only reported
+	}
 	e.startChecks(aux, r, at, job, u, host)
 }
 
@@ -277,23 +352,23 @@ func (e *thermos) markRunning() {
 
 // mesosState maps the runner's terminal state to Mesos (Aurora's
 // ThermosTaskRunner.EXIT_STATE_MAP).
-func mesosState(s planner.TaskState) (mesos.TaskState, string) {
+func mesosState(s planner.TaskState) status {
 	switch s {
 	case planner.TaskSuccess:
-		return mesos.TASK_FINISHED, "Task finished."
+		return status{mesos.TASK_FINISHED, nil, "Task finished."}
 	case planner.TaskFailed:
-		return mesos.TASK_FAILED, "Task failed."
+		return status{mesos.TASK_FAILED, nil, "Task failed."}
 	case planner.TaskKilled:
-		return mesos.TASK_KILLED, "Task killed."
+		return status{mesos.TASK_KILLED, nil, "Task killed."}
 	default:
-		return mesos.TASK_LOST, "Task lost."
+		return status{mesos.TASK_LOST, nil, "Task lost."}
 	}
 }
 
-// teardown ends the task: state and msg are what to report unless the
-// runner ended on its own first (then its state wins). grace bounds the
-// runner's cleanup after the HTTP lifecycle steps.
-func (e *thermos) teardown(state mesos.TaskState, msg string, grace time.Duration) {
+// teardown ends the task: st is what to report unless the runner ended on
+// its own first (then its state wins). grace bounds the runner's cleanup
+// after the HTTP lifecycle steps.
+func (e *thermos) teardown(st status, grace time.Duration) {
 	e.mu.Lock()
 	if e.tearing || e.taskID == nil {
 		e.mu.Unlock()
@@ -308,8 +383,11 @@ func (e *thermos) teardown(state mesos.TaskState, msg string, grace time.Duratio
 	}
 	if r == nil {
 		// Killed before the task was set up.
+		if st.state == mesos.TASK_KILLED {
+			st = status{mesos.TASK_KILLED, mesos.REASON_TASK_KILLED_DURING_LAUNCH.Enum(), "Task killed during initialization."}
+		}
 		e.once.Do(func() {
-			e.update(state, nil, msg)
+			e.update(st.state, st.reason, st.msg)
 			close(e.finished)
 			e.d.Finish()
 		})
@@ -332,19 +410,19 @@ func (e *thermos) teardown(state mesos.TaskState, msg string, grace time.Duratio
 	e.mu.Lock()
 	final := e.final
 	e.mu.Unlock()
-	rs, rmsg := mesosState(final)
 	switch {
-	case finishedEarly || state == mesos.TASK_FINISHED:
-		state, msg = rs, rmsg
-	case state == mesos.TASK_FAILED:
-		// A health failure: its message, whatever the runner says.
+	case finishedEarly || st == ownEnd:
+		st = mesosState(final)
+	case st.state == mesos.TASK_FAILED:
+		// A health (or announcer) failure: its message, whatever the
+		// runner says.
 	case final == planner.TaskKilled || final == planner.TaskSuccess || final == planner.TaskFailed:
 		// Killed on request: the kill is what happened.
 	default:
-		state, msg = rs, rmsg
+		st = mesosState(final)
 	}
 	e.once.Do(func() {
-		e.update(state, nil, msg)
+		e.update(st.state, st.reason, st.msg)
 		close(e.finished)
 		e.d.Finish()
 	})

@@ -47,7 +47,7 @@ func TestMain(m *testing.M) {
 			commandexec.Run(context.Background(), slog.Default())
 			os.Exit(0)
 		case "httpserver":
-			httpServer(os.Args[2])
+			httpServer(os.Args[2], len(os.Args) > 3 && os.Args[3] == "exit-on-quit")
 			os.Exit(0)
 		}
 	}
@@ -56,9 +56,10 @@ func TestMain(m *testing.M) {
 
 // httpServer is a task process: it answers /health with "ok" and writes
 // what happens to it (health checks, lifecycle calls, SIGTERM) to the file
-// "events" in its working directory, with times, and ignores the lifecycle
-// calls so that a test sees the whole escalation.
-func httpServer(port string) {
+// "events" in its working directory, with times. It ignores the lifecycle
+// calls, so that a test sees the whole escalation, unless exitOnQuit: then
+// /quitquitquit ends it (and its task) once it has answered.
+func httpServer(port string, exitOnQuit bool) {
 	f, _ := os.OpenFile("events", os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	var mu sync.Mutex
 	logEvent := func(ev string) {
@@ -78,7 +79,15 @@ func httpServer(port string) {
 		fmt.Fprint(w, "OK\n")
 	})
 	for _, p := range []string{"/quitquitquit", "/abortabortabort"} {
-		http.HandleFunc(p, func(w http.ResponseWriter, r *http.Request) { logEvent(r.Method + " " + r.URL.Path) })
+		http.HandleFunc(p, func(w http.ResponseWriter, r *http.Request) {
+			logEvent(r.Method + " " + r.URL.Path)
+			if exitOnQuit && r.URL.Path == "/quitquitquit" {
+				w.Header().Set("Connection", "close")
+				w.WriteHeader(http.StatusOK)
+				w.(http.Flusher).Flush()
+				os.Exit(0)
+			}
+		})
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:"+port)
 	if err != nil {
@@ -107,16 +116,6 @@ func readEvents(t *testing.T, sandbox string) []event {
 		out = append(out, event{time.Unix(0, n), what})
 	}
 	return out
-}
-
-func count(evs []event, what string) int {
-	n := 0
-	for _, e := range evs {
-		if e.what == what {
-			n++
-		}
-	}
-	return n
 }
 
 func ptr[T any](v T) *T { return &v }
@@ -196,8 +195,36 @@ func expect(t *testing.T, c *mesostest.Cluster, id string, want mesos.TaskState,
 	return st
 }
 
+// checkEnd checks a terminal update's message and Mesos reason (nil: none).
+func checkEnd(t *testing.T, st mesos.TaskStatus, msg string, reason *mesos.TaskStatus_Reason) {
+	t.Helper()
+	if st.GetMessage() != msg {
+		t.Errorf("%s %s: message %q, want %q", st.TaskID.Value, st.GetState(), st.GetMessage(), msg)
+	}
+	switch {
+	case reason == nil && st.Reason != nil:
+		t.Errorf("%s %s: reason %s, want none", st.TaskID.Value, st.GetState(), st.GetReason())
+	case reason != nil && (st.Reason == nil || *st.Reason != *reason):
+		got := "none"
+		if st.Reason != nil {
+			got = st.GetReason().String()
+		}
+		t.Errorf("%s %s: reason %s, want %s", st.TaskID.Value, st.GetState(), got, *reason)
+	}
+}
+
+// timestamp is when the executor sent an update.
+func timestamp(st mesos.TaskStatus) time.Time {
+	return time.Unix(0, int64(st.GetTimestamp()*1e9))
+}
+
 func self() string { p, _ := os.Executable(); return p }
 
+// TestHealthGatesRunning checks from the task's side that TASK_RUNNING was
+// sent only after min_consecutive_successes health checks had succeeded:
+// the server stamps each check it answers, the executor stamps its update
+// (both on this host's clock), and a check counts only if it was answered
+// before the update was sent.
 func TestHealthGatesRunning(t *testing.T) {
 	c := mesostest.Start(t)
 	j := job("hello", process("server", self()+" httpserver {{thermos.ports[health]}}"))
@@ -205,12 +232,20 @@ func TestHealthGatesRunning(t *testing.T) {
 	j.Lifecycle = &assigned.LifecycleConfig{} // no HTTP lifecycle: the kill goes straight to SIGTERM
 	c.Launch(thermosTask(c, "gated", j, nil, "health"))
 	expect(t, c, "gated", mesos.TASK_STARTING, 20*time.Second)
-	expect(t, c, "gated", mesos.TASK_RUNNING, 20*time.Second)
-	if n := count(readEvents(t, sandbox(c, "gated")), "health"); n < 3 {
-		t.Fatalf("TASK_RUNNING after %d successful health checks; min_consecutive_successes is 3", n)
+	running := timestamp(expect(t, c, "gated", mesos.TASK_RUNNING, 20*time.Second))
+	var before []time.Time
+	for _, e := range readEvents(t, sandbox(c, "gated")) {
+		if e.what == "health" && e.at.Before(running) {
+			before = append(before, e.at)
+		}
 	}
+	if len(before) < 3 {
+		t.Fatalf("TASK_RUNNING sent after %d successful health checks (%v, RUNNING at %v); min_consecutive_successes is 3",
+			len(before), before, running)
+	}
+	t.Logf("TASK_RUNNING %s after the 3rd successful check", running.Sub(before[2]).Round(time.Microsecond))
 	c.Kill("gated")
-	expect(t, c, "gated", mesos.TASK_KILLED, 30*time.Second)
+	checkEnd(t, expect(t, c, "gated", mesos.TASK_KILLED, 30*time.Second), "Instructed to kill task.", nil)
 }
 
 func TestBadShellHealthCheckFailsTask(t *testing.T) {
@@ -220,10 +255,9 @@ func TestBadShellHealthCheckFailsTask(t *testing.T) {
 	j.HealthCheckConfig.MaxConsecutiveFailures = ptr(1)
 	c.Launch(thermosTask(c, "badcheck", j, nil))
 	expect(t, c, "badcheck", mesos.TASK_STARTING, 20*time.Second)
-	st := expect(t, c, "badcheck", mesos.TASK_FAILED, 30*time.Second)
-	if st.GetMessage() != "Failed health check! Command 'echo nope; exit 3' returned non-zero exit status 3 with output 'nope'" {
-		t.Fatalf("message %q", st.GetMessage())
-	}
+	checkEnd(t, expect(t, c, "badcheck", mesos.TASK_FAILED, 30*time.Second),
+		"Failed health check! Command 'echo nope; exit 3' returned non-zero exit status 3 with output 'nope'",
+		mesos.REASON_TASK_HEALTH_CHECK_STATUS_UPDATED.Enum())
 }
 
 // A check that alternates between success and failure never makes two
@@ -239,9 +273,8 @@ func TestNeverHealthyFailsTask(t *testing.T) {
 	j.HealthCheckConfig.MaxConsecutiveFailures = ptr(3)
 	c.Launch(thermosTask(c, "flapping", j, nil))
 	expect(t, c, "flapping", mesos.TASK_STARTING, 20*time.Second)
-	if st := expect(t, c, "flapping", mesos.TASK_FAILED, 30*time.Second); st.GetMessage() != "Not enough successful health checks in time." {
-		t.Fatalf("message %q", st.GetMessage())
-	}
+	checkEnd(t, expect(t, c, "flapping", mesos.TASK_FAILED, 30*time.Second),
+		"Not enough successful health checks in time.", mesos.REASON_TASK_HEALTH_CHECK_STATUS_UPDATED.Enum())
 }
 
 // TestTeardownSequence watches a kill from the task's side: POST
@@ -255,7 +288,7 @@ func TestTeardownSequence(t *testing.T) {
 	sb := sandbox(c, "teardown")
 	killed := time.Now()
 	c.Kill("teardown")
-	expect(t, c, "teardown", mesos.TASK_KILLED, 30*time.Second)
+	checkEnd(t, expect(t, c, "teardown", mesos.TASK_KILLED, 30*time.Second), "Instructed to kill task.", nil)
 	var seq []event
 	for _, e := range readEvents(t, sb) {
 		if e.what != "health" && e.what != "listening" {
@@ -307,7 +340,7 @@ func TestThermosProfile(t *testing.T) {
 	c.Launch(thermosTask(c, "profile", j, nil))
 	expect(t, c, "profile", mesos.TASK_STARTING, 20*time.Second)
 	expect(t, c, "profile", mesos.TASK_RUNNING, 20*time.Second)
-	expect(t, c, "profile", mesos.TASK_FINISHED, 30*time.Second)
+	checkEnd(t, expect(t, c, "profile", mesos.TASK_FINISHED, 30*time.Second), "Task finished.", nil)
 	b, _ := os.ReadFile(filepath.Join(sandbox(c, "profile"), "seen"))
 	if strings.TrimSpace(string(b)) != "hello-from-profile" {
 		t.Fatalf("later process saw %q", b)
@@ -363,9 +396,7 @@ func TestBadTasks(t *testing.T) {
 		"garbage": "Could not deserialize task.",
 	} {
 		expect(t, c, id, mesos.TASK_STARTING, 20*time.Second)
-		if st := expect(t, c, id, mesos.TASK_FAILED, 20*time.Second); st.GetMessage() != want {
-			t.Errorf("%s: %q, want %q", id, st.GetMessage(), want)
-		}
+		checkEnd(t, expect(t, c, id, mesos.TASK_FAILED, 20*time.Second), want, mesos.REASON_TASK_INVALID.Enum())
 	}
 }
 
@@ -566,4 +597,5 @@ func TestFailingProcessFailsTask(t *testing.T) {
 	if st.GetState() != mesos.TASK_FAILED {
 		t.Fatalf("failing: %s %q", st.GetState(), st.GetMessage())
 	}
+	checkEnd(t, st, "Task failed.", nil)
 }
