@@ -24,6 +24,8 @@ import (
 	"github.com/aurorabox/aurorabox/appliance/zookeeper"
 	"github.com/aurorabox/aurorabox/executor"
 	"github.com/aurorabox/aurorabox/executor/assigned"
+	"github.com/aurorabox/aurorabox/executor/planner"
+	"github.com/aurorabox/aurorabox/executor/runner"
 	"github.com/go-zookeeper/zk"
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 	"github.com/mesos/mesos-go/api/v1/lib/resources"
@@ -311,6 +313,94 @@ func TestTeardownSequence(t *testing.T) {
 		if g < 4900*time.Millisecond || g > 7*time.Second {
 			t.Errorf("lifecycle wait %s, want 5s", g)
 		}
+	}
+}
+
+// TestTeardownStopsEarly: a task that exits on /quitquitquit ends the
+// teardown there. The evidence: after the task's server is gone, the test
+// listens on its port until TASK_KILLED arrives, and gets no
+// /abortabortabort (had the executor waited out the 5 s, it would have
+// come before TASK_KILLED); the task got no SIGTERM; and the runner's
+// checkpoint shows the task ending on its own, with no kill record.
+func TestTeardownStopsEarly(t *testing.T) {
+	c := mesostest.Start(t)
+	j := job("quitter", process("server", self()+" httpserver {{thermos.ports[health]}} exit-on-quit"))
+	c.Launch(thermosTask(c, "quitter", j, nil, "health"))
+	expect(t, c, "quitter", mesos.TASK_STARTING, 20*time.Second)
+	expect(t, c, "quitter", mesos.TASK_RUNNING, 20*time.Second)
+	sb := sandbox(c, "quitter")
+	ckpt := filepath.Join(filepath.Dir(sb), "checkpoints", "checkpoints", "quitter")
+	var h runner.Header
+	if b, err := os.ReadFile(filepath.Join(ckpt, "header.json")); err != nil || json.Unmarshal(b, &h) != nil {
+		t.Fatalf("checkpoint header: %v", err)
+	}
+	port := h.Ports["health"]
+
+	var mu sync.Mutex
+	var seen []string
+	bound := false
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		for {
+			ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
+			if err == nil {
+				mu.Lock()
+				bound = true
+				mu.Unlock()
+				go func() { <-stop; ln.Close() }()
+				http.Serve(ln, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					mu.Lock()
+					seen = append(seen, r.Method+" "+r.URL.Path)
+					mu.Unlock()
+				}))
+				return
+			}
+			select {
+			case <-stop:
+				return
+			case <-time.After(10 * time.Millisecond):
+			}
+		}
+	}()
+	c.Kill("quitter")
+	checkEnd(t, expect(t, c, "quitter", mesos.TASK_KILLED, 30*time.Second), "Instructed to kill task.", nil)
+	mu.Lock()
+	t.Logf("the test took over the port before TASK_KILLED: %v; requests it got: %v", bound, seen)
+	for _, r := range seen {
+		if strings.Contains(r, "abortabortabort") {
+			t.Errorf("the executor went on to %s after the task had exited", r)
+		}
+	}
+	mu.Unlock()
+	var got []string
+	for _, e := range readEvents(t, sb) {
+		if e.what != "health" && e.what != "listening" {
+			got = append(got, e.what)
+		}
+	}
+	if len(got) != 1 || got[0] != "POST /quitquitquit" {
+		t.Errorf("task saw %v, want only POST /quitquitquit", got)
+	}
+	data, err := os.ReadFile(filepath.Join(ckpt, "runner"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs, err := planner.DecodeRecords(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := planner.Replay(h.Task, h.LaunchTime, recs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range recs {
+		if r.Kind == planner.KindKill || r.Kind == planner.KindLose {
+			t.Errorf("the runner was told to %s: %s", r.Kind, r)
+		}
+	}
+	if p.TaskState() != planner.TaskSuccess {
+		t.Errorf("runner ended %s, want SUCCESS (on its own)", p.TaskState())
 	}
 }
 
