@@ -47,6 +47,7 @@ type fakeAgent struct {
 	tasks  map[string]string
 	ready  chan struct{}
 	cancel context.CancelFunc
+	cmds   chan master.AgentCommand // every command but heartbeats
 }
 
 func agentResources() []mesos.Resource {
@@ -56,15 +57,26 @@ func agentResources() []mesos.Resource {
 	}
 }
 
-func startAgent(t *testing.T, url string) *fakeAgent {
-	ctx, cancel := context.WithCancel(context.Background())
-	a := &fakeAgent{t: t, url: url, acked: map[string]int{}, tasks: map[string]string{}, ready: make(chan struct{}), cancel: cancel}
-	t.Cleanup(cancel)
-	body, _ := json.Marshal(master.AgentSubscribe{
+func agentSubscribe() master.AgentSubscribe {
+	return master.AgentSubscribe{
 		Info: mesos.AgentInfo{Hostname: "agent1.local", Resources: agentResources(),
 			Attributes: []mesos.Attribute{{Name: "rack", Type: mesos.TEXT, Text: &mesos.Value_Text{Value: "r1"}}}},
 		PID: "slave(1)@127.0.0.1:5051",
-	})
+	}
+}
+
+func startAgent(t *testing.T, url string) *fakeAgent {
+	return startAgentWith(t, url, agentSubscribe())
+}
+
+// startAgentWith registers a fake agent with sub (an agent id and tasks
+// make it a re-registration).
+func startAgentWith(t *testing.T, url string, sub master.AgentSubscribe) *fakeAgent {
+	ctx, cancel := context.WithCancel(context.Background())
+	a := &fakeAgent{t: t, url: url, acked: map[string]int{}, tasks: map[string]string{}, ready: make(chan struct{}), cancel: cancel,
+		cmds: make(chan master.AgentCommand, 100)}
+	t.Cleanup(cancel)
+	body, _ := json.Marshal(sub)
 	req, _ := http.NewRequestWithContext(ctx, "POST", url+master.AgentSubscribePath, bytes.NewReader(body))
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -90,6 +102,12 @@ func (a *fakeAgent) loop(body io.ReadCloser) {
 		}
 		var c master.AgentCommand
 		json.Unmarshal(buf, &c)
+		if c.Type != master.CmdHeartbeat {
+			select {
+			case a.cmds <- c:
+			default:
+			}
+		}
 		switch c.Type {
 		case master.CmdRegistered:
 			a.id = c.AgentID
@@ -127,6 +145,36 @@ func (a *fakeAgent) update(fw, task string, state mesos.TaskState) {
 	}
 }
 
+// command returns the next command of type want the agent received.
+func (a *fakeAgent) command(want string) master.AgentCommand {
+	a.t.Helper()
+	timeout := time.After(10 * time.Second)
+	for {
+		select {
+		case c := <-a.cmds:
+			if c.Type == want {
+				return c
+			}
+		case <-timeout:
+			a.t.Fatalf("agent got no %s command", want)
+		}
+	}
+}
+
+// post sends one of the agent's reports (message, executor exit) to the master.
+func (a *fakeAgent) post(path string, v any) {
+	a.t.Helper()
+	body, _ := json.Marshal(v)
+	resp, err := http.Post(a.url+path, "application/json", bytes.NewReader(body))
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusAccepted {
+		a.t.Fatalf("%s: %s", path, resp.Status)
+	}
+}
+
 func (a *fakeAgent) ackCount(task string) int {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -135,12 +183,13 @@ func (a *fakeAgent) ackCount(task string) int {
 
 // sched is a framework built on mesos-go's HTTP scheduler client.
 type sched struct {
-	t      *testing.T
-	caller calls.Caller
-	events chan *scheduler.Event
-	queued []*scheduler.Event // events that arrived while waiting for another type
-	fwID   string
-	cancel context.CancelFunc
+	t          *testing.T
+	caller     calls.Caller
+	events     chan *scheduler.Event
+	queued     []*scheduler.Event // events that arrived while waiting for another type
+	fwID       string
+	subscribed *scheduler.Event_Subscribed
+	cancel     context.CancelFunc
 }
 
 func subscribe(t *testing.T, url string, media string, info *mesos.FrameworkInfo) *sched {
@@ -174,6 +223,7 @@ func subscribe(t *testing.T, url string, media string, info *mesos.FrameworkInfo
 	}()
 	ev := s.next(scheduler.Event_SUBSCRIBED)
 	s.fwID = ev.Subscribed.FrameworkID.Value
+	s.subscribed = ev.Subscribed
 	if ev.Subscribed.GetHeartbeatIntervalSeconds() <= 0 || ev.Subscribed.MasterInfo == nil {
 		t.Fatalf("SUBSCRIBED lacks heartbeat or master info: %v", ev)
 	}
@@ -201,7 +251,7 @@ func (s *sched) next(want scheduler.Event_Type) *scheduler.Event {
 			}
 			switch ev.Type {
 			case scheduler.Event_HEARTBEAT:
-			case scheduler.Event_OFFERS, scheduler.Event_RESCIND, scheduler.Event_UPDATE:
+			case scheduler.Event_OFFERS, scheduler.Event_RESCIND, scheduler.Event_UPDATE, scheduler.Event_FAILURE, scheduler.Event_MESSAGE:
 				s.queued = append(s.queued, ev)
 			default:
 				s.t.Fatalf("got %s while waiting for %s: %v", ev.Type, want, ev)
@@ -577,6 +627,10 @@ func TestAgentRemoval(t *testing.T) {
 		if st.TaskID.Value != id || st.GetState() != want || st.GetReason() != mesos.REASON_AGENT_REMOVED || st.GetSource() != mesos.SOURCE_MASTER ||
 			!strings.Contains(st.GetMessage(), "agent1.local is unreachable") {
 			t.Errorf("%s: %s %s %s %q; want %s", id, st.TaskID.Value, st.GetState(), st.GetReason(), st.GetMessage(), want)
+		}
+		// Each framework hears of the lost agent: FAILURE with only its id.
+		if f := frameworks[id].next(scheduler.Event_FAILURE).Failure; f.GetAgentID().GetValue() != agent.id || f.ExecutorID != nil || f.Status != nil {
+			t.Errorf("%s: failure %v", id, f)
 		}
 	}
 }
