@@ -278,6 +278,12 @@ type Result struct {
 	RoleSummaryResult       *RoleSummaryResult       `json:"roleSummaryResult,omitempty"`
 	GetPendingReasonResult  *GetPendingReasonResult  `json:"getPendingReasonResult,omitempty"`
 	GetTierConfigResult     *GetTierConfigResult     `json:"getTierConfigResult,omitempty"`
+	// Job update results (see update.go).
+	StartJobUpdateResult        *StartJobUpdateResult        `json:"startJobUpdateResult,omitempty"`
+	GetJobUpdateSummariesResult *GetJobUpdateSummariesResult `json:"getJobUpdateSummariesResult,omitempty"`
+	GetJobUpdateDetailsResult   *GetJobUpdateDetailsResult   `json:"getJobUpdateDetailsResult,omitempty"`
+	PulseJobUpdateResult        *PulseJobUpdateResult        `json:"pulseJobUpdateResult,omitempty"`
+	GetJobUpdateDiffResult      *GetJobUpdateDiffResult      `json:"getJobUpdateDiffResult,omitempty"`
 }
 
 // ScheduleStatusResult lists tasks.

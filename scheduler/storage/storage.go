@@ -1,5 +1,6 @@
 // Package storage is the scheduler's durable store: jobs, tasks, quotas,
-// host maintenance modes and the framework id in one bbolt file. bbolt
+// host maintenance modes, job updates with their events, and the framework
+// id in one bbolt file. bbolt
 // (pure Go, one file, B+tree with copy-on-write pages) commits each
 // transaction with an fsync before Update returns, so the API acknowledges
 // nothing that a kill -9 could lose, and a consistent copy of the whole
@@ -32,13 +33,24 @@ var (
 	// after schema 1's first buckets: Open adds it to an older store, and
 	// Load reads a store (or backup) without it as having no maintenance.
 	bucketMaintenance = []byte("maintenance")
-	keyFramework      = []byte("framework_id")
-	keySchema         = []byte("schema_version")
+	// Schema 2 added the job updates: bucketUpdates maps an update id to
+	// its UpdateRecord, and the event buckets map "<update id>/<seq>" to
+	// one event each, so that recording an event writes only the event.
+	bucketUpdates        = []byte("updates")
+	bucketUpdateEvents   = []byte("update_events")
+	bucketInstanceEvents = []byte("instance_events")
+	keyFramework         = []byte("framework_id")
+	keySchema            = []byte("schema_version")
 )
 
 // schemaVersion is the layout of the buckets; a store from a newer
-// version is refused rather than misread.
-const schemaVersion = "1"
+// version is refused rather than misread. Open upgrades an older store
+// (schema 1 lacks the update buckets, which it adds); Load and Restore
+// read a store or backup of any schema up to this one.
+const schemaVersion = "2"
+
+// readableSchema reports whether this version reads a store of schema v.
+func readableSchema(v string) bool { return v == "1" || v == schemaVersion }
 
 // Store is an open store.
 type Store struct {
@@ -57,19 +69,19 @@ func Open(path string) (*Store, error) {
 		return nil, fmt.Errorf("storage: open %s: %w", path, err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketMeta, bucketJobs, bucketTasks, bucketQuotas, bucketMaintenance} {
+		meta, err := tx.CreateBucketIfNotExists(bucketMeta)
+		if err != nil {
+			return err
+		}
+		if v := meta.Get(keySchema); v != nil && !readableSchema(string(v)) {
+			return fmt.Errorf("schema version %s, this scheduler reads up to %s", v, schemaVersion)
+		}
+		for _, b := range [][]byte{bucketJobs, bucketTasks, bucketQuotas, bucketMaintenance, bucketUpdates, bucketUpdateEvents, bucketInstanceEvents} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
 		}
-		meta := tx.Bucket(bucketMeta)
-		switch v := meta.Get(keySchema); {
-		case v == nil:
-			return meta.Put(keySchema, []byte(schemaVersion))
-		case string(v) != schemaVersion:
-			return fmt.Errorf("schema version %s, this scheduler reads %s", v, schemaVersion)
-		}
-		return nil
+		return meta.Put(keySchema, []byte(schemaVersion))
 	})
 	if err != nil {
 		db.Close()
@@ -89,6 +101,22 @@ type Snapshot struct {
 	Quotas      map[string]json.RawMessage
 	// Maintenance is each host's maintenance mode (hosts in none are absent).
 	Maintenance map[string]string
+	// Updates are the job updates with their events, in no order.
+	Updates []StoredUpdate
+}
+
+// UpdateRecord is a stored job update: Aurora's JobUpdate, and the state
+// of the scheduler's update controller, which the store does not read.
+type UpdateRecord struct {
+	Update api.JobUpdate   `json:"update"`
+	State  json.RawMessage `json:"state,omitempty"`
+}
+
+// StoredUpdate is an update and its events, oldest first.
+type StoredUpdate struct {
+	UpdateRecord
+	Events         []api.JobUpdateEvent
+	InstanceEvents []api.JobInstanceUpdateEvent
 }
 
 // Load reads the whole store.
@@ -122,19 +150,81 @@ func (s *Store) Load() (*Snapshot, error) {
 		}); err != nil {
 			return err
 		}
-		b := tx.Bucket(bucketMaintenance)
-		if b == nil {
-			return nil // a store or backup from before maintenance was stored
+		if b := tx.Bucket(bucketMaintenance); b != nil { // nil: a store or backup from before maintenance was stored
+			if err := b.ForEach(func(k, v []byte) error {
+				snap.Maintenance[string(k)] = string(v)
+				return nil
+			}); err != nil {
+				return err
+			}
 		}
-		return b.ForEach(func(k, v []byte) error {
-			snap.Maintenance[string(k)] = string(v)
-			return nil
-		})
+		return loadUpdates(tx, snap)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("storage: load: %w", err)
 	}
 	return snap, nil
+}
+
+// loadUpdates reads the updates and their events; a store of schema 1
+// has none.
+func loadUpdates(tx *bolt.Tx, snap *Snapshot) error {
+	b := tx.Bucket(bucketUpdates)
+	if b == nil {
+		return nil
+	}
+	byID := map[string]*StoredUpdate{}
+	var ids []string
+	if err := b.ForEach(func(k, v []byte) error {
+		var u StoredUpdate
+		if err := json.Unmarshal(v, &u.UpdateRecord); err != nil {
+			return fmt.Errorf("update %s: %w", k, err)
+		}
+		byID[string(k)] = &u
+		ids = append(ids, string(k))
+		return nil
+	}); err != nil {
+		return err
+	}
+	events := func(bucket []byte, add func(u *StoredUpdate, v []byte) error) error {
+		b := tx.Bucket(bucket)
+		if b == nil {
+			return nil
+		}
+		// Keys are "<id>/<zero-padded seq>", so ForEach walks each
+		// update's events in order.
+		return b.ForEach(func(k, v []byte) error {
+			id, _, _ := strings.Cut(string(k), "/")
+			u := byID[id]
+			if u == nil {
+				return nil // an event of a deleted update
+			}
+			if err := add(u, v); err != nil {
+				return fmt.Errorf("%s %s: %w", bucket, k, err)
+			}
+			return nil
+		})
+	}
+	if err := events(bucketUpdateEvents, func(u *StoredUpdate, v []byte) error {
+		var e api.JobUpdateEvent
+		err := json.Unmarshal(v, &e)
+		u.Events = append(u.Events, e)
+		return err
+	}); err != nil {
+		return err
+	}
+	if err := events(bucketInstanceEvents, func(u *StoredUpdate, v []byte) error {
+		var e api.JobInstanceUpdateEvent
+		err := json.Unmarshal(v, &e)
+		u.InstanceEvents = append(u.InstanceEvents, e)
+		return err
+	}); err != nil {
+		return err
+	}
+	for _, id := range ids {
+		snap.Updates = append(snap.Updates, *byID[id])
+	}
+	return nil
 }
 
 // Writer changes the store within one Update.
@@ -206,6 +296,64 @@ func (w *Writer) SetMaintenance(host, mode string) error {
 	return b.Put([]byte(host), []byte(mode))
 }
 
+// SaveUpdate stores a job update, replacing any with the same id.
+func (w *Writer) SaveUpdate(r UpdateRecord) error {
+	id := r.Update.Summary.Key.ID
+	if id == "" || strings.Contains(id, "/") {
+		return fmt.Errorf("storage: bad update id %q", id)
+	}
+	b, err := w.tx.CreateBucketIfNotExists(bucketUpdates)
+	if err != nil {
+		return err
+	}
+	return put(b, id, r)
+}
+
+// eventKey orders an update's events by seq.
+func eventKey(id string, seq int) string { return fmt.Sprintf("%s/%010d", id, seq) }
+
+// AddUpdateEvent stores an update's seq-th status event (seq counts from
+// 0; storing a seq again replaces that event).
+func (w *Writer) AddUpdateEvent(id string, seq int, e api.JobUpdateEvent) error {
+	b, err := w.tx.CreateBucketIfNotExists(bucketUpdateEvents)
+	if err != nil {
+		return err
+	}
+	return put(b, eventKey(id, seq), e)
+}
+
+// AddInstanceEvent stores an update's seq-th instance event.
+func (w *Writer) AddInstanceEvent(id string, seq int, e api.JobInstanceUpdateEvent) error {
+	b, err := w.tx.CreateBucketIfNotExists(bucketInstanceEvents)
+	if err != nil {
+		return err
+	}
+	return put(b, eventKey(id, seq), e)
+}
+
+// DeleteUpdate removes an update and its events.
+func (w *Writer) DeleteUpdate(id string) error {
+	if b := w.tx.Bucket(bucketUpdates); b != nil {
+		if err := b.Delete([]byte(id)); err != nil {
+			return err
+		}
+	}
+	for _, name := range [][]byte{bucketUpdateEvents, bucketInstanceEvents} {
+		b := w.tx.Bucket(name)
+		if b == nil {
+			continue
+		}
+		c := b.Cursor()
+		prefix := []byte(id + "/")
+		for k, _ := c.Seek(prefix); k != nil && strings.HasPrefix(string(k), string(prefix)); k, _ = c.Seek(prefix) {
+			if err := b.Delete(k); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
 // backupPrefix starts every backup's file name.
 const backupPrefix = "scheduler-backup-"
 
@@ -262,7 +410,7 @@ func ListBackups(dir string) ([]string, error) {
 
 // Restore replaces the store at path with a backup. The scheduler must
 // not have the store open. The backup is checked first: it must be a
-// readable store of this schema.
+// readable store of this schema or an older one (Open upgrades it).
 func Restore(backup, path string) error {
 	if _, err := os.Stat(backup); err != nil {
 		return fmt.Errorf("storage: restore: %w", err)
@@ -274,8 +422,8 @@ func Restore(backup, path string) error {
 	b := &Store{db: db, path: backup}
 	err = db.View(func(tx *bolt.Tx) error {
 		meta := tx.Bucket(bucketMeta)
-		if meta == nil || string(meta.Get(keySchema)) != schemaVersion {
-			return errors.New("not a scheduler store of schema " + schemaVersion)
+		if meta == nil || !readableSchema(string(meta.Get(keySchema))) {
+			return errors.New("not a scheduler store of schema 1 to " + schemaVersion)
 		}
 		return nil
 	})

@@ -253,3 +253,137 @@ func indexNL(s string) int {
 	}
 	return -1
 }
+
+func updateRecord(id string, status string) UpdateRecord {
+	k := api.JobKey{Role: "www-data", Environment: "prod", Name: "hello"}
+	return UpdateRecord{
+		Update: api.JobUpdate{Summary: api.JobUpdateSummary{Key: api.JobUpdateKey{Job: k, ID: id}, User: "alice",
+			State: api.JobUpdateState{Status: status, CreatedTimestampMs: 1, LastModifiedTimestampMs: 2}}},
+		State: json.RawMessage(`{"status":"` + status + `"}`),
+	}
+}
+
+// Updates and their events survive a reopen, events in order (also past
+// nine, where a plain number would sort wrong); deleting an update takes
+// its events along.
+func TestUpdates(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "scheduler.db")
+	s, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = s.Update(func(w *Writer) error {
+		for _, id := range []string{"u1", "u2"} {
+			if err := w.SaveUpdate(updateRecord(id, "ROLLING_FORWARD")); err != nil {
+				return err
+			}
+			for i := 0; i < 12; i++ {
+				if err := w.AddInstanceEvent(id, i, api.JobInstanceUpdateEvent{InstanceID: i, TimestampMs: int64(i), Action: "INSTANCE_UPDATING"}); err != nil {
+					return err
+				}
+			}
+			if err := w.AddUpdateEvent(id, 0, api.JobUpdateEvent{Status: "ROLLING_FORWARD", TimestampMs: 1, User: "alice"}); err != nil {
+				return err
+			}
+		}
+		if err := w.AddUpdateEvent("u1", 1, api.JobUpdateEvent{Status: "ROLLED_FORWARD", TimestampMs: 2}); err != nil {
+			return err
+		}
+		return w.SaveUpdate(updateRecord("u1", "ROLLED_FORWARD"))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Update(func(w *Writer) error { return w.SaveUpdate(updateRecord("a/b", "ERROR")) }); err == nil {
+		t.Fatal("an update id with a slash was stored")
+	}
+	s.Close()
+	s, _ = Open(path)
+	defer s.Close()
+	snap, err := s.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	byID := map[string]StoredUpdate{}
+	for _, u := range snap.Updates {
+		byID[u.Update.Summary.Key.ID] = u
+	}
+	u1 := byID["u1"]
+	if len(byID) != 2 || u1.Update.Summary.State.Status != "ROLLED_FORWARD" || string(u1.State) != `{"status":"ROLLED_FORWARD"}` {
+		t.Fatalf("updates after reopen: %+v", snap.Updates)
+	}
+	if len(u1.Events) != 2 || u1.Events[1].Status != "ROLLED_FORWARD" || len(u1.InstanceEvents) != 12 {
+		t.Fatalf("u1's events: %+v %+v", u1.Events, u1.InstanceEvents)
+	}
+	for i, e := range u1.InstanceEvents {
+		if e.InstanceID != i {
+			t.Fatalf("instance events out of order: %+v", u1.InstanceEvents)
+		}
+	}
+	if err := s.Update(func(w *Writer) error { return w.DeleteUpdate("u1") }); err != nil {
+		t.Fatal(err)
+	}
+	snap, _ = s.Load()
+	if len(snap.Updates) != 1 || snap.Updates[0].Update.Summary.Key.ID != "u2" || len(snap.Updates[0].InstanceEvents) != 12 {
+		t.Fatalf("after deleting u1: %+v", snap.Updates)
+	}
+	s.db.View(func(tx *bolt.Tx) error {
+		if n := tx.Bucket(bucketInstanceEvents).Stats().KeyN; n != 12 {
+			t.Errorf("%d instance events left, want u2's 12", n)
+		}
+		return nil
+	})
+}
+
+// A schema 1 store (before updates) and a backup of one are read and
+// upgraded; a store of an unknown schema is refused.
+func TestSchemaUpgrade(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "scheduler.db")
+	s, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Update(func(w *Writer) error { return w.SaveTask(task("t0", 0)) })
+	// Make it a schema 1 store.
+	err = s.db.Update(func(tx *bolt.Tx) error {
+		for _, b := range [][]byte{bucketUpdates, bucketUpdateEvents, bucketInstanceEvents} {
+			if err := tx.DeleteBucket(b); err != nil {
+				return err
+			}
+		}
+		return tx.Bucket(bucketMeta).Put(keySchema, []byte("1"))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if snap, err := s.Load(); err != nil || len(snap.Tasks) != 1 || len(snap.Updates) != 0 {
+		t.Fatalf("schema 1 store: %+v, %v", snap, err)
+	}
+	name, err := s.Backup(filepath.Join(dir, "backups"), time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if err := Restore(filepath.Join(dir, "backups", name), path); err != nil {
+		t.Fatalf("restore of a schema 1 backup: %v", err)
+	}
+	s, err = Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Update(func(w *Writer) error { return w.SaveUpdate(updateRecord("u1", "ROLLING_FORWARD")) }); err != nil {
+		t.Fatal(err)
+	}
+	s.db.View(func(tx *bolt.Tx) error {
+		if v := string(tx.Bucket(bucketMeta).Get(keySchema)); v != schemaVersion {
+			t.Errorf("schema %s after Open, want %s", v, schemaVersion)
+		}
+		return nil
+	})
+	s.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketMeta).Put(keySchema, []byte("99")) })
+	s.Close()
+	if _, err := Open(path); err == nil {
+		t.Fatal("a store of schema 99 was opened")
+	}
+}
