@@ -1,0 +1,156 @@
+package observer
+
+import (
+	"errors"
+	"io"
+	"io/fs"
+	"net/url"
+	"os"
+	"path"
+	"sort"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// errBadPath is a request path that we refuse without looking at the disk.
+var errBadPath = errors.New("path must be relative to the sandbox, without . or .. segments")
+
+// errNotRegular is a file that is not a plain file (a directory, a FIFO...).
+var errNotRegular = errors.New("not a regular file")
+
+var errNotDir = errors.New("not a directory")
+
+// cleanSegments unescapes the raw (still percent-encoded) segments of a
+// sandbox path and refuses empty segments (an absolute or doubled-slash
+// path), `.`, `..`, NUL bytes and encoded slashes. A single trailing empty
+// segment (a trailing slash) is dropped. The result joined with "/" is a
+// local path (filepath.IsLocal), safe to hand to an os.Root.
+func cleanSegments(raw []string) ([]string, error) {
+	if n := len(raw); n > 0 && raw[n-1] == "" {
+		raw = raw[:n-1]
+	}
+	out := make([]string, 0, len(raw))
+	for _, r := range raw {
+		s, err := url.PathUnescape(r)
+		if err != nil || s == "" || s == "." || s == ".." || strings.ContainsAny(s, "/\\\x00") {
+			return nil, errBadPath
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+// relPath joins clean segments ("." for none).
+func relPath(segs []string) string {
+	if len(segs) == 0 {
+		return "."
+	}
+	return strings.Join(segs, "/")
+}
+
+// openIn opens name under root for reading without blocking (a FIFO would
+// otherwise hang the request) and checks what it is: a regular file, or a
+// directory when dir is true.
+func openIn(root *os.Root, name string, dir bool) (*os.File, fs.FileInfo, error) {
+	f, err := root.OpenFile(name, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, nil, err
+	}
+	fi, err := f.Stat()
+	switch {
+	case err != nil:
+	case dir && !fi.IsDir():
+		err = errNotDir
+	case !dir && !fi.Mode().IsRegular():
+		err = errNotRegular
+	}
+	if err != nil {
+		f.Close()
+		return nil, nil, err
+	}
+	return f, fi, nil
+}
+
+// chunk is a piece of a file, as Thermos's /logdata and /filedata answer.
+type chunk struct {
+	Offset int64  `json:"offset"`
+	Length int64  `json:"length"`
+	Data   string `json:"data"`
+}
+
+// readChunk reads at most max bytes of f (of size size) at offset. An offset
+// of -1 is the end of the file, as is any offset past it (a truncated file);
+// a length of -1 is the rest of the file.
+func readChunk(f io.ReaderAt, size, offset, length, max int64) (chunk, error) {
+	if offset < 0 || offset > size {
+		offset = size
+	}
+	if length < 0 {
+		length = size - offset
+	}
+	length = min(length, max, size-offset)
+	buf := make([]byte, length)
+	n, err := f.ReadAt(buf, offset)
+	if err != nil && err != io.EOF {
+		return chunk{}, err
+	}
+	return chunk{Offset: offset, Length: int64(n), Data: string(buf[:n])}, nil
+}
+
+// dirEntry is one row of a sandbox listing.
+type dirEntry struct {
+	Name    string
+	Path    string // relative to the sandbox
+	Dir     bool   // a directory (or a symlink to one inside the sandbox)
+	Link    bool
+	Outside bool // a symlink that does not resolve inside the sandbox
+	Size    int64
+	Mode    string
+	Mtime   time.Time
+}
+
+const maxListing = 5000
+
+// listDir lists a sandbox directory, directories first. Symlinks are
+// resolved through root, so one leading out of the sandbox shows as such.
+func listDir(root *os.Root, rel string) ([]dirEntry, bool, error) {
+	f, _, err := openIn(root, rel, true)
+	if err != nil {
+		return nil, false, err
+	}
+	defer f.Close()
+	des, err := f.ReadDir(maxListing + 1)
+	if err != nil && err != io.EOF {
+		return nil, false, err
+	}
+	truncated := len(des) > maxListing
+	if truncated {
+		des = des[:maxListing]
+	}
+	out := make([]dirEntry, 0, len(des))
+	for _, de := range des {
+		p := path.Join(rel, de.Name())
+		e := dirEntry{Name: de.Name(), Path: p, Link: de.Type()&fs.ModeSymlink != 0}
+		fi, err := de.Info()
+		if err != nil {
+			continue
+		}
+		e.Size, e.Mode, e.Mtime, e.Dir = fi.Size(), fi.Mode().String(), fi.ModTime(), fi.IsDir()
+		if e.Link {
+			if target, err := root.Stat(p); err == nil {
+				e.Dir, e.Size = target.IsDir(), target.Size()
+			} else {
+				e.Outside = true
+			}
+		}
+		out = append(out, e)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Dir != out[j].Dir {
+			return out[i].Dir
+		}
+		return out[i].Name < out[j].Name
+	})
+	return out, truncated, nil
+}
