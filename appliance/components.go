@@ -70,9 +70,13 @@ func Components(cfg *config.Config, exe string) []Component {
 	}
 	schedAddr := cfg.Addr(cfg.Scheduler.Port)
 	sc := spec("scheduler", schedAddr, "--listen", schedAddr, "--master", MesosZK(cfg), "--zk", ZKServers(cfg),
-		"--data-dir", cfg.Path("scheduler"), "--announcer-ensemble", ZKServers(cfg))
+		"--data-dir", cfg.Path("scheduler"), "--announcer-ensemble", ZKServers(cfg), "--observer-port", fmt.Sprint(cfg.Observer.Port))
 	sc.Probe = httpProbe("http://" + schedAddr + "/leaderhealth") // 200 once leading and registered with Mesos
 	out = append(out, Component{Spec: sc, URL: "http://" + schedAddr})
+	obsAddr := cfg.Addr(cfg.Observer.Port)
+	ob := spec("observer", obsAddr, "--listen", obsAddr, "--work-dir", AgentWorkDir(cfg))
+	ob.Probe = httpProbe("http://" + obsAddr + "/health")
+	out = append(out, Component{Spec: ob, URL: "http://" + obsAddr})
 	return out
 }
 

@@ -137,7 +137,7 @@ func TestUpStatusLogsDown(t *testing.T) {
 		t.Fatalf("status exit %d: %s", r.code, r.stdout)
 	}
 	jq(t, r.stdout, `.version == 1 and .running and .healthy and .supervisor.ready`)
-	jq(t, r.stdout, `[.components[].name] == ["zookeeper", "master", "agent", "scheduler"]`)
+	jq(t, r.stdout, `[.components[].name] == ["zookeeper", "master", "agent", "scheduler", "observer"]`)
 	jq(t, r.stdout, `.isolation == "cgroups-v1" or .isolation == "cgroups-v2" or (.isolation == "none" and (.isolation_reason | length) > 0)`)
 	jq(t, r.stdout, `.components[] | .health == "healthy" and .pid > 0 and .restarts == 0 and (.address | test("^127\\.0\\.0\\.1:[0-9]+$"))`)
 	if h := c.run("status"); h.code != 0 || !strings.Contains(h.stdout, "agent") || !strings.Contains(h.stdout, "healthy") || !strings.Contains(h.stdout, "task isolation: ") {

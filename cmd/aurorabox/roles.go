@@ -24,7 +24,7 @@ import (
 // roleCommands are the components that `up` runs as child processes. Each
 // takes its addresses as flags (what `up` resolved), defaulting to the config.
 func roleCommands() []*cobra.Command {
-	return []*cobra.Command{zookeeperCommand(), masterCommand(), agentCommand(), commandExecutorCommand(), executorCommand(), schedulerCommand()}
+	return []*cobra.Command{zookeeperCommand(), masterCommand(), agentCommand(), commandExecutorCommand(), executorCommand(), schedulerCommand(), observerCommand()}
 }
 
 func signalContext(cmd *cobra.Command) (context.Context, context.CancelFunc) {

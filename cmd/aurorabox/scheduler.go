@@ -30,7 +30,7 @@ func schedulerCommand() *cobra.Command {
 	var listen, masterURL, zkServers, dataDir, hostname, serversetPath, announcerEnsemble, shiroINI, profile, restore string
 	var offerHold, failover, reconcile time.Duration
 	var overhead scheduler.Overhead
-	var maxTasks int
+	var maxTasks, observerPort int
 	timings := map[string]*time.Duration{}
 	cmd := &cobra.Command{
 		Use:   "scheduler",
@@ -140,6 +140,7 @@ defaults). A timing flag given explicitly wins over the profile.`,
 				Cluster: cfg.Cluster, ListenAddr: listen, Hostname: hostname, MasterURL: masterURL, DataDir: dataDir,
 				ExecutorPath: exe, ExecutorFlags: flags, Logger: logger, BasicAuth: users, Timings: &tc,
 				OfferHold: offerHold, FailoverTimeout: failover, ReconcileInterval: reconcile, Overhead: overhead, MaxTasksPerJob: maxTasks,
+				ObserverPort: observerPort,
 			})
 			if err != nil {
 				return &exitError{1, fmt.Errorf("scheduler: %w", err)}
@@ -205,6 +206,7 @@ defaults). A timing flag given explicitly wins over the profile.`,
 	f.Float64Var(&overhead.CPUs, "thermos-executor-cpu", 0.01, "cpus added to each task for its executor")
 	f.Float64Var(&overhead.MemMB, "thermos-executor-ram", 32, "MB of RAM added to each task for its executor")
 	f.IntVar(&maxTasks, "max-tasks-per-job", 4000, "most instances a job may have")
+	f.IntVar(&observerPort, "observer-port", 0, "port of the observers on the agents' hosts, for the UI's links to tasks (0: no links)")
 	return cmd
 }
 
