@@ -67,16 +67,26 @@ type Cluster struct {
 	SlaveRunDirectory string `json:"slave_run_directory,omitempty"`
 }
 
-// LoadClusters reads clusters.json from $AURORA_CONFIG_ROOT (default
-// /etc/aurora), then ~/.aurora, and merges them (later entries of the same
-// name win). A file is a JSON list of clusters or an object of them.
+// LoadClusters reads clusters.json from the appliance's data dir (what
+// `aurorabox up` writes), $AURORA_CONFIG_ROOT (default /etc/aurora), then
+// ~/.aurora, and merges them (later entries of the same name win). A file
+// is a JSON list of clusters or an object of them.
 func LoadClusters() (map[string]Cluster, error) {
 	root := os.Getenv("AURORA_CONFIG_ROOT")
 	if root == "" {
 		root = "/etc/aurora"
 	}
-	dirs := []string{root}
-	if home, err := os.UserHomeDir(); err == nil {
+	// The running appliance's clusters.json comes first, so that a user's
+	// own files override it: $AURORABOX_DATA_DIR, else ~/.aurorabox.
+	var dirs []string
+	home, herr := os.UserHomeDir()
+	if d := os.Getenv("AURORABOX_DATA_DIR"); d != "" {
+		dirs = append(dirs, d)
+	} else if herr == nil {
+		dirs = append(dirs, filepath.Join(home, ".aurorabox"))
+	}
+	dirs = append(dirs, root)
+	if herr == nil {
 		dirs = append(dirs, filepath.Join(home, ".aurora"))
 	}
 	out := map[string]Cluster{}

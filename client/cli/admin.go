@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/aurorabox/aurorabox/client"
 	"github.com/aurorabox/aurorabox/scheduler/api"
@@ -207,8 +208,18 @@ func hostCommand(env *Env, cl func(string) (*client.Client, error), use, short, 
 			if err != nil {
 				return err
 			}
-			if method == "maintenanceStatus" && r.Result != nil && r.Result.MaintenanceStatusResult != nil {
-				st := append([]api.HostStatus(nil), r.Result.MaintenanceStatusResult.Statuses...)
+			// host_drain waits, as Aurora's does, until the hosts are DRAINED.
+			for method == "drainHosts" && !allDrained(r, names) {
+				select {
+				case <-cmd.Context().Done():
+					return cmd.Context().Err()
+				case <-time.After(env.Poll):
+				}
+				if r, err = c.Call(cmd.Context(), "maintenanceStatus", map[string]any{"hosts": api.Hosts{HostNames: names}}); err != nil {
+					return err
+				}
+			}
+			if st := append([]api.HostStatus(nil), hostStatuses(r)...); len(st) > 0 {
 				sort.Slice(st, func(i, j int) bool { return st[i].Host < st[j].Host })
 				for _, s := range st {
 					// Aurora logs this line to stderr behind a one-word log
@@ -223,6 +234,37 @@ func hostCommand(env *Env, cl func(string) (*client.Client, error), use, short, 
 	cmd.Flags().StringVar(&hosts, "hosts", "", "comma-separated host names")
 	cmd.Flags().StringVar(&file, "filename", "", "file of host names")
 	return cmd
+}
+
+// hostStatuses are the host modes of any maintenance RPC's result.
+func hostStatuses(r *api.Response) []api.HostStatus {
+	switch res := r.Result; {
+	case res == nil:
+	case res.MaintenanceStatusResult != nil:
+		return res.MaintenanceStatusResult.Statuses
+	case res.DrainHostsResult != nil:
+		return res.DrainHostsResult.Statuses
+	case res.StartMaintenanceResult != nil:
+		return res.StartMaintenanceResult.Statuses
+	case res.EndMaintenanceResult != nil:
+		return res.EndMaintenanceResult.Statuses
+	}
+	return nil
+}
+
+// allDrained reports whether a maintenance result has every named host
+// DRAINED.
+func allDrained(r *api.Response, names []string) bool {
+	mode := map[string]string{}
+	for _, s := range hostStatuses(r) {
+		mode[s.Host] = s.Mode
+	}
+	for _, n := range names {
+		if mode[n] != api.ModeDrained {
+			return false
+		}
+	}
+	return true
 }
 
 func splitList(s string) []string {

@@ -4,7 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
+	"strconv"
 	"sort"
 	"strings"
 	"time"
@@ -15,8 +15,20 @@ import (
 )
 
 func auroraCommand(env *Env) *cobra.Command {
-	root := &cobra.Command{Use: "aurora", Short: "Apache Aurora's command-line client", Version: env.Version}
-	root.SetVersionTemplate("{{.Version}}\n")
+	var version bool
+	root := &cobra.Command{Use: "aurora", Short: "Apache Aurora's command-line client", Args: cobra.ArbitraryArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if version { // Aurora prints its version to stderr
+				fmt.Fprintln(env.Stderr, env.Version)
+				return nil
+			}
+			cmd.Help()
+			if len(args) > 0 {
+				return client.Errorf(client.ExitInvalidCommand, "unknown noun %q", args[0])
+			}
+			return client.Errorf(client.ExitInvalidCommand, "aurora needs a noun and a verb")
+		}}
+	root.Flags().BoolVar(&version, "version", false, "print the client's version")
 	job := group("job", "Work with jobs")
 	job.AddCommand(jobCreate(env), jobStatus(env), jobList(env), jobKill(env, false), jobKill(env, true), jobRestart(env), jobInspect(env), jobOpen(env), jobDiff(env), jobAdd(env))
 	task := group("task", "Work with a job's tasks")
@@ -309,8 +321,7 @@ func jobKill(env *Env, all bool) *cobra.Command {
 }
 
 func jobRestart(env *Env) *cobra.Command {
-	var batchSize int
-	var watch time.Duration
+	var batchSize, watchSecs, maxPerInstance, maxTotal, pollSecs int
 	cmd := &cobra.Command{
 		Use: "restart CLUSTER/ROLE/ENV/NAME[/INSTANCES]", Short: "Restart instances, a batch at a time", Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -335,36 +346,23 @@ func jobRestart(env *Env) *cobra.Command {
 				}
 				sort.Ints(instances)
 			}
-			if batchSize <= 0 {
-				batchSize = 1
+			if len(instances) == 0 {
+				return client.Errorf(client.ExitInvalidParameter, "No active instances of %s to restart", k)
 			}
-			for start := 0; start < len(instances); start += batchSize {
-				batch := instances[start:min(start+batchSize, len(instances))]
-				if _, err := c.Call(ctx, "restartShards", map[string]any{"job": k.JobKey, "shardIds": batch}); err != nil {
+			r := &restarter{env: env, c: c, k: k, watch: time.Duration(watchSecs) * time.Second,
+				poll: time.Duration(pollSecs) * time.Second, maxPerInstance: maxPerInstance, failures: map[int]int{}}
+			if r.poll <= 0 || env.Poll < time.Second {
+				r.poll = env.Poll // tests poll fast
+			}
+			failed := 0
+			for start := 0; start < len(instances); start += max(batchSize, 1) {
+				batch := instances[start:min(start+max(batchSize, 1), len(instances))]
+				bad, err := r.restartBatch(ctx, batch)
+				if err != nil {
 					return err
 				}
-				// An instance is healthy once a new task has been RUNNING for --watch-secs.
-				since := time.Now()
-				for {
-					ts, err := tasksOf(ctx, c, api.TaskQuery{Role: k.Role, Environment: k.Environment, JobName: k.Name, InstanceIDs: batch, Statuses: []string{"RUNNING"}})
-					if err != nil {
-						return err
-					}
-					fresh := 0
-					for _, t := range ts {
-						if n := len(t.TaskEvents); n > 0 && time.UnixMilli(t.TaskEvents[n-1].Timestamp).After(since) &&
-							time.Since(time.UnixMilli(t.TaskEvents[n-1].Timestamp)) >= watch {
-							fresh++
-						}
-					}
-					if fresh == len(batch) {
-						break
-					}
-					select {
-					case <-ctx.Done():
-						return ctx.Err()
-					case <-time.After(env.Poll):
-					}
+				if failed += len(bad); failed > maxTotal {
+					return client.Errorf(client.ExitCommandFailure, "Restart of %s failed: instances %v did not stay RUNNING for %d s (more than --max-total-failures=%d)", k, bad, watchSecs, maxTotal)
 				}
 			}
 			stdoutf(env, "Job %s restarted successfully\n", k)
@@ -372,8 +370,109 @@ func jobRestart(env *Env) *cobra.Command {
 		},
 	}
 	cmd.Flags().IntVar(&batchSize, "batch-size", 1, "instances restarted at a time")
-	cmd.Flags().DurationVar(&watch, "watch-secs", 30*time.Second, "how long a restarted instance must stay RUNNING")
+	cmd.Flags().IntVar(&watchSecs, "watch-secs", 30, "seconds a restarted instance must stay RUNNING to count as healthy")
+	cmd.Flags().IntVar(&maxPerInstance, "max-per-instance-failures", 0, "restarts of one instance that may fail before it counts as failed")
+	cmd.Flags().IntVar(&maxTotal, "max-total-failures", 0, "failed instances tolerated before the restart stops")
+	cmd.Flags().IntVar(&pollSecs, "healthcheck-interval-seconds", 3, "seconds between checks of the restarted instances")
+	cmd.Flags().Bool("force", false, "accepted for compatibility")
+	cmd.Flags().Bool("strict", false, "accepted for compatibility")
+	cmd.Flags().String("config", "", "accepted for compatibility")
+	cmd.Flags().StringArray("bind", nil, "accepted for compatibility")
+	cmd.Flags().Bool("read-json", false, "accepted for compatibility")
+	cmd.Flags().Bool("open-browser", false, "accepted for compatibility")
 	return cmd
+}
+
+// restarter is `job restart`'s client-driven batch: restart, then watch
+// each instance until a new task has been RUNNING for the watch time;
+// an instance whose new task ends sooner is restarted again, up to its
+// failure allowance.
+type restarter struct {
+	env            *Env
+	c              *client.Client
+	k              client.JobKey
+	watch, poll    time.Duration
+	maxPerInstance int
+	failures       map[int]int
+}
+
+// restartBatch returns the instances that failed for good.
+func (r *restarter) restartBatch(ctx context.Context, batch []int) ([]int, error) {
+	pending := append([]int(nil), batch...)
+	var failed []int
+	for len(pending) > 0 {
+		// The tasks there before the restart are not the ones to judge.
+		before, err := tasksOf(ctx, r.c, api.TaskQuery{Role: r.k.Role, Environment: r.k.Environment, JobName: r.k.Name, InstanceIDs: pending})
+		if err != nil {
+			return nil, err
+		}
+		old := map[string]bool{}
+		for _, t := range before {
+			old[t.AssignedTask.TaskID] = true
+		}
+		if _, err := r.c.Call(ctx, "restartShards", map[string]any{"job": r.k.JobKey, "shardIds": pending}); err != nil {
+			return nil, err
+		}
+		var retry []int
+		seen := map[string]time.Time{} // when this client first saw a task RUNNING
+		for watching := pending; len(watching) > 0; {
+			select {
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			case <-time.After(r.poll):
+			}
+			ts, err := tasksOf(ctx, r.c, api.TaskQuery{Role: r.k.Role, Environment: r.k.Environment, JobName: r.k.Name, InstanceIDs: watching})
+			if err != nil {
+				return nil, err
+			}
+			var still []int
+			for _, i := range watching {
+				switch healthOf(ts, i, old, seen, r.watch) {
+				case instanceHealthy:
+				case instanceFailed:
+					if r.failures[i]++; r.failures[i] > r.maxPerInstance {
+						failed = append(failed, i)
+					} else {
+						retry = append(retry, i)
+					}
+				default:
+					still = append(still, i)
+				}
+			}
+			watching = still
+		}
+		pending = retry
+	}
+	return failed, nil
+}
+
+const (
+	instanceWaiting = iota
+	instanceHealthy
+	instanceFailed
+)
+
+// healthOf judges an instance by its new tasks (those not in old):
+// healthy once one has been seen RUNNING for watch (by this client's clock,
+// as Aurora's watcher does), failed if one ended first.
+func healthOf(ts []api.ScheduledTask, instance int, old map[string]bool, seen map[string]time.Time, watch time.Duration) int {
+	for _, t := range ts {
+		if t.AssignedTask.InstanceID != instance || old[t.AssignedTask.TaskID] || len(t.TaskEvents) == 0 {
+			continue
+		}
+		if t.Status == "RUNNING" {
+			if _, ok := seen[t.AssignedTask.TaskID]; !ok {
+				seen[t.AssignedTask.TaskID] = time.Now()
+			}
+		}
+		switch {
+		case t.Status == "RUNNING" && time.Since(seen[t.AssignedTask.TaskID]) >= watch:
+			return instanceHealthy
+		case terminalStatuses[t.Status]:
+			return instanceFailed
+		}
+	}
+	return instanceWaiting
 }
 
 func jobOpen(env *Env) *cobra.Command {
@@ -412,12 +511,34 @@ func quotaGet(env *Env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			b, _ := json.MarshalIndent(r.Result, "", "  ")
+			var q api.GetQuotaResult
+			if r.Result != nil && r.Result.GetQuotaResult != nil {
+				q = *r.Result.GetQuotaResult
+			}
 			if writeJSON {
+				b, _ := json.Marshal(q)
 				stdoutf(env, "%s\n", b)
 				return nil
 			}
-			stdoutf(env, "Allocated and consumed resources of %s:\n%s\n", role, b)
+			// Aurora's layout: the allocation, then the shared pools that hold
+			// anything.
+			lines := []string{"Allocated:"}
+			amounts := func(a api.ResourceAggregate) {
+				a = a.Normalize()
+				lines = append(lines, fmt.Sprintf("  CPU: %s", pyFloat(a.NumCpus)),
+					fmt.Sprintf("  RAM: %f GB", float64(a.RAMMb)/1024), fmt.Sprintf("  Disk: %f GB", float64(a.DiskMb)/1024))
+			}
+			amounts(q.Quota)
+			for _, pool := range []struct {
+				title string
+				a     api.ResourceAggregate
+			}{{"Production resources consumed:", q.ProdSharedConsumption}, {"Non-production resources consumed:", q.NonProdSharedConsumption}} {
+				if a := pool.a.Normalize(); a.NumCpus != 0 || a.RAMMb != 0 || a.DiskMb != 0 {
+					lines = append(lines, pool.title)
+					amounts(a)
+				}
+			}
+			stdoutf(env, "%s\n", strings.Join(lines, "\n"))
 			return nil
 		},
 	}
@@ -425,4 +546,11 @@ func quotaGet(env *Env) *cobra.Command {
 	return cmd
 }
 
-var _ = os.Getenv
+// pyFloat prints a float as Python's str() does: 2.0, 0.5.
+func pyFloat(f float64) string {
+	s := strconv.FormatFloat(f, 'f', -1, 64)
+	if !strings.ContainsAny(s, ".eE") {
+		s += ".0"
+	}
+	return s
+}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"flag"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -28,6 +29,12 @@ type fakeScheduler struct {
 	tasks []api.ScheduledTask
 	calls []string
 	auth  bool // require basic auth for killTasks
+	fail  string // a method answered with INVALID_REQUEST
+	// drainPolls is how many maintenanceStatus calls still say DRAINING.
+	drainPolls int
+	// restarts counts restartShards per instance; failRestarts makes the
+	// next n restarted tasks of an instance fail at once.
+	restarts, failRestarts map[int]int
 }
 
 func (f *fakeScheduler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -37,6 +44,9 @@ func (f *fakeScheduler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer f.mu.Unlock()
 	f.calls = append(f.calls, method+" "+string(body))
 	ok := func(res *api.Result) { json.NewEncoder(w).Encode(api.Response{ResponseCode: api.OK, Result: res}) }
+	if method == f.fail {
+		method = "fail"
+	}
 	switch method {
 	case "getTasksStatus":
 		var p struct{ Query api.TaskQuery }
@@ -83,9 +93,54 @@ func (f *fakeScheduler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		json.Unmarshal(body, &p)
 		ok(&api.Result{PopulateJobResult: &api.PopulateJobResult{TaskConfig: p.Description.TaskConfig}})
 	case "maintenanceStatus":
-		ok(&api.Result{MaintenanceStatusResult: &api.MaintenanceStatusResult{Statuses: []api.HostStatus{{Host: "b.local", Mode: "DRAINED"}, {Host: "a.local", Mode: "NONE"}}}})
+		mode := "DRAINED"
+		if f.drainPolls > 0 {
+			f.drainPolls--
+			mode = "DRAINING"
+		}
+		ok(&api.Result{MaintenanceStatusResult: &api.MaintenanceStatusResult{Statuses: []api.HostStatus{{Host: "b.local", Mode: mode}, {Host: "a.local", Mode: "NONE"}}}})
+	case "drainHosts":
+		f.drainPolls = 2
+		ok(&api.Result{DrainHostsResult: &api.DrainHostsResult{Statuses: []api.HostStatus{{Host: "b.local", Mode: "DRAINING"}}}})
+	case "getQuota":
+		ok(&api.Result{GetQuotaResult: &api.GetQuotaResult{
+			Quota:                 api.ResourceAggregate{NumCpus: 4, RAMMb: 4096, DiskMb: 8192},
+			ProdSharedConsumption: api.ResourceAggregate{NumCpus: 1.5, RAMMb: 1536, DiskMb: 512},
+		}})
+	case "addInstances":
+		var p struct {
+			Key   api.InstanceKey
+			Count int
+		}
+		json.Unmarshal(body, &p)
+		for i := 0; i < p.Count; i++ {
+			f.tasks = append(f.tasks, task(len(f.tasks), "RUNNING"))
+		}
+		ok(nil)
+	case "restartShards":
+		var p struct{ ShardIDs []int }
+		json.Unmarshal(body, &p)
+		for _, id := range p.ShardIDs {
+			for i := range f.tasks {
+				if f.tasks[i].AssignedTask.InstanceID == id && f.tasks[i].Status == "RUNNING" {
+					f.tasks[i].Status = "KILLED"
+				}
+			}
+			f.restarts[id]++
+			nt := task(id, "RUNNING")
+			nt.AssignedTask.TaskID = fmt.Sprintf("%s-restart%d", nt.AssignedTask.TaskID, f.restarts[id])
+			if f.failRestarts[id] > 0 {
+				f.failRestarts[id]--
+				nt.Status = "FAILED"
+			}
+			f.tasks = append(f.tasks, nt)
+		}
+		ok(nil)
+	case "setQuota", "performBackup", "snapshot", "triggerExplicitTaskReconciliation", "triggerImplicitTaskReconciliation",
+		"pruneTasks", "startMaintenance", "endMaintenance":
+		ok(nil)
 	default:
-		json.NewEncoder(w).Encode(api.Response{ResponseCode: api.InvalidRequest, Details: []api.ResponseDetail{{Message: "unknown method " + method}}})
+		json.NewEncoder(w).Encode(api.Response{ResponseCode: api.InvalidRequest, Details: []api.ResponseDetail{{Message: "unknown method " + strings.TrimPrefix(r.URL.Path, "/api/")}}})
 	}
 }
 
@@ -163,7 +218,7 @@ func TestOutputs(t *testing.T) {
 }
 
 func TestExitCodes(t *testing.T) {
-	f := &fakeScheduler{tasks: []api.ScheduledTask{task(0, "RUNNING")}, auth: true}
+	f := &fakeScheduler{tasks: []api.ScheduledTask{task(0, "RUNNING")}, auth: true, fail: "getQuota"}
 	srv := httptest.NewServer(f)
 	defer srv.Close()
 	dead := httptest.NewServer(http.NotFoundHandler())

@@ -5,6 +5,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -106,5 +107,90 @@ func TestConfigErrors(t *testing.T) {
 		if strings.HasPrefix(c, "createJob") {
 			t.Errorf("a failed create reached the scheduler: %s", c)
 		}
+	}
+}
+
+// TestMoreOutputs pins the output of the commands scripts and people read,
+// and the RPCs each one makes.
+func TestMoreOutputs(t *testing.T) {
+	cfg := writeConfig(t, "hello.aurora", helloConfig)
+	for _, tc := range []struct {
+		name  string
+		admin bool
+		args  []string
+		calls []string // RPC names expected, in order (getTasksStatus polls left out)
+	}{
+		{"quota_get", false, []string{"quota", "get", "devcluster/www-data"}, []string{"getQuota"}},
+		{"quota_get_json", false, []string{"quota", "get", "devcluster/www-data", "--write-json"}, []string{"getQuota"}},
+		{"job_open", false, []string{"job", "open", "devcluster/www-data/prod/hello"}, nil},
+		{"job_add", false, []string{"job", "add", "devcluster/www-data/prod/hello/0", "2", "--wait-until", "RUNNING"}, []string{"addInstances"}},
+		{"job_restart", false, []string{"job", "restart", "devcluster/www-data/prod/hello", "--batch-size", "2", "--watch-secs", "0"}, []string{"restartShards", "restartShards"}},
+		{"job_diff", false, []string{"job", "diff", "devcluster/www-data/prod/hello", cfg}, []string{"getTierConfigs", "populateJobConfig"}},
+		{"set_quota", true, []string{"set_quota", "devcluster", "www-data", "4", "4G", "8192M"}, []string{"setQuota"}},
+		{"increase_quota", true, []string{"increase_quota", "devcluster", "www-data", "1", "1G", "1G"}, []string{"getQuota", "setQuota"}},
+		{"scheduler_backup_now", true, []string{"scheduler_backup_now", "devcluster"}, []string{"performBackup"}},
+		{"scheduler_snapshot", true, []string{"scheduler_snapshot", "devcluster"}, []string{"snapshot"}},
+		{"reconcile_tasks", true, []string{"reconcile_tasks", "devcluster"}, []string{"triggerExplicitTaskReconciliation"}},
+		{"reconcile_tasks_implicit", true, []string{"reconcile_tasks", "--type", "implicit", "devcluster"}, []string{"triggerImplicitTaskReconciliation"}},
+		{"prune_tasks", true, []string{"prune_tasks", "--states", "FINISHED", "devcluster"}, []string{"pruneTasks"}},
+		{"host_deactivate", true, []string{"host_deactivate", "--hosts", "b.local", "devcluster"}, []string{"startMaintenance"}},
+		{"host_activate", true, []string{"host_activate", "--hosts", "b.local", "devcluster"}, []string{"endMaintenance"}},
+		{"host_drain", true, []string{"host_drain", "--hosts", "b.local", "devcluster"}, []string{"drainHosts", "maintenanceStatus", "maintenanceStatus", "maintenanceStatus"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := &fakeScheduler{tasks: []api.ScheduledTask{task(0, "RUNNING"), task(1, "RUNNING"), task(2, "RUNNING")},
+				restarts: map[int]int{}, failRestarts: map[int]int{}}
+			srv := httptest.NewServer(f)
+			defer srv.Close()
+			code, out, stderr := run(t, srv.URL, tc.admin, tc.args...)
+			if code != 0 {
+				t.Fatalf("exit %d; stderr %s", code, stderr)
+			}
+			out = strings.ReplaceAll(out, srv.URL, "http://SCHEDULER")
+			out = regexp.MustCompile(`/tmp/aurora-diff[0-9]+/`).ReplaceAllString(out, "DIR/")
+			out = regexp.MustCompile(`(?m)^(\+\+\+|---) (\S+)\t.*$`).ReplaceAllString(out, "$1 $2")
+			golden(t, tc.name+".txt", out+stderr)
+			var got []string
+			for _, c := range f.calls {
+				if m, _, _ := strings.Cut(c, " "); m != "getTasksStatus" {
+					got = append(got, m)
+				}
+			}
+			if strings.Join(got, ",") != strings.Join(tc.calls, ",") {
+				t.Errorf("RPCs %v, want %v", got, tc.calls)
+			}
+		})
+	}
+}
+
+// A restarted instance whose new task fails is restarted again up to
+// --max-per-instance-failures, and the job fails past --max-total-failures.
+func TestRestartFailureThresholds(t *testing.T) {
+	for _, tc := range []struct {
+		name             string
+		fail             map[int]int
+		perInstance, tot string
+		code             int
+		restarts         int
+	}{
+		{"retried within the allowance", map[int]int{1: 1}, "1", "0", 0, 4},
+		{"an instance fails past its allowance", map[int]int{1: 2}, "1", "0", client.ExitCommandFailure, 3},
+		{"tolerated by max-total-failures", map[int]int{1: 1}, "0", "1", 0, 3},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := &fakeScheduler{tasks: []api.ScheduledTask{task(0, "RUNNING"), task(1, "RUNNING"), task(2, "RUNNING")},
+				restarts: map[int]int{}, failRestarts: tc.fail}
+			srv := httptest.NewServer(f)
+			defer srv.Close()
+			code, _, stderr := run(t, srv.URL, false, "job", "restart", "devcluster/www-data/prod/hello", "--watch-secs", "0",
+				"--max-per-instance-failures", tc.perInstance, "--max-total-failures", tc.tot)
+			n := 0
+			for _, r := range f.restarts {
+				n += r
+			}
+			if code != tc.code || n != tc.restarts {
+				t.Errorf("exit %d after %d restarts (%s); want %d after %d", code, n, stderr, tc.code, tc.restarts)
+			}
+		})
 	}
 }

@@ -70,7 +70,8 @@
 // (try, with, raise, global, del, assert, yield, exec, decorators, the
 // Python 2 print statement, methods in Struct classes, from x import *)
 // and other modules are reported as errors naming the file and line, as
-// are open() and load(). The Python ** operator and the 'is' operator are
+// is load(). open() reads only, relative to the calling config's
+// directory, so that hashlib can digest a file the config ships. The Python ** operator and the 'is' operator are
 // syntax errors with a hint. Evaluation is bounded (50M Starlark steps)
 // so that a runaway loop is an error rather than a hang.
 //

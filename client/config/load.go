@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"hash"
+	"io"
 	"os"
 	"os/user"
 	"path/filepath"
@@ -112,9 +113,7 @@ func (l *loader) exec(path string, src []byte) (starlark.StringDict, error) {
 	pre["include"] = starlark.NewBuiltin("include", func(*starlark.Thread, *starlark.Builtin, starlark.Tuple, []starlark.Tuple) (starlark.Value, error) {
 		return nil, errors.New("include() is only supported as a top-level statement with a literal path")
 	})
-	pre["open"] = starlark.NewBuiltin("open", func(*starlark.Thread, *starlark.Builtin, starlark.Tuple, []starlark.Tuple) (starlark.Value, error) {
-		return nil, errors.New("open() is not supported: .aurora files cannot read files (use include() for configs)")
-	})
+	pre["open"] = openBuiltin(filepath.Dir(path))
 	included := starlark.StringDict{}
 	for _, inc := range incs {
 		p := inc.path
@@ -442,4 +441,82 @@ func orStar(s string) string {
 		return "*"
 	}
 	return s
+}
+
+// maxOpenBytes caps what open() reads: configs hash small files
+// (checksums of artifacts they ship), not data sets.
+const maxOpenBytes = 16 << 20
+
+// openBuiltin is a read-only open(path[, mode]): a relative path is taken
+// from the directory of the config that calls it, so that a config reads
+// the same file wherever the client runs. The result has read(),
+// readlines() and close(), which is what configs use it for
+// (hashlib.md5(open('pkg.tar').read()).hexdigest()).
+func openBuiltin(dir string) *starlark.Builtin {
+	return starlark.NewBuiltin("open", func(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+		var name string
+		mode := "r"
+		if err := starlark.UnpackArgs("open", args, kwargs, "name", &name, "mode?", &mode); err != nil {
+			return nil, err
+		}
+		if mode != "r" && mode != "rb" {
+			return nil, fmt.Errorf("open(%q, %q): configs may only read files (mode 'r' or 'rb')", name, mode)
+		}
+		p := name
+		if !filepath.IsAbs(p) {
+			p = filepath.Join(dir, p)
+		}
+		f, err := os.Open(p)
+		if err != nil {
+			return nil, fmt.Errorf("open(%q): %v", name, err)
+		}
+		defer f.Close()
+		data, err := io.ReadAll(io.LimitReader(f, maxOpenBytes+1))
+		if err != nil {
+			return nil, fmt.Errorf("open(%q): %v", name, err)
+		}
+		if len(data) > maxOpenBytes {
+			return nil, fmt.Errorf("open(%q): larger than %d bytes", name, maxOpenBytes)
+		}
+		return &fileObj{name: name, data: string(data)}, nil
+	})
+}
+
+// fileObj is an opened file's contents.
+type fileObj struct {
+	name string
+	data string
+}
+
+func (f *fileObj) String() string        { return fmt.Sprintf("<open file %q>", f.name) }
+func (f *fileObj) Type() string          { return "file" }
+func (f *fileObj) Freeze()               {}
+func (f *fileObj) Truth() starlark.Bool  { return true }
+func (f *fileObj) Hash() (uint32, error) { return 0, errors.New("unhashable: file") }
+func (f *fileObj) AttrNames() []string   { return []string{"close", "read", "readlines"} }
+func (f *fileObj) Attr(name string) (starlark.Value, error) {
+	switch name {
+	case "read":
+		return starlark.NewBuiltin("read", func(*starlark.Thread, *starlark.Builtin, starlark.Tuple, []starlark.Tuple) (starlark.Value, error) {
+			return starlark.String(f.data), nil
+		}), nil
+	case "readlines":
+		return starlark.NewBuiltin("readlines", func(*starlark.Thread, *starlark.Builtin, starlark.Tuple, []starlark.Tuple) (starlark.Value, error) {
+			var lines []starlark.Value
+			for rest := f.data; rest != ""; {
+				i := strings.IndexByte(rest, '\n')
+				if i < 0 {
+					i = len(rest) - 1
+				}
+				lines = append(lines, starlark.String(rest[:i+1]))
+				rest = rest[i+1:]
+			}
+			return starlark.NewList(lines), nil
+		}), nil
+	case "close":
+		return starlark.NewBuiltin("close", func(*starlark.Thread, *starlark.Builtin, starlark.Tuple, []starlark.Tuple) (starlark.Value, error) {
+			return starlark.None, nil
+		}), nil
+	}
+	return nil, nil
 }
