@@ -28,7 +28,7 @@ type fakeScheduler struct {
 	mu    sync.Mutex
 	tasks []api.ScheduledTask
 	calls []string
-	auth  bool // require basic auth for killTasks
+	auth  bool   // require basic auth for killTasks
 	fail  string // a method answered with INVALID_REQUEST
 	// drainPolls is how many maintenanceStatus calls still say DRAINING.
 	drainPolls int
