@@ -1,0 +1,109 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aurorabox/aurorabox/appliance/zookeeper"
+	"github.com/go-zookeeper/zk"
+)
+
+func startZK(t *testing.T) (host string, port int) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := zookeeper.New(zookeeper.Config{ListenAddr: ln.Addr().String(), DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	go srv.Serve(ctx, ln)
+	t.Cleanup(func() { cancel(); srv.Close() })
+	h, p, _ := net.SplitHostPort(ln.Addr().String())
+	port, _ = strconv.Atoi(p)
+	return h, port
+}
+
+// The leader is found through the ServerSet in ZooKeeper (members written
+// with go-zookeeper, as Aurora's scheduler writes them), before and in
+// preference to scheduler_uri.
+func TestLeaderFromServerSet(t *testing.T) {
+	host, port := startZK(t)
+	conn, _, err := zk.Connect([]string{net.JoinHostPort(host, strconv.Itoa(port))}, 5*time.Second, zk.WithLogInfo(false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	for _, p := range []string{"/aurora", "/aurora/scheduler"} {
+		conn.Create(p, nil, 0, zk.WorldACL(zk.PermAll))
+	}
+	members := []string{
+		`{"serviceEndpoint":{"host":"10.0.0.1","port":8081},"additionalEndpoints":{"http":{"host":"10.0.0.1","port":8081}},"status":"ALIVE"}`,
+		`{"serviceEndpoint":{"host":"10.0.0.2","port":8081},"additionalEndpoints":{"http":{"host":"10.0.0.2","port":8081}},"status":"ALIVE"}`,
+	}
+	for _, m := range members {
+		if _, err := conn.Create("/aurora/scheduler/member_", []byte(m), zk.FlagEphemeral|zk.FlagSequence, zk.WorldACL(zk.PermAll)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	conn.Create("/aurora/scheduler/singleton_candidate_0000000009", []byte("x"), zk.FlagEphemeral, zk.WorldACL(zk.PermAll))
+	cl := Cluster{Name: "c", ZK: host, ZKPort: port, SchedulerZKPath: "/aurora/scheduler", SchedulerURI: "http://fallback:1"}
+	c, err := New(map[string]Cluster{"c": cl}, "c")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := c.Leader(context.Background()); err != nil || got != "http://10.0.0.1:8081" {
+		t.Fatalf("leader %q %v; want the first member's http endpoint", got, err)
+	}
+
+	// With the ServerSet empty and no scheduler_uri: exit 7, naming where it looked.
+	kids, _, _ := conn.Children("/aurora/scheduler")
+	for _, k := range kids {
+		conn.Delete("/aurora/scheduler/"+k, -1)
+	}
+	cl.SchedulerURI = ""
+	c, _ = New(map[string]Cluster{"c": cl}, "c")
+	_, err = c.Leader(context.Background())
+	var ce *Error
+	if !errors.As(err, &ce) || ce.Code != ExitNetworkError || !strings.Contains(err.Error(), "/aurora/scheduler") {
+		t.Fatalf("empty ServerSet: %v", err)
+	}
+}
+
+// The appliance's clusters.json is found without AURORA_CONFIG_ROOT, and
+// the user's own files override it.
+func TestLoadClustersOrder(t *testing.T) {
+	data, root, home := t.TempDir(), t.TempDir(), t.TempDir()
+	write := func(dir, body string) {
+		os.MkdirAll(dir, 0o755)
+		if err := os.WriteFile(filepath.Join(dir, "clusters.json"), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(data, `[{"name": "devcluster", "scheduler_uri": "http://appliance"}, {"name": "only-appliance", "scheduler_uri": "http://a"}]`)
+	write(root, `{"devcluster": {"name": "devcluster", "scheduler_uri": "http://etc"}}`)
+	write(filepath.Join(home, ".aurora"), `[{"name": "mine", "scheduler_uri": "http://home"}, {"scheduler_uri": "http://nameless"}]`)
+	t.Setenv("AURORABOX_DATA_DIR", data)
+	t.Setenv("AURORA_CONFIG_ROOT", root)
+	t.Setenv("HOME", home)
+	cs, err := LoadClusters()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cs) != 3 || cs["devcluster"].SchedulerURI != "http://etc" || cs["only-appliance"].SchedulerURI != "http://a" || cs["mine"].SchedulerURI != "http://home" {
+		t.Fatalf("clusters %+v", cs)
+	}
+	write(root, `not json`)
+	if _, err := LoadClusters(); err == nil || !strings.Contains(err.Error(), filepath.Join(root, "clusters.json")) {
+		t.Fatalf("bad file: %v", err)
+	}
+}
