@@ -62,7 +62,15 @@ func TestConfigCommands(t *testing.T) {
 	if tier := f.tasks[0].AssignedTask.Task.Tier; tier != "preemptible" {
 		t.Errorf("service job tier %q, want preemptible", tier)
 	}
-	run(t, srv.URL, false, "job", "create", "devcluster/www-data/prod/batch", cfg)
+	// inspect --write-json's output is --read-json input.
+	_, js, _ := run(t, srv.URL, false, "job", "inspect", "devcluster/www-data/prod/batch", cfg, "--write-json")
+	jcfg := writeConfig(t, "batch.json", js)
+	if code, out, stderr := run(t, srv.URL, false, "config", "list", jcfg, "--read-json"); code != 0 || out != "jobs=[devcluster/www-data/prod/batch]\n" {
+		t.Fatalf("config list --read-json: %d %q %s", code, out, stderr)
+	}
+	if code, _, stderr := run(t, srv.URL, false, "job", "create", "devcluster/www-data/prod/batch", jcfg, "--read-json"); code != 0 {
+		t.Fatalf("create --read-json: %d %s", code, stderr)
+	}
 	for _, c := range f.calls {
 		if strings.HasPrefix(c, "createJob ") && strings.Contains(c, `"name":"batch"`) {
 			var p struct{ Description api.JobConfiguration }
