@@ -252,7 +252,7 @@ func countOf(ts []api.ScheduledTask, f func(api.ScheduledTask) bool) int {
 func jobKill(env *Env, all bool) *cobra.Command {
 	var message string
 	var batchSize int
-	var noBatching bool
+	var noBatching, strict bool
 	use, short := "kill CLUSTER/ROLE/ENV/NAME/INSTANCES", "Kill instances of a job"
 	if all {
 		use, short = "killall CLUSTER/ROLE/ENV/NAME", "Kill every instance of a job"
@@ -291,6 +291,21 @@ func jobKill(env *Env, all bool) *cobra.Command {
 				}
 				sort.Ints(instances)
 			}
+			if strict && !all {
+				ts, err := tasksOf(ctx, c, api.TaskQuery{Role: k.Role, Environment: k.Environment, JobName: k.Name, InstanceIDs: instances})
+				if err != nil {
+					return err
+				}
+				active := map[int]bool{}
+				for _, t := range ts {
+					active[t.AssignedTask.InstanceID] = active[t.AssignedTask.InstanceID] || activeStatuses[t.Status]
+				}
+				for _, i := range instances {
+					if !active[i] {
+						return client.Errorf(client.ExitInvalidParameter, "Invalid instance parameter: instance %d of %s is not active (--strict)", i, k)
+					}
+				}
+			}
 			if noBatching || batchSize <= 0 {
 				batchSize = len(instances)
 			}
@@ -315,8 +330,12 @@ func jobKill(env *Env, all bool) *cobra.Command {
 	cmd.Flags().StringVarP(&message, "message", "m", "", "message for the audit log")
 	cmd.Flags().IntVar(&batchSize, "batch-size", 1, "instances killed at a time")
 	cmd.Flags().BoolVar(&noBatching, "no-batching", false, "kill every instance at once")
-	cmd.Flags().StringSlice("bind", nil, "ignored: kill needs no config")
+	cmd.Flags().BoolVar(&strict, "strict", false, "fail if an instance of the spec is not active")
+	cmd.Flags().Int("max-total-failures", 0, "accepted for compatibility")
+	cmd.Flags().StringArray("bind", nil, "ignored: kill needs no config")
 	cmd.Flags().String("config", "", "ignored: kill needs no config")
+	cmd.Flags().Bool("read-json", false, "ignored: kill needs no config")
+	cmd.Flags().Bool("open-browser", false, "accepted for compatibility")
 	return cmd
 }
 

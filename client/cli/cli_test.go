@@ -238,6 +238,7 @@ func TestExitCodes(t *testing.T) {
 		{"unreachable scheduler", deadURL, []string{"job", "list", "devcluster"}, client.ExitNetworkError, deadURL},
 		{"auth failure", srv.URL, []string{"job", "killall", "devcluster/www-data/prod/hello"}, client.ExitAuthError, "Authentication failed"},
 		{"api error", srv.URL, []string{"quota", "get", "devcluster/www-data"}, client.ExitAPIError, "unknown method getQuota"},
+		{"strict kill of an inactive instance", srv.URL, []string{"job", "kill", "devcluster/www-data/prod/hello/0,5", "--strict"}, client.ExitInvalidParameter, "instance 5"},
 		{"unknown verb", srv.URL, []string{"job", "frobnicate"}, client.ExitInvalidCommand, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -136,12 +137,25 @@ func liveTasks(ctx context.Context, c *client.Client, k client.JobKey, instances
 
 func taskSSH(env *Env) *cobra.Command {
 	var command, sshUser string
-	var sshOptions []string
+	var sshOptions, tunnels []string
 	var executorSandbox bool
 	cmd := &cobra.Command{
-		Use: "ssh CLUSTER/ROLE/ENV/NAME/INSTANCE", Short: "Run a shell or a command in a task's sandbox", Args: exactArgs(1),
+		Use: "ssh CLUSTER/ROLE/ENV/NAME[/INSTANCE]", Short: "Run a shell or a command in a task's sandbox", Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			k, instance, err := client.ParseTaskInstance(args[0])
+			var k client.JobKey
+			var instances []int
+			var err error
+			if strings.Count(args[0], "/") == 3 {
+				// No instance: any live one, as Aurora picks one at random.
+				if command != "" {
+					return client.Errorf(client.ExitInvalidParameter, "an instance is required with --command: %s/INSTANCE", args[0])
+				}
+				k, err = client.ParseJobKey(args[0])
+			} else {
+				var i int
+				k, i, err = client.ParseTaskInstance(args[0])
+				instances = []int{i}
+			}
 			if err != nil {
 				return err
 			}
@@ -149,17 +163,27 @@ func taskSSH(env *Env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			ts, err := liveTasks(cmd.Context(), c, k, []int{instance})
+			ts, err := liveTasks(cmd.Context(), c, k, instances)
 			if err != nil {
 				return err
 			}
 			if len(ts) == 0 {
 				return client.Errorf(client.ExitInvalidParameter, "Task %s is not running", args[0])
 			}
+			t := ts[rand.IntN(len(ts))]
+			opts := append([]string{}, sshOptions...)
+			for _, tun := range tunnels {
+				local, name, ok := strings.Cut(tun, ":")
+				port, known := t.AssignedTask.AssignedPorts[name]
+				if !ok || !known {
+					return client.Errorf(client.ExitInvalidParameter, "--tunnels %q: want PORT:NAME with NAME one of the task's ports", tun)
+				}
+				opts = append(opts, "-L", fmt.Sprintf("%s:%s:%d", local, t.AssignedTask.SlaveHost, port))
+			}
 			if command == "" {
 				command = "bash"
 			}
-			err = runIn(cmd.Context(), c.Cluster, ts[0], substitute(command, ts[0]), sshUser, sshOptions, executorSandbox, true, os.Stdin, env.Stdout, nil)
+			err = runIn(cmd.Context(), c.Cluster, t, substitute(command, t), sshUser, opts, executorSandbox, true, os.Stdin, env.Stdout, nil)
 			if ee, ok := err.(*exec.ExitError); ok {
 				return client.Errorf(ee.ExitCode(), "command exited with status %d", ee.ExitCode())
 			}
@@ -169,7 +193,9 @@ func taskSSH(env *Env) *cobra.Command {
 	cmd.Flags().StringVarP(&command, "command", "c", "", "command to run instead of a shell")
 	cmd.Flags().StringVarP(&sshUser, "ssh-user", "l", "", "ssh as this user instead of the role")
 	cmd.Flags().StringSliceVar(&sshOptions, "ssh-options", nil, "extra ssh options")
+	cmd.Flags().StringArrayVarP(&tunnels, "tunnels", "L", nil, "PORT:NAME forwards local PORT to the task's port NAME (over ssh)")
 	cmd.Flags().BoolVar(&executorSandbox, "executor-sandbox", false, "the executor's sandbox rather than the task's")
+	cmd.Flags().StringP("pid-file", "p", "", "accepted for compatibility")
 	return cmd
 }
 
