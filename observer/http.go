@@ -198,12 +198,14 @@ func (o *Observer) serveChunk(w http.ResponseWriter, r *http.Request, f *os.File
 		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "offset and length must be integers >= -1"})
 		return
 	}
-	c, err := readChunk(f, fi.Size(), offset, length, o.cfg.MaxChunk)
+	at, data, err := readChunk(f, fi.Size(), offset, length, o.cfg.MaxChunk)
 	if err != nil {
 		writeJSON(w, http.StatusInternalServerError, map[string]string{"error": err.Error()})
 		return
 	}
-	writeJSON(w, http.StatusOK, c)
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	writeChunk(w, at, data)
 }
 
 func (o *Observer) serveLogData(w http.ResponseWriter, r *http.Request, args []string) {

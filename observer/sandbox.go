@@ -1,7 +1,9 @@
 package observer
 
 import (
+	"bufio"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"net/url"
@@ -11,6 +13,7 @@ import (
 	"strings"
 	"syscall"
 	"time"
+	"unicode/utf8"
 )
 
 // errBadPath is a request path that we refuse without looking at the disk.
@@ -81,8 +84,9 @@ type chunk struct {
 
 // readChunk reads at most max bytes of f (of size size) at offset. An offset
 // of -1 is the end of the file, as is any offset past it (a truncated file);
-// a length of -1 is the rest of the file.
-func readChunk(f io.ReaderAt, size, offset, length, max int64) (chunk, error) {
+// a length of -1 is the rest of the file. It returns the offset used and
+// the bytes read.
+func readChunk(f io.ReaderAt, size, offset, length, max int64) (int64, []byte, error) {
 	if offset < 0 || offset > size {
 		offset = size
 	}
@@ -93,9 +97,56 @@ func readChunk(f io.ReaderAt, size, offset, length, max int64) (chunk, error) {
 	buf := make([]byte, length)
 	n, err := f.ReadAt(buf, offset)
 	if err != nil && err != io.EOF {
-		return chunk{}, err
+		return 0, nil, err
 	}
-	return chunk{Offset: offset, Length: int64(n), Data: string(buf[:n])}, nil
+	return offset, buf[:n], nil
+}
+
+// writeChunk writes {"offset": ..., "length": ..., "data": ...} with data
+// escaped as a JSON string as it streams out, so that a chunk costs its
+// read buffer and no more, even when every byte needs a \u escape. Bytes
+// that are not UTF-8 become U+FFFD; length stays the number of bytes read,
+// which is what a reader adds to offset.
+func writeChunk(w io.Writer, offset int64, data []byte) error {
+	bw := bufio.NewWriterSize(w, 32<<10)
+	fmt.Fprintf(bw, "{\"offset\": %d, \"length\": %d, \"data\": \"", offset, len(data))
+	const hex = "0123456789abcdef"
+	for i := 0; i < len(data); {
+		b := data[i]
+		if b < utf8.RuneSelf {
+			switch {
+			case b == '"' || b == '\\':
+				bw.WriteByte('\\')
+				bw.WriteByte(b)
+			case b == '\n':
+				bw.WriteString(`\n`)
+			case b == '\t':
+				bw.WriteString(`\t`)
+			case b == '\r':
+				bw.WriteString(`\r`)
+			case b < 0x20 || b == '<' || b == '>' || b == '&' || b == 0x7f:
+				bw.WriteString(`\u00`)
+				bw.WriteByte(hex[b>>4])
+				bw.WriteByte(hex[b&0xf])
+			default:
+				bw.WriteByte(b)
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRune(data[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			bw.WriteString(`\ufffd`)
+		case r == '\u2028' || r == '\u2029':
+			fmt.Fprintf(bw, `\u%04x`, r)
+		default:
+			bw.Write(data[i : i+size])
+		}
+		i += size
+	}
+	bw.WriteString("\"}\n")
+	return bw.Flush()
 }
 
 // dirEntry is one row of a sandbox listing.
