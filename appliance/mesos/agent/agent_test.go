@@ -23,6 +23,7 @@ import (
 	"github.com/aurorabox/aurorabox/appliance/mesos/commandexec"
 	"github.com/aurorabox/aurorabox/appliance/mesos/master"
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
+	"github.com/mesos/mesos-go/api/v1/lib/encoding"
 	"github.com/mesos/mesos-go/api/v1/lib/encoding/codecs"
 	"github.com/mesos/mesos-go/api/v1/lib/executor"
 	ecalls "github.com/mesos/mesos-go/api/v1/lib/executor/calls"
@@ -47,6 +48,9 @@ func TestMain(m *testing.M) {
 			os.Exit(0)
 		case "custom-executor":
 			customExecutor()
+			os.Exit(0)
+		case "echo-executor":
+			echoExecutor()
 			os.Exit(0)
 		case "agent-process":
 			agentProcess()
@@ -104,21 +108,39 @@ func customExecutor() {
 }
 
 type cluster struct {
-	t        *testing.T
-	agent    *agent.Agent
-	agentURL string
-	workDir  string
-	sched    *sched
+	t         *testing.T
+	master    *master.Master
+	masterURL string
+	agent     *agent.Agent
+	agentURL  string
+	workDir   string
+	sched     *sched
 }
 
+// startCluster runs a master and an agent, and subscribes a framework.
 func startCluster(t *testing.T, opts ...func(*agent.Config)) *cluster {
+	t.Helper()
+	c := startMasterAndAgent(t, opts...)
+	c.sched = subscribe(t, c.masterURL)
+	return c
+}
+
+// startMasterAndAgent runs a master and an agent, with no framework.
+func startMasterAndAgent(t *testing.T, opts ...func(*agent.Config)) *cluster {
 	t.Helper()
 	msrv := httptest.NewUnstartedServer(nil)
 	m := master.New(master.Config{ListenAddr: msrv.Listener.Addr().String()})
 	msrv.Config.Handler = m.Handler()
 	msrv.Start()
 	t.Cleanup(msrv.Close)
+	c := startAgent(t, msrv.URL, opts...)
+	c.master, c.masterURL = m, msrv.URL
+	return c
+}
 
+// startAgent runs an agent registered with the master at masterURL.
+func startAgent(t *testing.T, masterURL string, opts ...func(*agent.Config)) *cluster {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -128,7 +150,7 @@ func startCluster(t *testing.T, opts ...func(*agent.Config)) *cluster {
 	res, _ := agent.ParseResources("cpus:2;mem:1024;disk:1024;ports:[31000-31010]")
 	attrs, _ := agent.ParseAttributes("rack:r1;host:h1")
 	cfg := agent.Config{
-		ListenAddr: ln.Addr().String(), MasterURL: msrv.URL, WorkDir: workDir, Resources: res, Attributes: attrs,
+		ListenAddr: ln.Addr().String(), MasterURL: masterURL, WorkDir: workDir, Resources: res, Attributes: attrs,
 		Exe: self, ExecutorShutdownGrace: time.Second,
 	}
 	for _, o := range opts {
@@ -146,9 +168,7 @@ func startCluster(t *testing.T, opts ...func(*agent.Config)) *cluster {
 		cancel()
 		<-stopped // it writes checkpoints until Run returns, and the temp dir goes next
 	})
-	c := &cluster{t: t, agent: a, agentURL: "http://" + ln.Addr().String(), workDir: workDir}
-	c.sched = subscribe(t, msrv.URL)
-	return c
+	return &cluster{t: t, agent: a, agentURL: "http://" + ln.Addr().String(), workDir: workDir}
 }
 
 type sched struct {
@@ -157,19 +177,32 @@ type sched struct {
 	events chan *scheduler.Event
 	queued []*scheduler.Event
 	fwID   string
+	cancel context.CancelFunc // ends the subscription
 }
 
+// subscribe subscribes a framework with mesos-go's scheduler client and the
+// protobuf codec.
 func subscribe(t *testing.T, masterURL string, opts ...func(*mesos.FrameworkInfo)) *sched {
-	cli := httpcli.New(httpcli.Endpoint(masterURL+"/api/v1/scheduler"), httpcli.Codec(codecs.ByMediaType[codecs.MediaTypeProtobuf]))
+	return subscribeCodec(t, masterURL, codecs.MediaTypeProtobuf, opts...)
+}
+
+func subscribeCodec(t *testing.T, masterURL string, media encoding.MediaType, opts ...func(*mesos.FrameworkInfo)) *sched {
+	t.Helper()
+	cli := httpcli.New(httpcli.Endpoint(masterURL+"/api/v1/scheduler"), httpcli.Codec(codecs.ByMediaType[media]))
 	s := &sched{t: t, caller: httpsched.NewCaller(cli), events: make(chan *scheduler.Event, 100)}
 	ctx, cancel := context.WithCancel(context.Background())
+	s.cancel = cancel
 	t.Cleanup(cancel)
 	host := "localhost"
 	fw := &mesos.FrameworkInfo{User: "root", Name: "test", Hostname: &host}
 	for _, o := range opts {
 		o(fw)
 	}
-	resp, err := s.caller.Call(ctx, calls.Subscribe(fw))
+	call := calls.Subscribe(fw)
+	if fw.ID != nil {
+		call = call.With(calls.SubscribeTo(fw.ID.Value))
+	}
+	resp, err := s.caller.Call(ctx, call)
 	if err != nil {
 		t.Fatal(err)
 	}
