@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -23,6 +24,7 @@ import (
 	ecalls "github.com/mesos/mesos-go/api/v1/lib/executor/calls"
 	"github.com/mesos/mesos-go/api/v1/lib/executor/config"
 	"github.com/mesos/mesos-go/api/v1/lib/httpcli"
+	"github.com/mesos/mesos-go/api/v1/lib/httpcli/apierrors"
 	"github.com/mesos/mesos-go/api/v1/lib/httpcli/httpexec"
 	"github.com/mesos/mesos-go/api/v1/lib/resources"
 	"github.com/mesos/mesos-go/api/v1/lib/scheduler"
@@ -512,4 +514,77 @@ func TestAgentReregistersAfterMasterRestart(t *testing.T) {
 	if st := s2.updateFor("survivor"); st.GetState() != mesos.TASK_KILLED {
 		t.Fatalf("kill through the new master: %s", st.GetState())
 	}
+}
+
+// TestExecutorCallErrors: the agent answers bad executor calls with HTTP
+// status codes, as Mesos does (it sends no ERROR event): calls for an
+// unknown framework or executor are 400, calls from an executor that has
+// not subscribed are 403, and an executor that subscribes while it is
+// being shut down gets a stream that carries SHUTDOWN and ends.
+func TestExecutorCallErrors(t *testing.T) {
+	c := startMasterAndAgent(t, func(cfg *agent.Config) { cfg.ExecutorShutdownGrace = time.Minute })
+	s := subscribe(t, c.masterURL)
+	// An executor that never subscribes: the test speaks for it.
+	s.launch(func(o mesos.Offer) mesos.TaskInfo {
+		return mesos.TaskInfo{
+			Name: "idle", TaskID: mesos.TaskID{Value: "idle"}, AgentID: o.AgentID,
+			Resources: []mesos.Resource{resources.NewCPUs(0.1).Resource, resources.NewMemory(32).Resource},
+			Executor: &mesos.ExecutorInfo{ExecutorID: mesos.ExecutorID{Value: "idle-ex"},
+				Command: &mesos.CommandInfo{Value: proto.String("exec sleep 300")}},
+		}
+	})
+	t.Cleanup(func() {
+		for _, pid := range processesWithEnv(func(kv string) bool { return kv == "MESOS_EXECUTOR_ID=idle-ex" }) {
+			syscall.Kill(pid, syscall.SIGKILL)
+		}
+	})
+	waitFor(t, "the executor to start", func() bool {
+		return len(processesWithEnv(func(kv string) bool { return kv == "MESOS_EXECUTOR_ID=idle-ex" })) > 0
+	})
+	cli := httpcli.New(httpcli.Endpoint(c.agentURL+"/api/v1/executor"), httpcli.Codec(codecs.ByMediaType[codecs.MediaTypeJSON]))
+	sender := func(fw, ex string) ecalls.Sender {
+		return ecalls.SenderWith(httpexec.NewSender(cli.Send), ecalls.Framework(fw), ecalls.Executor(ex))
+	}
+	status := mesos.TaskStatus{TaskID: mesos.TaskID{Value: "idle"}, State: mesos.TASK_RUNNING.Enum(), UUID: []byte("u1")}
+	for _, tt := range []struct {
+		name     string
+		fw, ex   string
+		call     *executor.Call
+		wantCode int
+	}{
+		{"update from an unknown framework", "nope", "idle-ex", ecalls.Update(status), http.StatusBadRequest},
+		{"update from an unknown executor", s.fwID, "nope", ecalls.Update(status), http.StatusBadRequest},
+		{"update before subscribing", s.fwID, "idle-ex", ecalls.Update(status), http.StatusForbidden},
+		{"message before subscribing", s.fwID, "idle-ex", ecalls.Message([]byte("hi")), http.StatusForbidden},
+	} {
+		err := ecalls.SendNoData(context.Background(), sender(tt.fw, tt.ex), ecalls.NonStreaming(tt.call))
+		if !apierrors.Code(tt.wantCode).Matches(err) {
+			t.Errorf("%s: %v, want %d", tt.name, err, tt.wantCode)
+		}
+	}
+
+	agentID := c.agent.State()["id"].(string)
+	s.mustCall(calls.Shutdown("idle-ex", agentID))
+	subscriber := ecalls.SenderWith(httpexec.NewSender(cli.Send, httpcli.Close(true)), ecalls.Framework(s.fwID), ecalls.Executor("idle-ex"))
+	waitFor(t, "a SUBSCRIBE answered with SHUTDOWN", func() bool {
+		resp, err := subscriber.Send(context.Background(), ecalls.NonStreaming(ecalls.Subscribe(nil, nil)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Close()
+		var ev executor.Event
+		if err := resp.Decode(&ev); err != nil {
+			t.Fatal(err)
+		}
+		if ev.Type == executor.Event_SUBSCRIBED {
+			return false // the agent has not had the SHUTDOWN yet
+		}
+		if ev.Type != executor.Event_SHUTDOWN {
+			t.Fatalf("first event %s", ev.Type)
+		}
+		if err := resp.Decode(&ev); err == nil {
+			t.Fatalf("the stream goes on after SHUTDOWN: %s", ev.Type)
+		}
+		return true
+	})
 }
