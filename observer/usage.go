@@ -19,7 +19,7 @@ import (
 // Thermos's names (ProcessSample.to_dict).
 type Usage struct {
 	CPU     float64 `json:"cpu"`     // cores busy: 1.0 is one core, averaged since the previous sample
-	RAM     int64   `json:"ram"`     // resident (anonymous for a cgroup) bytes
+	RAM     int64   `json:"ram"`     // resident bytes (for a cgroup: anonymous and mapped file pages)
 	User    float64 `json:"user"`    // user CPU seconds, cumulative
 	System  float64 `json:"system"`  // system CPU seconds, cumulative
 	Threads int     `json:"threads"` // threads (tasks, for a cgroup)
@@ -400,7 +400,7 @@ func readV2(dir string) (u Usage, cpuSecs float64, ok bool) {
 	u.System = float64(cpu["system_usec"]) / 1e6
 	cpuSecs = float64(cpu["usage_usec"]) / 1e6
 	if mem := keyed(filepath.Join(dir, "memory.stat")); mem != nil {
-		u.RAM = mem["anon"]
+		u.RAM = mem["anon"] + mem["file_mapped"]
 	} else if n, ok := single(filepath.Join(dir, "memory.current")); ok {
 		u.RAM = n
 	}
@@ -422,7 +422,7 @@ func readV1(dirs map[string]string) (u Usage, cpuSecs float64, ok bool) {
 		cpuSecs = float64(ns) / 1e9
 	}
 	if mem := keyed(filepath.Join(dirs["memory"], "memory.stat")); mem != nil {
-		u.RAM = mem["total_rss"]
+		u.RAM = mem["total_rss"] + mem["total_mapped_file"]
 	}
 	if dirs["pids"] != "" {
 		if n, ok := single(filepath.Join(dirs["pids"], "pids.current")); ok {

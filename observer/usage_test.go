@@ -75,11 +75,11 @@ func TestUsage(t *testing.T) {
 				p.process(helloPID, 1, helloPID, 100, 50, 1, 1000, forked)
 				writeFile(t, filepath.Join(p.proc, fmt.Sprint(helloPID), "cgroup"), "0::/aurorabox/agent-x/container-aaaa\n")
 				p.file("aurorabox/agent-x/container-aaaa/cpu.stat", "usage_usec 6000000\nuser_usec 4000000\nsystem_usec 2000000\n")
-				p.file("aurorabox/agent-x/container-aaaa/memory.stat", "anon 7340032\nfile 99\n")
+				p.file("aurorabox/agent-x/container-aaaa/memory.stat", "anon 7340032\nfile 99\nfile_mapped 1000\n")
 				p.file("aurorabox/agent-x/container-aaaa/pids.current", "4\n")
 			},
 			run:      &Usage{RAM: 1000 * page, User: 1, System: 0.5, Threads: 1},
-			task:     TaskUsage{Usage: Usage{RAM: 7340032, User: 4, System: 2, Threads: 4}, Disk: 12345, Source: "cgroup"},
+			task:     TaskUsage{Usage: Usage{RAM: 7341032, User: 4, System: 2, Threads: 4}, Disk: 12345, Source: "cgroup"},
 			taskRate: 6.0 / 600,
 		},
 		{
@@ -90,11 +90,11 @@ func TestUsage(t *testing.T) {
 					"9:name=systemd:/\n8:pids:/ab/container-aaaa\n4:memory:/ab/container-aaaa\n2:cpu,cpuacct:/ab/container-aaaa\n0::/\n")
 				p.file("cpu,cpuacct/ab/container-aaaa/cpuacct.stat", "user 300\nsystem 100\n")
 				p.file("cpu,cpuacct/ab/container-aaaa/cpuacct.usage", "4500000000\n")
-				p.file("memory/ab/container-aaaa/memory.stat", "cache 5\nrss 3\ntotal_rss 1048576\n")
+				p.file("memory/ab/container-aaaa/memory.stat", "cache 5\nrss 3\ntotal_rss 1048576\ntotal_mapped_file 4096\n")
 				p.file("pids/ab/container-aaaa/pids.current", "2\n")
 			},
 			run:      &Usage{RAM: 1000 * page, User: 1, System: 0.5, Threads: 1},
-			task:     TaskUsage{Usage: Usage{RAM: 1048576, User: 3, System: 1, Threads: 2}, Disk: 12345, Source: "cgroup"},
+			task:     TaskUsage{Usage: Usage{RAM: 1052672, User: 3, System: 1, Threads: 2}, Disk: 12345, Source: "cgroup"},
 			taskRate: 4.5 / 600,
 		},
 		{
