@@ -10,7 +10,9 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/aurorabox/aurorabox/executor/planner"
 )
@@ -309,4 +311,30 @@ func TestHealthVarsAndMethods(t *testing.T) {
 	if w := get(t, h, "/assets/observer.js"); w.Code != 200 || w.Header().Get("Content-Type") != "text/javascript; charset=utf-8" {
 		t.Errorf("observer.js: %d %v", w.Code, w.Header())
 	}
+}
+
+// Concurrent requests share the scan, checkpoint and usage caches (run
+// with -race).
+func TestConcurrentRequests(t *testing.T) {
+	f := newFixture(t)
+	o := New(Config{WorkDir: f.workDir, ScanInterval: time.Nanosecond, DiskInterval: time.Nanosecond})
+	h := o.Handler()
+	targets := []string{"/", "/task/" + activeID, "/j/task_ids", "/j/task/" + finishedID, "/j/process/" + activeID,
+		"/browse/" + activeID + "/data", "/logdata/" + activeID + "/hello/1/stdout?offset=0", "/vars"}
+	var wg sync.WaitGroup
+	for g := 0; g < 8; g++ {
+		wg.Add(1)
+		go func(g int) {
+			defer wg.Done()
+			for i := 0; i < 20; i++ {
+				target := targets[(g+i)%len(targets)]
+				rec := httptest.NewRecorder()
+				h.ServeHTTP(rec, httptest.NewRequest("GET", target, nil))
+				if rec.Code != 200 {
+					t.Errorf("%s: %d", target, rec.Code)
+				}
+			}
+		}(g)
+	}
+	wg.Wait()
 }
