@@ -31,6 +31,8 @@ type txn struct {
 	// maint are hosts whose maintenance mode changed (already applied to
 	// s.maintenance), stored with the batch.
 	maint map[string]match.MaintenanceMode
+	// updates are the job updates changed by the batch (see updates.go).
+	updates map[string]*jobUpdate
 }
 
 // setMaintenance changes a host's maintenance mode in memory and records
@@ -85,21 +87,22 @@ func (tx *txn) commit() error {
 				}
 			}
 		}
-		return nil
+		return tx.writeUpdates(w)
 	})
 	if err != nil {
 		s.log.Error("storage write failed; reloading", "err", err)
 		s.reload()
 		return err
 	}
+	tx.updatesWritten()
 	for _, tm := range tx.timers {
 		s.arm(tm)
 	}
 	return nil
 }
 
-// reload replaces the in-memory jobs, tasks, quotas and maintenance modes
-// with the store's.
+// reload replaces the in-memory jobs, tasks, quotas, maintenance modes
+// and job updates with the store's.
 func (s *Scheduler) reload() {
 	snap, err := s.store.Load()
 	if err != nil {
@@ -132,6 +135,7 @@ func (s *Scheduler) loadSnapshot(snap *storage.Snapshot) {
 	for host, mode := range snap.Maintenance {
 		s.maintenance[host] = match.MaintenanceMode(mode)
 	}
+	s.loadUpdates(snap.Updates)
 }
 
 // sendKills asks Mesos to kill tasks, after their state is stored.

@@ -226,6 +226,8 @@ func (s *Scheduler) errResponse(err error) api.Response {
 	switch {
 	case IsInvalid(err):
 		return s.fail(api.InvalidRequest, "%s", err.Error())
+	case errors.As(err, new(*updatingError)):
+		return s.fail(api.JobUpdatingError, "%s", err.Error())
 	case errors.As(err, &te):
 		return s.fail(api.ErrorTransient, "%s", err.Error())
 	}
@@ -234,6 +236,9 @@ func (s *Scheduler) errResponse(err error) api.Response {
 
 // call dispatches one RPC.
 func (s *Scheduler) call(ctx context.Context, method string, body []byte) api.Response {
+	if r, ok := s.updateCall(ctx, method, body); ok {
+		return r
+	}
 	var p struct {
 		Description api.JobConfiguration               `json:"description"`
 		Query       api.TaskQuery                      `json:"query"`

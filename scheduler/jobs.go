@@ -104,6 +104,9 @@ func (s *Scheduler) CreateJob(ctx context.Context, j api.JobConfiguration) error
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if err := s.checkNotUpdating(j.Key, "createJob"); err != nil {
+		return err
+	}
 	if _, ok := s.jobs[j.Key]; ok {
 		return invalid("Job %s already exists.", j.Key)
 	}
@@ -149,6 +152,9 @@ func (s *Scheduler) AddInstances(ctx context.Context, key api.InstanceKey, count
 	defer s.mu.Unlock()
 	if j := s.jobs[k]; j != nil && j.CronSchedule != "" {
 		return nil, invalid("Instances may not be added to cron jobs.")
+	}
+	if err := s.checkNotUpdating(k, "addInstances"); err != nil {
+		return nil, err
 	}
 	active := s.activeTasks(k, nil)
 	var template *api.ScheduledTask
@@ -231,6 +237,10 @@ func (s *Scheduler) KillTasks(ctx context.Context, k api.JobKey, instances []int
 		return 0, invalid("%v", err)
 	}
 	s.mu.Lock()
+	if err := s.checkNotUpdating(k, "killTasks"); err != nil {
+		s.mu.Unlock()
+		return 0, err
+	}
 	tasks := s.activeTasks(k, instances)
 	if len(tasks) == 0 {
 		s.mu.Unlock()
@@ -264,6 +274,10 @@ func (s *Scheduler) RestartShards(ctx context.Context, k api.JobKey, instances [
 		return invalid("No instances specified for restart.")
 	}
 	s.mu.Lock()
+	if err := s.checkNotUpdating(k, "restartShards"); err != nil {
+		s.mu.Unlock()
+		return err
+	}
 	tasks := s.activeTasks(k, instances)
 	if len(tasks) != len(instances) {
 		s.mu.Unlock()

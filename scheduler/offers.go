@@ -168,7 +168,7 @@ func (s *Scheduler) scheduleRound(ctx context.Context) {
 	sort.Slice(offers, func(i, j int) bool { return offers[i].ID < offers[j].ID })
 	m := match.NewMatcher(s.cfg.Now())
 	m.Overhead = match.Overhead{CPUs: s.cfg.Overhead.CPUs, MemMB: s.cfg.Overhead.MemMB}
-	assignments, _, vetoes := m.Assign(offers, pending, existing)
+	assignments, vetoes := s.assign(m, offers, pending, existing)
 	s.vetoes = vetoes
 	tx := s.begin()
 	launches := map[string][]mesos.TaskInfo{} // offer id → tasks
@@ -178,6 +178,7 @@ func (s *Scheduler) scheduleRound(ctx context.Context) {
 		if tx.transition(a.TaskID, state.Assigned, "") != state.Success {
 			continue
 		}
+		s.releaseReservation(t.AssignedTask.Task.Job, t.AssignedTask.InstanceID)
 		ti, err := s.taskInfo(t.AssignedTask, a.AgentID)
 		if err != nil {
 			s.log.Error("cannot build the launch", "task", a.TaskID, "err", err)
@@ -205,4 +206,120 @@ func (s *Scheduler) scheduleRound(ctx context.Context) {
 			With(calls.RefuseSeconds(0)))
 	}
 	s.sendKills(ctx, tx.kills)
+}
+
+// reservation keeps an agent for one instance's next task: a job update
+// killed the instance's old task there, and the new one fits in its place
+// (Aurora's KILL_TASK_AND_RESERVE). Until the new task is placed, or the
+// reservation expires, no other task gets the agent's offers, and the new
+// task waits for them.
+type reservation struct {
+	job      api.JobKey
+	instance int
+	until    time.Time
+}
+
+// reserve keeps agentID for an instance. The caller holds s.mu.
+func (s *Scheduler) reserve(agentID string, k api.JobKey, instance int, now time.Time) {
+	s.reserved[agentID] = reservation{job: k, instance: instance, until: now.Add(s.cfg.UpdateReservation)}
+}
+
+// releaseReservation frees the agent kept for an instance. The caller
+// holds s.mu.
+func (s *Scheduler) releaseReservation(k api.JobKey, instance int) {
+	for a, r := range s.reserved {
+		if r.job == k && r.instance == instance {
+			delete(s.reserved, a)
+		}
+	}
+}
+
+// releaseReservations frees the agents kept for a job's instances. The
+// caller holds s.mu.
+func (s *Scheduler) releaseReservations(k api.JobKey) {
+	for a, r := range s.reserved {
+		if r.job == k {
+			delete(s.reserved, a)
+		}
+	}
+}
+
+// assign places pending tasks on offers, honouring reservations: a task
+// whose instance has an agent reserved goes there or waits, and the
+// other tasks do not get reserved agents' offers. The caller holds s.mu.
+func (s *Scheduler) assign(m *match.Matcher, offers []match.Offer, pending []match.Request, existing map[match.JobKey][]match.Placed) ([]match.Assignment, map[string][]match.Veto) {
+	type instanceKey struct {
+		job      match.JobKey
+		instance int
+	}
+	now := s.cfg.Now()
+	agentFor := map[instanceKey]string{}
+	for a, r := range s.reserved {
+		if now.After(r.until) {
+			delete(s.reserved, a)
+			continue
+		}
+		agentFor[instanceKey{match.JobKey{Role: r.job.Role, Environment: r.job.Environment, Name: r.job.Name}, r.instance}] = a
+	}
+	if len(agentFor) == 0 {
+		as, _, vetoes := m.Assign(offers, pending, existing)
+		return as, vetoes
+	}
+	byAgent := map[string][]match.Request{}
+	var rest []match.Request
+	for _, r := range pending {
+		if a, ok := agentFor[instanceKey{r.Job, r.Instance}]; ok {
+			byAgent[a] = append(byAgent[a], r)
+		} else {
+			rest = append(rest, r)
+		}
+	}
+	reservedAgents := map[string]bool{}
+	for _, a := range agentFor {
+		reservedAgents[a] = true
+	}
+	var assignments []match.Assignment
+	vetoes := map[string][]match.Veto{}
+	free := offers[:0:0]
+	kept := map[string][]match.Offer{}
+	for _, o := range offers {
+		if reservedAgents[o.AgentID] {
+			kept[o.AgentID] = append(kept[o.AgentID], o)
+		} else {
+			free = append(free, o)
+		}
+	}
+	placed := map[match.JobKey][]match.Placed{}
+	for _, a := range sortedKeys(byAgent) {
+		as, _, vs := m.Assign(kept[a], byAgent[a], existing)
+		assignments = append(assignments, as...)
+		for id, v := range vs {
+			vetoes[id] = v
+		}
+		for _, x := range as {
+			for _, r := range byAgent[a] {
+				if r.TaskID == x.TaskID {
+					placed[r.Job] = append(placed[r.Job], match.Placed{Hostname: x.Hostname, Attributes: s.hosts[x.Hostname]})
+				}
+			}
+		}
+	}
+	if len(rest) > 0 {
+		if len(placed) > 0 {
+			merged := map[match.JobKey][]match.Placed{}
+			for k, v := range existing {
+				merged[k] = v
+			}
+			for k, v := range placed {
+				merged[k] = append(append([]match.Placed(nil), merged[k]...), v...)
+			}
+			existing = merged
+		}
+		as, _, vs := m.Assign(free, rest, existing)
+		assignments = append(assignments, as...)
+		for id, v := range vs {
+			vetoes[id] = v
+		}
+	}
+	return assignments, vetoes
 }

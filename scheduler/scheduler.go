@@ -62,6 +62,14 @@ type Config struct {
 	// MaxTasksPerJob caps a job's instances (Aurora's -max_tasks_per_job);
 	// default 4000.
 	MaxTasksPerJob int
+	// MaxUpdateInstanceFailures caps maxPerInstanceFailures × instance
+	// count of a job update (Aurora's -max_update_instance_failures);
+	// default 20000.
+	MaxUpdateInstanceFailures int
+	// UpdateReservation is how long an agent stays reserved for an
+	// instance's new task after a job update killed its old one there
+	// (KILL_TASK_AND_RESERVE); default 3 minutes.
+	UpdateReservation time.Duration
 	// BasicAuth, when not empty, protects the API's mutating RPCs (every
 	// RPC outside Aurora's ReadOnlyScheduler service) with HTTP basic
 	// authentication: user name → password. Read-only RPCs stay open, as
@@ -97,6 +105,9 @@ type Scheduler struct {
 	quotas      map[string]api.ResourceAggregate // role → quota; stored
 	agents      map[string]agentSize             // agent id → the most it was seen to have, from offers
 	seenOffers  map[string]bool                  // held offers already counted in agents
+	updates     map[string]*jobUpdate            // job updates by id; stored
+	updateKick  chan struct{}                    // wakes the update loop
+	reserved    map[string]reservation           // agent id → the instance it is kept for (updates)
 
 	// Reconciliation counters, for /vars.
 	explicitReconciliations, implicitReconciliations, reconcileUpdates int
@@ -140,6 +151,12 @@ func New(cfg Config) (*Scheduler, error) {
 	if cfg.MaxTasksPerJob <= 0 {
 		cfg.MaxTasksPerJob = 4000
 	}
+	if cfg.MaxUpdateInstanceFailures <= 0 {
+		cfg.MaxUpdateInstanceFailures = 20000
+	}
+	if cfg.UpdateReservation <= 0 {
+		cfg.UpdateReservation = 3 * time.Minute
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -159,10 +176,11 @@ func New(cfg Config) (*Scheduler, error) {
 		cfg: cfg, store: st, fw: newFramework(cfg.MasterURL), log: cfg.Logger,
 		frameworkID: snap.FrameworkID, offers: map[string]heldOffer{}, kick: make(chan struct{}, 1), flaps: map[string]int{},
 		hosts: map[string]map[string][]string{}, agents: map[string]agentSize{}, seenOffers: map[string]bool{},
+		updateKick: make(chan struct{}, 1), reserved: map[string]reservation{},
 	}
 	s.loadSnapshot(snap)
 	s.log.Info("storage loaded", "framework_id", snap.FrameworkID, "jobs", len(s.jobs), "tasks", len(s.tasks),
-		"quotas", len(s.quotas), "hosts_in_maintenance", len(s.maintenance))
+		"quotas", len(s.quotas), "hosts_in_maintenance", len(s.maintenance), "job_updates", len(s.updates))
 	return s, nil
 }
 
@@ -195,6 +213,9 @@ func (s *Scheduler) Run(ctx context.Context) {
 	go s.runMesos(ctx)
 	go s.reconcileLoop(ctx)
 	go s.watchOffers(ctx)
+	// Active updates carry on from where the store has them.
+	s.kickUpdates()
+	go s.updateLoop(ctx)
 	s.scheduleLoop(ctx)
 }
 
@@ -211,12 +232,14 @@ func (s *Scheduler) Registered() bool {
 	return s.registered
 }
 
-// wake asks the scheduling loop for a round.
+// wake asks the scheduling loop for a round, and the update loop for a
+// look at the updates (tasks may have changed).
 func (s *Scheduler) wake() {
 	select {
 	case s.kick <- struct{}{}:
 	default:
 	}
+	s.kickUpdates()
 }
 
 func newUUID() string {

@@ -29,6 +29,9 @@ func TestMain(m *testing.M) {
 		}
 		os.Exit(0)
 	}
+	if os.Getenv(childScheduler) != "" {
+		runChildScheduler()
+	}
 	os.Exit(m.Run())
 }
 

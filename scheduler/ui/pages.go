@@ -461,10 +461,3 @@ func prettyJSON(s string) string {
 	}
 	return buf.String()
 }
-
-// --- /updates ---------------------------------------------------------------
-
-func (h *handler) updates() *page {
-	return &page{Cluster: h.src.Cluster(), Kind: "updates", template: "updates", Heading: "Job updates",
-		Crumbs: []crumb{{Label: h.src.Cluster(), Href: "/scheduler"}, {Label: "updates"}}}
-}

@@ -1,14 +1,16 @@
 // Package ui is the scheduler's web UI: server-rendered HTML pages at
 // Aurora's UI paths (/scheduler, /scheduler/<role>[/<env>[/<job>[/<instance>
-// | /task/<taskId>]]], /updates), read from a Source (the scheduler) on each
-// request. Where Aurora serves a single-page JavaScript application that
+// | /task/<taskId> | /update/<id>]]], /updates), read from a Source (the
+// scheduler) on each request. Where Aurora serves a single-page JavaScript application that
 // calls /api, this package renders the same information with html/template,
 // which escapes every name, message and configuration string.
 //
 // The pages carry stable markers for browser tests: <body data-page="...">,
 // a row per task <tr class="task" data-instance="N" data-status="S"> in the
-// active tables (<tr class="completed-task" ...> for terminal tasks), and
-// ids on the tables (see the templates).
+// active tables (<tr class="completed-task" ...> for terminal tasks), a row
+// per update <tr class="update" data-update-id="ID" data-status="S"> and
+// per updated instance <tr class="update-instance" data-instance="N"
+// data-action="A">, and ids on the tables (see the templates).
 package ui
 
 import (
@@ -36,6 +38,11 @@ type Source interface {
 	JobSummaries(role string) []api.JobSummary
 	// Tasks returns the tasks q selects, sorted by job, instance and task id.
 	Tasks(q api.TaskQuery) []api.ScheduledTask
+	// JobUpdateSummaries returns the job updates q selects, newest first.
+	JobUpdateSummaries(q api.JobUpdateQuery) ([]api.JobUpdateSummary, error)
+	// UpdateDetails returns a job update with its events; false if there
+	// is none.
+	UpdateDetails(key api.JobUpdateKey) (api.JobUpdateDetails, bool)
 }
 
 // Config adjusts the UI.
@@ -57,7 +64,9 @@ type Config struct {
 //	/scheduler/<role>/<env>/<job>                 the job: config, active and completed tasks
 //	/scheduler/<role>/<env>/<job>/<instance>      the instance's tasks
 //	/scheduler/<role>/<env>/<job>/task/<taskId>   one task: fields, history, executor config
-//	/updates                                      job updates (none yet)
+//	/scheduler/<role>/<env>/<job>/update/<id>     one job update: progress per instance, settings,
+//	                                              old and new configuration, events
+//	/updates                                      job updates, in progress and completed
 //
 // A trailing slash is ignored. Names in the path must match Aurora's
 // identifier rule (a bad one is a 400 page); an unknown job, instance, task
@@ -82,7 +91,7 @@ var templateFiles embed.FS
 var templates = func() map[string]*template.Template {
 	base := template.Must(template.New("layout.html").ParseFS(templateFiles, "templates/layout.html"))
 	m := map[string]*template.Template{}
-	for _, name := range []string{"roles", "jobs", "job", "instance", "task", "updates", "error"} {
+	for _, name := range []string{"roles", "jobs", "job", "instance", "task", "updates", "update", "error"} {
 		m[name] = template.Must(template.Must(base.Clone()).ParseFS(templateFiles, "templates/"+name+".html"))
 	}
 	return m
@@ -91,7 +100,7 @@ var templates = func() map[string]*template.Template {
 // page is what the layout renders.
 type page struct {
 	Cluster  string
-	Kind     string // <body data-page>: roles, role, environment, job, instance, task, updates, error
+	Kind     string // <body data-page>: roles, role, environment, job, instance, task, updates, update, error
 	template string // which templates entry renders Data
 	Heading  string
 	Crumbs   []crumb
@@ -206,7 +215,11 @@ func (h *handler) scheduler(segs []string) (*page, *httpError) {
 			}
 			return h.task(key, id)
 		case "update":
-			return nil, errorf(http.StatusNotFound, "Job %s has no update %q: this scheduler does not run job updates yet.", key, segs[4])
+			id, err := segment("update id", segs[4])
+			if err != nil {
+				return nil, err
+			}
+			return h.update(key, id)
 		}
 	}
 	return nil, errorf(http.StatusNotFound, "There is no page at /scheduler/%s.", strings.Join(segs, "/"))

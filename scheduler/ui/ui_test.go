@@ -27,10 +27,30 @@ var now = time.Date(2024, 3, 1, 12, 0, 0, 0, time.UTC)
 // ago is a TaskEvent timestamp d before now.
 func ago(d time.Duration) int64 { return now.Add(-d).UnixMilli() }
 
-// fakeSource is a Source over fixed jobs and tasks.
+// fakeSource is a Source over fixed jobs, tasks and updates.
 type fakeSource struct {
-	jobs  []api.JobConfiguration
-	tasks []api.ScheduledTask
+	jobs    []api.JobConfiguration
+	tasks   []api.ScheduledTask
+	updates []api.JobUpdateDetails // newest first
+}
+
+func (f *fakeSource) JobUpdateSummaries(q api.JobUpdateQuery) ([]api.JobUpdateSummary, error) {
+	var out []api.JobUpdateSummary
+	for _, d := range f.updates {
+		if q.JobKey == nil || *q.JobKey == d.Update.Summary.Key.Job {
+			out = append(out, d.Update.Summary)
+		}
+	}
+	return out, nil
+}
+
+func (f *fakeSource) UpdateDetails(key api.JobUpdateKey) (api.JobUpdateDetails, bool) {
+	for _, d := range f.updates {
+		if d.Update.Summary.Key == key {
+			return d, true
+		}
+	}
+	return api.JobUpdateDetails{}, false
 }
 
 func (f *fakeSource) Cluster() string { return "devcluster" }
@@ -181,8 +201,75 @@ func fixture() *fakeSource {
 		InstanceCount: 1, CronSchedule: "*/5 * * * *"}
 	batchCfg := api.JobConfiguration{Key: batch, Owner: api.Identity{User: "alice"}, TaskConfig: taskConfig(batch, false), InstanceCount: 2}
 	return &fakeSource{
-		jobs:  []api.JobConfiguration{batchCfg, develCfg, prodCfg},
-		tasks: []api.ScheduledTask{running, failed, killed, starting, pending, cron, goneTask, throttled, lost},
+		jobs:    []api.JobConfiguration{batchCfg, develCfg, prodCfg},
+		tasks:   []api.ScheduledTask{running, failed, killed, starting, pending, cron, goneTask, throttled, lost},
+		updates: []api.JobUpdateDetails{activeUpdate(), rolledBackUpdate()},
+	}
+}
+
+// Update ids of the fixture.
+const (
+	idActiveUpdate     = "aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa"
+	idRolledBackUpdate = "bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb"
+)
+
+// activeUpdate is prod/hello going from three instances of its config to
+// four of one with more CPU, in batches of two: instance 0 is updated, 1
+// is updating, 2 and the new 3 are still to come.
+func activeUpdate() api.JobUpdateDetails {
+	next := taskConfig(helloProd, true)
+	next.Resources[0] = api.Resource{NumCpus: ptr(0.75)}
+	next.NumCpus = 0.75
+	key := api.JobUpdateKey{Job: helloProd, ID: idActiveUpdate}
+	return api.JobUpdateDetails{
+		Update: api.JobUpdate{
+			Summary: api.JobUpdateSummary{Key: key, User: "alice",
+				State:    api.JobUpdateState{Status: "ROLLING_FORWARD", CreatedTimestampMs: ago(5 * time.Minute), LastModifiedTimestampMs: ago(time.Minute)},
+				Metadata: []api.Metadata{{Key: "org.apache.aurora.client.update_id", Value: "c0ffee"}}},
+			Instructions: api.JobUpdateInstructions{
+				InitialState: []api.InstanceTaskConfig{{Task: taskConfig(helloProd, true), Instances: []api.Range{{First: 0, Last: 2}}}},
+				DesiredState: &api.InstanceTaskConfig{Task: next, Instances: []api.Range{{First: 0, Last: 3}}},
+				Settings: api.JobUpdateSettings{MaxPerInstanceFailures: 1, MinWaitInInstanceRunningMs: 30000, RollbackOnFailure: true,
+					UpdateStrategy: &api.JobUpdateStrategy{BatchStrategy: &api.BatchJobUpdateStrategy{GroupSize: 2}}},
+			},
+		},
+		UpdateEvents: []api.JobUpdateEvent{{Status: "ROLLING_FORWARD", TimestampMs: ago(5 * time.Minute), User: "alice", Message: "v2"}},
+		InstanceEvents: []api.JobInstanceUpdateEvent{
+			{InstanceID: 0, TimestampMs: ago(5 * time.Minute), Action: "INSTANCE_UPDATING"},
+			{InstanceID: 1, TimestampMs: ago(5 * time.Minute), Action: "INSTANCE_UPDATING"},
+			{InstanceID: 0, TimestampMs: ago(time.Minute), Action: "INSTANCE_UPDATED"},
+		},
+	}
+}
+
+// rolledBackUpdate is an earlier update of prod/hello that failed on
+// instance 0 and was rolled back, with a message to escape.
+func rolledBackUpdate() api.JobUpdateDetails {
+	key := api.JobUpdateKey{Job: helloProd, ID: idRolledBackUpdate}
+	cfg := taskConfig(helloProd, true)
+	return api.JobUpdateDetails{
+		Update: api.JobUpdate{
+			Summary: api.JobUpdateSummary{Key: key, User: "bob",
+				State: api.JobUpdateState{Status: "ROLLED_BACK", CreatedTimestampMs: ago(3 * time.Hour), LastModifiedTimestampMs: ago(170 * time.Minute)}},
+			Instructions: api.JobUpdateInstructions{
+				InitialState: []api.InstanceTaskConfig{{Task: cfg, Instances: []api.Range{{First: 0, Last: 1}}}},
+				DesiredState: &api.InstanceTaskConfig{Task: cfg, Instances: []api.Range{{First: 0, Last: 0}}},
+				Settings: api.JobUpdateSettings{RollbackOnFailure: true, BlockIfNoPulsesAfterMs: 60000,
+					UpdateStrategy: &api.JobUpdateStrategy{VarBatchStrategy: &api.VariableBatchJobUpdateStrategy{GroupSizes: []int{1, 2}, AutopauseAfterBatch: true}}},
+			},
+		},
+		UpdateEvents: []api.JobUpdateEvent{
+			{Status: "ROLL_FORWARD_AWAITING_PULSE", TimestampMs: ago(3 * time.Hour), User: "bob"},
+			{Status: "ROLLING_FORWARD", TimestampMs: ago(179 * time.Minute)},
+			{Status: "ROLLING_BACK", TimestampMs: ago(175 * time.Minute), User: "bob", Message: xssMessage},
+			{Status: "ROLLED_BACK", TimestampMs: ago(170 * time.Minute)},
+		},
+		InstanceEvents: []api.JobInstanceUpdateEvent{
+			{InstanceID: 1, TimestampMs: ago(179 * time.Minute), Action: "INSTANCE_UPDATING"},
+			{InstanceID: 1, TimestampMs: ago(176 * time.Minute), Action: "INSTANCE_UPDATE_FAILED"},
+			{InstanceID: 1, TimestampMs: ago(175 * time.Minute), Action: "INSTANCE_ROLLING_BACK"},
+			{InstanceID: 1, TimestampMs: ago(170 * time.Minute), Action: "INSTANCE_ROLLED_BACK"},
+		},
 	}
 }
 
@@ -222,6 +309,8 @@ func TestGolden(t *testing.T) {
 		{"instance", "/scheduler/www-data/prod/hello/1", 200},
 		{"task", "/scheduler/www-data/prod/hello/task/" + idKilled, 200},
 		{"updates", "/updates", 200},
+		{"update", "/scheduler/www-data/prod/hello/update/" + idActiveUpdate, 200},
+		{"update_rolled_back", "/scheduler/www-data/prod/hello/update/" + idRolledBackUpdate, 200},
 		{"bad_request", "/scheduler/www-data/pr%3Cod%3E", 400},
 		{"not_found", "/scheduler/www-data/prod/nope", 404},
 	} {
@@ -584,4 +673,56 @@ func FuzzPath(f *testing.F) {
 			t.Errorf("GET %q: status %d", path, c)
 		}
 	})
+}
+
+func TestUpdatePages(t *testing.T) {
+	h := testHandler()
+	_, _, body := get(t, h, "GET", "/updates")
+	for _, want := range []string{
+		`<body data-page="updates">`,
+		`<tr class="update" data-update-id="` + idActiveUpdate + `" data-status="ROLLING_FORWARD">`,
+		`<a class="update-link" href="/scheduler/www-data/prod/hello/update/` + idRolledBackUpdate + `">`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/updates lacks %s", want)
+		}
+	}
+	// In progress first, then completed.
+	if strings.Index(body, idActiveUpdate) > strings.Index(body, idRolledBackUpdate) || !strings.Contains(body, `id="completed-updates"`) {
+		t.Error("/updates does not list the update in progress before the completed one")
+	}
+	_, _, body = get(t, h, "GET", "/scheduler/www-data/prod/hello/update/"+idActiveUpdate)
+	var progress []string
+	for _, m := range regexp.MustCompile(`<tr class="update-instance" data-instance="(\d+)" data-action="([A-Z_]+)"><td class="instance"><a href="[^"]+">\d+</a></td><td class="change">(\w+)</td>`).FindAllStringSubmatch(body, -1) {
+		progress = append(progress, m[1]+"="+m[3]+"/"+m[2])
+	}
+	if got, want := strings.Join(progress, " "), "0=update/INSTANCE_UPDATED 1=update/INSTANCE_UPDATING 2=update/PENDING 3=add/PENDING"; got != want {
+		t.Errorf("instance progress %q, want %q", got, want)
+	}
+	for _, want := range []string{
+		`<body data-page="update">`,
+		`<td class="status status-active" id="update-status">ROLLING_FORWARD</td>`,
+		`<span class="count done">1</span> of <span class="count total">4</span> instances done.`,
+		`<tr><th>Strategy</th><td>batch, group size 2</td></tr>`,
+		`<tr><th>org.apache.aurora.client.update_id</th><td>c0ffee</td></tr>`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("update page lacks %s", want)
+		}
+	}
+	_, _, body = get(t, h, "GET", "/scheduler/www-data/prod/hello/update/"+idRolledBackUpdate)
+	if strings.Contains(body, "<script") || !strings.Contains(body, `<td class="message">&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;</td>`) {
+		t.Error("the update event's message is not escaped")
+	}
+	for path, code := range map[string]int{
+		"/scheduler/www-data/prod/hello/update/" + idActiveUpdate + "/": 200,
+		"/scheduler/www-data/prod/hello/update/nope":                    404,
+		"/scheduler/www-data/prod/gone/update/" + idActiveUpdate:        404, // another job's update
+		"/scheduler/www-data/prod/hello/update/a%20b":                   400,
+		"/scheduler/www-data/prod/hello/update":                         404,
+	} {
+		if got, _, _ := get(t, h, "GET", path); got != code {
+			t.Errorf("GET %s: %d, want %d", path, got, code)
+		}
+	}
 }
