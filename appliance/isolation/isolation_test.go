@@ -195,12 +195,22 @@ func (c *child) wait(t *testing.T, timeout time.Duration) syscall.WaitStatus {
 	}
 }
 
+// skipUnlessRequired skips, or fails when AURORABOX_REQUIRE_CGROUPS=1 (as
+// CI sets it), so that the isolation tests cannot pass by not running.
+func skipUnlessRequired(t *testing.T, why string) {
+	t.Helper()
+	if os.Getenv("AURORABOX_REQUIRE_CGROUPS") == "1" {
+		t.Fatal(why + " (AURORABOX_REQUIRE_CGROUPS=1)")
+	}
+	t.Skip(why)
+}
+
 // newIsolator returns an Isolator with a root of its own, cleaned up when the test ends, or
 // skips the test when this host cannot isolate.
 func newIsolator(t *testing.T) *Isolator {
 	t.Helper()
 	if os.Geteuid() != 0 {
-		t.Skip("skipping: cgroup isolation tests need root")
+		skipUnlessRequired(t, "skipping: cgroup isolation tests need root")
 	}
 	if os.Getenv(EnvMode) == string(ModeNone) {
 		t.Skipf("skipping: %s=none", EnvMode)
@@ -210,7 +220,7 @@ func newIsolator(t *testing.T) *Isolator {
 		t.Fatal(err)
 	}
 	if i.Mode() == ModeNone {
-		t.Skipf("skipping: no cgroup isolation on this host: %s", i.Reason())
+		skipUnlessRequired(t, "skipping: no cgroup isolation on this host: "+i.Reason())
 	}
 	cleanupIsolator(t, i)
 	return i

@@ -39,6 +39,9 @@ func isolated(t *testing.T, opts ...func(*agent.Config)) *cluster {
 	st := c.state()
 	mode, _ := st["isolation"].(string)
 	if mode == string(isolation.ModeNone) {
+		if os.Getenv("AURORABOX_REQUIRE_CGROUPS") == "1" {
+			t.Fatalf("containers are not isolated here: %v (AURORABOX_REQUIRE_CGROUPS=1)", st["isolation_reason"])
+		}
 		t.Skipf("containers are not isolated here: %v", st["isolation_reason"])
 	}
 	if mode != string(isolation.ModeV1) && mode != string(isolation.ModeV2) {
