@@ -94,6 +94,14 @@ func (s *Scheduler) vars() map[string]any {
 	v["reconciliation_explicit_runs"] = s.explicitReconciliations
 	v["reconciliation_implicit_runs"] = s.implicitReconciliations
 	v["reconciliation_task_updates"] = s.reconcileUpdates
+	active := 0
+	for _, u := range s.updates {
+		if u.ctl.Status.Active() {
+			active++
+		}
+	}
+	v["job_updates"], v["job_updates_active"] = len(s.updates), active
+	v["job_update_agent_reservations"], v["job_update_agent_reservations_made"] = len(s.reserved), s.reservationsMade
 	modes := map[string]int{}
 	for _, m := range s.maintenance {
 		modes[string(m)]++

@@ -222,6 +222,7 @@ type reservation struct {
 // reserve keeps agentID for an instance. The caller holds s.mu.
 func (s *Scheduler) reserve(agentID string, k api.JobKey, instance int, now time.Time) {
 	s.reserved[agentID] = reservation{job: k, instance: instance, until: now.Add(s.cfg.UpdateReservation)}
+	s.reservationsMade++
 }
 
 // releaseReservation frees the agent kept for an instance. The caller

@@ -2,10 +2,11 @@
 // scheduler`): a Mesos framework named Aurora that keeps jobs' tasks
 // running. It speaks only the public Mesos v1 scheduler API (through
 // mesos-go), so it schedules onto a real Mesos cluster as well as onto the
-// embedded one. Its state (jobs, tasks, the framework id) lives in a bbolt
-// store, written through before any API call is answered; tasks move by
-// Aurora's state machine (package state) and are placed by Aurora's
-// matching rules (package match). The API at /api speaks JSON with
+// embedded one. Its state (jobs, tasks, job updates, the framework id)
+// lives in a bbolt store, written through before any API call is answered;
+// tasks move by Aurora's state machine (package state), are placed by
+// Aurora's matching rules (package match) and are rolled from one
+// configuration to another by Aurora's job update engine (package update). The API at /api speaks JSON with
 // Aurora's RPC and field names (package api).
 package scheduler
 
@@ -111,6 +112,8 @@ type Scheduler struct {
 
 	// Reconciliation counters, for /vars.
 	explicitReconciliations, implicitReconciliations, reconcileUpdates int
+	// reservationsMade counts the agents reserved by job updates, for /vars.
+	reservationsMade int
 }
 
 type heldOffer struct {

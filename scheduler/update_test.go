@@ -217,6 +217,11 @@ func TestUpdateRollsForwardInBatches(t *testing.T) {
 	if r := e.mustOK("getJobs", map[string]any{"ownerRole": "www-data"}); cmdOf(t, r.Result.GetJobsResult.Configs[0].TaskConfig) != "sleep 601" {
 		t.Errorf("stored job config not updated: %+v", r.Result.GetJobsResult.Configs)
 	}
+	// The new tasks fit where the old ones ran: each kill reserved the
+	// agent, and the reservations are gone with the update.
+	if v := e.vars(); v["job_update_agent_reservations_made"] != 3 || v["job_update_agent_reservations"] != 0 || v["job_updates"] != 1 || v["job_updates_active"] != 0 {
+		t.Errorf("vars %v", v)
+	}
 	// The same request again changes nothing.
 	if r := e.mustOK("startJobUpdate", updateRequest(j2, api.JobUpdateSettings{UpdateGroupSize: 1})); r.Result != nil || details(r) != "Job is unchanged by proposed update." {
 		t.Errorf("no-op update: %+v", r)
@@ -595,5 +600,27 @@ func TestUpdateSurvivesKill9(t *testing.T) {
 	e.await("durable", "3 RUNNING", allRunning(3))
 	if got := e.runningCmds("durable"); got[0] != "sleep 601" || got[1] != "sleep 601" || got[2] != "sleep 601" {
 		t.Fatalf("the job runs %v", got)
+	}
+}
+
+// A coordinated update (blockIfNoPulsesAfterMs) waits for its first
+// pulse, then rolls while pulses come in time (an hour here).
+func TestCoordinatedUpdate(t *testing.T) {
+	e := start(t)
+	e.mustOK("createJob", map[string]any{"description": jobConfig("coordinated", 2, true, 1, "sleep 600")})
+	e.await("coordinated", "2 RUNNING", allRunning(2))
+	key := e.startUpdate(jobConfig("coordinated", 2, true, 1, "sleep 601"), api.JobUpdateSettings{UpdateGroupSize: 2, BlockIfNoPulsesAfterMs: 3600_000})
+	if d := e.updateDetails(key); d.Update.Summary.State.Status != "ROLL_FORWARD_AWAITING_PULSE" || len(d.InstanceEvents) != 0 {
+		t.Fatalf("before the first pulse:\n%s", describeUpdate(d))
+	}
+	if r := e.mustOK("pulseJobUpdate", map[string]any{"key": key}); r.Result.PulseJobUpdateResult.Status != "OK" {
+		t.Fatalf("pulse: %+v", r)
+	}
+	d := e.awaitUpdate(key, "ROLLED_FORWARD")
+	if got := updateStatuses(d); got != "ROLL_FORWARD_AWAITING_PULSE,ROLLING_FORWARD,ROLLED_FORWARD" {
+		t.Errorf("statuses %s", got)
+	}
+	if r := e.mustOK("pulseJobUpdate", map[string]any{"key": key}); r.Result.PulseJobUpdateResult.Status != "FINISHED" {
+		t.Errorf("pulse after the end: %+v", r)
 	}
 }
