@@ -597,9 +597,19 @@ func TestUpdateSurvivesKill9(t *testing.T) {
 	if got := strings.Join(ev, ","); got != "0 INSTANCE_UPDATED,0 INSTANCE_UPDATING,1 INSTANCE_UPDATED,1 INSTANCE_UPDATING,2 INSTANCE_UPDATED,2 INSTANCE_UPDATING" {
 		t.Fatalf("instance events %s", got)
 	}
-	e.await("durable", "3 RUNNING", allRunning(3))
+	ts := e.await("durable", "3 RUNNING", allRunning(3))
 	if got := e.runningCmds("durable"); got[0] != "sleep 601" || got[1] != "sleep 601" || got[2] != "sleep 601" {
 		t.Fatalf("the job runs %v", got)
+	}
+	// Only the three old tasks were killed: the restarted schedulers saw
+	// the new tasks as the update's own.
+	if len(ts) != 2 || len(ts["KILLED"]) != 3 {
+		t.Fatalf("tasks by status %v", summary(ts))
+	}
+	for _, tk := range ts["KILLED"] {
+		if c := cmdOf(t, tk.AssignedTask.Task); c != "sleep 600" {
+			t.Errorf("a task of %q was killed", c)
+		}
 	}
 }
 
