@@ -36,7 +36,7 @@ func TestMain(m *testing.M) {
 }
 
 type env struct {
-	t       *testing.T
+	t       testing.TB
 	cluster *mesostest.Cluster
 	dataDir string
 	sched   *scheduler.Scheduler
@@ -44,7 +44,7 @@ type env struct {
 	stop    func()
 }
 
-func start(t *testing.T) *env {
+func start(t testing.TB) *env {
 	t.Helper()
 	e := &env{t: t, cluster: mesostest.StartAgent(t), dataDir: t.TempDir()}
 	e.startScheduler()

@@ -115,7 +115,7 @@ func indexOf(l []string, s string) int {
 }
 
 // cmdOf is the command line a task runs.
-func cmdOf(t *testing.T, tc api.TaskConfig) string {
+func cmdOf(t testing.TB, tc api.TaskConfig) string {
 	var j assigned.Job
 	if err := json.Unmarshal([]byte(tc.ExecutorConfig.Data), &j); err != nil {
 		t.Fatal(err)
@@ -633,4 +633,27 @@ func TestCoordinatedUpdate(t *testing.T) {
 	if r := e.mustOK("pulseJobUpdate", map[string]any{"key": key}); r.Result.PulseJobUpdateResult.Status != "FINISHED" {
 		t.Errorf("pulse after the end: %+v", r)
 	}
+}
+
+// BenchmarkRollingUpdate50 is issue 7's benchmark on the in-process
+// Mesos: a rolling update of 50 instances of a trivial service in batches
+// of 5 with no watch time; it reports each update's wall time (s/update).
+func BenchmarkRollingUpdate50(b *testing.B) {
+	e := start(b)
+	job := func(cmd string) api.JobConfiguration {
+		j := jobConfig("bench", 50, true, 1, cmd)
+		j.TaskConfig.Resources[0] = api.Resource{NumCpus: ptr(0.05)}
+		return j
+	}
+	e.mustOK("createJob", map[string]any{"description": job("sleep 600")})
+	e.await("bench", "50 RUNNING", allRunning(50))
+	b.ResetTimer()
+	start := time.Now()
+	for i := 0; i < b.N; i++ {
+		key := e.startUpdate(job(fmt.Sprintf("sleep %d", 601+i)), api.JobUpdateSettings{UpdateStrategy: batch(5)})
+		if d := e.awaitUpdate(key, "ROLLED_FORWARD", "FAILED", "ROLLED_BACK", "ERROR"); d.Update.Summary.State.Status != "ROLLED_FORWARD" {
+			b.Fatalf("update:\n%s", describeUpdate(d))
+		}
+	}
+	b.ReportMetric(time.Since(start).Seconds()/float64(b.N), "s/update")
 }
