@@ -31,8 +31,10 @@ type txn struct {
 	// maint are hosts whose maintenance mode changed (already applied to
 	// s.maintenance), stored with the batch.
 	maint map[string]match.MaintenanceMode
-	// updates are the job updates changed by the batch (see updates.go).
+	// updates are the job updates changed by the batch, and pruned the
+	// ended ones it forgets (see updates.go).
 	updates map[string]*jobUpdate
+	pruned  []string
 }
 
 // setMaintenance changes a host's maintenance mode in memory and records

@@ -67,6 +67,9 @@ type Config struct {
 	// count of a job update (Aurora's -max_update_instance_failures);
 	// default 20000.
 	MaxUpdateInstanceFailures int
+	// UpdateHistoryPerJob is how many ended updates of a job are kept
+	// (Aurora's -job_update_history_per_job_threshold); default 10.
+	UpdateHistoryPerJob int
 	// UpdateReservation is how long an agent stays reserved for an
 	// instance's new task after a job update killed its old one there
 	// (KILL_TASK_AND_RESERVE); default 3 minutes.
@@ -156,6 +159,9 @@ func New(cfg Config) (*Scheduler, error) {
 	}
 	if cfg.MaxUpdateInstanceFailures <= 0 {
 		cfg.MaxUpdateInstanceFailures = 20000
+	}
+	if cfg.UpdateHistoryPerJob <= 0 {
+		cfg.UpdateHistoryPerJob = 10
 	}
 	if cfg.UpdateReservation <= 0 {
 		cfg.UpdateReservation = 3 * time.Minute

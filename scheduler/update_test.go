@@ -399,8 +399,10 @@ func TestJobUpdatingError(t *testing.T) {
 
 // An update creates a job that does not exist (adding instances only),
 // then shrinks it (killing only) and grows it back: 3 → 1 → 3 instances.
+// The scheduler keeps two ended updates per job: the first is forgotten.
 func TestUpdateAddOnlyKillOnly(t *testing.T) {
-	e := start(t)
+	e := startAPI(t, "", nil, func(c *scheduler.Config) { c.UpdateHistoryPerJob = 2 })
+	var keys []api.JobUpdateKey
 	for _, n := range []int{3, 1, 3} {
 		key := e.startUpdate(jobConfig("sized", n, true, 1, "sleep 600"), api.JobUpdateSettings{UpdateStrategy: batch(2)})
 		d := e.awaitUpdate(key, "ROLLED_FORWARD", "FAILED", "ERROR", "ROLLED_BACK")
@@ -432,6 +434,11 @@ func TestUpdateAddOnlyKillOnly(t *testing.T) {
 		if strings.Join(ev, ",") != strings.Join(want, ",") {
 			t.Errorf("update to %d: instance events %v, want %v", n, ev, want)
 		}
+		keys = append(keys, key)
+	}
+	sums := e.mustOK("getJobUpdateSummaries", map[string]any{"jobUpdateQuery": api.JobUpdateQuery{}}).Result.GetJobUpdateSummariesResult.UpdateSummaries
+	if len(sums) != 2 || sums[0].Key != keys[2] || sums[1].Key != keys[1] {
+		t.Errorf("updates kept %+v, want the last two of %v, newest first", sums, keys)
 	}
 }
 

@@ -153,6 +153,11 @@ func (tx *txn) saveUpdate(u *jobUpdate) {
 
 // writeUpdates is commit's part for updates.
 func (tx *txn) writeUpdates(w *storage.Writer) error {
+	for _, id := range tx.pruned {
+		if err := w.DeleteUpdate(id); err != nil {
+			return err
+		}
+	}
 	for _, u := range tx.updates {
 		state, err := json.Marshal(updateState{Controller: u.ctl})
 		if err != nil {
@@ -211,7 +216,12 @@ func (s *Scheduler) drive(tx *txn, u *jobUpdate, r update.Result) time.Time {
 			case update.AddTask:
 				tc, ok := u.configs[c.Config]
 				if !ok {
+					// Cannot happen with a readable store; end the update
+					// rather than leave the instance waiting forever.
 					s.log.Error("job update adds an unknown configuration", "update", u.key().ID, "config", c.Config)
+					if fr, err := u.ctl.Fail(msTime(tx.now), "The update lost its configuration for instance "+fmt.Sprint(c.Instance)+"."); err == nil {
+						tx.record(u, fr)
+					}
 					continue
 				}
 				s.addTask(tx, tc, c.Instance)
@@ -299,6 +309,7 @@ func fits(a, b api.TaskConfig) bool {
 func (s *Scheduler) settleJob(tx *txn, u *jobUpdate) {
 	k := u.key().Job
 	s.releaseReservations(k)
+	s.pruneUpdates(tx, k)
 	instances := map[int]bool{}
 	for _, t := range s.tasks {
 		if t.AssignedTask.Task.Job != k {
@@ -330,6 +341,33 @@ func (s *Scheduler) settleJob(tx *txn, u *jobUpdate) {
 	nj.InstanceCount = len(instances)
 	s.jobs[k] = &nj
 	tx.jobs = append(tx.jobs, nj)
+}
+
+// pruneUpdates forgets the job's oldest ended updates beyond
+// Config.UpdateHistoryPerJob (Aurora's
+// -job_update_history_per_job_threshold). The caller holds s.mu.
+func (s *Scheduler) pruneUpdates(tx *txn, k api.JobKey) {
+	var ended []*jobUpdate
+	for _, u := range s.updates {
+		if u.key().Job == k && u.ctl.Status.Terminal() {
+			ended = append(ended, u)
+		}
+	}
+	if len(ended) <= s.cfg.UpdateHistoryPerJob {
+		return
+	}
+	sort.Slice(ended, func(i, j int) bool {
+		a, b := ended[i].rec.Summary.State.CreatedTimestampMs, ended[j].rec.Summary.State.CreatedTimestampMs
+		if a != b {
+			return a > b
+		}
+		return ended[i].key().ID < ended[j].key().ID
+	})
+	for _, u := range ended[s.cfg.UpdateHistoryPerJob:] {
+		delete(s.updates, u.key().ID)
+		delete(tx.updates, u.key().ID)
+		tx.pruned = append(tx.pruned, u.key().ID)
+	}
 }
 
 // evaluateUpdates moves every rolling update on, in one stored batch per

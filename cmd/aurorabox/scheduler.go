@@ -30,7 +30,7 @@ func schedulerCommand() *cobra.Command {
 	var listen, masterURL, zkServers, dataDir, hostname, serversetPath, announcerEnsemble, shiroINI, profile, restore string
 	var offerHold, failover, reconcile, updateReservation time.Duration
 	var overhead scheduler.Overhead
-	var maxTasks, observerPort, maxUpdateFailures int
+	var maxTasks, observerPort, maxUpdateFailures, updateHistory int
 	timings := map[string]*time.Duration{}
 	cmd := &cobra.Command{
 		Use:   "scheduler",
@@ -141,6 +141,7 @@ defaults). A timing flag given explicitly wins over the profile.`,
 				ExecutorPath: exe, ExecutorFlags: flags, Logger: logger, BasicAuth: users, Timings: &tc,
 				OfferHold: offerHold, FailoverTimeout: failover, ReconcileInterval: reconcile, Overhead: overhead, MaxTasksPerJob: maxTasks,
 				ObserverPort: observerPort, MaxUpdateInstanceFailures: maxUpdateFailures, UpdateReservation: updateReservation,
+				UpdateHistoryPerJob: updateHistory,
 			})
 			if err != nil {
 				return &exitError{1, fmt.Errorf("scheduler: %w", err)}
@@ -207,6 +208,7 @@ defaults). A timing flag given explicitly wins over the profile.`,
 	f.Float64Var(&overhead.MemMB, "thermos-executor-ram", 32, "MB of RAM added to each task for its executor")
 	f.IntVar(&maxTasks, "max-tasks-per-job", 4000, "most instances a job may have")
 	f.IntVar(&maxUpdateFailures, "max-update-instance-failures", 20000, "most maxPerInstanceFailures × instance count a job update may allow")
+	f.IntVar(&updateHistory, "job-update-history-per-job-threshold", 10, "ended job updates kept per job (older ones are forgotten)")
 	f.DurationVar(&updateReservation, "update-agent-reservation", 3*time.Minute, "how long a job update keeps an agent for an instance's new task after killing its old one there")
 	f.IntVar(&observerPort, "observer-port", 0, "port of the observers on the agents' hosts, for the UI's links to tasks (0: no links)")
 	return cmd
