@@ -466,7 +466,11 @@ func (p *processor) packet(r request) {
 	case jute.OpMulti:
 		p.multi(r, d)
 	default:
+		// As ZooKeeper: answer Unimplemented, then drop the connection (the
+		// session lives on, for the client to resume).
 		p.reply(&r, p.zxid, jute.ErrUnimplemented, nil)
+		p.detach(r.conn)
+		p.closeConn(r.conn)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"net"
 	"regexp"
 	"sort"
 	"strconv"
@@ -55,6 +56,9 @@ var conformanceCases = []confCase{
 	{"get-set-exists", testGetSetExists},
 	{"delete", testDelete},
 	{"children", testChildren},
+	{"children/plain-getChildren", testPlainGetChildren},
+	{"raw/unknown-opcode", testUnknownOpcode},
+	{"session/wrong-password", testWrongPassword},
 	{"stat", testStatSemantics},
 	{"sync", testSync},
 	{"multi/commit", testMultiCommit},
@@ -1423,5 +1427,91 @@ func testRestart(t *testing.T, tg *Target) {
 	}
 	if st := mustStat(t, c2, r+"/eph"); st.EphemeralOwner != sid {
 		t.Errorf("ephemeral after restart: %s, want owner %#x", fmtStat(st), sid)
+	}
+}
+
+// testPlainGetChildren uses opcode 8 (getChildren without a Stat), which
+// go-zookeeper never sends but zkCli's ls and older clients do.
+func testPlainGetChildren(t *testing.T, tg *Target) {
+	c, _ := connect(t, tg.Addr, 10*time.Second)
+	r := root(t, c)
+	for _, n := range []string{"b", "a"} {
+		mustCreate(t, c, r+"/"+n, nil, 0)
+	}
+	rc, err := rawDial(tg.Addr, 10*time.Second)
+	must(t, err)
+	defer rc.Close()
+	rep, err := rc.call(opChildren, (&juteW{}).str(r).boolean(false).b)
+	must(t, err)
+	jr := &juteR{b: rep.Body}
+	n := jr.i32()
+	var kids []string
+	for i := int32(0); i < n && jr.err == nil; i++ {
+		kids = append(kids, jr.str())
+	}
+	must(t, jr.err)
+	sort.Strings(kids)
+	if rep.Err != 0 || strings.Join(kids, ",") != "a,b" || len(jr.b) != 0 {
+		t.Fatalf("getChildren: err %d kids %v, %d bytes left", rep.Err, kids, len(jr.b))
+	}
+	rep, err = rc.call(opChildren, (&juteW{}).str(r+"/missing").boolean(false).b)
+	must(t, err)
+	if rep.Err != -101 {
+		t.Errorf("getChildren of a missing node: %d, want -101 (NoNode)", rep.Err)
+	}
+}
+
+// testUnknownOpcode sends a request type no ZooKeeper defines: an error
+// reply, that connection closed, and the server goes on.
+func testUnknownOpcode(t *testing.T, tg *Target) {
+	c, _ := connect(t, tg.Addr, 10*time.Second)
+	r := root(t, c)
+	rc, err := rawDial(tg.Addr, 10*time.Second)
+	must(t, err)
+	defer rc.c.Close()
+	rep, err := rc.call(4242, (&juteW{}).str(r).b)
+	// Apache ZooKeeper 3.8 answers Unimplemented (-6), then closes the
+	// connection.
+	if err != nil || rep.Err != -6 {
+		t.Fatalf("unknown opcode: %v %+v, want error -6 (Unimplemented)", err, rep)
+	}
+	if _, err = rc.call(opExists, (&juteW{}).str(r).boolean(false).b); !errors.Is(err, errConnClosedByServer) {
+		t.Fatalf("the connection after an unknown opcode: %v, want it closed", err)
+	}
+	mustCreate(t, c, r+"/after", nil, 0)
+}
+
+// testWrongPassword reconnects to a live session with a wrong password:
+// the server must refuse (an expired-session answer: session id 0) and
+// leave the real session alone.
+func testWrongPassword(t *testing.T, tg *Target) {
+	c, _ := connect(t, tg.Addr, 10*time.Second)
+	r := root(t, c)
+	mustCreate(t, c, r+"/e", nil, zk.FlagEphemeral)
+	nc, err := net.DialTimeout("tcp", tg.Addr, 5*time.Second)
+	must(t, err)
+	defer nc.Close()
+	rc := &rawConn{c: nc}
+	req := (&juteW{}).i32(0).i64(0).i32(10000).i64(c.SessionID()).buf([]byte("0123456789abcdef")).boolean(false)
+	must(t, rc.writeFrame(req.b))
+	body, err := rc.readFrame()
+	if err == nil {
+		jr := &juteR{b: body}
+		_, timeout, sid := jr.i32(), jr.i32(), jr.i64()
+		if sid != 0 || timeout != 0 {
+			t.Fatalf("wrong password accepted: session %#x timeout %d", sid, timeout)
+		}
+	}
+	// Apache ZooKeeper drops the session's current connection before it
+	// checks the password (go-zookeeper then reconnects); the session and
+	// its ephemeral must survive either way.
+	var ok bool
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if ok, _, err = c.Exists(r + "/e"); err == nil {
+			break
+		}
+	}
+	if err != nil || !ok {
+		t.Fatalf("the real session lost its ephemeral: %v %v", ok, err)
 	}
 }
