@@ -1,0 +1,23 @@
+// Package tui is `aurorabox tui`: a terminal UI (bubbletea, bubbles and
+// lipgloss) over a cluster's public APIs only, so it can point at any
+// cluster named in clusters.json:
+//
+//   - the appliance overview (components, health, ports, restarts) from the
+//     `aurorabox status --json` document, and the agents from the master's
+//     /master/state;
+//   - jobs by role and environment with instance state counts, a job's
+//     instances and a task's details from the scheduler's /api
+//     (getJobs, getTasksStatus, killTasks, restartShards);
+//   - a task's processes, its logs and its sandbox from the observer's JSON
+//     API (/j/task, /j/process, /logdata, /filedata) and its /browse pages.
+//
+// The Model is a plain bubbletea model over a Source interface; HTTPSource
+// is the real one and tests feed fakes. Every view reloads about every two
+// seconds (a tea.Tick); the old data stays on screen until the new arrives,
+// so nothing flickers, and bubbletea redraws only the lines that changed.
+//
+// Keys: arrows or j/k move, enter drills down, esc goes back, / filters a
+// list (searches in a log or file), l opens logs, f the sandbox, k kills
+// and r restarts an instance (both asking first), ? shows help, q quits.
+// In the instance and task views, where k kills, ↑ moves up.
+package tui
