@@ -35,6 +35,10 @@ type fakeScheduler struct {
 	// restarts counts restartShards per instance; failRestarts makes the
 	// next n restarted tasks of an instance fail at once.
 	restarts, failRestarts map[int]int
+	// updates are the job updates the scheduler knows; a ROLLING_FORWARD
+	// one moves to updateEnd after it is looked at once.
+	updates   []api.JobUpdateDetails
+	updateEnd string
 }
 
 func (f *fakeScheduler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -135,6 +139,43 @@ func (f *fakeScheduler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 			f.tasks = append(f.tasks, nt)
 		}
+		ok(nil)
+	case "startJobUpdate":
+		var p struct{ Request api.JobUpdateRequest }
+		json.Unmarshal(body, &p)
+		if p.Request.InstanceCount == 0 {
+			json.NewEncoder(w).Encode(api.Response{ResponseCode: api.OK, Details: []api.ResponseDetail{{Message: "Job is unchanged by proposed update."}}})
+			return
+		}
+		sum := f.updates[0].Update.Summary
+		ok(&api.Result{StartJobUpdateResult: &api.StartJobUpdateResult{Key: sum.Key, UpdateSummary: sum}})
+	case "getJobUpdateSummaries":
+		var p struct{ JobUpdateQuery api.JobUpdateQuery }
+		json.Unmarshal(body, &p)
+		var out []api.JobUpdateSummary
+		for _, d := range f.updates {
+			st := d.Update.Summary.State.Status
+			if len(p.JobUpdateQuery.UpdateStatuses) == 0 || strings.Contains(strings.Join(p.JobUpdateQuery.UpdateStatuses, ","), st) {
+				out = append(out, d.Update.Summary)
+			}
+		}
+		ok(&api.Result{GetJobUpdateSummariesResult: &api.GetJobUpdateSummariesResult{UpdateSummaries: out}})
+	case "getJobUpdateDetails":
+		var p struct{ Key api.JobUpdateKey }
+		json.Unmarshal(body, &p)
+		res := &api.GetJobUpdateDetailsResult{}
+		for i := range f.updates {
+			if f.updates[i].Update.Summary.Key.ID == p.Key.ID {
+				d := f.updates[i]
+				res.Details = &d
+				// Each look moves a rolling update on: the next poll sees it end.
+				if d.Update.Summary.State.Status == "ROLLING_FORWARD" && f.updateEnd != "" {
+					f.updates[i].Update.Summary.State.Status = f.updateEnd
+				}
+			}
+		}
+		ok(&api.Result{GetJobUpdateDetailsResult: res})
+	case "pauseJobUpdate", "resumeJobUpdate", "abortJobUpdate", "rollbackJobUpdate":
 		ok(nil)
 	case "setQuota", "performBackup", "snapshot", "triggerExplicitTaskReconciliation", "triggerImplicitTaskReconciliation",
 		"pruneTasks", "startMaintenance", "endMaintenance":
