@@ -105,6 +105,50 @@ func matchOffer(o mesos.Offer, attrs map[string][]string, maintenance match.Main
 	return mo
 }
 
+// agentOffers are the held offers as the matcher sees them: one per agent,
+// the sum of the agent's held offers (Mesos offers resources freed while an
+// offer is outstanding in a new offer; together they may fit a task that
+// neither does), named by the first of their ids; and, by that name, the
+// offers it sums, all accepted together. They come sorted by name. The
+// caller holds s.mu.
+func (s *Scheduler) agentOffers() ([]match.Offer, map[string][]mesos.Offer) {
+	byAgent := map[string][]mesos.Offer{}
+	for _, h := range s.offers {
+		byAgent[h.offer.AgentID.Value] = append(byAgent[h.offer.AgentID.Value], h.offer)
+	}
+	var offers []match.Offer
+	byID := map[string][]mesos.Offer{}
+	for _, held := range byAgent {
+		sort.Slice(held, func(i, j int) bool { return held[i].ID.Value < held[j].ID.Value })
+		var mo match.Offer
+		for i, o := range held {
+			one := matchOffer(o, s.hosts[o.Hostname], s.maintenance[o.Hostname])
+			if i == 0 {
+				mo = one
+				continue
+			}
+			mo.CPUs += one.CPUs
+			mo.MemMB += one.MemMB
+			mo.DiskMB += one.DiskMB
+			mo.Ports = append(mo.Ports, one.Ports...)
+			if mo.UnavailabilityStart.IsZero() {
+				mo.UnavailabilityStart = one.UnavailabilityStart
+			}
+		}
+		offers = append(offers, mo)
+		byID[mo.ID] = held
+	}
+	sort.Slice(offers, func(i, j int) bool { return offers[i].ID < offers[j].ID })
+	return offers, byID
+}
+
+// matcher is the offer matcher with the scheduler's executor overhead.
+func (s *Scheduler) matcher() *match.Matcher {
+	m := match.NewMatcher(s.cfg.Now())
+	m.Overhead = match.Overhead{CPUs: s.cfg.Overhead.CPUs, MemMB: s.cfg.Overhead.MemMB}
+	return m
+}
+
 // request is the matcher's view of a pending task.
 func request(t *api.ScheduledTask) match.Request {
 	c := t.AssignedTask.Task
@@ -159,15 +203,8 @@ func (s *Scheduler) scheduleRound(ctx context.Context) {
 		}
 		return pending[i].Instance < pending[j].Instance
 	})
-	var offers []match.Offer
-	byID := map[string]mesos.Offer{}
-	for _, h := range s.offers {
-		offers = append(offers, matchOffer(h.offer, s.hosts[h.offer.Hostname], s.maintenance[h.offer.Hostname]))
-		byID[h.offer.ID.Value] = h.offer
-	}
-	sort.Slice(offers, func(i, j int) bool { return offers[i].ID < offers[j].ID })
-	m := match.NewMatcher(s.cfg.Now())
-	m.Overhead = match.Overhead{CPUs: s.cfg.Overhead.CPUs, MemMB: s.cfg.Overhead.MemMB}
+	offers, byID := s.agentOffers()
+	m := s.matcher()
 	assignments, vetoes := s.assign(m, offers, pending, existing)
 	s.vetoes = vetoes
 	tx := s.begin()
@@ -191,7 +228,9 @@ func (s *Scheduler) scheduleRound(ctx context.Context) {
 		return
 	}
 	for id := range launches {
-		delete(s.offers, id)
+		for _, o := range byID[id] {
+			delete(s.offers, o.ID.Value)
+		}
 	}
 	s.mu.Unlock()
 	ids := make([]string, 0, len(launches))
@@ -200,9 +239,13 @@ func (s *Scheduler) scheduleRound(ctx context.Context) {
 	}
 	sort.Strings(ids)
 	for _, id := range ids {
-		o := byID[id]
-		s.log.Info("launching", "offer", id, "agent", o.Hostname, "tasks", len(launches[id]))
-		s.send(ctx, calls.Accept(calls.OfferOperations{calls.OpLaunch(launches[id]...)}.WithOffers(o.ID)).
+		held := byID[id]
+		offerIDs := make([]mesos.OfferID, len(held))
+		for i, o := range held {
+			offerIDs[i] = o.ID
+		}
+		s.log.Info("launching", "offer", id, "offers", len(held), "agent", held[0].Hostname, "tasks", len(launches[id]))
+		s.send(ctx, calls.Accept(calls.OfferOperations{calls.OpLaunch(launches[id]...)}.WithOffers(offerIDs...)).
 			With(calls.RefuseSeconds(0)))
 	}
 	s.sendKills(ctx, tx.kills)
@@ -217,6 +260,9 @@ type reservation struct {
 	job      api.JobKey
 	instance int
 	until    time.Time
+	// taskID is set when the preemptor reserved the agent for this PENDING
+	// task; the reservation ends as soon as the task is no longer PENDING.
+	taskID string
 }
 
 // reserve keeps agentID for an instance. The caller holds s.mu.
@@ -245,6 +291,12 @@ func (s *Scheduler) releaseReservations(k api.JobKey) {
 	}
 }
 
+// isPending reports whether the task is PENDING. The caller holds s.mu.
+func (s *Scheduler) isPending(id string) bool {
+	t := s.tasks[id]
+	return t != nil && t.Status == state.Pending.String()
+}
+
 // assign places pending tasks on offers, honouring reservations: a task
 // whose instance has an agent reserved goes there or waits, and the
 // other tasks do not get reserved agents' offers. The caller holds s.mu.
@@ -256,7 +308,7 @@ func (s *Scheduler) assign(m *match.Matcher, offers []match.Offer, pending []mat
 	now := s.cfg.Now()
 	agentFor := map[instanceKey]string{}
 	for a, r := range s.reserved {
-		if now.After(r.until) {
+		if now.After(r.until) || r.taskID != "" && !s.isPending(r.taskID) {
 			delete(s.reserved, a)
 			continue
 		}

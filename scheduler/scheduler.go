@@ -74,6 +74,20 @@ type Config struct {
 	// instance's new task after a job update killed its old one there
 	// (KILL_TASK_AND_RESERVE); default 3 minutes.
 	UpdateReservation time.Duration
+	// DisablePreemptor turns preemption off (Aurora's -enable_preemptor=false).
+	DisablePreemptor bool
+	// PreemptionDelay is how long a task must have been PENDING before it
+	// may preempt others (Aurora's -preemption_delay); default
+	// DevPreemptionDelay.
+	PreemptionDelay time.Duration
+	// PreemptionSlotSearchInterval is how often PENDING tasks look for
+	// tasks to preempt (Aurora's -preemption_slot_search_interval); default
+	// DevPreemptionSlotSearchInterval.
+	PreemptionSlotSearchInterval time.Duration
+	// OfferReservation is how long an agent whose tasks were preempted is
+	// kept for the task they were preempted for (Aurora's
+	// -offer_reservation_duration); default 3 minutes.
+	OfferReservation time.Duration
 	// BasicAuth, when not empty, protects the API's mutating RPCs (every
 	// RPC outside Aurora's ReadOnlyScheduler service) with HTTP basic
 	// authentication: user name → password. Read-only RPCs stay open, as
@@ -117,6 +131,8 @@ type Scheduler struct {
 	explicitReconciliations, implicitReconciliations, reconcileUpdates int
 	// reservationsMade counts the agents reserved by job updates, for /vars.
 	reservationsMade int
+	// preemptor counts the preemptor's work, for /vars.
+	preemptor preemptorStats
 }
 
 type heldOffer struct {
@@ -165,6 +181,15 @@ func New(cfg Config) (*Scheduler, error) {
 	}
 	if cfg.UpdateReservation <= 0 {
 		cfg.UpdateReservation = 3 * time.Minute
+	}
+	if cfg.PreemptionDelay <= 0 {
+		cfg.PreemptionDelay = DevPreemptionDelay
+	}
+	if cfg.PreemptionSlotSearchInterval <= 0 {
+		cfg.PreemptionSlotSearchInterval = DevPreemptionSlotSearchInterval
+	}
+	if cfg.OfferReservation <= 0 {
+		cfg.OfferReservation = DefaultOfferReservation
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -225,6 +250,9 @@ func (s *Scheduler) Run(ctx context.Context) {
 	// Active updates carry on from where the store has them.
 	s.kickUpdates()
 	go s.updateLoop(ctx)
+	if !s.cfg.DisablePreemptor {
+		go s.preemptLoop(ctx)
+	}
 	s.scheduleLoop(ctx)
 }
 
