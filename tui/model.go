@@ -264,6 +264,9 @@ func (m *Model) key(msg tea.KeyMsg) tea.Cmd {
 	if m.mode != inputNone {
 		return m.inputKey(msg)
 	}
+	if m.confirm == nil {
+		m.flash = "" // a message stays until the next key
+	}
 	if m.confirm != nil {
 		c := m.confirm
 		m.confirm = nil

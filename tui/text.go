@@ -7,7 +7,6 @@ import (
 	"strings"
 
 	"github.com/charmbracelet/bubbles/key"
-	"github.com/charmbracelet/bubbles/viewport"
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/charmbracelet/x/ansi"
 )
@@ -68,7 +67,7 @@ func (v *textView) fetch(src Source) func(ctx context.Context) (any, error) {
 		return nil // the file viewer shows the head of a file and stops there
 	}
 	ref, isLog, process, run, stream, file := v.ref, v.isLog, v.process, v.run, v.stream, v.file
-	next, tail, have := v.pane.next, v.pane.tail, int64(len(v.pane.buf))
+	next, tail, have := v.pane.next, v.pane.tail, v.pane.held()
 	return func(ctx context.Context) (any, error) {
 		d := textData{process: process, run: run}
 		if isLog && process == "" {
@@ -144,11 +143,11 @@ func readMore(ctx context.Context, read func(context.Context, int64, int64) (Chu
 		}
 		var b strings.Builder
 		shrank := false
-		for got := int64(0); got < loadBytes; {
+		got := int64(0)
+		for got < loadBytes {
 			want := int64(chunkBytes)
 			if !tail {
 				if want = min(want, fileBytes-have-got); want <= 0 {
-					d.full = true
 					break
 				}
 			}
@@ -162,9 +161,12 @@ func readMore(ctx context.Context, read func(context.Context, int64, int64) (Chu
 			}
 			b.WriteString(c.Data)
 			next, got = c.Offset+c.Length, got+c.Length
-			if c.Length < want {
-				break // the end, for now
+			if c.Length == 0 {
+				break // the end, for now (a chunk may be cut short by the observer's cap)
 			}
+		}
+		if !tail && have+got >= fileBytes {
+			d.full = true
 		}
 		if shrank {
 			next = -1
@@ -212,7 +214,7 @@ func (v *textView) render(m *Model, w, h int) string {
 
 func (v *textView) status(m *Model) string {
 	p := &v.pane
-	s := plural(len(p.lines), "line")
+	s := plural(p.count(), "line")
 	if !v.isLog && p.full {
 		s += " (the first " + bytesText(fileBytes) + ")"
 	}
@@ -236,30 +238,23 @@ func (v *textView) key(m *Model, msg tea.KeyMsg) (tea.Cmd, bool) {
 	k := m.keys
 	switch {
 	case key.Matches(msg, k.Up):
-		p.vp.ScrollUp(1)
-		p.follow = false
+		p.scroll(-1)
 	case key.Matches(msg, k.Down):
-		p.vp.ScrollDown(1)
+		p.scroll(1)
 	case key.Matches(msg, k.PageUp):
-		p.vp.PageUp()
-		p.follow = false
+		p.scroll(-p.h)
 	case key.Matches(msg, k.PageDown):
-		p.vp.PageDown()
+		p.scroll(p.h)
 	case key.Matches(msg, k.Home):
-		p.vp.GotoTop()
-		p.follow = false
+		p.y, p.follow = 0, false
 	case key.Matches(msg, k.End):
-		p.vp.GotoBottom()
-		p.follow = true
+		p.y, p.follow = p.bottom(), true
 	case key.Matches(msg, k.Left):
-		p.vp.ScrollLeft(8)
+		p.x = max(0, p.x-8)
 	case key.Matches(msg, k.Right):
-		p.vp.ScrollRight(8)
+		p.x = min(p.x+8, 4096)
 	case key.Matches(msg, k.Follow):
 		p.follow = !p.follow
-		if p.follow {
-			p.vp.GotoBottom()
-		}
 	case key.Matches(msg, k.Next):
 		p.nextMatch(1, false)
 	case key.Matches(msg, k.Prev):
@@ -291,35 +286,54 @@ func (v *textView) bindings(m *Model) []key.Binding {
 	return []key.Binding{k.Follow, search, next}
 }
 
-// pane is the text of a log or file in a viewport, with search.
+// pane is the text of a log or file, scrolled and searched. It keeps the
+// text as lines, split as chunks arrive, and draws only the lines on
+// screen, so a refresh costs what it reads and a frame what it shows.
 type pane struct {
-	vp      viewport.Model
-	tail    bool // a log: starts at the end and keeps the last keepBytes
-	buf     string
-	next    int64 // next offset to read; -1 before the first read
+	tail    bool     // a log: starts at the end and keeps the last keepBytes
+	lines   []string // complete lines, cleaned for display
+	partial string   // what follows the last newline, raw
+	size    int      // bytes held in lines
+	next    int64    // next offset to read; -1 before the first read
 	full    bool
 	follow  bool
-	lines   []string
+	y, x    int // the top line and left column on screen
+	h       int // lines on screen at the last render
 	query   string
 	matches []int // lines with the query
 	match   int   // the current match, an index into matches
 }
 
 func newPane(tail bool) pane {
-	vp := viewport.New(80, 20)
-	return pane{vp: vp, tail: tail, next: -1, follow: tail}
+	return pane{tail: tail, next: -1, follow: tail, h: 20}
 }
 
 func (p *pane) reset() {
-	p.buf, p.next, p.full, p.lines, p.matches = "", -1, false, nil, nil
-	p.vp.SetContent("")
-	p.vp.GotoTop()
-	p.follow = p.tail
+	*p = newPane(p.tail)
+}
+
+// count is the number of lines shown, a partial last line included.
+func (p *pane) count() int {
+	if p.partial != "" {
+		return len(p.lines) + 1
+	}
+	return len(p.lines)
+}
+
+// held is how many bytes of the file the pane holds.
+func (p *pane) held() int64 { return int64(p.size + len(p.partial)) }
+
+func (p *pane) line(i int) string {
+	if i < len(p.lines) {
+		return p.lines[i]
+	}
+	return cleanLine(p.partial)
 }
 
 func (p *pane) add(d chunkData) {
+	p.next, p.full = d.next, d.full
 	if d.reset {
-		p.buf = ""
+		p.lines, p.partial, p.size, p.y, p.x = nil, "", 0, 0, 0
 	}
 	s := d.data
 	if d.dropPartial {
@@ -327,37 +341,30 @@ func (p *pane) add(d chunkData) {
 			s = s[i+1:]
 		}
 	}
-	changed := d.reset || s != ""
-	p.buf += s
-	p.next, p.full = d.next, d.full
-	if p.tail && len(p.buf) > keepBytes {
-		cut := len(p.buf) - keepBytes
-		if i := strings.IndexByte(p.buf[cut:], '\n'); i >= 0 {
-			cut += i + 1
+	if s == "" && !d.reset {
+		return
+	}
+	parts := strings.Split(p.partial+s, "\n")
+	p.partial = parts[len(parts)-1]
+	for _, l := range parts[:len(parts)-1] {
+		p.lines = append(p.lines, cleanLine(l))
+		p.size += len(l) + 1
+	}
+	if p.tail && p.size > keepBytes {
+		drop := 0
+		for p.size > keepBytes && drop < len(p.lines) {
+			p.size -= len(p.lines[drop]) + 1
+			drop++
 		}
-		p.buf = p.buf[cut:]
+		p.lines = p.lines[drop:] // the next append that grows it lets the rest go
+		p.y = max(0, p.y-drop)
 	}
-	if changed {
-		p.lines = splitLines(p.buf)
-		p.refresh()
-	}
+	p.rematch()
 }
 
-// splitLines splits text into display lines: no trailing empty line, tabs
-// expanded and control characters (escape sequences too) dropped, so that
-// a task's output cannot repaint the terminal.
-func splitLines(s string) []string {
-	s = strings.TrimSuffix(s, "\n")
-	if s == "" {
-		return nil
-	}
-	lines := strings.Split(s, "\n")
-	for i, l := range lines {
-		lines[i] = cleanLine(l)
-	}
-	return lines
-}
-
+// cleanLine makes a line of task output safe to draw: escape sequences
+// and control characters are dropped and tabs expanded, so that the output
+// cannot repaint the terminal.
 func cleanLine(l string) string {
 	if strings.ContainsRune(l, '\x1b') {
 		l = ansi.Strip(l)
@@ -392,28 +399,24 @@ func cleanLine(l string) string {
 func (p *pane) setQuery(q string) {
 	p.query = q
 	p.match = 0
-	p.refresh()
+	p.rematch()
 }
 
-// refresh recomputes the matches and the viewport's content.
-func (p *pane) refresh() {
+// rematch finds the lines with the query.
+func (p *pane) rematch() {
 	p.matches = p.matches[:0]
+	if p.query == "" {
+		return
+	}
 	q := strings.ToLower(p.query)
-	content := p.lines
-	if q != "" {
-		content = make([]string, len(p.lines))
-		for i, l := range p.lines {
-			content[i] = l
-			if strings.Contains(strings.ToLower(l), q) {
-				p.matches = append(p.matches, i)
-				content[i] = highlight(l, q)
-			}
+	for i, n := 0, p.count(); i < n; i++ {
+		if strings.Contains(strings.ToLower(p.line(i)), q) {
+			p.matches = append(p.matches, i)
 		}
 	}
 	if p.match >= len(p.matches) {
 		p.match = max(0, len(p.matches)-1)
 	}
-	p.vp.SetContent(strings.Join(content, "\n"))
 }
 
 // highlight marks every case-insensitive occurrence of q (lower case) in l.
@@ -444,7 +447,7 @@ func (p *pane) nextMatch(dir int, start bool) {
 	if start {
 		p.match = len(p.matches) - 1
 		for i, l := range p.matches {
-			if l >= p.vp.YOffset && !p.follow {
+			if l >= p.y && !p.follow {
 				p.match = i
 				break
 			}
@@ -453,18 +456,42 @@ func (p *pane) nextMatch(dir int, start bool) {
 		p.match = (p.match + dir + len(p.matches)) % len(p.matches)
 	}
 	p.follow = false
-	p.vp.SetYOffset(max(0, p.matches[p.match]-p.vp.Height/3))
+	p.y = max(0, p.matches[p.match]-p.h/3)
 }
 
-func (p *pane) view(w, h int) string {
-	p.vp.Width, p.vp.Height = w, max(h, 1)
-	if p.follow {
-		p.vp.GotoBottom()
-	} else {
-		p.vp.SetYOffset(p.vp.YOffset) // clamp after a resize
+func (p *pane) scroll(n int) {
+	p.y += n
+	if n < 0 {
+		p.follow = false
 	}
-	if len(p.lines) == 0 {
+}
+
+func (p *pane) bottom() int { return max(0, p.count()-p.h) }
+
+func (p *pane) view(w, h int) string {
+	p.h = max(h, 1)
+	if p.follow {
+		p.y = p.bottom()
+	}
+	p.y = max(0, min(p.y, p.bottom()))
+	if p.count() == 0 {
 		return dimStyle.Render("(empty)")
 	}
-	return p.vp.View()
+	q := strings.ToLower(p.query)
+	var b strings.Builder
+	for i := p.y; i < p.count() && i < p.y+p.h; i++ {
+		l := p.line(i)
+		if p.x > 0 {
+			l = ansi.Cut(l, p.x, p.x+w)
+		}
+		l = clip(l, w)
+		if q != "" {
+			l = highlight(l, q)
+		}
+		if i > p.y {
+			b.WriteByte('\n')
+		}
+		b.WriteString(l)
+	}
+	return b.String()
 }
