@@ -32,6 +32,8 @@ func schedulerCommand() *cobra.Command {
 	var overhead scheduler.Overhead
 	var maxTasks, observerPort, maxUpdateFailures, updateHistory int
 	timings := map[string]*time.Duration{}
+	var enablePreemptor bool
+	var offerReservation time.Duration
 	cmd := &cobra.Command{
 		Use:   "scheduler",
 		Short: "Run the Aurora scheduler (started by up)",
@@ -40,9 +42,10 @@ part in leader election under --serverset-path and, once leading, advertises its
 ServerSet member_ node, where Aurora clients look for it. Until then it answers /leaderhealth with
 503 (another scheduler leads) or 502 (none does) and redirects everything else to the leader.
 
-Timing flags are Aurora's (§5.3 of the reference); --timing-profile picks their defaults: "dev"
-(no multi-second waits before scheduling, no flapping throttle) or "aurora" (Aurora's production
-defaults). A timing flag given explicitly wins over the profile.`,
+Timing flags are Aurora's (§5.3 and §8.2 of the reference); --timing-profile picks their defaults:
+"dev" (no multi-second waits before scheduling, no flapping throttle, preemption by tasks pending
+5 s, searched every second) or "aurora" (Aurora's production defaults). A timing flag given
+explicitly wins over the profile.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := loadConfig(cmd)
@@ -66,6 +69,19 @@ defaults). A timing flag given explicitly wins over the profile.`,
 				tc = state.AuroraConfig()
 			default:
 				return &exitError{2, fmt.Errorf("scheduler: --timing-profile %q: want dev or aurora", profile)}
+			}
+			preemptionDelay, slotSearch := scheduler.DevPreemptionDelay, scheduler.DevPreemptionSlotSearchInterval
+			if profile == "aurora" {
+				preemptionDelay, slotSearch = scheduler.AuroraPreemptionDelay, scheduler.AuroraPreemptionSlotSearchInterval
+			}
+			for name, target := range map[string]*time.Duration{"preemption-delay": &preemptionDelay, "preemption-slot-search-interval": &slotSearch} {
+				if !cmd.Flags().Changed(name) {
+					continue
+				}
+				if *timings[name] <= 0 {
+					return &exitError{2, fmt.Errorf("scheduler: --%s must be positive", name)}
+				}
+				*target = *timings[name]
 			}
 			for name, target := range map[string]*time.Duration{
 				"transient-task-state-timeout": &tc.TransientTaskStateTimeout, "initial-task-kill-retry-interval": &tc.InitialTaskKillRetryInterval,
@@ -137,6 +153,7 @@ defaults). A timing flag given explicitly wins over the profile.`,
 				flags = append(flags, "--announcer-ensemble", announcerEnsemble)
 			}
 			s, err := scheduler.New(scheduler.Config{
+				DisablePreemptor: !enablePreemptor, PreemptionDelay: preemptionDelay, PreemptionSlotSearchInterval: slotSearch, OfferReservation: offerReservation,
 				Cluster: cfg.Cluster, ListenAddr: listen, Hostname: hostname, MasterURL: masterURL, DataDir: dataDir,
 				ExecutorPath: exe, ExecutorFlags: flags, Logger: logger, BasicAuth: users, Timings: &tc,
 				OfferHold: offerHold, FailoverTimeout: failover, ReconcileInterval: reconcile, Overhead: overhead, MaxTasksPerJob: maxTasks,
@@ -198,10 +215,14 @@ defaults). A timing flag given explicitly wins over the profile.`,
 		{"max-flapping-task-delay", aurora.MaxFlappingTaskDelay}, {"first-schedule-delay", aurora.FirstScheduleDelay},
 		{"initial-schedule-penalty", aurora.InitialSchedulePenalty}, {"max-schedule-penalty", aurora.MaxSchedulePenalty},
 		{"max-reschedule-task-delay-on-startup", aurora.MaxRescheduleTaskDelayOnStartup},
+		{"preemption-delay", scheduler.AuroraPreemptionDelay}, {"preemption-slot-search-interval", scheduler.AuroraPreemptionSlotSearchInterval},
 	} {
 		timings[d.name] = f.Duration(d.name, d.def, "Aurora's -"+strings.ReplaceAll(d.name, "-", "_")+" (default shown: the aurora profile's)")
 	}
 	f.DurationVar(&offerHold, "min-offer-hold-time", time.Minute, "how long an unused offer is held before it is declined")
+	f.BoolVar(&enablePreemptor, "enable-preemptor", true, "let PENDING tasks preempt others (Aurora's -enable_preemptor)")
+	f.DurationVar(&offerReservation, "offer-reservation-duration", scheduler.DefaultOfferReservation,
+		"how long an agent whose tasks were preempted is kept for the task they were preempted for")
 	f.DurationVar(&reconcile, "reconciliation-interval", 5*time.Minute, "how often tasks are reconciled with Mesos (explicitly, then implicitly)")
 	f.DurationVar(&failover, "framework-failover-timeout", 21*24*time.Hour, "how long Mesos keeps the framework's tasks while no scheduler is connected")
 	f.Float64Var(&overhead.CPUs, "thermos-executor-cpu", 0.01, "cpus added to each task for its executor")
