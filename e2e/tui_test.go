@@ -147,7 +147,7 @@ func TestTUI(t *testing.T) {
 	s = m.waitScreen("the sandbox", 10*time.Second, "Sandbox of www-data-test-hello-0-", ".logs/")
 	m.save("files", s)
 	m.keys("Enter", "Enter", "Enter")
-	s = m.waitScreen("the run's log dir", 10*time.Second, "› .logs › hello › 0", "stdout", "stderr")
+	m.waitScreen("the run's log dir", 10*time.Second, "› .logs › hello › 0", "stdout", "stderr")
 	m.keys("End", "Enter")
 	s = m.waitScreen("the stdout file", 10*time.Second, "/.logs/hello/0/stdout", "hello world")
 	m.save("file", s)

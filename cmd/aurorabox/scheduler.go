@@ -14,11 +14,13 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+	_ "time/tzdata" // --cron-timezone takes any IANA zone, with or without a system database
 
 	"github.com/aurorabox/aurorabox/appliance"
 	"github.com/aurorabox/aurorabox/appliance/mesos/mesoszk"
 	"github.com/aurorabox/aurorabox/executor/announcer"
 	"github.com/aurorabox/aurorabox/scheduler"
+	"github.com/aurorabox/aurorabox/scheduler/cron"
 	"github.com/aurorabox/aurorabox/scheduler/election"
 	"github.com/aurorabox/aurorabox/scheduler/state"
 	"github.com/aurorabox/aurorabox/scheduler/storage"
@@ -27,8 +29,9 @@ import (
 )
 
 func schedulerCommand() *cobra.Command {
-	var listen, masterURL, zkServers, dataDir, hostname, serversetPath, announcerEnsemble, shiroINI, profile, restore string
-	var offerHold, failover, reconcile, updateReservation time.Duration
+	var listen, masterURL, zkServers, dataDir, hostname, serversetPath, announcerEnsemble, shiroINI, profile, restore, cronTZ string
+	var offerHold, failover, reconcile, updateReservation, maintenancePoll time.Duration
+	var slaMinInstances int
 	var overhead scheduler.Overhead
 	var maxTasks, observerPort, maxUpdateFailures, updateHistory int
 	timings := map[string]*time.Duration{}
@@ -94,6 +97,9 @@ explicitly wins over the profile.`,
 					*target = *timings[name]
 				}
 			}
+			if _, err := cron.LoadLocation(cronTZ); err != nil {
+				return &exitError{2, fmt.Errorf("scheduler: --cron-timezone: %w", err)}
+			}
 			var users map[string]string
 			if shiroINI != "" {
 				if users, err = readUsers(shiroINI); err != nil {
@@ -158,7 +164,8 @@ explicitly wins over the profile.`,
 				ExecutorPath: exe, ExecutorFlags: flags, Logger: logger, BasicAuth: users, Timings: &tc,
 				OfferHold: offerHold, FailoverTimeout: failover, ReconcileInterval: reconcile, Overhead: overhead, MaxTasksPerJob: maxTasks,
 				ObserverPort: observerPort, MaxUpdateInstanceFailures: maxUpdateFailures, UpdateReservation: updateReservation,
-				UpdateHistoryPerJob: updateHistory,
+				UpdateHistoryPerJob: updateHistory, CronTimezone: cronTZ, HostMaintenancePollInterval: maintenancePoll,
+				SlaMinRequiredInstances: slaMinInstances,
 			})
 			if err != nil {
 				return &exitError{1, fmt.Errorf("scheduler: %w", err)}
@@ -231,6 +238,10 @@ explicitly wins over the profile.`,
 	f.IntVar(&maxUpdateFailures, "max-update-instance-failures", 20000, "most maxPerInstanceFailures × instance count a job update may allow")
 	f.IntVar(&updateHistory, "job-update-history-per-job-threshold", 10, "ended job updates kept per job (older ones are forgotten)")
 	f.DurationVar(&updateReservation, "update-agent-reservation", 3*time.Minute, "how long a job update keeps an agent for an instance's new task after killing its old one there")
+	f.StringVar(&cronTZ, "cron-timezone", cron.DefaultTimezone, "time zone cron schedules are read in: GMT, UTC or an IANA name such as America/New_York")
+	f.DurationVar(&maintenancePoll, "host-maintenance-polling-interval", time.Minute, "how often SLA-aware drains (slaDrainHosts) look at their hosts' tasks again")
+	f.IntVar(&slaMinInstances, "min-required-instances-for-sla-check", 2,
+		"jobs with fewer active tasks are drained without an SLA check (Aurora's default is 20; 2 as in Aurora's vagrant devcluster)")
 	f.IntVar(&observerPort, "observer-port", 0, "port of the observers on the agents' hosts, for the UI's links to tasks (0: no links)")
 	return cmd
 }
