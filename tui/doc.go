@@ -7,7 +7,7 @@
 //     /master/state;
 //   - jobs by role and environment with instance state counts, a job's
 //     instances and a task's details from the scheduler's /api
-//     (getJobs, getTasksStatus, killTasks, restartShards);
+//     (getJobs, getTasksWithoutConfigs, killTasks, restartShards);
 //   - a task's processes, its logs and its sandbox from the observer's JSON
 //     API (/j/task, /j/process, /logdata, /filedata) and its /browse pages.
 //

@@ -141,7 +141,7 @@ func (f *fake) Jobs(ctx context.Context) ([]api.JobConfiguration, error) {
 }
 
 func (f *fake) Tasks(ctx context.Context, q api.TaskQuery) ([]api.ScheduledTask, error) {
-	f.call("getTasksStatus %s/%s/%s %v", q.Role, q.Environment, q.JobName, q.TaskIDs)
+	f.call("getTasksWithoutConfigs %s/%s/%s %v", q.Role, q.Environment, q.JobName, q.TaskIDs)
 	if f.tasksErr != nil {
 		return nil, f.tasksErr
 	}

@@ -110,7 +110,7 @@ func (s *HTTPSource) Tasks(ctx context.Context, q api.TaskQuery) ([]api.Schedule
 	if s.Scheduler == nil {
 		return nil, ErrUnavailable
 	}
-	r, err := s.Scheduler.Call(ctx, "getTasksStatus", map[string]any{"query": q})
+	r, err := s.Scheduler.Call(ctx, "getTasksWithoutConfigs", map[string]any{"query": q})
 	if err != nil {
 		return nil, err
 	}

@@ -62,7 +62,7 @@ func newFakeCluster(t *testing.T) *fakeCluster {
 			switch r.URL.Path {
 			case "/api/getJobs":
 				resp.Result.GetJobsResult = &api.GetJobsResult{Configs: []api.JobConfiguration{{Key: hello, InstanceCount: 3}}}
-			case "/api/getTasksStatus":
+			case "/api/getTasksWithoutConfigs":
 				resp.Result.ScheduleStatusResult = &api.ScheduleStatusResult{Tasks: []api.ScheduledTask{task(hello, 0, "t0", "h", "RUNNING")}}
 			case "/api/killTasks":
 				resp.ResponseCode = api.InvalidRequest
@@ -196,7 +196,7 @@ func TestHTTPScheduler(t *testing.T) {
 	}
 	want := []string{
 		`/api/getJobs {"ownerRole":""}`,
-		`/api/getTasksStatus {"query":{"role":"www-data","jobName":"hello"}}`,
+		`/api/getTasksWithoutConfigs {"query":{"role":"www-data","jobName":"hello"}}`,
 		`/api/restartShards {"job":{"role":"www-data","environment":"prod","name":"hello"},"shardIds":[2]}`,
 		`/api/killTasks {"instances":[1,2],"job":{"role":"www-data","environment":"prod","name":"hello"},"message":"killed from aurorabox tui"}`,
 	}

@@ -156,7 +156,7 @@ func TestJobs(t *testing.T) {
 	golden(t, m, "jobs_80x24")
 	// Instance states count each instance's current task: instance 1's
 	// FAILED ancestor does not count.
-	contains(t, m, "www-data   prod     hello               3 2 RUNNING, 1 PENDING", "1 FINISHED", "cron_report         1 -")
+	contains(t, m, "www-data   prod     hello               3 2 RUNNING, 1 PENDING", "1 FINISHED", "cron_report         1 cron 0 * * * *")
 }
 
 func TestInstances(t *testing.T) {
@@ -296,7 +296,7 @@ func TestKillAsksFirst(t *testing.T) {
 		t.Errorf("calls %v", calls)
 	}
 	// The view reloads after the action.
-	if last := calls[len(calls)-1]; last != "getTasksStatus www-data/prod/hello []" {
+	if last := calls[len(calls)-1]; last != "getTasksWithoutConfigs www-data/prod/hello []" {
 		t.Errorf("no reload after the kill: %v", calls)
 	}
 }

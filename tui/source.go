@@ -19,7 +19,8 @@ type Source interface {
 	Agents(ctx context.Context) ([]Agent, error)
 	// Jobs is getJobs for every role.
 	Jobs(ctx context.Context) ([]api.JobConfiguration, error)
-	// Tasks is getTasksStatus.
+	// Tasks is getTasksWithoutConfigs (getTasksStatus without the executor
+	// data, which the TUI never shows).
 	Tasks(ctx context.Context, q api.TaskQuery) ([]api.ScheduledTask, error)
 	// Kill is killTasks for instances of a job.
 	Kill(ctx context.Context, job api.JobKey, instances []int) error

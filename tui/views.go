@@ -267,8 +267,10 @@ func (v *jobsView) apply(m *Model, data any) tea.Cmd {
 		byJob[k] = append(byJob[k], t)
 	}
 	counts := map[api.JobKey]int{}
+	crons := map[api.JobKey]string{}
 	for _, j := range d.jobs {
 		counts[j.Key] = j.InstanceCount
+		crons[j.Key] = j.CronSchedule
 		if _, ok := byJob[j.Key]; !ok {
 			byJob[j.Key] = nil
 		}
@@ -292,7 +294,11 @@ func (v *jobsView) apply(m *Model, data any) tea.Cmd {
 		}
 		s := keyString(k)
 		v.keys[s] = k
-		rows = append(rows, row{key: s, cells: []string{k.Role, k.Environment, k.Name, strconv.Itoa(n), stateCounts(states)}})
+		text := stateCounts(states)
+		if c := crons[k]; c != "" && len(current) == 0 {
+			text = "cron " + c
+		}
+		rows = append(rows, row{key: s, cells: []string{k.Role, k.Environment, k.Name, strconv.Itoa(n), text}})
 	}
 	v.list.setRows(rows)
 	return nil
