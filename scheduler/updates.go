@@ -379,7 +379,8 @@ func (s *Scheduler) evaluateUpdates(ctx context.Context) time.Time {
 	changed := false
 	for _, id := range sortedKeys(s.updates) {
 		u := s.updates[id]
-		if !u.ctl.Status.Active() {
+		// An update ending earlier in this loop may have pruned older ones.
+		if u == nil || !u.ctl.Status.Active() {
 			continue
 		}
 		tx := s.begin()
