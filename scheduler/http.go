@@ -58,9 +58,10 @@ func (s *Scheduler) Handler() http.Handler {
 	mux.HandleFunc("/quotas", s.serveQuotas)
 	mux.HandleFunc("/maintenance", s.serveMaintenance)
 	mux.HandleFunc("/tiers", s.serveTiers)
+	mux.HandleFunc("/cron", s.serveCron)
 	// The UI's own handler answers wrong methods, so no method patterns.
 	h := ui.Handler(s, ui.Config{ObserverURL: s.observerURL, Now: s.cfg.Now})
-	for _, p := range []string{"/scheduler", "/scheduler/", "/updates"} {
+	for _, p := range []string{"/scheduler", "/scheduler/", "/updates", "/cronjobs"} {
 		mux.Handle(p, h)
 	}
 	mux.HandleFunc("/{$}", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/scheduler", http.StatusFound) })
@@ -109,6 +110,8 @@ func (s *Scheduler) vars() map[string]any {
 	for _, m := range []string{api.ModeScheduled, api.ModeDraining, api.ModeDrained} {
 		v["maintenance_hosts_"+m] = modes[m]
 	}
+	s.cronVars(v)
+	s.slaVars(v)
 	return v
 }
 
@@ -245,6 +248,12 @@ func (s *Scheduler) errResponse(err error) api.Response {
 // call dispatches one RPC.
 func (s *Scheduler) call(ctx context.Context, method string, body []byte) api.Response {
 	if r, ok := s.updateCall(ctx, method, body); ok {
+		return r
+	}
+	if r, ok := s.cronCall(ctx, method, body); ok {
+		return r
+	}
+	if r, ok := s.slaCall(ctx, method, body); ok {
 		return r
 	}
 	var p struct {
@@ -436,7 +445,7 @@ func (s *Scheduler) JobSummaries(role string) []api.JobSummary {
 	defer s.mu.Unlock()
 	out := make([]api.JobSummary, 0, len(jobs))
 	for _, j := range jobs {
-		sum := api.JobSummary{Job: j}
+		sum := api.JobSummary{Job: j, NextCronRunMs: s.nextCronRun(j)}
 		for _, t := range s.tasks {
 			if t.AssignedTask.Task.Job != j.Key {
 				continue

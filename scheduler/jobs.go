@@ -253,8 +253,9 @@ func (s *Scheduler) KillTasks(ctx context.Context, k api.JobKey, instances []int
 	for _, t := range tasks {
 		tx.transition(t.AssignedTask.TaskID, state.Killing, message)
 	}
-	if len(instances) == 0 {
-		// A job without instances is gone, as in Aurora.
+	if j := s.jobs[k]; len(instances) == 0 && (j == nil || j.CronSchedule == "") {
+		// A job without instances is gone, as in Aurora; a cron job's
+		// template stays until descheduleCronJob.
 		delete(s.jobs, k)
 		tx.drop = append(tx.drop, k)
 	}

@@ -93,8 +93,19 @@ type Config struct {
 	// authentication: user name → password. Read-only RPCs stay open, as
 	// in Aurora (AURORA-1295).
 	BasicAuth map[string]string
-	Logger    *slog.Logger
-	Now       func() time.Time
+	// CronTimezone is the zone cron schedules are read in (Aurora's
+	// -cron_timezone): GMT when empty, else UTC or an IANA name.
+	CronTimezone string
+	// HostMaintenancePollInterval is how often SLA-aware drains look at
+	// their hosts again (Aurora's -host_maintenance_polling_interval);
+	// default 1 minute.
+	HostMaintenancePollInterval time.Duration
+	// SlaMinRequiredInstances: jobs with fewer active tasks are not SLA
+	// checked when their hosts drain (Aurora's
+	// -min_required_instances_for_sla_check); default 20, as Aurora.
+	SlaMinRequiredInstances int
+	Logger                  *slog.Logger
+	Now                     func() time.Time
 }
 
 func (c Config) advertised() string {
@@ -126,6 +137,8 @@ type Scheduler struct {
 	updates     map[string]*jobUpdate            // job updates by id; stored
 	updateKick  chan struct{}                    // wakes the update loop
 	reserved    map[string]reservation           // agent id → the instance it is kept for (updates)
+	cron        *cronState                       // cron jobs (cronjobs.go)
+	sla         *slaState                        // SLA-aware drains (sladrain.go)
 
 	// Reconciliation counters, for /vars.
 	explicitReconciliations, implicitReconciliations, reconcileUpdates int
@@ -191,6 +204,12 @@ func New(cfg Config) (*Scheduler, error) {
 	if cfg.OfferReservation <= 0 {
 		cfg.OfferReservation = DefaultOfferReservation
 	}
+	if cfg.HostMaintenancePollInterval <= 0 {
+		cfg.HostMaintenancePollInterval = time.Minute
+	}
+	if cfg.SlaMinRequiredInstances <= 0 {
+		cfg.SlaMinRequiredInstances = 20
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -213,6 +232,11 @@ func New(cfg Config) (*Scheduler, error) {
 		updateKick: make(chan struct{}, 1), reserved: map[string]reservation{},
 	}
 	s.loadSnapshot(snap)
+	if err := s.initCron(snap); err != nil {
+		st.Close()
+		return nil, err
+	}
+	s.initSlaDrains(snap)
 	s.log.Info("storage loaded", "framework_id", snap.FrameworkID, "jobs", len(s.jobs), "tasks", len(s.tasks),
 		"quotas", len(s.quotas), "hosts_in_maintenance", len(s.maintenance), "job_updates", len(s.updates))
 	return s, nil
@@ -253,6 +277,8 @@ func (s *Scheduler) Run(ctx context.Context) {
 	if !s.cfg.DisablePreemptor {
 		go s.preemptLoop(ctx)
 	}
+	go s.cronLoop(ctx)
+	go s.slaDrainLoop(ctx)
 	s.scheduleLoop(ctx)
 }
 

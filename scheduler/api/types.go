@@ -308,6 +308,8 @@ type JobStats struct {
 type JobSummary struct {
 	Job   JobConfiguration `json:"job"`
 	Stats JobStats         `json:"stats"`
+	// NextCronRunMs is a cron job's next firing (ms since the epoch).
+	NextCronRunMs *int64 `json:"nextCronRunMs,omitempty"`
 }
 
 // JobSummaryResult lists job summaries.

@@ -1,6 +1,7 @@
-// Package storage is the scheduler's durable store: jobs, tasks, quotas,
-// host maintenance modes, job updates with their events, and the framework
-// id in one bbolt file. bbolt
+// Package storage is the scheduler's durable store: jobs (cron templates
+// among them), tasks, quotas, host maintenance modes and SLA-aware drain
+// requests, job updates with their events, the cron jobs' last firings and
+// the framework id in one bbolt file. bbolt
 // (pure Go, one file, B+tree with copy-on-write pages) commits each
 // transaction with an fsync before Update returns, so the API acknowledges
 // nothing that a kill -9 could lose, and a consistent copy of the whole
@@ -17,6 +18,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -39,8 +41,17 @@ var (
 	bucketUpdates        = []byte("updates")
 	bucketUpdateEvents   = []byte("update_events")
 	bucketInstanceEvents = []byte("instance_events")
-	keyFramework         = []byte("framework_id")
-	keySchema            = []byte("schema_version")
+	// bucketCronFired maps a cron job's key (role/env/name) to the
+	// scheduled instant of its last firing, in ms since the epoch, so a
+	// restarted scheduler neither fires that slot again nor catches up.
+	// bucketDrainRequests maps a host to its SLA-aware drain request
+	// (slaDrainHosts), as JSON the scheduler reads. Both came after
+	// schema 2's first buckets without changing how older ones are read:
+	// Open adds them, and Load reads a store without them as empty.
+	bucketCronFired     = []byte("cron_fired")
+	bucketDrainRequests = []byte("drain_requests")
+	keyFramework        = []byte("framework_id")
+	keySchema           = []byte("schema_version")
 )
 
 // schemaVersion is the layout of the buckets; a store from a newer
@@ -76,7 +87,8 @@ func Open(path string) (*Store, error) {
 		if v := meta.Get(keySchema); v != nil && !readableSchema(string(v)) {
 			return fmt.Errorf("schema version %s, this scheduler reads up to %s", v, schemaVersion)
 		}
-		for _, b := range [][]byte{bucketJobs, bucketTasks, bucketQuotas, bucketMaintenance, bucketUpdates, bucketUpdateEvents, bucketInstanceEvents} {
+		for _, b := range [][]byte{bucketJobs, bucketTasks, bucketQuotas, bucketMaintenance, bucketUpdates, bucketUpdateEvents, bucketInstanceEvents,
+			bucketCronFired, bucketDrainRequests} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -103,6 +115,11 @@ type Snapshot struct {
 	Maintenance map[string]string
 	// Updates are the job updates with their events, in no order.
 	Updates []StoredUpdate
+	// CronFired is each cron job's last firing (the slot it stood for),
+	// by job key.
+	CronFired map[string]time.Time
+	// DrainRequests are the SLA-aware drain requests by host, as stored.
+	DrainRequests map[string]json.RawMessage
 }
 
 // UpdateRecord is a stored job update: Aurora's JobUpdate, and the state
@@ -121,7 +138,8 @@ type StoredUpdate struct {
 
 // Load reads the whole store.
 func (s *Store) Load() (*Snapshot, error) {
-	snap := &Snapshot{Quotas: map[string]json.RawMessage{}, Maintenance: map[string]string{}}
+	snap := &Snapshot{Quotas: map[string]json.RawMessage{}, Maintenance: map[string]string{},
+		CronFired: map[string]time.Time{}, DrainRequests: map[string]json.RawMessage{}}
 	err := s.db.View(func(tx *bolt.Tx) error {
 		snap.FrameworkID = string(tx.Bucket(bucketMeta).Get(keyFramework))
 		if err := tx.Bucket(bucketJobs).ForEach(func(k, v []byte) error {
@@ -158,12 +176,39 @@ func (s *Store) Load() (*Snapshot, error) {
 				return err
 			}
 		}
+		if err := loadCronAndDrains(tx, snap); err != nil {
+			return err
+		}
 		return loadUpdates(tx, snap)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("storage: load: %w", err)
 	}
 	return snap, nil
+}
+
+// loadCronAndDrains reads the cron jobs' last firings and the drain
+// requests; an older store has neither.
+func loadCronAndDrains(tx *bolt.Tx, snap *Snapshot) error {
+	if b := tx.Bucket(bucketCronFired); b != nil {
+		if err := b.ForEach(func(k, v []byte) error {
+			ms, err := strconv.ParseInt(string(v), 10, 64)
+			if err != nil {
+				return fmt.Errorf("cron last firing of %s: %w", k, err)
+			}
+			snap.CronFired[string(k)] = time.UnixMilli(ms)
+			return nil
+		}); err != nil {
+			return err
+		}
+	}
+	if b := tx.Bucket(bucketDrainRequests); b != nil {
+		return b.ForEach(func(k, v []byte) error {
+			snap.DrainRequests[string(k)] = append(json.RawMessage(nil), v...)
+			return nil
+		})
+	}
+	return nil
 }
 
 // loadUpdates reads the updates and their events; a store of schema 1
@@ -294,6 +339,38 @@ func (w *Writer) SetMaintenance(host, mode string) error {
 		return b.Delete([]byte(host))
 	}
 	return b.Put([]byte(host), []byte(mode))
+}
+
+// SetCronFired records the scheduled instant of a cron job's last firing;
+// the zero time forgets it (the job was descheduled).
+func (w *Writer) SetCronFired(job string, at time.Time) error {
+	if job == "" {
+		return errors.New("storage: cron firing of an empty job key")
+	}
+	b, err := w.tx.CreateBucketIfNotExists(bucketCronFired)
+	if err != nil {
+		return err
+	}
+	if at.IsZero() {
+		return b.Delete([]byte(job))
+	}
+	return b.Put([]byte(job), []byte(strconv.FormatInt(at.UnixMilli(), 10)))
+}
+
+// SetDrainRequest stores a host's SLA-aware drain request (any JSON
+// value); nil removes it.
+func (w *Writer) SetDrainRequest(host string, req json.RawMessage) error {
+	if host == "" {
+		return errors.New("storage: drain request for an empty hostname")
+	}
+	b, err := w.tx.CreateBucketIfNotExists(bucketDrainRequests)
+	if err != nil {
+		return err
+	}
+	if req == nil {
+		return b.Delete([]byte(host))
+	}
+	return b.Put([]byte(host), req)
 }
 
 // SaveUpdate stores a job update, replacing any with the same id.

@@ -387,3 +387,52 @@ func TestSchemaUpgrade(t *testing.T) {
 		t.Fatal("a store of schema 99 was opened")
 	}
 }
+
+// TestCronFiringsAndDrainRequests stores a cron job's last firing and a
+// drain request, reads them back after a reopen, and forgets them.
+func TestCronFiringsAndDrainRequests(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "scheduler.db")
+	s, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2026, 3, 1, 12, 30, 0, 0, time.UTC)
+	req := json.RawMessage(`{"timeoutSecs":60}`)
+	if err := s.Update(func(w *Writer) error {
+		if err := w.SetCronFired("www-data/prod/nightly", at); err != nil {
+			return err
+		}
+		return w.SetDrainRequest("host-a", req)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Update(func(w *Writer) error { return w.SetCronFired("", at) }); err == nil {
+		t.Error("a firing of an empty key was stored")
+	}
+	s.Close()
+	if s, err = Open(path); err != nil {
+		t.Fatal(err)
+	}
+	snap, err := s.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := snap.CronFired["www-data/prod/nightly"]; !got.Equal(at) || len(snap.CronFired) != 1 {
+		t.Fatalf("cron firings %v", snap.CronFired)
+	}
+	if got := string(snap.DrainRequests["host-a"]); got != string(req) || len(snap.DrainRequests) != 1 {
+		t.Fatalf("drain requests %v", snap.DrainRequests)
+	}
+	if err := s.Update(func(w *Writer) error {
+		if err := w.SetCronFired("www-data/prod/nightly", time.Time{}); err != nil {
+			return err
+		}
+		return w.SetDrainRequest("host-a", nil)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if snap, err = s.Load(); err != nil || len(snap.CronFired)+len(snap.DrainRequests) != 0 {
+		t.Fatalf("after forgetting: %v %v, %v", snap.CronFired, snap.DrainRequests, err)
+	}
+	s.Close()
+}

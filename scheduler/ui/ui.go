@@ -1,8 +1,9 @@
 // Package ui is the scheduler's web UI: server-rendered HTML pages at
 // Aurora's UI paths (/scheduler, /scheduler/<role>[/<env>[/<job>[/<instance>
-// | /task/<taskId> | /update/<id>]]], /updates), read from a Source (the
-// scheduler) on each request. Where Aurora serves a single-page JavaScript application that
-// calls /api, this package renders the same information with html/template,
+// | /task/<taskId> | /update/<id>]]], /updates) and a cron jobs page of our
+// own (/cronjobs), read from a Source (the scheduler) on each request.
+// Where Aurora serves a single-page JavaScript application that calls
+// /api, this package renders the same information with html/template,
 // which escapes every name, message and configuration string.
 //
 // The pages carry stable markers for browser tests: <body data-page="...">,
@@ -67,6 +68,8 @@ type Config struct {
 //	/scheduler/<role>/<env>/<job>/update/<id>     one job update: progress per instance, settings,
 //	                                              old and new configuration, events
 //	/updates                                      job updates, in progress and completed
+//	/cronjobs                                     cron jobs: schedule, policy, next and last run
+//	                                              (when the Source is also a CronSource)
 //
 // A trailing slash is ignored. Names in the path must match Aurora's
 // identifier rule (a bad one is a 400 page); an unknown job, instance, task
@@ -91,7 +94,7 @@ var templateFiles embed.FS
 var templates = func() map[string]*template.Template {
 	base := template.Must(template.New("layout.html").ParseFS(templateFiles, "templates/layout.html"))
 	m := map[string]*template.Template{}
-	for _, name := range []string{"roles", "jobs", "job", "instance", "task", "updates", "update", "error"} {
+	for _, name := range []string{"roles", "jobs", "job", "instance", "task", "updates", "update", "cron", "error"} {
 		m[name] = template.Must(template.Must(base.Clone()).ParseFS(templateFiles, "templates/"+name+".html"))
 	}
 	return m
@@ -100,7 +103,7 @@ var templates = func() map[string]*template.Template {
 // page is what the layout renders.
 type page struct {
 	Cluster  string
-	Kind     string // <body data-page>: roles, role, environment, job, instance, task, updates, update, error
+	Kind     string // <body data-page>: roles, role, environment, job, instance, task, updates, update, cron, error
 	template string // which templates entry renders Data
 	Heading  string
 	Crumbs   []crumb
@@ -139,6 +142,8 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case p == "/updates":
 		pg = h.updates()
+	case p == "/cronjobs":
+		pg, err = h.cronJobs()
 	case p == "/scheduler":
 		pg = h.roles()
 	case strings.HasPrefix(p, "/scheduler/"):

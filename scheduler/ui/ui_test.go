@@ -55,6 +55,18 @@ func (f *fakeSource) UpdateDetails(key api.JobUpdateKey) (api.JobUpdateDetails, 
 
 func (f *fakeSource) Cluster() string { return "devcluster" }
 
+func (f *fakeSource) CronTimezone() string { return "America/New_York" }
+
+// CronJobs lists devel/hello (fired 2 minutes ago, next in 3) and a job
+// whose schedule never fires, waiting for its kills.
+func (f *fakeSource) CronJobs() []api.CronJob {
+	return []api.CronJob{
+		{Job: batch, CronSchedule: "0 0 31 2 *", CronCollisionPolicy: "KILL_EXISTING", InstanceCount: 2, ActiveTasks: 1, LaunchPending: true},
+		{Job: helloDevel, CronSchedule: "*/5 * * * *", CronCollisionPolicy: "CANCEL_NEW", InstanceCount: 1,
+			NextRunMs: now.Add(3 * time.Minute).UnixMilli(), LastFiredMs: ago(2 * time.Minute)},
+	}
+}
+
 func (f *fakeSource) Jobs(role string) []api.JobConfiguration {
 	var out []api.JobConfiguration
 	for _, j := range f.jobs {
@@ -309,6 +321,7 @@ func TestGolden(t *testing.T) {
 		{"instance", "/scheduler/www-data/prod/hello/1", 200},
 		{"task", "/scheduler/www-data/prod/hello/task/" + idKilled, 200},
 		{"updates", "/updates", 200},
+		{"cron", "/cronjobs", 200},
 		{"update", "/scheduler/www-data/prod/hello/update/" + idActiveUpdate, 200},
 		{"update_rolled_back", "/scheduler/www-data/prod/hello/update/" + idRolledBackUpdate, 200},
 		{"bad_request", "/scheduler/www-data/pr%3Cod%3E", 400},
@@ -726,3 +739,40 @@ func TestUpdatePages(t *testing.T) {
 		}
 	}
 }
+
+// TestCronPage checks the cron page's rows, and that a Source without cron
+// jobs has no such page.
+func TestCronPage(t *testing.T) {
+	code, _, body := get(t, testHandler(), "GET", "/cronjobs/")
+	if code != 200 || !strings.Contains(body, `<body data-page="cron">`) || !strings.Contains(body, "<code>America/New_York</code>") {
+		t.Fatalf("GET /cronjobs/: %d\n%s", code, body)
+	}
+	rowRE := regexp.MustCompile(`<tr class="cron-job" data-job="([^"]*)">(.*)</tr>`)
+	got := rowRE.FindAllStringSubmatch(body, -1)
+	if len(got) != 2 || got[0][1] != "alice/test/batch" || got[1][1] != "www-data/devel/hello" {
+		t.Fatalf("cron rows %q", got)
+	}
+	for _, want := range []string{"never", "not yet", "launch waits for kills"} {
+		if !strings.Contains(got[0][2], want) {
+			t.Errorf("row of a never-firing job waiting for kills lacks %q: %s", want, got[0][2])
+		}
+	}
+	for _, want := range []string{"CANCEL_NEW", "(in 3m)", "(2m ago)", `href="/scheduler/www-data/devel/hello"`} {
+		if !strings.Contains(got[1][2], want) {
+			t.Errorf("row of devel/hello lacks %q: %s", want, got[1][2])
+		}
+	}
+	plain := Handler(struct{ Source }{fixture()}, Config{Now: func() time.Time { return now }})
+	if code, _, body := get(t, plain, "GET", "/cronjobs"); code != http.StatusNotFound || !strings.Contains(body, "no cron jobs page") {
+		t.Errorf("GET /cronjobs without a CronSource: %d\n%s", code, body)
+	}
+	empty := &fakeSource{}
+	if _, _, body := get(t, Handler(emptyCron{empty}, Config{}), "GET", "/cronjobs"); !strings.Contains(body, `id="no-cron-jobs"`) {
+		t.Errorf("GET /cronjobs without cron jobs:\n%s", body)
+	}
+}
+
+// emptyCron is a Source with a cron side and no cron jobs.
+type emptyCron struct{ *fakeSource }
+
+func (emptyCron) CronJobs() []api.CronJob { return nil }
