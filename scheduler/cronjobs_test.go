@@ -357,3 +357,16 @@ func TestCronValidation(t *testing.T) {
 		t.Errorf("New with a bad zone: %v", err)
 	}
 }
+
+// TestCronRefusedDuringUpdate: scheduleCronJob of a job being updated
+// answers JOB_UPDATING_ERROR.
+func TestCronRefusedDuringUpdate(t *testing.T) {
+	e := start(t)
+	e.mustOK("createJob", map[string]any{"description": jobConfig("updating", 1, true, 1, "sleep 600")})
+	e.await("updating", "RUNNING", running(1))
+	key := e.startUpdate(jobConfig("updating", 1, true, 1, "sleep 601"), api.JobUpdateSettings{UpdateGroupSize: 1, BlockIfNoPulsesAfterMs: 3600_000})
+	r := e.rpc("scheduleCronJob", map[string]any{"description": cronJob("updating", "* * * * *", "", "true")})
+	if r.ResponseCode != api.JobUpdatingError || !strings.Contains(details(r), key.ID) || !strings.Contains(details(r), "scheduleCronJob") {
+		t.Fatalf("scheduleCronJob during an update: %+v", r)
+	}
+}

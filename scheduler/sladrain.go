@@ -24,8 +24,8 @@ import (
 // MaintenanceController.slaDrain and SlaManager). A drain request puts its
 // hosts in DRAINING and is stored with its default SlaPolicy, timeout and
 // creation time, so it survives a restart. Every
-// Config.HostMaintenancePollInterval (and at once after a request) the
-// drain pass looks at each requested DRAINING host's active tasks and moves
+// Config.HostMaintenancePollInterval (and at once after a request), while
+// the framework is registered, the drain pass looks at each requested DRAINING host's active tasks and moves
 // a task to DRAINING (killed, replaced elsewhere) only when its SlaPolicy
 // (the task's own, else the request's default) allows it:
 //
@@ -213,6 +213,12 @@ func (s *Scheduler) slaDrainPass(ctx context.Context) {
 	c.pass.Lock()
 	defer c.pass.Unlock()
 	s.mu.Lock()
+	if !s.registered {
+		// Before reconciliation the tasks' states may be stale, and
+		// kills could not be sent: wait for the next pass.
+		s.mu.Unlock()
+		return
+	}
 	c.passes++
 	s.forgetDrainRequests()
 	tx := s.begin()
