@@ -2,7 +2,6 @@ package cli
 
 import (
 	"fmt"
-	"os"
 	"regexp"
 	"sort"
 	"strconv"
@@ -159,6 +158,7 @@ func adminCommand(env *Env) *cobra.Command {
 		hostCommand(env, cl, "host_deactivate", "Put hosts in maintenance (SCHEDULED)", "startMaintenance"),
 		hostCommand(env, cl, "host_activate", "Take hosts out of maintenance", "endMaintenance"),
 		hostCommand(env, cl, "host_drain", "Drain hosts of their tasks", "drainHosts"),
+		slaHostDrain(env, cl),
 	)
 	return root
 }
@@ -189,16 +189,9 @@ func hostCommand(env *Env, cl func(string) (*client.Client, error), use, short, 
 	cmd := &cobra.Command{
 		Use: use + " CLUSTER", Short: short, Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			names := splitList(hosts)
-			if file != "" {
-				b, err := os.ReadFile(file)
-				if err != nil {
-					return client.Errorf(client.ExitInvalidParameter, "--filename: %v", err)
-				}
-				names = append(names, strings.Fields(string(b))...)
-			}
-			if len(names) == 0 {
-				return client.Errorf(client.ExitInvalidParameter, "give --hosts or --filename")
+			names, err := hostNames(hosts, file)
+			if err != nil {
+				return err
 			}
 			c, err := cl(args[0])
 			if err != nil {

@@ -37,7 +37,7 @@ func auroraCommand(env *Env) *cobra.Command {
 	quota.AddCommand(quotaGet(env))
 	config := group("config", "Work with configuration files")
 	config.AddCommand(configList(env))
-	root.AddCommand(job, task, quota, config, updateCommand(env))
+	root.AddCommand(job, task, quota, config, updateCommand(env), cronCommand(env))
 	return root
 }
 

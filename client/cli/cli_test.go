@@ -66,6 +66,7 @@ func (f *fakeScheduler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		ok(&api.Result{GetJobsResult: &api.GetJobsResult{Configs: []api.JobConfiguration{
 			{Key: api.JobKey{Role: "www-data", Environment: "prod", Name: "hello"}},
 			{Key: api.JobKey{Role: "www-data", Environment: "devel", Name: "world"}},
+			{Key: api.JobKey{Role: "www-data", Environment: "prod", Name: "nightly"}, CronSchedule: "0 2 * * *"},
 		}}})
 	case "killTasks":
 		if f.auth {
@@ -177,7 +178,12 @@ func (f *fakeScheduler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		ok(&api.Result{GetJobUpdateDetailsResult: res})
 	case "pauseJobUpdate", "resumeJobUpdate", "abortJobUpdate", "rollbackJobUpdate":
 		ok(nil)
-	case "setQuota", "performBackup", "snapshot", "triggerExplicitTaskReconciliation", "triggerImplicitTaskReconciliation",
+	case "slaDrainHosts":
+		ok(&api.Result{DrainHostsResult: &api.DrainHostsResult{Statuses: []api.HostStatus{{Host: "b.local", Mode: "DRAINING"}}}})
+	case "descheduleCronJob":
+		json.NewEncoder(w).Encode(api.Response{ResponseCode: api.OK, Details: []api.ResponseDetail{{Message: "Job www-data/prod/hello is not scheduled with cron"}}})
+	case "scheduleCronJob", "startCronJob",
+		"setQuota", "performBackup", "snapshot", "triggerExplicitTaskReconciliation", "triggerImplicitTaskReconciliation",
 		"pruneTasks", "startMaintenance", "endMaintenance":
 		ok(nil)
 	default:

@@ -99,6 +99,8 @@ func TestConfigErrors(t *testing.T) {
 		{"typo hint", []string{"config", "list", typo}, client.ExitInvalidConfiguration, "Process"},
 		{"no such job", []string{"job", "create", "devcluster/www-data/prod/nope", good}, client.ExitInvalidConfiguration, "available jobs"},
 		{"cron job", []string{"job", "create", "devcluster/www-data/prod/nightly", good}, client.ExitCommandFailure, "aurora cron schedule"},
+		{"cron schedule of a service", []string{"cron", "schedule", "devcluster/www-data/prod/hello", good}, client.ExitCommandFailure, "aurora job create"},
+		{"cron show of a non-cron job", []string{"cron", "show", "devcluster/www-data/prod/hello"}, client.ExitInvalidParameter, "No cron entry found for job devcluster/www-data/prod/hello"},
 		{"invalid resources", []string{"job", "inspect", "devcluster/www-data/prod/hello", bad}, client.ExitInvalidConfiguration, "ram"},
 		{"bad wait state", []string{"job", "create", "devcluster/www-data/prod/hello", good, "--wait-until", "DONE"}, client.ExitInvalidParameter, "PENDING, RUNNING or FINISHED"},
 		{"bad bind", []string{"config", "list", good, "--bind", "nothing"}, client.ExitInvalidParameter, "var=value"},
@@ -143,6 +145,11 @@ func TestMoreOutputs(t *testing.T) {
 		{"prune_tasks", true, []string{"prune_tasks", "--states", "FINISHED", "devcluster"}, []string{"pruneTasks"}},
 		{"host_deactivate", true, []string{"host_deactivate", "--hosts", "b.local", "devcluster"}, []string{"startMaintenance"}},
 		{"host_activate", true, []string{"host_activate", "--hosts", "b.local", "devcluster"}, []string{"endMaintenance"}},
+		{"cron_schedule", false, []string{"cron", "schedule", "devcluster/www-data/prod/nightly", cfg}, []string{"getTierConfigs", "scheduleCronJob"}},
+		{"cron_deschedule", false, []string{"cron", "deschedule", "devcluster/www-data/prod/hello"}, []string{"descheduleCronJob"}},
+		{"cron_start", false, []string{"cron", "start", "devcluster/www-data/prod/nightly"}, []string{"startCronJob"}},
+		{"cron_show", false, []string{"cron", "show", "devcluster/www-data/prod/nightly"}, []string{"getJobs"}},
+		{"sla_host_drain", true, []string{"sla_host_drain", "--hosts", "b.local", "--default_percentage", "80", "--default_duration", "1h", "--force_drain_timeout", "2d", "devcluster"}, []string{"slaDrainHosts"}},
 		{"host_drain", true, []string{"host_drain", "--hosts", "b.local", "devcluster"}, []string{"drainHosts", "maintenanceStatus", "maintenanceStatus", "maintenanceStatus"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -200,5 +207,28 @@ func TestRestartFailureThresholds(t *testing.T) {
 				t.Errorf("exit %d after %d restarts (%s); want %d after %d", code, n, stderr, tc.code, tc.restarts)
 			}
 		})
+	}
+}
+
+func TestSlaHostDrainArguments(t *testing.T) {
+	f := &fakeScheduler{}
+	srv := httptest.NewServer(f)
+	defer srv.Close()
+	for _, tc := range []struct {
+		args   []string
+		stderr string
+	}{
+		{[]string{"--hosts", "b.local", "--default_duration", "30x", "devcluster"}, "--default_duration"},
+		{[]string{"--hosts", "b.local", "--force_drain_timeout", "-1d", "devcluster"}, "--force_drain_timeout"},
+		{[]string{"--hosts", "b.local", "--default_percentage", "120", "devcluster"}, "--default_percentage"},
+		{[]string{"devcluster"}, "give --hosts or --filename"},
+	} {
+		code, _, stderr := run(t, srv.URL, true, append([]string{"sla_host_drain"}, tc.args...)...)
+		if code != client.ExitInvalidParameter || !strings.Contains(stderr, tc.stderr) {
+			t.Errorf("%v: exit %d %q", tc.args, code, stderr)
+		}
+	}
+	if len(f.calls) != 0 {
+		t.Errorf("bad arguments reached the scheduler: %v", f.calls)
 	}
 }
