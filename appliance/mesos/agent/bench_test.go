@@ -80,7 +80,7 @@ func BenchmarkOfferToRunning(b *testing.B) {
 		b.StopTimer()
 		id := fmt.Sprintf("otr-%d", i)
 		i++
-		task := benchCommandTask(id, "sleep 60", 0.1, 32)
+		task := benchCommandTask(id, "sleep 3600", 0.1, 32)
 		offers := s.offersFitting(0.1, 32, time.Now().Add(benchWait))
 		b.StartTimer()
 
@@ -149,7 +149,7 @@ func BenchmarkLaunch200(b *testing.B) {
 				fit = min(fit, n-launched)
 				var tasks []func(mesos.Offer) mesos.TaskInfo
 				for _, id := range ids[launched : launched+fit] {
-					tasks = append(tasks, benchCommandTask(id, "sleep 60", cpus, mem))
+					tasks = append(tasks, benchCommandTask(id, "sleep 3600", cpus, mem))
 				}
 				s.accept([]mesos.Offer{o}, tasks...)
 				launched += fit
