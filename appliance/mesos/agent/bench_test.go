@@ -59,7 +59,7 @@ import (
 // acknowledgement of TASK_STARTING, to TASK_RUNNING reaching the scheduler.
 // That covers the master's accept, the LAUNCH to the agent, the sandbox and
 // executor start, the executor's subscription, its start of `sh -c 'sleep
-// 60'` and both status updates' round trips (an agent sends a task's next
+// 3600'` and both status updates' round trips (an agent sends a task's next
 // update only once the previous one is acknowledged, as Mesos does). One
 // task per iteration; it is killed, and its executor gone, before the next
 // iteration, outside the timer.
