@@ -640,7 +640,7 @@ func BenchmarkExecutorOverhead(b *testing.B) {
 		for _, id := range ids {
 			for _, want := range []mesos.TaskState{mesos.TASK_STARTING, mesos.TASK_RUNNING} {
 				if st := c.Update(id, 30*time.Second); st.GetState() != want {
-					b.Fatalf("%s: %s", id, st.GetState())
+					b.Fatalf("%s: %s %s: %s", id, st.GetState(), st.GetReason(), st.GetMessage())
 				}
 			}
 		}

@@ -177,12 +177,34 @@ func (c *Cluster) call(call *scheduler.Call) {
 // TaskInfo from the offer (its agent id and ports).
 func (c *Cluster) Launch(make ...func(mesos.Offer) mesos.TaskInfo) {
 	c.T.Helper()
-	offer := c.Next(scheduler.Event_OFFERS).Offers.Offers[0]
-	var infos []mesos.TaskInfo
-	for _, f := range make {
-		infos = append(infos, f(offer))
+	// Freed resources come back in several offers (a task's, then its
+	// executor's): decline those the tasks' cpus and mem do not fit in.
+	for {
+		offer := c.Next(scheduler.Event_OFFERS).Offers.Offers[0]
+		var infos []mesos.TaskInfo
+		var cpus, mem float64
+		for _, f := range make {
+			info := f(offer)
+			infos = append(infos, info)
+			cpus += scalar(info.Resources, "cpus")
+			mem += scalar(info.Resources, "mem")
+		}
+		if cpus <= scalar(offer.Resources, "cpus") && mem <= scalar(offer.Resources, "mem") {
+			c.call(calls.Accept(calls.OfferOperations{calls.OpLaunch(infos...)}.WithOffers(offer.ID)))
+			return
+		}
+		c.call(calls.Decline(offer.ID))
 	}
-	c.call(calls.Accept(calls.OfferOperations{calls.OpLaunch(infos...)}.WithOffers(offer.ID)))
+}
+
+func scalar(rs []mesos.Resource, name string) float64 {
+	v := 0.0
+	for _, r := range rs {
+		if r.Name == name && r.Scalar != nil {
+			v += r.Scalar.Value
+		}
+	}
+	return v
 }
 
 // Kill asks the master to kill a task.
