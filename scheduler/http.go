@@ -112,6 +112,7 @@ func (s *Scheduler) vars() map[string]any {
 	}
 	s.cronVars(v)
 	s.slaVars(v)
+	s.preemptorVars(v)
 	return v
 }
 
