@@ -67,7 +67,7 @@ func (e *pruneError) Error() string { return e.msg }
 
 // PruneTasks is pruneTasks: it deletes the terminal tasks the query
 // selects (every terminal state unless the query names some; naming an
-// active state is refused). It returns how many were deleted and how many
+// active state is refused), and the non-cron jobs left without tasks. It returns how many were deleted and how many
 // selected tasks were left because they are active.
 func (s *Scheduler) PruneTasks(q api.TaskQuery) (pruned, skipped int, err error) {
 	for _, name := range q.Statuses {
@@ -100,11 +100,7 @@ func (s *Scheduler) PruneTasks(q api.TaskQuery) (pruned, skipped int, err error)
 		return 0, skipped, nil
 	}
 	tx := s.begin()
-	for _, id := range ids {
-		if tx.transition(id, state.Deleted, "") == state.Success {
-			pruned++
-		}
-	}
+	pruned = s.deleteTasks(tx, ids)
 	if err := tx.commit(); err != nil {
 		return 0, 0, err
 	}
@@ -125,42 +121,6 @@ func hasStatus(names []string, st state.Status) bool {
 // defaultReconcileBatch is Aurora's explicit reconciliation batch size.
 const defaultReconcileBatch = 1000
 
-// agentTasks maps the id of every task the store places on an agent to
-// that agent. The caller holds s.mu.
-func (s *Scheduler) agentTasks() map[string]string {
-	tasks := map[string]string{}
-	for _, t := range s.tasks {
-		st, _ := state.ParseStatus(t.Status)
-		if st.SlaveAssigned() && t.AssignedTask.SlaveID != "" {
-			tasks[t.AssignedTask.TaskID] = t.AssignedTask.SlaveID
-		}
-	}
-	return tasks
-}
-
-// reconcileExplicit asks Mesos for the state of every task the store
-// places on an agent, batchSize tasks per RECONCILE call. It returns the
-// number of tasks and of calls.
-func (s *Scheduler) reconcileExplicit(ctx context.Context, batchSize int) (int, int) {
-	s.mu.Lock()
-	tasks := s.agentTasks()
-	s.explicitReconciliations++
-	s.mu.Unlock()
-	ids := sortedKeys(tasks)
-	batches := 0
-	for len(ids) > 0 {
-		n := min(batchSize, len(ids))
-		batch := map[string]string{}
-		for _, id := range ids[:n] {
-			batch[id] = tasks[id]
-		}
-		ids = ids[n:]
-		s.send(ctx, calls.Reconcile(calls.ReconcileTasks(batch)))
-		batches++
-	}
-	return len(tasks), batches
-}
-
 // reconcileImplicit asks Mesos for the state of all the framework's tasks;
 // those the store does not know are killed as their updates arrive.
 func (s *Scheduler) reconcileImplicit(ctx context.Context) {
@@ -172,7 +132,7 @@ func (s *Scheduler) reconcileImplicit(ctx context.Context) {
 
 // TriggerExplicitReconciliation is triggerExplicitTaskReconciliation.
 func (s *Scheduler) TriggerExplicitReconciliation(ctx context.Context, settings api.ExplicitReconciliationSettings) (string, error) {
-	batch := defaultReconcileBatch
+	batch := s.cfg.ReconcileExplicitBatchSize
 	if settings.BatchSize != nil {
 		if *settings.BatchSize <= 0 {
 			return "", invalid("Batch size must be greater than zero.")
@@ -182,7 +142,8 @@ func (s *Scheduler) TriggerExplicitReconciliation(ctx context.Context, settings 
 	if !s.Registered() {
 		return "", errNotRegistered
 	}
-	n, calls := s.reconcileExplicit(ctx, batch)
+	// The batches after the first outlive the request.
+	n, calls := s.reconcileExplicit(context.WithoutCancel(ctx), batch)
 	return fmt.Sprintf("Explicit reconciliation of %d tasks in %d batches.", n, calls), nil
 }
 
@@ -470,21 +431,4 @@ func (s *Scheduler) serveOffers(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Unlock()
 	writeJSON(w, out)
-}
-
-// reconcileLoop reconciles every ReconcileInterval while registered.
-func (s *Scheduler) reconcileLoop(ctx context.Context) {
-	t := time.NewTicker(s.cfg.ReconcileInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if s.Registered() {
-				s.reconcileExplicit(ctx, 1000)
-				s.reconcileImplicit(ctx)
-			}
-		}
-	}
 }

@@ -274,9 +274,10 @@ func (s *Scheduler) rearm() {
 	}
 }
 
-// onSubscribed records the framework id and reconciles: explicitly for
-// every task the store places on an agent, then implicitly, so that Mesos
-// reports anything we do not know about (which gets killed).
+// onSubscribed records the framework id and, once the initial
+// reconciliation delay has passed, reconciles: explicitly for every task
+// the store places on an agent, then implicitly, so that Mesos reports
+// anything we do not know about (which gets killed).
 func (s *Scheduler) onSubscribed(ctx context.Context, id string) error {
 	s.mu.Lock()
 	if s.frameworkID != id {
@@ -287,10 +288,19 @@ func (s *Scheduler) onSubscribed(ctx context.Context, id string) error {
 		s.frameworkID = id
 	}
 	s.registered = true
+	if !s.active {
+		s.active = true
+		close(s.activeCh)
+	}
+	reconcile := !s.cfg.Now().Before(s.recon.first)
 	s.mu.Unlock()
-	n, _ := s.reconcileExplicit(ctx, defaultReconcileBatch)
-	s.log.Info("framework subscribed", "framework_id", id, "reconciling", n)
-	s.reconcileImplicit(ctx)
+	if reconcile {
+		n, _ := s.reconcileExplicit(ctx, s.cfg.ReconcileExplicitBatchSize)
+		s.log.Info("framework subscribed", "framework_id", id, "reconciling", n)
+		s.reconcileImplicit(ctx)
+	} else {
+		s.log.Info("framework subscribed; reconciliation after its initial delay", "framework_id", id, "at", s.recon.first)
+	}
 	s.wake()
 	return nil
 }
@@ -298,7 +308,7 @@ func (s *Scheduler) onSubscribed(ctx context.Context, id string) error {
 // onUpdate applies a Mesos status update, stores it, then acknowledges it.
 func (s *Scheduler) onUpdate(ctx context.Context, st mesos.TaskStatus) {
 	id := st.TaskID.Value
-	to, err := state.FromMesos(st.GetState().String())
+	to, err := state.FromMesos(s.mesosState(st).String())
 	s.mu.Lock()
 	if st.GetReason() == mesos.REASON_RECONCILIATION {
 		s.reconcileUpdates++
@@ -336,6 +346,18 @@ func (s *Scheduler) onUpdate(ctx context.Context, st mesos.TaskStatus) {
 	}
 	s.ack(ctx, st)
 	s.wake()
+}
+
+// mesosState is a status update's state as the scheduler takes it: without
+// partition awareness there is no PARTITIONED, and the states a
+// partition-aware framework gets for an unreachable agent's tasks are
+// what Mesos sends the others, TASK_LOST.
+func (s *Scheduler) mesosState(st mesos.TaskStatus) mesos.TaskState {
+	ms := st.GetState()
+	if s.cfg.DisablePartitionAware && (ms == mesos.TASK_UNREACHABLE || ms == mesos.TASK_UNKNOWN) {
+		return mesos.TASK_LOST
+	}
+	return ms
 }
 
 func (s *Scheduler) ack(ctx context.Context, st mesos.TaskStatus) {

@@ -30,14 +30,7 @@ func (s *Scheduler) Handler() http.Handler {
 	mux.HandleFunc("/api/", s.serveAPI)
 	mux.HandleFunc("/apibeta/", s.serveAPI)
 	mux.HandleFunc("/health", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "OK\n") })
-	mux.HandleFunc("/leaderhealth", func(w http.ResponseWriter, r *http.Request) {
-		// The only scheduler is the leader once registered.
-		if !s.Registered() {
-			http.Error(w, "not registered with Mesos", http.StatusServiceUnavailable)
-			return
-		}
-		io.WriteString(w, "OK\n")
-	})
+	mux.HandleFunc("/leaderhealth", s.serveLeaderHealth)
 	mux.HandleFunc("/vars", func(w http.ResponseWriter, r *http.Request) {
 		vars := s.vars()
 		names := make([]string, 0, len(vars))
@@ -68,6 +61,35 @@ func (s *Scheduler) Handler() http.Handler {
 	return mux
 }
 
+// serveLeaderHealth is /leaderhealth on the elected scheduler. As in
+// Aurora, it leads for the world once it is advertised in the ServerSet,
+// which happens when it first registers with Mesos (lifecycle ACTIVE):
+// from then on 200. Before that it answers as a standby would (§8.6): 503
+// while another scheduler is advertised (a leader that has not yet lost
+// its ZooKeeper session), 502 while none is.
+func (s *Scheduler) serveLeaderHealth(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	leading := s.advertised
+	s.mu.Unlock()
+	switch {
+	case leading:
+		io.WriteString(w, "OK\n")
+	case s.cfg.LeaderFinder != nil && leaderKnown(s.cfg.LeaderFinder):
+		http.Error(w, "not the leading scheduler: awaiting registration with Mesos, another scheduler is advertised", http.StatusServiceUnavailable)
+	default:
+		http.Error(w, "no leading scheduler: awaiting registration with Mesos", http.StatusBadGateway)
+	}
+}
+
+func leaderKnown(find func() (string, bool)) bool {
+	_, ok := find()
+	return ok
+}
+
+// lifecycleStates are Aurora's SchedulerLifecycle states, exported in
+// /vars as scheduler_lifecycle_<STATE> (§8.6).
+var lifecycleStates = []string{"IDLE", "PREPARING_STORAGE", "STORAGE_PREPARED", "LEADER_AWAITING_REGISTRATION", "ACTIVE", "DEAD"}
+
 // vars are the scheduler's metrics, under Aurora's names where it has them.
 func (s *Scheduler) vars() map[string]any {
 	s.mu.Lock()
@@ -77,10 +99,13 @@ func (s *Scheduler) vars() map[string]any {
 		reg = 1
 	}
 	v := map[string]any{"framework_registered": reg, "jobs": len(s.jobs), "outstanding_offers": len(s.offers)}
-	for _, l := range []string{"IDLE", "PREPARING_STORAGE", "STORAGE_PREPARED", "LEADER_AWAITING_REGISTRATION", "ACTIVE", "DEAD"} {
+	for _, l := range lifecycleStates {
 		v["scheduler_lifecycle_"+l] = 0
 	}
-	if s.registered {
+	// Storage is ready before the scheduler serves; it leads once it
+	// serves; ACTIVE from the first registration on, as in Aurora (a
+	// disconnection from the master shows in framework_registered only).
+	if s.active {
 		v["scheduler_lifecycle_ACTIVE"] = 1
 	} else {
 		v["scheduler_lifecycle_LEADER_AWAITING_REGISTRATION"] = 1
@@ -113,6 +138,7 @@ func (s *Scheduler) vars() map[string]any {
 	s.cronVars(v)
 	s.slaVars(v)
 	s.preemptorVars(v)
+	s.schedulingVars(v)
 	return v
 }
 

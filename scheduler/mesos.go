@@ -38,16 +38,17 @@ func (f *framework) call(ctx context.Context, c *scheduler.Call) error {
 }
 
 // frameworkInfo is how the scheduler registers: as Aurora does, with
-// checkpointing and a long failover timeout, and its id once it has one.
+// checkpointing and a long failover timeout, partition aware unless
+// configured otherwise, and its id once it has one.
 func (s *Scheduler) frameworkInfo(id string) *mesos.FrameworkInfo {
 	fi := &mesos.FrameworkInfo{
 		User: s.cfg.User, Name: s.cfg.FrameworkName, Checkpoint: proto.Bool(true),
 		FailoverTimeout: proto.Float64(s.cfg.FailoverTimeout.Seconds()),
 		Hostname:        proto.String(s.cfg.Hostname),
 		WebUiURL:        proto.String("http://" + s.cfg.advertised() + "/scheduler"),
-		Capabilities: []mesos.FrameworkInfo_Capability{
-			{Type: mesos.FrameworkInfo_Capability_PARTITION_AWARE},
-		},
+	}
+	if !s.cfg.DisablePartitionAware {
+		fi.Capabilities = []mesos.FrameworkInfo_Capability{{Type: mesos.FrameworkInfo_Capability_PARTITION_AWARE}}
 	}
 	if s.cfg.Role != "" {
 		fi.Role = proto.String(s.cfg.Role)

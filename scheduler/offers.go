@@ -14,13 +14,15 @@ import (
 
 // Offers are held, as Aurora holds them (min_offer_hold_time), so that a
 // task that becomes PENDING is placed at once on an offer already in hand;
-// an offer unused for OfferHold is declined.
+// an offer unused for OfferHold plus its share of OfferHoldJitter is
+// declined, with a refuse_seconds filter of OfferFilterDuration.
 
 func (s *Scheduler) onOffers(_ context.Context, offers []mesos.Offer) {
 	now := s.cfg.Now()
 	s.mu.Lock()
 	for _, o := range offers {
-		s.offers[o.ID.Value] = heldOffer{offer: o, since: now}
+		hold := s.cfg.OfferHold + time.Duration(s.cfg.Rand()*float64(s.cfg.OfferHoldJitter))
+		s.offers[o.ID.Value] = heldOffer{offer: o, since: now, until: now.Add(hold)}
 		s.hosts[o.Hostname] = offerAttributes(o)
 	}
 	s.mu.Unlock()
@@ -33,36 +35,19 @@ func (s *Scheduler) onRescind(id string) {
 	s.mu.Unlock()
 }
 
-// scheduleLoop runs a scheduling round whenever woken, and declines offers
-// held too long.
-func (s *Scheduler) scheduleLoop(ctx context.Context) {
-	tick := time.NewTicker(time.Second)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-s.kick:
-			s.scheduleRound(ctx)
-		case <-tick.C:
-			s.declineStale(ctx)
-		}
-	}
-}
-
 func (s *Scheduler) declineStale(ctx context.Context) {
 	now := s.cfg.Now()
 	var ids []mesos.OfferID
 	s.mu.Lock()
 	for id, h := range s.offers {
-		if now.Sub(h.since) >= s.cfg.OfferHold {
+		if !now.Before(h.until) {
 			ids = append(ids, h.offer.ID)
 			delete(s.offers, id)
 		}
 	}
 	s.mu.Unlock()
 	if len(ids) > 0 {
-		s.send(ctx, calls.Decline(ids...))
+		s.send(ctx, calls.Decline(ids...).With(calls.RefuseSeconds(s.cfg.OfferFilterDuration)))
 	}
 }
 
@@ -142,10 +127,12 @@ func (s *Scheduler) agentOffers() ([]match.Offer, map[string][]mesos.Offer) {
 	return offers, byID
 }
 
-// matcher is the offer matcher with the scheduler's executor overhead.
+// matcher is the offer matcher with the scheduler's executor overhead and
+// unavailability threshold.
 func (s *Scheduler) matcher() *match.Matcher {
 	m := match.NewMatcher(s.cfg.Now())
 	m.Overhead = match.Overhead{CPUs: s.cfg.Overhead.CPUs, MemMB: s.cfg.Overhead.MemMB}
+	m.UnavailabilityThreshold = s.cfg.UnavailabilityThreshold
 	return m
 }
 
@@ -168,87 +155,6 @@ func request(t *api.ScheduledTask) match.Request {
 		r.Constraints = append(r.Constraints, mc)
 	}
 	return r
-}
-
-// scheduleRound places PENDING tasks on held offers: the matched tasks
-// become ASSIGNED in one stored batch, then each used offer is accepted
-// with its launches.
-func (s *Scheduler) scheduleRound(ctx context.Context) {
-	s.mu.Lock()
-	if !s.registered {
-		s.mu.Unlock()
-		return
-	}
-	var pending []match.Request
-	existing := map[match.JobKey][]match.Placed{}
-	for _, t := range s.tasks {
-		st, _ := state.ParseStatus(t.Status)
-		switch {
-		case st == state.Pending:
-			pending = append(pending, request(t))
-		case st.SlaveAssigned():
-			k := t.AssignedTask.Task.Job
-			mk := match.JobKey{Role: k.Role, Environment: k.Environment, Name: k.Name}
-			existing[mk] = append(existing[mk], match.Placed{Hostname: t.AssignedTask.SlaveHost, Attributes: s.hosts[t.AssignedTask.SlaveHost]})
-		}
-	}
-	if len(pending) == 0 || len(s.offers) == 0 {
-		s.mu.Unlock()
-		return
-	}
-	// Instances in order, oldest jobs' first: deterministic rounds.
-	sort.Slice(pending, func(i, j int) bool {
-		if pending[i].Job != pending[j].Job {
-			return pending[i].Job.String() < pending[j].Job.String()
-		}
-		return pending[i].Instance < pending[j].Instance
-	})
-	offers, byID := s.agentOffers()
-	m := s.matcher()
-	assignments, vetoes := s.assign(m, offers, pending, existing)
-	s.vetoes = vetoes
-	tx := s.begin()
-	launches := map[string][]mesos.TaskInfo{} // offer id → tasks
-	for _, a := range assignments {
-		t := s.tasks[a.TaskID]
-		t.AssignedTask.SlaveID, t.AssignedTask.SlaveHost, t.AssignedTask.AssignedPorts = a.AgentID, a.Hostname, a.Ports
-		if tx.transition(a.TaskID, state.Assigned, "") != state.Success {
-			continue
-		}
-		s.releaseReservation(t.AssignedTask.Task.Job, t.AssignedTask.InstanceID)
-		ti, err := s.taskInfo(t.AssignedTask, a.AgentID)
-		if err != nil {
-			s.log.Error("cannot build the launch", "task", a.TaskID, "err", err)
-			continue
-		}
-		launches[a.OfferID] = append(launches[a.OfferID], ti)
-	}
-	if err := tx.commit(); err != nil {
-		s.mu.Unlock()
-		return
-	}
-	for id := range launches {
-		for _, o := range byID[id] {
-			delete(s.offers, o.ID.Value)
-		}
-	}
-	s.mu.Unlock()
-	ids := make([]string, 0, len(launches))
-	for id := range launches {
-		ids = append(ids, id)
-	}
-	sort.Strings(ids)
-	for _, id := range ids {
-		held := byID[id]
-		offerIDs := make([]mesos.OfferID, len(held))
-		for i, o := range held {
-			offerIDs[i] = o.ID
-		}
-		s.log.Info("launching", "offer", id, "offers", len(held), "agent", held[0].Hostname, "tasks", len(launches[id]))
-		s.send(ctx, calls.Accept(calls.OfferOperations{calls.OpLaunch(launches[id]...)}.WithOffers(offerIDs...)).
-			With(calls.RefuseSeconds(0)))
-	}
-	s.sendKills(ctx, tx.kills)
 }
 
 // reservation keeps an agent for one instance's next task: a job update

@@ -12,9 +12,10 @@ package scheduler
 
 import (
 	"context"
-	"crypto/rand"
+	crand "crypto/rand"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"os"
 	"path/filepath"
@@ -47,13 +48,82 @@ type Config struct {
 	Overhead        Overhead      // default 0.01 cpus, 32 MB
 	FailoverTimeout time.Duration // default 21 days, as Aurora
 	// OfferHold is how long an unused offer is kept before it is declined
-	// (Aurora's min_offer_hold_time); default 1 minute.
+	// (Aurora's -min_offer_hold_time); default 1 minute.
 	OfferHold time.Duration
+	// OfferHoldJitter is the most random time added to OfferHold for each
+	// offer (Aurora's -offer_hold_jitter_window), so that offers are not
+	// all declined at once; default 0.
+	OfferHoldJitter time.Duration
+	// OfferFilterDuration is the refuse_seconds filter of the DECLINE of an
+	// unused offer (Aurora's -offer_filter_duration): Mesos offers the
+	// agent's resources to this framework again only after it. Default 0.
+	OfferFilterDuration time.Duration
+	// MaxScheduleAttemptsPerSec rate-limits scheduling attempts (Aurora's
+	// -max_schedule_attempts_per_sec); default DevMaxScheduleAttemptsPerSec.
+	MaxScheduleAttemptsPerSec float64
+	// SchedulingMaxBatchSize is how many scheduling attempts (each of one
+	// task group) are matched and stored together (Aurora's
+	// -scheduling_max_batch_size); default DevSchedulingMaxBatchSize.
+	SchedulingMaxBatchSize int
+	// MaxTasksPerScheduleAttempt is how many PENDING tasks of a task group
+	// one attempt tries to place (Aurora's -max_tasks_per_schedule_attempt);
+	// default DevMaxTasksPerScheduleAttempt.
+	MaxTasksPerScheduleAttempt int
 	// ReconcileInterval is how often tasks are reconciled with Mesos,
-	// explicitly then implicitly (Aurora's -reconciliation_*_interval, 60
-	// min there); default 5 minutes. It is how a PARTITIONED task whose
-	// agent came back is seen RUNNING again.
+	// explicitly and implicitly, unless ReconcileExplicitInterval or
+	// ReconcileImplicitInterval say otherwise; default 5 minutes. It is how
+	// a PARTITIONED task whose agent came back is seen RUNNING again.
 	ReconcileInterval time.Duration
+	// ReconcileExplicitInterval and ReconcileImplicitInterval are how
+	// often each kind of reconciliation runs (Aurora's
+	// -reconciliation_explicit_interval and _implicit_interval, 60 min
+	// there); default ReconcileInterval.
+	ReconcileExplicitInterval, ReconcileImplicitInterval time.Duration
+	// ReconcileInitialDelay is how long after Run the first reconciliation
+	// waits (Aurora's -reconciliation_initial_delay); default 0: at the
+	// first registration. Once it has passed, every (re)registration
+	// reconciles at once, explicitly then implicitly.
+	ReconcileInitialDelay time.Duration
+	// ReconcileScheduleSpread delays the periodic implicit reconciliations
+	// behind the explicit ones (Aurora's -reconciliation_schedule_spread);
+	// default 0.
+	ReconcileScheduleSpread time.Duration
+	// ReconcileExplicitBatchSize is how many tasks one explicit RECONCILE
+	// call names (Aurora's -reconciliation_explicit_batch_size); default
+	// 1000. ReconcileExplicitBatchInterval is the wait between two batches
+	// (Aurora's -reconciliation_explicit_batch_interval); default 0.
+	ReconcileExplicitBatchSize     int
+	ReconcileExplicitBatchInterval time.Duration
+	// UnavailabilityThreshold is how long before a Mesos maintenance
+	// window (an offer's unavailability) its agent stops taking tasks
+	// (Aurora's -unavailability_threshold); default 1 minute (Aurora's
+	// vagrant value); negative: only once the window has started.
+	UnavailabilityThreshold time.Duration
+	// DisablePartitionAware registers without the PARTITION_AWARE
+	// capability (Aurora's -partition_aware=false, its default): Mesos then
+	// reports unreachable agents' tasks TASK_LOST, and the scheduler takes
+	// any TASK_UNREACHABLE or TASK_UNKNOWN for TASK_LOST too, so tasks go
+	// LOST (and are rescheduled) instead of PARTITIONED.
+	DisablePartitionAware bool
+	// HistoryPruneThreshold is how long a terminal task is kept (Aurora's
+	// -history_prune_threshold); default 2 days.
+	HistoryPruneThreshold time.Duration
+	// HistoryMaxPerJob is how many terminal tasks of a job are kept
+	// (Aurora's -history_max_per_job_threshold): older ones go once they
+	// have been terminal for HistoryMinRetention; default 100.
+	HistoryMaxPerJob int
+	// HistoryMinRetention is how long a terminal task is kept whatever
+	// else says it may go (Aurora's -history_min_retention_threshold);
+	// default 1 hour.
+	HistoryMinRetention time.Duration
+	// Advertise, when set, advertises the scheduler in the ServerSet. It is
+	// called once, in the background, when the scheduler first registers
+	// with Mesos (Aurora's ACTIVE), as Aurora advertises itself then.
+	Advertise func(context.Context) error
+	// LeaderFinder, when set, returns the scheduler advertised in the
+	// ServerSet, for /leaderhealth until this one is advertised: 503 while
+	// another one is, 502 while none is.
+	LeaderFinder func() (string, bool)
 	// ObserverPort is where the observers listen on the agents' hosts (for
 	// the UI's links to task pages); 0: no links.
 	ObserverPort int
@@ -106,6 +176,9 @@ type Config struct {
 	SlaMinRequiredInstances int
 	Logger                  *slog.Logger
 	Now                     func() time.Time
+	// Rand returns random numbers in [0, 1), for the offer hold jitter and
+	// the startup scheduling delay; default math/rand/v2's Float64.
+	Rand func() float64
 }
 
 func (c Config) advertised() string {
@@ -146,11 +219,27 @@ type Scheduler struct {
 	reservationsMade int
 	// preemptor counts the preemptor's work, for /vars.
 	preemptor preemptorStats
+	// sched holds the task groups and the rate limiter (schedule.go).
+	sched scheduling
+	// active is set at the first registration with Mesos (Aurora's
+	// lifecycle state ACTIVE, which a later disconnection does not undo);
+	// activeCh is closed then.
+	active   bool
+	activeCh chan struct{}
+	// advertised is set once Config.Advertise has returned nil (or at
+	// activation, without Advertise): /leaderhealth answers 200 from then.
+	advertised bool
+	// recon is the periodic reconciliations' schedule (reconcile.go).
+	recon reconcileSchedule
+	// after waits between explicit reconciliation batches; time.After
+	// but in tests.
+	after func(time.Duration) <-chan time.Time
 }
 
 type heldOffer struct {
 	offer mesos.Offer
 	since time.Time
+	until time.Time // declined then, if still unused
 }
 
 // New opens the scheduler's store and loads it.
@@ -176,8 +265,44 @@ func New(cfg Config) (*Scheduler, error) {
 	if cfg.ReconcileInterval <= 0 {
 		cfg.ReconcileInterval = 5 * time.Minute
 	}
+	if cfg.ReconcileExplicitInterval <= 0 {
+		cfg.ReconcileExplicitInterval = cfg.ReconcileInterval
+	}
+	if cfg.ReconcileImplicitInterval <= 0 {
+		cfg.ReconcileImplicitInterval = cfg.ReconcileInterval
+	}
+	if cfg.ReconcileExplicitBatchSize <= 0 {
+		cfg.ReconcileExplicitBatchSize = defaultReconcileBatch
+	}
 	if cfg.OfferHold <= 0 {
 		cfg.OfferHold = time.Minute
+	}
+	if cfg.MaxScheduleAttemptsPerSec <= 0 {
+		cfg.MaxScheduleAttemptsPerSec = DevMaxScheduleAttemptsPerSec
+	}
+	if cfg.SchedulingMaxBatchSize <= 0 {
+		cfg.SchedulingMaxBatchSize = DevSchedulingMaxBatchSize
+	}
+	if cfg.MaxTasksPerScheduleAttempt <= 0 {
+		cfg.MaxTasksPerScheduleAttempt = DevMaxTasksPerScheduleAttempt
+	}
+	switch {
+	case cfg.UnavailabilityThreshold == 0:
+		cfg.UnavailabilityThreshold = DevUnavailabilityThreshold
+	case cfg.UnavailabilityThreshold < 0:
+		cfg.UnavailabilityThreshold = 0
+	}
+	if cfg.HistoryPruneThreshold <= 0 {
+		cfg.HistoryPruneThreshold = DefaultHistoryPruneThreshold
+	}
+	if cfg.HistoryMaxPerJob <= 0 {
+		cfg.HistoryMaxPerJob = DefaultHistoryMaxPerJob
+	}
+	if cfg.HistoryMinRetention <= 0 {
+		cfg.HistoryMinRetention = DefaultHistoryMinRetention
+	}
+	if cfg.Rand == nil {
+		cfg.Rand = rand.Float64
 	}
 	if cfg.Timings == nil {
 		c := state.DevConfig()
@@ -230,6 +355,8 @@ func New(cfg Config) (*Scheduler, error) {
 		frameworkID: snap.FrameworkID, offers: map[string]heldOffer{}, kick: make(chan struct{}, 1), flaps: map[string]int{},
 		hosts: map[string]map[string][]string{}, agents: map[string]agentSize{}, seenOffers: map[string]bool{},
 		updateKick: make(chan struct{}, 1), reserved: map[string]reservation{},
+		vetoes: map[string][]match.Veto{}, sched: newScheduling(cfg.MaxScheduleAttemptsPerSec),
+		activeCh: make(chan struct{}), after: time.After,
 	}
 	s.loadSnapshot(snap)
 	if err := s.initCron(snap); err != nil {
@@ -265,11 +392,11 @@ func (s *Scheduler) Close() error { return s.store.Close() }
 
 // Run connects to Mesos and schedules until ctx ends.
 func (s *Scheduler) Run(ctx context.Context) {
-	s.mu.Lock()
-	s.rearm()
-	s.mu.Unlock()
+	s.start()
+	go s.advertise(ctx)
 	go s.runMesos(ctx)
 	go s.reconcileLoop(ctx)
+	go s.historyLoop(ctx)
 	go s.watchOffers(ctx)
 	// Active updates carry on from where the store has them.
 	s.kickUpdates()
@@ -282,11 +409,51 @@ func (s *Scheduler) Run(ctx context.Context) {
 	s.scheduleLoop(ctx)
 }
 
+// start readies what the loops need: the stored tasks' timers, the
+// reconciliation schedule, and the task groups of the PENDING tasks found
+// in the store, which wait a random startup delay (Aurora's
+// -max_reschedule_task_delay_on_startup).
+func (s *Scheduler) start() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.rearm()
+	now := s.cfg.Now()
+	s.recon = newReconcileSchedule(s.cfg, now)
+	s.refreshGroups(now, true)
+}
+
 func (s *Scheduler) setRegistered(v bool) {
 	s.mu.Lock()
 	s.registered = v
+	if v && !s.active {
+		s.active = true
+		close(s.activeCh)
+	}
 	s.mu.Unlock()
 }
+
+// advertise calls Config.Advertise at the first registration.
+func (s *Scheduler) advertise(ctx context.Context) {
+	select {
+	case <-ctx.Done():
+		return
+	case <-s.activeCh:
+	}
+	if s.cfg.Advertise != nil {
+		if err := s.cfg.Advertise(ctx); err != nil {
+			s.log.Error("cannot advertise the scheduler", "err", err)
+			return
+		}
+	}
+	s.mu.Lock()
+	s.advertised = true
+	s.mu.Unlock()
+}
+
+// Active is closed once the scheduler has first registered with Mesos
+// (Aurora's lifecycle state ACTIVE): the time for a leader to advertise
+// itself in the ServerSet, as Aurora does.
+func (s *Scheduler) Active() <-chan struct{} { return s.activeCh }
 
 // Registered reports whether the framework is subscribed.
 func (s *Scheduler) Registered() bool {
@@ -307,7 +474,7 @@ func (s *Scheduler) wake() {
 
 func newUUID() string {
 	b := make([]byte, 16)
-	rand.Read(b)
+	crand.Read(b)
 	b[6] = b[6]&0x0f | 0x40
 	b[8] = b[8]&0x3f | 0x80
 	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
