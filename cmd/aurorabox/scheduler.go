@@ -30,25 +30,27 @@ import (
 
 func schedulerCommand() *cobra.Command {
 	var listen, masterURL, zkServers, dataDir, hostname, serversetPath, announcerEnsemble, shiroINI, profile, restore, cronTZ string
-	var offerHold, failover, reconcile, updateReservation, maintenancePoll time.Duration
+	var failover, updateReservation, maintenancePoll time.Duration
 	var slaMinInstances int
 	var overhead scheduler.Overhead
 	var maxTasks, observerPort, maxUpdateFailures, updateHistory int
-	timings := map[string]*time.Duration{}
 	var enablePreemptor bool
 	var offerReservation time.Duration
+	var knobs *schedulerKnobs
 	cmd := &cobra.Command{
 		Use:   "scheduler",
 		Short: "Run the Aurora scheduler (started by up)",
 		Long: `Runs the Aurora-compatible scheduler, a Mesos framework named Aurora. With --zk it takes
-part in leader election under --serverset-path and, once leading, advertises itself there as a
-ServerSet member_ node, where Aurora clients look for it. Until then it answers /leaderhealth with
-503 (another scheduler leads) or 502 (none does) and redirects everything else to the leader.
+part in leader election under --serverset-path; once leading and registered with Mesos (Aurora's
+ACTIVE) it advertises itself there as a ServerSet member_ node, where Aurora clients look for it.
+Until then it answers /leaderhealth with 503 (another scheduler is advertised) or 502 (none is), and
+while standing by it redirects everything else to the leader.
 
 Timing flags are Aurora's (§5.3 and §8.2 of the reference); --timing-profile picks their defaults:
-"dev" (no multi-second waits before scheduling, no flapping throttle, preemption by tasks pending
-5 s, searched every second) or "aurora" (Aurora's production defaults). A timing flag given
-explicitly wins over the profile.`,
+"dev" (no multi-second waits before scheduling, no flapping throttle, no scheduling rate limit to
+speak of, preemption by tasks pending 5 s, searched every second, reconciliation at registration
+and every 5 min, partition aware) or "aurora" (Aurora's production defaults). A timing flag given
+explicitly wins over the profile. --reconciliation-interval sets both reconciliation intervals.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := loadConfig(cmd)
@@ -64,39 +66,10 @@ explicitly wins over the profile.`,
 			if dataDir == "" {
 				dataDir = cfg.Path("scheduler")
 			}
-			var tc state.Config
-			switch profile {
-			case "dev":
-				tc = state.DevConfig()
-			case "aurora":
-				tc = state.AuroraConfig()
-			default:
-				return &exitError{2, fmt.Errorf("scheduler: --timing-profile %q: want dev or aurora", profile)}
+			if err := knobs.resolve(cmd, profile); err != nil {
+				return &exitError{2, fmt.Errorf("scheduler: %w", err)}
 			}
-			preemptionDelay, slotSearch := scheduler.DevPreemptionDelay, scheduler.DevPreemptionSlotSearchInterval
-			if profile == "aurora" {
-				preemptionDelay, slotSearch = scheduler.AuroraPreemptionDelay, scheduler.AuroraPreemptionSlotSearchInterval
-			}
-			for name, target := range map[string]*time.Duration{"preemption-delay": &preemptionDelay, "preemption-slot-search-interval": &slotSearch} {
-				if !cmd.Flags().Changed(name) {
-					continue
-				}
-				if *timings[name] <= 0 {
-					return &exitError{2, fmt.Errorf("scheduler: --%s must be positive", name)}
-				}
-				*target = *timings[name]
-			}
-			for name, target := range map[string]*time.Duration{
-				"transient-task-state-timeout": &tc.TransientTaskStateTimeout, "initial-task-kill-retry-interval": &tc.InitialTaskKillRetryInterval,
-				"flapping-task-threshold": &tc.FlappingTaskThreshold, "initial-flapping-task-delay": &tc.InitialFlappingTaskDelay,
-				"max-flapping-task-delay": &tc.MaxFlappingTaskDelay, "first-schedule-delay": &tc.FirstScheduleDelay,
-				"initial-schedule-penalty": &tc.InitialSchedulePenalty, "max-schedule-penalty": &tc.MaxSchedulePenalty,
-				"max-reschedule-task-delay-on-startup": &tc.MaxRescheduleTaskDelayOnStartup,
-			} {
-				if cmd.Flags().Changed(name) {
-					*target = *timings[name]
-				}
-			}
+			sc, tc := knobs.sc, knobs.tc
 			if _, err := cron.LoadLocation(cronTZ); err != nil {
 				return &exitError{2, fmt.Errorf("scheduler: --cron-timezone: %w", err)}
 			}
@@ -135,7 +108,8 @@ explicitly wins over the profile.`,
 			var lost <-chan struct{}
 			if zkServers != "" {
 				servers := strings.Split(zkServers, ",")
-				setHandler(scheduler.StandbyHandler(leaderFinder(servers, serversetPath)))
+				sc.LeaderFinder = leaderFinder(servers, serversetPath)
+				setHandler(scheduler.StandbyHandler(sc.LeaderFinder))
 				l, err := election.Elect(ctx, servers, serversetPath, hostname, 10*time.Second, logger)
 				if err != nil {
 					return &exitError{1, fmt.Errorf("scheduler: %w", err)}
@@ -158,34 +132,49 @@ explicitly wins over the profile.`,
 			if announcerEnsemble != "" {
 				flags = append(flags, "--announcer-ensemble", announcerEnsemble)
 			}
-			s, err := scheduler.New(scheduler.Config{
-				DisablePreemptor: !enablePreemptor, PreemptionDelay: preemptionDelay, PreemptionSlotSearchInterval: slotSearch, OfferReservation: offerReservation,
-				Cluster: cfg.Cluster, ListenAddr: listen, Hostname: hostname, MasterURL: masterURL, DataDir: dataDir,
-				ExecutorPath: exe, ExecutorFlags: flags, Logger: logger, BasicAuth: users, Timings: &tc,
-				OfferHold: offerHold, FailoverTimeout: failover, ReconcileInterval: reconcile, Overhead: overhead, MaxTasksPerJob: maxTasks,
-				ObserverPort: observerPort, MaxUpdateInstanceFailures: maxUpdateFailures, UpdateReservation: updateReservation,
-				UpdateHistoryPerJob: updateHistory, CronTimezone: cronTZ, HostMaintenancePollInterval: maintenancePoll,
-				SlaMinRequiredInstances: slaMinInstances,
-			})
+			sc.DisablePreemptor, sc.OfferReservation = !enablePreemptor, offerReservation
+			sc.Cluster, sc.ListenAddr, sc.Hostname, sc.MasterURL, sc.DataDir = cfg.Cluster, listen, hostname, masterURL, dataDir
+			sc.ExecutorPath, sc.ExecutorFlags, sc.Logger, sc.BasicAuth, sc.Timings = exe, flags, logger, users, &tc
+			sc.FailoverTimeout, sc.Overhead, sc.MaxTasksPerJob = failover, overhead, maxTasks
+			sc.ObserverPort, sc.MaxUpdateInstanceFailures, sc.UpdateReservation = observerPort, maxUpdateFailures, updateReservation
+			sc.UpdateHistoryPerJob, sc.CronTimezone, sc.HostMaintenancePollInterval = updateHistory, cronTZ, maintenancePoll
+			sc.SlaMinRequiredInstances = slaMinInstances
+			ctx, cancel := context.WithCancel(ctx)
+			defer cancel()
+			advertErr := make(chan error, 1)
+			if zkServers != "" {
+				// The leader advertises itself where clients look (§8.6)
+				// once it has registered with Mesos, as Aurora does on
+				// becoming ACTIVE.
+				p, _ := net.LookupPort("tcp", port)
+				ep := fmt.Sprintf(`{"host": %q, "port": %d}`, hostname, p)
+				member := fmt.Sprintf(`{"serviceEndpoint": %s, "additionalEndpoints": {"http": %s}, "status": "ALIVE"}`, ep, ep)
+				advertised := make(chan *announcer.Announcer, 1)
+				sc.Advertise = func(ctx context.Context) error {
+					a, err := announcer.Start(ctx, announcer.Config{Servers: strings.Split(zkServers, ","), Path: serversetPath,
+						Member: []byte(member), Logger: logger})
+					if err != nil {
+						advertErr <- err
+						return err
+					}
+					advertised <- a
+					return nil
+				}
+				defer func() {
+					cancel()
+					select {
+					case a := <-advertised:
+						a.Stop()
+					default:
+					}
+				}()
+			}
+			s, err := scheduler.New(sc)
 			if err != nil {
 				return &exitError{1, fmt.Errorf("scheduler: %w", err)}
 			}
 			defer s.Close()
-			ctx, cancel := context.WithCancel(ctx)
-			defer cancel()
 			setHandler(s.Handler())
-			if zkServers != "" {
-				// The leader advertises itself where clients look (§8.6).
-				p, _ := net.LookupPort("tcp", port)
-				ep := fmt.Sprintf(`{"host": %q, "port": %d}`, hostname, p)
-				member := fmt.Sprintf(`{"serviceEndpoint": %s, "additionalEndpoints": {"http": %s}, "status": "ALIVE"}`, ep, ep)
-				a, err := announcer.Start(ctx, announcer.Config{Servers: strings.Split(zkServers, ","), Path: serversetPath,
-					Member: []byte(member), Logger: logger})
-				if err != nil {
-					return &exitError{1, fmt.Errorf("scheduler: advertise: %w", err)}
-				}
-				defer a.Stop()
-			}
 			go s.Run(ctx)
 			select {
 			case <-ctx.Done():
@@ -195,6 +184,8 @@ explicitly wins over the profile.`,
 					return nil
 				}
 				return &exitError{1, fmt.Errorf("scheduler: %w", err)}
+			case err := <-advertErr:
+				return &exitError{1, fmt.Errorf("scheduler: advertise: %w", err)}
 			case <-lost:
 				// Another scheduler may lead now: stop at once, as Aurora does.
 				return &exitError{1, errors.New("scheduler: lost leadership (ZooKeeper session expired)")}
@@ -212,25 +203,10 @@ explicitly wins over the profile.`,
 	f.StringVar(&announcerEnsemble, "announcer-ensemble", "", "ZooKeeper ensemble passed to executors for task announcements")
 	f.StringVar(&restore, "restore", "", "replace the store with this backup (from performBackup) before starting")
 	f.StringVar(&profile, "timing-profile", "dev", `defaults of the timing flags: "dev" or "aurora"`)
-	aurora := state.AuroraConfig()
-	for _, d := range []struct {
-		name string
-		def  time.Duration
-	}{
-		{"transient-task-state-timeout", aurora.TransientTaskStateTimeout}, {"initial-task-kill-retry-interval", aurora.InitialTaskKillRetryInterval},
-		{"flapping-task-threshold", aurora.FlappingTaskThreshold}, {"initial-flapping-task-delay", aurora.InitialFlappingTaskDelay},
-		{"max-flapping-task-delay", aurora.MaxFlappingTaskDelay}, {"first-schedule-delay", aurora.FirstScheduleDelay},
-		{"initial-schedule-penalty", aurora.InitialSchedulePenalty}, {"max-schedule-penalty", aurora.MaxSchedulePenalty},
-		{"max-reschedule-task-delay-on-startup", aurora.MaxRescheduleTaskDelayOnStartup},
-		{"preemption-delay", scheduler.AuroraPreemptionDelay}, {"preemption-slot-search-interval", scheduler.AuroraPreemptionSlotSearchInterval},
-	} {
-		timings[d.name] = f.Duration(d.name, d.def, "Aurora's -"+strings.ReplaceAll(d.name, "-", "_")+" (default shown: the aurora profile's)")
-	}
-	f.DurationVar(&offerHold, "min-offer-hold-time", time.Minute, "how long an unused offer is held before it is declined")
+	knobs = addSchedulerKnobs(cmd)
 	f.BoolVar(&enablePreemptor, "enable-preemptor", true, "let PENDING tasks preempt others (Aurora's -enable_preemptor)")
 	f.DurationVar(&offerReservation, "offer-reservation-duration", scheduler.DefaultOfferReservation,
 		"how long an agent whose tasks were preempted is kept for the task they were preempted for")
-	f.DurationVar(&reconcile, "reconciliation-interval", 5*time.Minute, "how often tasks are reconciled with Mesos (explicitly, then implicitly)")
 	f.DurationVar(&failover, "framework-failover-timeout", 21*24*time.Hour, "how long Mesos keeps the framework's tasks while no scheduler is connected")
 	f.Float64Var(&overhead.CPUs, "thermos-executor-cpu", 0.01, "cpus added to each task for its executor")
 	f.Float64Var(&overhead.MemMB, "thermos-executor-ram", 32, "MB of RAM added to each task for its executor")
@@ -332,4 +308,175 @@ func readUsers(path string) (map[string]string, error) {
 		return nil, fmt.Errorf("%s: no users in a [users] section", path)
 	}
 	return users, nil
+}
+
+// schedulerKnobs are the scheduler's flags whose defaults come from
+// --timing-profile, filling sc and tc.
+type schedulerKnobs struct {
+	sc   scheduler.Config
+	tc   state.Config
+	list []profiled
+	// reconcile is --reconciliation-interval, the old single interval.
+	reconcile      time.Duration
+	partitionAware bool
+}
+
+// addSchedulerKnobs registers the profiled flags on cmd.
+func addSchedulerKnobs(cmd *cobra.Command) *schedulerKnobs {
+	k := &schedulerKnobs{}
+	f := cmd.Flags()
+	dev, aurora := state.DevConfig(), state.AuroraConfig()
+	for _, d := range []struct {
+		name        string
+		dev, aurora time.Duration
+		dst         *time.Duration
+		usage       string
+	}{
+		{"transient-task-state-timeout", dev.TransientTaskStateTimeout, aurora.TransientTaskStateTimeout, &k.tc.TransientTaskStateTimeout,
+			"a task this long in ASSIGNED, PREEMPTING, RESTARTING, KILLING or DRAINING goes LOST"},
+		{"initial-task-kill-retry-interval", dev.InitialTaskKillRetryInterval, aurora.InitialTaskKillRetryInterval, &k.tc.InitialTaskKillRetryInterval,
+			"first wait before a kill is sent again (doubling)"},
+		{"flapping-task-threshold", dev.FlappingTaskThreshold, aurora.FlappingTaskThreshold, &k.tc.FlappingTaskThreshold,
+			"a task that ran shorter than this flapped"},
+		{"initial-flapping-task-delay", dev.InitialFlappingTaskDelay, aurora.InitialFlappingTaskDelay, &k.tc.InitialFlappingTaskDelay,
+			"THROTTLED time of a flapping task's replacement (doubling; 0: no throttling)"},
+		{"max-flapping-task-delay", dev.MaxFlappingTaskDelay, aurora.MaxFlappingTaskDelay, &k.tc.MaxFlappingTaskDelay,
+			"longest THROTTLED time"},
+		{"first-schedule-delay", dev.FirstScheduleDelay, aurora.FirstScheduleDelay, &k.tc.FirstScheduleDelay,
+			"wait before a new task group's first scheduling attempt"},
+		{"initial-schedule-penalty", dev.InitialSchedulePenalty, aurora.InitialSchedulePenalty, &k.tc.InitialSchedulePenalty,
+			"wait after a scheduling attempt that placed nothing (doubling)"},
+		{"max-schedule-penalty", dev.MaxSchedulePenalty, aurora.MaxSchedulePenalty, &k.tc.MaxSchedulePenalty,
+			"longest wait after failed scheduling attempts"},
+		{"max-reschedule-task-delay-on-startup", dev.MaxRescheduleTaskDelayOnStartup, aurora.MaxRescheduleTaskDelayOnStartup, &k.tc.MaxRescheduleTaskDelayOnStartup,
+			"longest random wait of the PENDING tasks found at start"},
+		{"preemption-delay", scheduler.DevPreemptionDelay, scheduler.AuroraPreemptionDelay, &k.sc.PreemptionDelay,
+			"how long a task must be PENDING before it may preempt others"},
+		{"preemption-slot-search-interval", scheduler.DevPreemptionSlotSearchInterval, scheduler.AuroraPreemptionSlotSearchInterval, &k.sc.PreemptionSlotSearchInterval,
+			"how often PENDING tasks look for tasks to preempt"},
+		{"min-offer-hold-time", time.Minute, 5 * time.Minute, &k.sc.OfferHold,
+			"how long an unused offer is held before it is declined"},
+		{"offer-hold-jitter-window", 0, time.Minute, &k.sc.OfferHoldJitter,
+			"most random time added to each offer's hold time"},
+		{"offer-filter-duration", 0, 5 * time.Second, &k.sc.OfferFilterDuration,
+			"refuse_seconds of the DECLINE of an unused offer: how long Mesos keeps the agent's resources from this framework"},
+		{"reconciliation-initial-delay", 0, time.Minute, &k.sc.ReconcileInitialDelay,
+			"wait after the start before tasks are first reconciled with Mesos"},
+		{"reconciliation-explicit-interval", 5 * time.Minute, time.Hour, &k.sc.ReconcileExplicitInterval,
+			"how often every task the store places on an agent is reconciled explicitly"},
+		{"reconciliation-implicit-interval", 5 * time.Minute, time.Hour, &k.sc.ReconcileImplicitInterval,
+			"how often tasks are reconciled implicitly (Mesos reports all the framework's tasks)"},
+		{"reconciliation-schedule-spread", 0, 30 * time.Minute, &k.sc.ReconcileScheduleSpread,
+			"how far the periodic implicit reconciliations run behind the explicit ones"},
+		{"reconciliation-explicit-batch-interval", 0, 5 * time.Second, &k.sc.ReconcileExplicitBatchInterval,
+			"wait between two batches of an explicit reconciliation"},
+		{"unavailability-threshold", scheduler.DevUnavailabilityThreshold, scheduler.AuroraUnavailabilityThreshold, &k.sc.UnavailabilityThreshold,
+			"how long before a Mesos maintenance window its agent stops taking tasks"},
+		{"history-prune-threshold", scheduler.DefaultHistoryPruneThreshold, scheduler.DefaultHistoryPruneThreshold, &k.sc.HistoryPruneThreshold,
+			"how long a terminal task is kept"},
+		{"history-min-retention-threshold", scheduler.DefaultHistoryMinRetention, scheduler.DefaultHistoryMinRetention, &k.sc.HistoryMinRetention,
+			"how long a terminal task is kept at least, whatever the per-job limit"},
+	} {
+		addProfiled(&k.list, f.DurationVar, d.name, d.dev, d.aurora, d.dst, d.usage)
+	}
+	addProfiled(&k.list, f.Float64Var, "max-schedule-attempts-per-sec", scheduler.DevMaxScheduleAttemptsPerSec, scheduler.AuroraMaxScheduleAttemptsPerSec,
+		&k.sc.MaxScheduleAttemptsPerSec, "rate limit of scheduling attempts (each of up to --max-tasks-per-schedule-attempt tasks of one task group)")
+	addProfiled(&k.list, f.IntVar, "scheduling-max-batch-size", scheduler.DevSchedulingMaxBatchSize, scheduler.AuroraSchedulingMaxBatchSize,
+		&k.sc.SchedulingMaxBatchSize, "most scheduling attempts matched against the offers and stored together")
+	addProfiled(&k.list, f.IntVar, "max-tasks-per-schedule-attempt", scheduler.DevMaxTasksPerScheduleAttempt, scheduler.AuroraMaxTasksPerScheduleAttempt,
+		&k.sc.MaxTasksPerScheduleAttempt, "most tasks of one task group a scheduling attempt tries to place")
+	addProfiled(&k.list, f.IntVar, "reconciliation-explicit-batch-size", 1000, 1000,
+		&k.sc.ReconcileExplicitBatchSize, "most tasks named in one explicit reconciliation call")
+	addProfiled(&k.list, f.IntVar, "history-max-per-job-threshold", scheduler.DefaultHistoryMaxPerJob, scheduler.DefaultHistoryMaxPerJob,
+		&k.sc.HistoryMaxPerJob, "terminal tasks kept per job; older ones go once past --history-min-retention-threshold")
+	addProfiled(&k.list, f.BoolVar, "partition-aware", true, false, &k.partitionAware,
+		"register PARTITION_AWARE: an unreachable agent's tasks go PARTITIONED (and follow their partition policy) instead of LOST")
+	f.DurationVar(&k.reconcile, "reconciliation-interval", 0,
+		"both reconciliation intervals at once (the explicit and implicit flags win when given)")
+	return k
+}
+
+// resolve fills sc and tc from the flags given and the profile's defaults,
+// and checks them.
+func (k *schedulerKnobs) resolve(cmd *cobra.Command, profile string) error {
+	if profile != "dev" && profile != "aurora" {
+		return fmt.Errorf("--timing-profile %q: want dev or aurora", profile)
+	}
+	for _, p := range k.list {
+		p.apply(profile, cmd.Flags().Changed(p.name))
+	}
+	for name, d := range map[string]time.Duration{
+		"preemption-delay": k.sc.PreemptionDelay, "preemption-slot-search-interval": k.sc.PreemptionSlotSearchInterval,
+		"min-offer-hold-time": k.sc.OfferHold, "reconciliation-explicit-interval": k.sc.ReconcileExplicitInterval,
+		"reconciliation-implicit-interval": k.sc.ReconcileImplicitInterval, "history-prune-threshold": k.sc.HistoryPruneThreshold,
+		"history-min-retention-threshold": k.sc.HistoryMinRetention,
+	} {
+		if d <= 0 {
+			return fmt.Errorf("--%s must be positive", name)
+		}
+	}
+	for name, d := range map[string]time.Duration{
+		"offer-hold-jitter-window": k.sc.OfferHoldJitter, "offer-filter-duration": k.sc.OfferFilterDuration,
+		"reconciliation-initial-delay": k.sc.ReconcileInitialDelay, "reconciliation-schedule-spread": k.sc.ReconcileScheduleSpread,
+		"reconciliation-explicit-batch-interval": k.sc.ReconcileExplicitBatchInterval, "unavailability-threshold": k.sc.UnavailabilityThreshold,
+	} {
+		if d < 0 {
+			return fmt.Errorf("--%s must not be negative", name)
+		}
+	}
+	for name, n := range map[string]int{
+		"scheduling-max-batch-size": k.sc.SchedulingMaxBatchSize, "max-tasks-per-schedule-attempt": k.sc.MaxTasksPerScheduleAttempt,
+		"reconciliation-explicit-batch-size": k.sc.ReconcileExplicitBatchSize, "history-max-per-job-threshold": k.sc.HistoryMaxPerJob,
+	} {
+		if n <= 0 {
+			return fmt.Errorf("--%s must be positive", name)
+		}
+	}
+	if k.sc.MaxScheduleAttemptsPerSec <= 0 {
+		return errors.New("--max-schedule-attempts-per-sec must be positive")
+	}
+	if cmd.Flags().Changed("reconciliation-interval") {
+		if k.reconcile <= 0 {
+			return errors.New("--reconciliation-interval must be positive")
+		}
+		// The old single interval, for both kinds unless they are given
+		// themselves.
+		if !cmd.Flags().Changed("reconciliation-explicit-interval") {
+			k.sc.ReconcileExplicitInterval = k.reconcile
+		}
+		if !cmd.Flags().Changed("reconciliation-implicit-interval") {
+			k.sc.ReconcileImplicitInterval = k.reconcile
+		}
+	}
+	if k.sc.UnavailabilityThreshold == 0 {
+		k.sc.UnavailabilityThreshold = -1 // Config's "none"; its zero is the default
+	}
+	k.sc.DisablePartitionAware = !k.partitionAware
+	return nil
+}
+
+// profiled is a flag whose default depends on --timing-profile: the aurora
+// profile's value is the default shown, the dev profile's is in the usage.
+type profiled struct {
+	name  string
+	apply func(profile string, changed bool)
+}
+
+// addProfiled registers a profiled flag with register (a FlagSet's
+// DurationVar, IntVar, ...); apply stores in dst the flag's value when it
+// was given, else the profile's.
+func addProfiled[T any](knobs *[]profiled, register func(*T, string, T, string), name string, dev, aurora T, dst *T, usage string) {
+	v := new(T)
+	register(v, name, aurora, fmt.Sprintf("Aurora's -%s: %s (default shown: the aurora profile's; dev: %v)",
+		strings.ReplaceAll(name, "-", "_"), usage, dev))
+	*knobs = append(*knobs, profiled{name: name, apply: func(profile string, changed bool) {
+		switch {
+		case changed:
+			*dst = *v
+		case profile == "aurora":
+			*dst = aurora
+		default:
+			*dst = dev
+		}
+	}})
 }

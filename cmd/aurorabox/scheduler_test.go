@@ -1,10 +1,14 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/spf13/cobra"
 )
 
 func TestReadUsers(t *testing.T) {
@@ -23,5 +27,84 @@ func TestReadUsers(t *testing.T) {
 	}
 	if _, err := readUsers(write("[roles]\nadmin = *\n")); err == nil {
 		t.Fatal("a file without users was accepted")
+	}
+}
+
+// The profiled flags take the dev or aurora profile's values unless
+// given; --reconciliation-interval sets both intervals unless they are
+// given; --partition-aware=false reaches the scheduler's config.
+func TestSchedulerKnobs(t *testing.T) {
+	resolve := func(profile string, args ...string) (*schedulerKnobs, error) {
+		cmd := &cobra.Command{Use: "scheduler"}
+		k := addSchedulerKnobs(cmd)
+		if err := cmd.Flags().Parse(args); err != nil {
+			t.Fatal(err)
+		}
+		return k, k.resolve(cmd, profile)
+	}
+	dev, err := resolve("dev")
+	if err != nil {
+		t.Fatal(err)
+	}
+	aurora, err := resolve("aurora")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name      string
+		dev, prod any
+	}{
+		{"max_schedule_attempts_per_sec", dev.sc.MaxScheduleAttemptsPerSec, aurora.sc.MaxScheduleAttemptsPerSec},
+		{"scheduling_max_batch_size", dev.sc.SchedulingMaxBatchSize, aurora.sc.SchedulingMaxBatchSize},
+		{"max_tasks_per_schedule_attempt", dev.sc.MaxTasksPerScheduleAttempt, aurora.sc.MaxTasksPerScheduleAttempt},
+		{"offer_filter_duration", dev.sc.OfferFilterDuration, aurora.sc.OfferFilterDuration},
+		{"min_offer_hold_time", dev.sc.OfferHold, aurora.sc.OfferHold},
+		{"offer_hold_jitter_window", dev.sc.OfferHoldJitter, aurora.sc.OfferHoldJitter},
+		{"reconciliation_initial_delay", dev.sc.ReconcileInitialDelay, aurora.sc.ReconcileInitialDelay},
+		{"reconciliation_explicit_interval", dev.sc.ReconcileExplicitInterval, aurora.sc.ReconcileExplicitInterval},
+		{"reconciliation_implicit_interval", dev.sc.ReconcileImplicitInterval, aurora.sc.ReconcileImplicitInterval},
+		{"reconciliation_schedule_spread", dev.sc.ReconcileScheduleSpread, aurora.sc.ReconcileScheduleSpread},
+		{"reconciliation_explicit_batch_interval", dev.sc.ReconcileExplicitBatchInterval, aurora.sc.ReconcileExplicitBatchInterval},
+		{"unavailability_threshold", dev.sc.UnavailabilityThreshold, aurora.sc.UnavailabilityThreshold},
+		{"partition_aware (disabled)", dev.sc.DisablePartitionAware, aurora.sc.DisablePartitionAware},
+		{"history_prune_threshold", dev.sc.HistoryPruneThreshold, aurora.sc.HistoryPruneThreshold},
+		{"history_max_per_job_threshold", dev.sc.HistoryMaxPerJob, aurora.sc.HistoryMaxPerJob},
+		{"history_min_retention_threshold", dev.sc.HistoryMinRetention, aurora.sc.HistoryMinRetention},
+		{"first_schedule_delay", dev.tc.FirstScheduleDelay, aurora.tc.FirstScheduleDelay},
+		{"preemption_delay", dev.sc.PreemptionDelay, aurora.sc.PreemptionDelay},
+	} {
+		want := map[string]string{
+			"max_schedule_attempts_per_sec": "1000 40", "scheduling_max_batch_size": "100 3", "max_tasks_per_schedule_attempt": "1000 5",
+			"offer_filter_duration": "0s 5s", "min_offer_hold_time": "1m0s 5m0s", "offer_hold_jitter_window": "0s 1m0s",
+			"reconciliation_initial_delay": "0s 1m0s", "reconciliation_explicit_interval": "5m0s 1h0m0s",
+			"reconciliation_implicit_interval": "5m0s 1h0m0s", "reconciliation_schedule_spread": "0s 30m0s",
+			"reconciliation_explicit_batch_interval": "0s 5s", "unavailability_threshold": "1m0s 6m0s",
+			"partition_aware (disabled)": "false true", "history_prune_threshold": "48h0m0s 48h0m0s",
+			"history_max_per_job_threshold": "100 100", "history_min_retention_threshold": "1h0m0s 1h0m0s",
+			"first_schedule_delay": "0s 1ms", "preemption_delay": "5s 3m0s",
+		}[c.name]
+		if got := fmt.Sprint(c.dev, " ", c.prod); got != want {
+			t.Errorf("%s: dev and aurora %s, want %s", c.name, got, want)
+		}
+	}
+
+	k, err := resolve("aurora", "--reconciliation-interval=10m", "--reconciliation-implicit-interval=20m",
+		"--scheduling-max-batch-size=7", "--partition-aware", "--unavailability-threshold=0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if k.sc.ReconcileExplicitInterval != 10*time.Minute || k.sc.ReconcileImplicitInterval != 20*time.Minute ||
+		k.sc.SchedulingMaxBatchSize != 7 || k.sc.DisablePartitionAware || k.sc.UnavailabilityThreshold >= 0 ||
+		k.sc.MaxTasksPerScheduleAttempt != 5 {
+		t.Errorf("explicit flags over the aurora profile: %+v", k.sc)
+	}
+	for _, args := range [][]string{{"--scheduling-max-batch-size=0"}, {"--offer-filter-duration=-1s"}, {"--max-schedule-attempts-per-sec=0"},
+		{"--reconciliation-interval=0"}, {"--history-prune-threshold=0"}} {
+		if _, err := resolve("dev", args...); err == nil {
+			t.Errorf("%v accepted", args)
+		}
+	}
+	if _, err := resolve("prod"); err == nil {
+		t.Error("--timing-profile prod accepted")
 	}
 }
