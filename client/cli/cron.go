@@ -122,7 +122,11 @@ func cronShow(env *Env) *cobra.Command {
 			}
 			r, err := c.Call(cmd.Context(), "getJobs", map[string]any{"ownerRole": k.Role})
 			if err != nil {
-				return &client.Error{Code: client.ExitInvalidParameter, Err: fmt.Errorf("Error getting cron status for %s from server: %w", k, err)}
+				err = prefixed(err, fmt.Sprintf("Error getting cron status for %s from server:", k))
+				if ce, ok := err.(*client.Error); ok {
+					ce.Code = client.ExitInvalidParameter
+				}
+				return err
 			}
 			if r.Result != nil && r.Result.GetJobsResult != nil {
 				for _, j := range r.Result.GetJobsResult.Configs {
