@@ -52,8 +52,12 @@ func (tx *txn) setMaintenance(host string, mode match.MaintenanceMode) {
 	tx.maint[host] = mode
 }
 
+// begin starts a batch. Its time is a whole millisecond, as the task
+// events it writes are stored: a timer armed for an event (whose Since is
+// the event's time) must find the same time in the stored task when it
+// fires, or it is stale and never moves the task on.
 func (s *Scheduler) begin() *txn {
-	return &txn{s: s, now: s.cfg.Now(), dirty: map[string]bool{}, delete: map[string]bool{}}
+	return &txn{s: s, now: s.cfg.Now().Truncate(time.Millisecond), dirty: map[string]bool{}, delete: map[string]bool{}}
 }
 
 // commit writes the batch; the caller holds s.mu. On failure the in-memory

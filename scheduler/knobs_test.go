@@ -531,3 +531,57 @@ func TestHistoryPruning(t *testing.T) {
 		t.Fatalf("after a restart: tasks %s, jobs %s", got, e.jobNames())
 	}
 }
+
+// A timer armed by a transition fires in the same process even when the
+// clock is not on a whole millisecond (task events are stored in ms): a
+// task PARTITIONED under the default partition policy goes LOST at once
+// and is replaced.
+func TestTimersFireOffTheMillisecond(t *testing.T) {
+	e := newKnobEnv(t, nil)
+	e.advance(1234567 * time.Nanosecond)
+	e.create("web", 1)
+	e.offer("agent-1")
+	e.s.scheduleRound(e.ctx)
+	launched := e.launched()
+	if len(launched) != 1 {
+		t.Fatalf("launched %v", launched)
+	}
+	id := launched[0].TaskID.Value
+	e.s.mu.Lock()
+	tx := e.s.begin()
+	tx.transition(id, state.Running, "")
+	tx.transition(id, state.Partitioned, "")
+	timers := tx.timers
+	if err := tx.commit(); err != nil {
+		t.Fatal(err)
+	}
+	var fired state.Outcome
+	if len(timers) == 1 {
+		fired = e.s.machine().Fire(e.s.machineTask(e.s.tasks[id]), timers[len(timers)-1], e.clock()).Outcome
+	}
+	e.s.mu.Unlock()
+	if len(timers) != 1 || fired != state.Success {
+		t.Fatalf("timers %+v: firing the partition one: outcome %v, want success", timers, fired)
+	}
+	// Through onUpdate, the armed timer moves the task on by itself.
+	e.create("api", 1)
+	e.offer("agent-1")
+	e.s.scheduleRound(e.ctx)
+	var api *mesos.TaskInfo
+	for _, ti := range e.launched() {
+		if ti.Name == "www-data/prod/api" {
+			api = &ti
+		}
+	}
+	if api == nil {
+		t.Fatal("api not launched")
+	}
+	for _, st := range []mesos.TaskState{mesos.TASK_RUNNING, mesos.TASK_UNREACHABLE} {
+		e.s.onUpdate(e.ctx, mesos.TaskStatus{TaskID: api.TaskID, State: st.Enum(), AgentID: &mesos.AgentID{Value: "agent-1"}})
+	}
+	for deadline := time.Now().Add(30 * time.Second); fmt.Sprint(e.statuses("api")) != "map[LOST:1 PENDING:1]"; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the PARTITIONED task did not go LOST: %v", e.statuses("api"))
+		}
+	}
+}
