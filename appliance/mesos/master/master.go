@@ -215,7 +215,12 @@ func (m *Master) recoverAgentTasksLocked(a *agent, infos []mesos.FrameworkInfo, 
 			m.frameworks[fw.id] = fw
 			m.cfg.Logger.Info("framework recovered from a re-registering agent", "framework", fw.id, "agent", a.id)
 		}
-		if fw.tasks[rt.Info.TaskID.Value] != nil {
+		if t := fw.tasks[rt.Info.TaskID.Value]; t != nil {
+			// Back from a partition: the agent's state is the truth again,
+			// and reconciliation reports it (Aurora's PARTITIONED → RUNNING).
+			if t.state == mesos.TASK_UNREACHABLE {
+				t.state = rt.State
+			}
 			continue
 		}
 		need := sumResources(rt.Info.Resources)

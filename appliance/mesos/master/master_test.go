@@ -604,6 +604,7 @@ func TestAgentRemoval(t *testing.T) {
 	aware := framework("aware")
 	aware.Capabilities = []mesos.FrameworkInfo_Capability{{Type: mesos.FrameworkInfo_Capability_PARTITION_AWARE}}
 	frameworks := map[string]*sched{}
+	launched := map[string]mesos.TaskInfo{}
 	for _, f := range []struct {
 		id   string
 		info *mesos.FrameworkInfo
@@ -611,7 +612,8 @@ func TestAgentRemoval(t *testing.T) {
 		s := subscribe(t, srv.URL, "json", f.info)
 		frameworks[f.id] = s
 		offer := s.next(scheduler.Event_OFFERS).Offers.Offers[0]
-		s.mustCall(calls.Accept(calls.OfferOperations{calls.OpLaunch(commandTask(f.id, &offer, 1, 64))}.WithOffers(offer.ID)))
+		launched[f.id] = commandTask(f.id, &offer, 1, 64)
+		s.mustCall(calls.Accept(calls.OfferOperations{calls.OpLaunch(launched[f.id])}.WithOffers(offer.ID)))
 		st := s.next(scheduler.Event_UPDATE).Update.Status
 		if st.GetState() != mesos.TASK_RUNNING {
 			t.Fatalf("%s: %s", f.id, st.GetState())
@@ -632,5 +634,17 @@ func TestAgentRemoval(t *testing.T) {
 		if f := frameworks[id].next(scheduler.Event_FAILURE).Failure; f.GetAgentID().GetValue() != agent.id || f.ExecutorID != nil || f.Status != nil {
 			t.Errorf("%s: failure %v", id, f)
 		}
+	}
+
+	// The agent comes back with the partition-aware framework's task still
+	// running: reconciliation reports it RUNNING again, not UNREACHABLE.
+	sub := agentSubscribe()
+	sub.Info.ID = &mesos.AgentID{Value: agent.id}
+	aw := frameworks["sleep-aware"]
+	sub.Tasks = []master.AgentTask{{FrameworkID: aw.fwID, Info: launched["sleep-aware"], State: mesos.TASK_RUNNING}}
+	startAgentWith(t, srv.URL, sub)
+	aw.mustCall(calls.Reconcile(calls.ReconcileTasks(map[string]string{"sleep-aware": agent.id})))
+	if st := aw.next(scheduler.Event_UPDATE).Update.Status; st.TaskID.Value != "sleep-aware" || st.GetState() != mesos.TASK_RUNNING {
+		t.Errorf("after the agent came back, reconcile says %s %s", st.TaskID.Value, st.GetState())
 	}
 }
