@@ -64,6 +64,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/aurorabox/aurorabox/executor/announcer"
 	"github.com/aurorabox/aurorabox/executor/assigned"
 	"github.com/aurorabox/aurorabox/executor/driver"
 	"github.com/aurorabox/aurorabox/executor/planner"
@@ -260,9 +261,14 @@ func (e *thermos) launch(task mesos.TaskInfo) {
 			return
 		}
 	}
+	ports, err := announcer.TaskPorts(job.Announce, at.AssignedPorts)
+	if err != nil {
+		e.fail(status{mesos.TASK_FAILED, mesos.REASON_TASK_INVALID.Enum(), "Task is invalid: " + err.Error()})
+		return
+	}
 	r, err := runner.New(runner.Config{
 		Task: plannerTask(job.Task),
-		Bindings: runner.Bindings{Ports: at.AssignedPorts, TaskID: at.TaskID, User: userName,
+		Bindings: runner.Bindings{Ports: ports, TaskID: at.TaskID, User: userName,
 			Instance: at.InstanceID, Hostname: host},
 		Sandbox:        filepath.Join(sandboxRoot, "sandbox"),
 		CheckpointRoot: filepath.Join(sandboxRoot, "checkpoints"),

@@ -689,3 +689,31 @@ func TestFailingProcessFailsTask(t *testing.T) {
 	}
 	checkEnd(t, st, "Task failed.", nil)
 }
+
+// TestPortmapAliases: {{thermos.ports[x]}} sees the announcer's portmap
+// aliases (of an assigned port, or a literal), as Aurora's executor hands
+// its runner the resolved ports; a cycle in the portmap fails the task.
+func TestPortmapAliases(t *testing.T) {
+	c := mesostest.Start(t)
+	j := job("aliases", process("echo", `echo {{thermos.ports[http]}} {{thermos.ports[alias]}} {{thermos.ports[static]}} > ports`))
+	j.Announce = &assigned.Announcer{Portmap: map[string]string{"alias": "http", "static": "8888"}}
+	cyclic := job("cyclic", process("p", "true"))
+	cyclic.Announce = &assigned.Announcer{Portmap: map[string]string{"a": "b", "b": "a"}}
+	var port uint64
+	c.Launch(func(o mesos.Offer) mesos.TaskInfo {
+		port = mesostest.Ports(o)[0]
+		return thermosTask(c, "aliases", j, nil, "http")(o)
+	}, thermosTask(c, "cyclic", cyclic, nil))
+	expect(t, c, "aliases", mesos.TASK_STARTING, 20*time.Second)
+	expect(t, c, "aliases", mesos.TASK_RUNNING, 20*time.Second)
+	expect(t, c, "aliases", mesos.TASK_FINISHED, 30*time.Second)
+	b, _ := os.ReadFile(filepath.Join(sandbox(c, "aliases"), "ports"))
+	if want := fmt.Sprintf("%d %d 8888", port, port); strings.TrimSpace(string(b)) != want {
+		t.Fatalf("ports seen %q, want %q", b, want)
+	}
+	expect(t, c, "cyclic", mesos.TASK_STARTING, 20*time.Second)
+	st := expect(t, c, "cyclic", mesos.TASK_FAILED, 20*time.Second)
+	if !strings.Contains(st.GetMessage(), "cycle") {
+		t.Fatalf("cyclic portmap: %q", st.GetMessage())
+	}
+}

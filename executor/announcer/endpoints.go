@@ -92,6 +92,21 @@ func Endpoints(a assigned.Announcer, assignedPorts map[string]int, host string) 
 	return Endpoint{Host: host, Port: ports[primaryName]}, additional, nil
 }
 
+// TaskPorts are the ports a task's processes see as {{thermos.ports[x]}}:
+// the assigned ports, plus, with an announcer, its portmap aliases
+// resolved as Endpoints resolves them (Aurora's executor hands the
+// runner resolve_ports' result). A portmap cycle is an error.
+func TaskPorts(a *assigned.Announcer, assignedPorts map[string]int) (map[string]int, error) {
+	if a == nil {
+		return assignedPorts, nil
+	}
+	portmap := a.Portmap
+	if portmap == nil {
+		portmap = map[string]string{DefaultAliasName: "{{primary_port}}"}
+	}
+	return resolvePorts(portmap, assignedPorts, a.PrimaryPortOrDefault())
+}
+
 // portValue is a portmap entry: a literal port or the name of another entry.
 type portValue struct {
 	port  int
