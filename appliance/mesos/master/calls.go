@@ -99,6 +99,8 @@ func (m *Master) Subscribe(info mesos.FrameworkInfo, streamID string) (*subscrip
 			FrameworkID: &mesos.FrameworkID{Value: id}, HeartbeatIntervalSeconds: &hb, MasterInfo: m.masterInfo(),
 		},
 	})
+	m.dropInverseOffersLocked(id)
+	m.syncInverseOffersLocked()
 	m.allocateLocked()
 	return sub, id, nil
 }
@@ -210,6 +212,16 @@ func (m *Master) Handle(call *scheduler.Call, streamID string) error {
 			m.cfg.Logger.Warn("dropping a framework message for an agent that is not connected",
 				"agent", msg.AgentID.Value, "executor", msg.ExecutorID.Value)
 		}
+	case scheduler.Call_ACCEPT_INVERSE_OFFERS:
+		if call.AcceptInverseOffers == nil {
+			return badRequest("ACCEPT_INVERSE_OFFERS without accept_inverse_offers")
+		}
+		m.answerInverseOffersLocked(fw, call.AcceptInverseOffers.InverseOfferIDs, true)
+	case scheduler.Call_DECLINE_INVERSE_OFFERS:
+		if call.DeclineInverseOffers == nil {
+			return badRequest("DECLINE_INVERSE_OFFERS without decline_inverse_offers")
+		}
+		m.answerInverseOffersLocked(fw, call.DeclineInverseOffers.InverseOfferIDs, false)
 	case scheduler.Call_REQUEST:
 		// Mesos' allocator ignores resource requests; so do we.
 	default:

@@ -8,10 +8,13 @@ import (
 	"net/http"
 	"sort"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/aurorabox/aurorabox/appliance/mesos/mesosutil"
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 	"github.com/mesos/mesos-go/api/v1/lib/maintenance"
+	"github.com/mesos/mesos-go/api/v1/lib/scheduler"
 )
 
 // Maintenance, as in Mesos: operators POST a schedule of windows during
@@ -149,6 +152,7 @@ func (m *Master) SetSchedule(sched maintenance.Schedule) error {
 		}
 	}
 	m.cfg.Logger.Info("maintenance schedule updated", "windows", len(sched.Windows), "machines", len(next))
+	m.syncInverseOffersLocked()
 	m.allocateLocked()
 	return nil
 }
@@ -264,6 +268,7 @@ func (m *Master) SetMachinesDown(ids []mesos.MachineID, down bool) error {
 		m.cfg.Logger.Info("machines down", "machines", len(ids))
 	} else {
 		m.cfg.Logger.Info("machines up", "machines", len(ids))
+		m.syncInverseOffersLocked()
 		m.allocateLocked()
 	}
 	return nil
@@ -303,7 +308,7 @@ func (m *Master) serveMaintenanceStatus(w http.ResponseWriter, r *http.Request) 
 		if m.machines[k] == machineDown {
 			down = append(down, id)
 		} else {
-			draining = append(draining, map[string]any{"id": id, "statuses": []any{}})
+			draining = append(draining, map[string]any{"id": id, "statuses": m.inverseStatusesLocked(k)})
 		}
 	}
 	m.mu.Unlock()
@@ -315,4 +320,180 @@ func (m *Master) serveMaintenanceStatus(w http.ResponseWriter, r *http.Request) 
 		out["down_machines"] = down
 	}
 	mesosutil.WriteJSON(w, out)
+}
+
+// Inverse offers, as in Mesos: a framework with tasks on an agent whose
+// machine is in a maintenance window is sent an INVERSE_OFFERS event carrying
+// the window, asking it to move its work away. Its answer (ACCEPT or
+// DECLINE_INVERSE_OFFERS) is recorded and shown in /maintenance/status; the
+// inverse offer is rescinded when the window goes away.
+
+type inverseOffer struct {
+	id      string
+	fw      string
+	agent   string
+	machine string
+	unavail mesos.Unavailability
+}
+
+type inverseAnswer struct {
+	accepted bool
+	at       time.Time
+}
+
+type inverseBook struct {
+	next    int
+	offers  map[string]*inverseOffer            // by id
+	answers map[string]map[string]inverseAnswer // machine key → framework → last answer
+}
+
+// inverseBooks holds each Master's inverseBook, used under the master's mu.
+// (Kept out of the Master struct for now; see master.go.)
+var inverseBooks sync.Map // *Master → *inverseBook
+
+func (m *Master) inverseLocked() *inverseBook {
+	if b, ok := inverseBooks.Load(m); ok {
+		return b.(*inverseBook)
+	}
+	b := &inverseBook{offers: map[string]*inverseOffer{}, answers: map[string]map[string]inverseAnswer{}}
+	inverseBooks.Store(m, b)
+	return b
+}
+
+// syncInverseOffersLocked rescinds the inverse offers whose agent is out of
+// the schedule (or whose window changed) and sends one to each connected
+// framework with live tasks on a scheduled agent that has none outstanding.
+func (m *Master) syncInverseOffersLocked() {
+	book := m.inverseLocked()
+	for id, inv := range book.offers {
+		a := m.agents[inv.agent]
+		var k string
+		var u *mesos.Unavailability
+		if a != nil {
+			k, u = m.agentMachine(a)
+		}
+		if u != nil && k == inv.machine && u.Equal(&inv.unavail) {
+			continue
+		}
+		delete(book.offers, id)
+		if fw := m.frameworks[inv.fw]; fw != nil {
+			fw.send(&scheduler.Event{Type: scheduler.Event_RESCIND_INVERSE_OFFER,
+				RescindInverseOffer: &scheduler.Event_RescindInverseOffer{InverseOfferID: mesos.OfferID{Value: id}}})
+		}
+	}
+	for k := range book.answers {
+		if _, ok := m.machines[k]; !ok {
+			delete(book.answers, k)
+		}
+	}
+	outstanding := map[[2]string]bool{}
+	for _, inv := range book.offers {
+		outstanding[[2]string{inv.fw, inv.agent}] = true
+	}
+	for _, aid := range m.agentOrder {
+		a := m.agents[aid]
+		if a == nil {
+			continue
+		}
+		k, u := m.agentMachine(a)
+		if u == nil {
+			continue
+		}
+		for _, fw := range m.frameworks {
+			if fw.sub == nil || outstanding[[2]string{fw.id, aid}] || !hasLiveTask(fw, aid) {
+				continue
+			}
+			inv := &inverseOffer{id: fmt.Sprintf("%s-I%d", m.id, book.next), fw: fw.id, agent: aid, machine: k, unavail: *u}
+			book.next++
+			book.offers[inv.id] = inv
+			fw.send(&scheduler.Event{Type: scheduler.Event_INVERSE_OFFERS, InverseOffers: &scheduler.Event_InverseOffers{
+				InverseOffers: []mesos.InverseOffer{{
+					OfferID:        mesos.OfferID{Value: inv.id},
+					FrameworkID:    mesos.FrameworkID{Value: fw.id},
+					AgentID:        &mesos.AgentID{Value: aid},
+					Unavailability: inv.unavail,
+				}},
+			}})
+			m.cfg.Logger.Info("inverse offer sent", "framework", fw.id, "agent", aid, "inverse_offer", inv.id)
+		}
+	}
+}
+
+func hasLiveTask(fw *framework, agentID string) bool {
+	for _, t := range fw.tasks {
+		if t.agent == agentID && !mesosutil.IsTerminal(t.state) {
+			return true
+		}
+	}
+	return false
+}
+
+// dropInverseOffersLocked forgets a framework's outstanding inverse offers
+// (its stream is gone: they are sent again when it subscribes).
+func (m *Master) dropInverseOffersLocked(fwID string) {
+	book := m.inverseLocked()
+	for id, inv := range book.offers {
+		if inv.fw == fwID {
+			delete(book.offers, id)
+		}
+	}
+}
+
+// answerInverseOffersLocked records a framework's ACCEPT or DECLINE of its
+// inverse offers; unknown ids are ignored, as Mesos does.
+func (m *Master) answerInverseOffersLocked(fw *framework, ids []mesos.OfferID, accepted bool) {
+	book := m.inverseLocked()
+	for _, id := range ids {
+		inv := book.offers[id.Value]
+		if inv == nil || inv.fw != fw.id {
+			continue
+		}
+		delete(book.offers, id.Value)
+		if book.answers[inv.machine] == nil {
+			book.answers[inv.machine] = map[string]inverseAnswer{}
+		}
+		book.answers[inv.machine][fw.id] = inverseAnswer{accepted: accepted, at: m.cfg.Now()}
+		m.cfg.Logger.Info("inverse offer answered", "framework", fw.id, "agent", inv.agent, "accepted", accepted)
+	}
+}
+
+// inverseStatusesLocked lists a draining machine's frameworks' answers as
+// Mesos' InverseOfferStatus: UNKNOWN while an inverse offer is outstanding.
+func (m *Master) inverseStatusesLocked(machine string) []any {
+	book := m.inverseLocked()
+	status := map[string]string{}
+	at := map[string]time.Time{}
+	for _, inv := range book.offers {
+		if inv.machine == machine {
+			status[inv.fw] = "UNKNOWN"
+		}
+	}
+	for fw, ans := range book.answers[machine] {
+		if _, pending := status[fw]; pending {
+			continue
+		}
+		status[fw] = "DECLINE"
+		if ans.accepted {
+			status[fw] = "ACCEPT"
+		}
+		at[fw] = ans.at
+	}
+	fws := make([]string, 0, len(status))
+	for fw := range status {
+		fws = append(fws, fw)
+	}
+	sort.Strings(fws)
+	out := []any{}
+	for _, fw := range fws {
+		ts := at[fw]
+		if ts.IsZero() {
+			ts = m.cfg.Now()
+		}
+		out = append(out, map[string]any{
+			"status":       status[fw],
+			"framework_id": map[string]any{"value": fw},
+			"timestamp":    map[string]any{"nanoseconds": ts.UnixNano()},
+		})
+	}
+	return out
 }

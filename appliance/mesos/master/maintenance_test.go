@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/aurorabox/aurorabox/appliance/mesos/master"
+	mesos "github.com/mesos/mesos-go/api/v1/lib"
 	"github.com/mesos/mesos-go/api/v1/lib/scheduler"
 	"github.com/mesos/mesos-go/api/v1/lib/scheduler/calls"
 )
@@ -76,6 +77,10 @@ func TestMaintenance(t *testing.T) {
 	if w["machine_ids"].([]any)[0].(map[string]any)["hostname"] != "agent1.local" {
 		t.Fatalf("GET schedule: %v", got)
 	}
+	// The framework with a task there is asked to move it (see
+	// TestInverseOffers); it accepts.
+	inv := s.next(scheduler.Event_INVERSE_OFFERS).InverseOffers.InverseOffers
+	s.mustCall(calls.AcceptInverseOffers(inv[0].OfferID))
 	// The remaining resources are re-offered with the window.
 	for {
 		o := s.next(scheduler.Event_OFFERS).Offers.Offers[0]
@@ -122,3 +127,84 @@ func TestMaintenance(t *testing.T) {
 }
 
 func jsonInt(n int64) string { b, _ := json.Marshal(n); return string(b) }
+
+// TestInverseOffers: a framework with a task on a machine in a maintenance
+// window gets an INVERSE_OFFERS event with the window, when the schedule is
+// posted and again when it re-subscribes; its answer shows in
+// /maintenance/status, and removing the window rescinds the inverse offer.
+func TestInverseOffers(t *testing.T) {
+	_, srv := startMaster(t, master.Config{})
+	startAgent(t, srv.URL)
+	s := subscribe(t, srv.URL, "json", framework("Aurora"))
+	idle := subscribe(t, srv.URL, "protobuf", framework("Idle"))
+	offer := s.next(scheduler.Event_OFFERS).Offers.Offers[0]
+	s.mustCall(calls.Accept(calls.OfferOperations{calls.OpLaunch(commandTask("sleep-i", &offer, 1, 64))}.WithOffers(offer.ID)))
+	s.ack(s.next(scheduler.Event_UPDATE).Update.Status)
+
+	start := time.Now().Add(time.Minute).UnixNano()
+	sched := `{"windows":[{"machine_ids":[{"hostname":"agent1.local","ip":"127.0.0.1"}],
+		"unavailability":{"start":{"nanoseconds":` + jsonInt(start) + `},"duration":{"nanoseconds":3600000000000}}}]}`
+	if code, body := post(t, srv.URL+"/master/maintenance/schedule", sched); code != 200 {
+		t.Fatalf("POST schedule: %d %s", code, body)
+	}
+	inv := s.next(scheduler.Event_INVERSE_OFFERS).InverseOffers.InverseOffers
+	if len(inv) != 1 || inv[0].FrameworkID.Value != s.fwID || inv[0].AgentID.GetValue() != offer.AgentID.Value ||
+		inv[0].Unavailability.Start.Nanoseconds != start || inv[0].Unavailability.Duration.GetNanoseconds() != 3600e9 {
+		t.Fatalf("inverse offers %v", inv)
+	}
+	statuses := func() []any {
+		st := getJSON(t, srv.URL+"/master/maintenance/status")
+		return st["draining_machines"].([]any)[0].(map[string]any)["statuses"].([]any)
+	}
+	if st := statuses(); len(st) != 1 || st[0].(map[string]any)["status"] != "UNKNOWN" {
+		t.Fatalf("statuses before an answer: %v", st)
+	}
+	if err := s.call(calls.AcceptInverseOffers(inv[0].OfferID)); err != nil {
+		t.Fatalf("ACCEPT_INVERSE_OFFERS: %v", err)
+	}
+	st := statuses()
+	if len(st) != 1 || st[0].(map[string]any)["status"] != "ACCEPT" ||
+		st[0].(map[string]any)["framework_id"].(map[string]any)["value"] != s.fwID {
+		t.Fatalf("statuses after ACCEPT: %v", st)
+	}
+
+	// Re-subscription: the framework is asked again, and may decline.
+	info := framework("Aurora")
+	info.ID = &mesos.FrameworkID{Value: s.fwID}
+	s2 := subscribe(t, srv.URL, "json", info)
+	inv = s2.next(scheduler.Event_INVERSE_OFFERS).InverseOffers.InverseOffers
+	if len(inv) != 1 || inv[0].Unavailability.Start.Nanoseconds != start {
+		t.Fatalf("inverse offers on re-subscription %v", inv)
+	}
+	s2.mustCall(calls.DeclineInverseOffers(inv[0].OfferID))
+	if st := statuses(); len(st) != 1 || st[0].(map[string]any)["status"] != "DECLINE" {
+		t.Fatalf("statuses after DECLINE: %v", st)
+	}
+
+	// A changed window is offered again; once the window goes away the
+	// outstanding inverse offer is rescinded.
+	if code, body := post(t, srv.URL+"/master/maintenance/schedule", strings.Replace(sched, "3600000000000", "60000000000", 1)); code != 200 {
+		t.Fatalf("POST schedule: %d %s", code, body)
+	}
+	inv = s2.next(scheduler.Event_INVERSE_OFFERS).InverseOffers.InverseOffers
+	if inv[0].Unavailability.Duration.GetNanoseconds() != 60e9 {
+		t.Fatalf("inverse offer for the changed window %v", inv)
+	}
+	if code, body := post(t, srv.URL+"/master/maintenance/schedule", `{"windows":[]}`); code != 200 {
+		t.Fatalf("POST empty schedule: %d %s", code, body)
+	}
+	if got := s2.next(scheduler.Event_RESCIND_INVERSE_OFFER).RescindInverseOffer.InverseOfferID; got != inv[0].OfferID {
+		t.Fatalf("rescinded %v, want %v", got, inv[0].OfferID)
+	}
+	// The framework without tasks there was never asked.
+	for _, ev := range idle.queued {
+		if ev.Type == scheduler.Event_INVERSE_OFFERS {
+			t.Fatalf("idle framework got %v", ev)
+		}
+	}
+	for len(idle.events) > 0 {
+		if ev := <-idle.events; ev.Type == scheduler.Event_INVERSE_OFFERS {
+			t.Fatalf("idle framework got %v", ev)
+		}
+	}
+}
