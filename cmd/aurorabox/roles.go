@@ -70,6 +70,8 @@ func zookeeperCommand() *cobra.Command {
 
 func masterCommand() *cobra.Command {
 	var listen, hostname, zkURL string
+	var pingTimeout time.Duration
+	var maxPingTimeouts int
 	cmd := &cobra.Command{
 		Use:   "master",
 		Short: "Run the Mesos-compatible master (started by up)",
@@ -89,7 +91,8 @@ func masterCommand() *cobra.Command {
 				return &exitError{1, fmt.Errorf("master: %w", err)}
 			}
 			logger := newLogger()
-			m := master.New(master.Config{ListenAddr: ln.Addr().String(), Hostname: hostname, Logger: logger})
+			m := master.New(master.Config{ListenAddr: ln.Addr().String(), Hostname: hostname, Logger: logger,
+				AgentPingTimeout: pingTimeout, MaxAgentPingTimeouts: maxPingTimeouts})
 			if zkURL != "" {
 				u, err := mesoszk.ParseURL(zkURL)
 				if err != nil {
@@ -107,6 +110,8 @@ func masterCommand() *cobra.Command {
 	cmd.Flags().StringVar(&listen, "listen", "", "address to listen on (default: bind and master.port)")
 	cmd.Flags().StringVar(&hostname, "hostname", "", "hostname to advertise (default: the listen host)")
 	cmd.Flags().StringVar(&zkURL, "zk", "", "register for master detection under this zk://host:port/path (as mesos-master --zk)")
+	cmd.Flags().DurationVar(&pingTimeout, "agent-ping-timeout", 15*time.Second, "how long an agent has to answer a ping (as mesos-master --agent_ping_timeout)")
+	cmd.Flags().IntVar(&maxPingTimeouts, "max-agent-ping-timeouts", 5, "unanswered pings in a row after which an agent is taken for disconnected (as mesos-master --max_agent_ping_timeouts)")
 	return cmd
 }
 

@@ -24,6 +24,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/aurorabox/aurorabox/appliance/isolation"
@@ -83,8 +84,11 @@ type Config struct {
 	// Isolator puts containers in cgroups; default: one rooted at
 	// CgroupRoot(WorkDir, Name), or none where cgroups are unavailable.
 	Isolator *isolation.Isolator
-	Logger   *slog.Logger
-	Now      func() time.Time
+	// IgnorePings, if set and true, leaves the master's pings unanswered,
+	// as a hung agent would (tests).
+	IgnorePings func() bool
+	Logger      *slog.Logger
+	Now         func() time.Time
 }
 
 // Agent is a running agent.
@@ -101,6 +105,7 @@ type Agent struct {
 	updates    *updateManager
 	iso        *isolation.Isolator
 	notices    chan masterNotice // best-effort messages for the master
+	ponging    atomic.Bool       // a pong is on its way to the master
 }
 
 type frameworkState struct {
@@ -388,7 +393,28 @@ func (a *Agent) handleCommand(c master.AgentCommand) {
 	case master.CmdMessage:
 		a.frameworkMessage(c.FrameworkID, c.ExecutorID, c.Data)
 	case master.CmdHeartbeat:
+		a.pong()
 	}
+}
+
+// pong answers the master's ping, off the command stream. A pong still on
+// its way answers this ping too.
+func (a *Agent) pong() {
+	if a.cfg.IgnorePings != nil && a.cfg.IgnorePings() {
+		return
+	}
+	if !a.ponging.CompareAndSwap(false, true) {
+		return
+	}
+	a.mu.Lock()
+	id := a.id
+	a.mu.Unlock()
+	go func() {
+		defer a.ponging.Store(false)
+		if err := a.postMaster(master.AgentPongPath, master.AgentPong{AgentID: id}); err != nil {
+			a.cfg.Logger.Warn("ping not answered", "err", err)
+		}
+	}()
 }
 
 // notifyMaster queues a best-effort message for the master; it is dropped

@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -511,4 +512,28 @@ func processesWithEnv(match func(kv string) bool) []int {
 		}
 	}
 	return out
+}
+
+// TestUnansweredPingsReregister: the master drops an agent that leaves its
+// pings unanswered (its offers are rescinded); the agent reads the end of
+// its stream and, answering again, re-registers under the same id.
+func TestUnansweredPingsReregister(t *testing.T) {
+	msrv := httptest.NewUnstartedServer(nil)
+	m := master.New(master.Config{ListenAddr: msrv.Listener.Addr().String(), AgentPingTimeout: 50 * time.Millisecond, MaxAgentPingTimeouts: 2})
+	msrv.Config.Handler = m.Handler()
+	msrv.Start()
+	t.Cleanup(msrv.Close)
+	var mute atomic.Bool
+	startAgent(t, msrv.URL, func(cfg *agent.Config) { cfg.IgnorePings = mute.Load })
+	s := subscribe(t, msrv.URL)
+	offer := s.next(scheduler.Event_OFFERS).Offers.Offers[0]
+
+	mute.Store(true)
+	s.take(func(ev *scheduler.Event) bool {
+		return ev.Type == scheduler.Event_RESCIND && ev.Rescind.OfferID == offer.ID
+	}, "the rescinded offer of the agent that stopped answering")
+	mute.Store(false)
+	s.take(func(ev *scheduler.Event) bool {
+		return ev.Type == scheduler.Event_OFFERS && ev.Offers.Offers[0].AgentID == offer.AgentID && ev.Offers.Offers[0].ID != offer.ID
+	}, "an offer of the re-registered agent")
 }

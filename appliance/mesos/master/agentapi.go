@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/aurorabox/aurorabox/appliance/mesos/mesosutil"
@@ -21,12 +22,22 @@ import (
 // What its executors send their framework (AgentMessage) and the end of an
 // executor (AgentExecutorExited) go to AgentMessagePath and
 // AgentExecutorExitedPath, once: like Mesos, neither is delivered reliably.
+// The agent answers each HEARTBEAT command (the master's ping) with an
+// AgentPong POST to AgentPongPath; the master drops the stream of an agent
+// that stops answering (Config.MaxAgentPingTimeouts), and the agent, once
+// it reads the end of its stream, re-registers.
 const (
 	AgentSubscribePath      = "/internal/v1/agent/subscribe"
 	AgentUpdatePath         = "/internal/v1/agent/update"
 	AgentMessagePath        = "/internal/v1/agent/message"
 	AgentExecutorExitedPath = "/internal/v1/agent/executor_exited"
+	AgentPongPath           = "/internal/v1/agent/pong"
 )
+
+// AgentPong answers the master's ping (a HEARTBEAT command).
+type AgentPong struct {
+	AgentID string `json:"agent_id"`
+}
 
 // AgentSubscribe registers (or re-registers, with info.id set) an agent.
 // A re-registering agent reports the frameworks and the live tasks it
@@ -72,8 +83,8 @@ const (
 	CmdAcknowledge       = "ACKNOWLEDGE"
 	CmdShutdownFramework = "SHUTDOWN_FRAMEWORK"
 	CmdShutdownExecutor  = "SHUTDOWN_EXECUTOR"
-	CmdMessage           = "MESSAGE" // a framework's message for one of its executors
-	CmdHeartbeat         = "HEARTBEAT"
+	CmdMessage           = "MESSAGE"   // a framework's message for one of its executors
+	CmdHeartbeat         = "HEARTBEAT" // a ping: the agent answers with an AgentPong
 )
 
 // AgentCommand is one record of the agent's command stream.
@@ -98,9 +109,10 @@ type AgentUpdate struct {
 
 // streamLink is an AgentLink that queues commands on an agent's stream.
 type streamLink struct {
-	cmds chan AgentCommand
-	done chan struct{}
-	once sync.Once
+	cmds   chan AgentCommand
+	done   chan struct{}
+	once   sync.Once
+	ponged atomic.Bool // the agent answered a ping since the last one
 }
 
 func (l *streamLink) send(c AgentCommand) {
@@ -195,8 +207,28 @@ func (m *Master) agentUnreachable(agentID string) {
 	}
 }
 
+// AgentPong records that an agent answered a ping on its current stream.
+func (m *Master) AgentPong(agentID string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if a := m.agents[agentID]; a != nil {
+		if l, ok := a.link.(*streamLink); ok {
+			l.ponged.Store(true)
+		}
+	}
+}
+
 func (m *Master) registerAgentAPI(mux *http.ServeMux) {
 	mux.HandleFunc("POST "+AgentSubscribePath, m.serveAgentSubscribe)
+	mux.HandleFunc("POST "+AgentPongPath, func(w http.ResponseWriter, r *http.Request) {
+		var p AgentPong
+		if err := json.NewDecoder(io.LimitReader(r.Body, maxCallBytes)).Decode(&p); err != nil {
+			http.Error(w, "bad pong: "+err.Error(), http.StatusBadRequest)
+			return
+		}
+		m.AgentPong(p.AgentID)
+		w.WriteHeader(http.StatusAccepted)
+	})
 	mux.HandleFunc("POST "+AgentUpdatePath, func(w http.ResponseWriter, r *http.Request) {
 		var u AgentUpdate
 		if err := json.NewDecoder(io.LimitReader(r.Body, maxCallBytes)).Decode(&u); err != nil {
@@ -265,8 +297,7 @@ func (m *Master) serveAgentSubscribe(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "bad subscribe: "+err.Error(), http.StatusBadRequest)
 		return
 	}
-	flusher, ok := w.(http.Flusher)
-	if !ok {
+	if _, ok := w.(http.Flusher); !ok {
 		http.Error(w, "streaming unsupported", http.StatusInternalServerError)
 		return
 	}
@@ -276,26 +307,42 @@ func (m *Master) serveAgentSubscribe(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", mediaJSON)
 	w.WriteHeader(http.StatusOK)
 	rw := recordio.NewWriter(w)
+	// A hung agent stops reading: a write to it must not block the ping
+	// check below for longer than the agent has to answer.
+	rc := http.NewResponseController(w)
+	grace := m.cfg.AgentPingTimeout * time.Duration(m.cfg.MaxAgentPingTimeouts)
 	write := func(c AgentCommand) bool {
 		b, _ := json.Marshal(c)
+		_ = rc.SetWriteDeadline(time.Now().Add(grace))
 		if rw.WriteFrame(b) != nil {
 			return false
 		}
-		flusher.Flush()
-		return true
+		return rc.Flush() == nil
 	}
 	if !write(AgentCommand{Type: CmdRegistered, AgentID: id}) {
 		return
 	}
-	hb := time.NewTicker(m.cfg.HeartbeatInterval)
-	defer hb.Stop()
+	// Mesos' agent health check: a ping every AgentPingTimeout; the agent
+	// that left MaxAgentPingTimeouts of them in a row unanswered is taken
+	// for gone, as if its stream had closed (then AgentDisconnected, and
+	// the removal timeout). Any pong since the previous ping answers it.
+	ping := time.NewTicker(m.cfg.AgentPingTimeout)
+	defer ping.Stop()
+	pinged, missed := false, 0
 	for {
 		select {
 		case c := <-link.cmds:
 			if !write(c) {
 				return
 			}
-		case <-hb.C:
+		case <-ping.C:
+			if link.ponged.Swap(false) || !pinged {
+				missed = 0
+			} else if missed++; missed >= m.cfg.MaxAgentPingTimeouts {
+				m.cfg.Logger.Warn("agent did not answer pings; taking it for disconnected", "agent", id, "pings", missed)
+				return
+			}
+			pinged = true
 			if !write(AgentCommand{Type: CmdHeartbeat}) {
 				return
 			}

@@ -39,8 +39,17 @@ type Config struct {
 	// frameworks) or TASK_LOST: Mesos' agent_ping_timeout ×
 	// max_agent_ping_timeouts, 15 s × 5 by default.
 	AgentRemovalTimeout time.Duration
-	Logger              *slog.Logger
-	Now                 func() time.Time
+	// AgentPingTimeout and MaxAgentPingTimeouts are Mesos'
+	// agent_ping_timeout and max_agent_ping_timeouts (default 15s and 5):
+	// the master pings each connected agent (a HEARTBEAT command) every
+	// AgentPingTimeout, and drops the stream of an agent that left
+	// MaxAgentPingTimeouts pings in a row unanswered, as if the agent had
+	// disconnected (a hung or partitioned agent whose connection stays
+	// open). See serveAgentSubscribe.
+	AgentPingTimeout     time.Duration
+	MaxAgentPingTimeouts int
+	Logger               *slog.Logger
+	Now                  func() time.Time
 }
 
 // AgentLink carries the master's commands to one agent.
@@ -128,6 +137,12 @@ func New(cfg Config) *Master {
 	}
 	if cfg.AgentRemovalTimeout <= 0 {
 		cfg.AgentRemovalTimeout = 75 * time.Second
+	}
+	if cfg.AgentPingTimeout <= 0 {
+		cfg.AgentPingTimeout = 15 * time.Second
+	}
+	if cfg.MaxAgentPingTimeouts <= 0 {
+		cfg.MaxAgentPingTimeouts = 5
 	}
 	if cfg.DeclineDelay <= 0 {
 		cfg.DeclineDelay = 100 * time.Millisecond

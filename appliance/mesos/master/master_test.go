@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -48,6 +49,8 @@ type fakeAgent struct {
 	ready  chan struct{}
 	cancel context.CancelFunc
 	cmds   chan master.AgentCommand // every command but heartbeats
+	mute   atomic.Bool              // leave the master's pings unanswered, as a hung agent
+	closed chan struct{}            // the master ended the command stream
 }
 
 func agentResources() []mesos.Resource {
@@ -74,7 +77,7 @@ func startAgent(t *testing.T, url string) *fakeAgent {
 func startAgentWith(t *testing.T, url string, sub master.AgentSubscribe) *fakeAgent {
 	ctx, cancel := context.WithCancel(context.Background())
 	a := &fakeAgent{t: t, url: url, acked: map[string]int{}, tasks: map[string]string{}, ready: make(chan struct{}), cancel: cancel,
-		cmds: make(chan master.AgentCommand, 100)}
+		cmds: make(chan master.AgentCommand, 100), closed: make(chan struct{})}
 	t.Cleanup(cancel)
 	body, _ := json.Marshal(sub)
 	req, _ := http.NewRequestWithContext(ctx, "POST", url+master.AgentSubscribePath, bytes.NewReader(body))
@@ -88,6 +91,7 @@ func startAgentWith(t *testing.T, url string, sub master.AgentSubscribe) *fakeAg
 }
 
 func (a *fakeAgent) loop(body io.ReadCloser) {
+	defer close(a.closed)
 	defer body.Close()
 	r := bufio.NewReader(body)
 	for {
@@ -112,6 +116,13 @@ func (a *fakeAgent) loop(body io.ReadCloser) {
 		case master.CmdRegistered:
 			a.id = c.AgentID
 			close(a.ready)
+		case master.CmdHeartbeat:
+			if !a.mute.Load() {
+				body, _ := json.Marshal(master.AgentPong{AgentID: a.id})
+				if resp, err := http.Post(a.url+master.AgentPongPath, "application/json", bytes.NewReader(body)); err == nil {
+					resp.Body.Close()
+				}
+			}
 		case master.CmdLaunch:
 			for _, task := range c.Tasks {
 				a.mu.Lock()
