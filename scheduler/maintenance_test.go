@@ -1,10 +1,14 @@
 package scheduler_test
 
 import (
+	"encoding/json"
+	"fmt"
+	"net/http"
 	"reflect"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aurorabox/aurorabox/scheduler/api"
 )
@@ -209,5 +213,80 @@ func TestDrainingHostListsItsTasks(t *testing.T) {
 	ts = e.tasks("slow")
 	if len(ts["KILLED"]) != 1 || len(ts["PENDING"]) != 1 {
 		t.Fatalf("tasks %v", summary(ts))
+	}
+}
+
+// TestInverseOfferDrainsHost posts a Mesos maintenance window starting now
+// for the host of a running task: the master's inverse offer drains it as
+// Aurora's drainForInverseOffer does (DRAINING, KILLED, a replacement on
+// the other host, none on the host in the window while its unavailability
+// is within the threshold), and the scheduler accepts the inverse offer.
+func TestInverseOfferDrainsHost(t *testing.T) {
+	e := startAPI(t, "host-a", []string{"host-b"}, nil)
+	e.mustOK("createJob", map[string]any{"description": jobConfig("inverse", 1, true, 1, "sleep 600")})
+	first := e.await("inverse", "RUNNING", running(1))["RUNNING"][0]
+	from := first.AssignedTask.SlaveHost
+	to := map[string]string{"host-a": "host-b", "host-b": "host-a"}[from]
+	if to == "" {
+		t.Fatalf("task on %q", from)
+	}
+
+	sched := fmt.Sprintf(`{"windows":[{"machine_ids":[{"hostname":%q}],
+		"unavailability":{"start":{"nanoseconds":%d},"duration":{"nanoseconds":3600000000000}}}]}`, from, time.Now().UnixNano())
+	resp, err := http.Post(e.cluster.MasterURL+"/master/maintenance/schedule", "application/json", strings.NewReader(sched))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("POST schedule: %s", resp.Status)
+	}
+
+	ts := e.await("inverse", "replacement RUNNING elsewhere", func(ts map[string][]api.ScheduledTask) bool {
+		return len(ts["KILLED"]) == 1 && len(ts["RUNNING"]) == 1
+	})
+	old, rep := ts["KILLED"][0], ts["RUNNING"][0]
+	var seen []string
+	for _, ev := range old.TaskEvents {
+		seen = append(seen, ev.Status)
+	}
+	if strings.Join(seen, ",") != "PENDING,ASSIGNED,STARTING,RUNNING,DRAINING,KILLED" {
+		t.Errorf("events of the drained task: %v", seen)
+	}
+	if rep.AssignedTask.SlaveHost != to || rep.AncestorID != old.AssignedTask.TaskID {
+		t.Fatalf("replacement %+v on %s, want on %s", rep.AssignedTask, rep.AssignedTask.SlaveHost, to)
+	}
+	// The host's Aurora maintenance mode is untouched.
+	if m := e.hostModes(from); m[from] != "NONE" {
+		t.Errorf("mode of %s: %v", from, m)
+	}
+
+	// The master shows the framework's answer.
+	e.eventually("inverse offer accepted", func() bool {
+		resp, err := http.Get(e.cluster.MasterURL + "/master/maintenance/status")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var st struct {
+			Draining []struct {
+				Statuses []struct {
+					Status string `json:"status"`
+				} `json:"statuses"`
+			} `json:"draining_machines"`
+		}
+		if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+			t.Fatal(err)
+		}
+		return len(st.Draining) == 1 && len(st.Draining[0].Statuses) == 1 && st.Draining[0].Statuses[0].Status == "ACCEPT"
+	})
+
+	// More instances stay off the host in the window.
+	e.mustOK("addInstances", map[string]any{"key": api.InstanceKey{JobKey: jobKey("inverse")}, "count": 1})
+	ts = e.await("inverse", "2 RUNNING", running(2))
+	for _, t2 := range ts["RUNNING"] {
+		if t2.AssignedTask.SlaveHost != to {
+			t.Fatalf("task %s placed on %s, in its maintenance window", t2.AssignedTask.TaskID, t2.AssignedTask.SlaveHost)
+		}
 	}
 }

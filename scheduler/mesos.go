@@ -133,6 +133,8 @@ func (s *Scheduler) session(ctx context.Context) error {
 				s.onOffers(ctx, ev.Offers.Offers)
 			case scheduler.Event_RESCIND:
 				s.onRescind(ev.Rescind.OfferID.Value)
+			case scheduler.Event_INVERSE_OFFERS:
+				s.onInverseOffers(ctx, ev.InverseOffers.InverseOffers)
 			case scheduler.Event_UPDATE:
 				s.onUpdate(ctx, ev.Update.Status)
 			case scheduler.Event_FAILURE:
