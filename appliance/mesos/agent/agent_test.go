@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -481,16 +482,36 @@ func TestExecutorDeathFailsTasks(t *testing.T) {
 	}
 }
 
-// executorPIDs finds the command executor processes of an executor id.
+// executorPIDs finds the command executor processes of an executor id. A
+// child the executor has forked but not yet exec'd looks like it (same
+// cmdline and environment) and is left out: its parent is in the set.
 func executorPIDs(id string) []int {
-	var out []int
+	var found []int
 	for _, pid := range processesWithEnv(func(kv string) bool { return kv == "MESOS_EXECUTOR_ID="+id }) {
 		cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
 		if bytes.Contains(cmdline, []byte(agent.CommandExecutorRole)) {
+			found = append(found, pid)
+		}
+	}
+	var out []int
+	for _, pid := range found {
+		if !slices.Contains(found, parentPID(pid)) {
 			out = append(out, pid)
 		}
 	}
 	return out
+}
+
+// parentPID reads a process's PPid from /proc, 0 if it is gone.
+func parentPID(pid int) int {
+	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "PPid:"); ok {
+			n, _ := strconv.Atoi(strings.TrimSpace(v))
+			return n
+		}
+	}
+	return 0
 }
 
 // processesWithEnv lists the processes with an environment entry that

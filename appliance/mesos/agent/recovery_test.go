@@ -2,6 +2,7 @@ package agent_test
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http/httptest"
@@ -125,6 +126,11 @@ func TestAgentKill9Recovery(t *testing.T) {
 		t.Errorf("task whose executor died while the agent was down: %s %s %q", st.GetState(), st.GetReason(), st.GetMessage())
 	}
 	if pids := executorPIDs("stays"); len(pids) != 1 {
+		for _, p := range pids {
+			st, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", p))
+			cl, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", p))
+			t.Logf("pid %d cmdline %q status %s", p, cl, strings.Join(strings.Split(string(st), "\n")[:8], " | "))
+		}
 		t.Fatalf("the running task's executor did not survive the agent's restart: pids %v", pids)
 	}
 	// The adopted executor re-subscribed: a kill reaches it.
