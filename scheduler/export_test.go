@@ -22,3 +22,7 @@ func (s *Scheduler) RunCronNow() {
 // RunSlaDrainNow runs one SLA drain pass, coordinators included, as the
 // drain loop would, after any pass in progress.
 func (s *Scheduler) RunSlaDrainNow() { s.slaDrainPass(context.Background()) }
+
+// RunUpdatesNow evaluates the rolling updates once, as the update loop
+// would.
+func (s *Scheduler) RunUpdatesNow() { s.evaluateUpdates(context.Background()) }

@@ -174,8 +174,12 @@ type Config struct {
 	// checked when their hosts drain (Aurora's
 	// -min_required_instances_for_sla_check); default 20, as Aurora.
 	SlaMinRequiredInstances int
-	Logger                  *slog.Logger
-	Now                     func() time.Time
+	// SlaAwareKillRetry is how soon an SLA-aware update checks again a
+	// kill its SLA policy did not allow (Aurora's
+	// -sla_aware_kill_retry_min_delay); default 1 minute.
+	SlaAwareKillRetry time.Duration
+	Logger            *slog.Logger
+	Now               func() time.Time
 	// Rand returns random numbers in [0, 1), for the offer hold jitter and
 	// the startup scheduling delay; default math/rand/v2's Float64.
 	Rand func() float64
@@ -331,6 +335,9 @@ func New(cfg Config) (*Scheduler, error) {
 	}
 	if cfg.HostMaintenancePollInterval <= 0 {
 		cfg.HostMaintenancePollInterval = time.Minute
+	}
+	if cfg.SlaAwareKillRetry <= 0 {
+		cfg.SlaAwareKillRetry = time.Minute
 	}
 	if cfg.SlaMinRequiredInstances <= 0 {
 		cfg.SlaMinRequiredInstances = 20

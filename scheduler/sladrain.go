@@ -71,6 +71,10 @@ type slaState struct {
 	pass     sync.Mutex // one drain pass at a time
 	client   *http.Client
 
+	// asking and approved are the tasks of SLA-aware updates whose
+	// coordinator is being asked, and those it let go (not killed yet).
+	asking, approved map[string]bool
+
 	passes, checks, drained, forced                      int
 	coordAttempts, coordSuccess, coordErrors, coordUsers int
 }
@@ -81,7 +85,8 @@ const coordinatorTimeout = 30 * time.Second
 // initSlaDrains loads the stored drain requests. The caller is New.
 func (s *Scheduler) initSlaDrains(snap *storage.Snapshot) {
 	s.sla = &slaState{requests: map[string]drainRequest{}, kick: make(chan struct{}, 1),
-		client: &http.Client{Timeout: coordinatorTimeout}}
+		client: &http.Client{Timeout: coordinatorTimeout},
+		asking: map[string]bool{}, approved: map[string]bool{}}
 	for host, raw := range snap.DrainRequests {
 		var r drainRequest
 		if err := json.Unmarshal(raw, &r); err != nil {
@@ -456,6 +461,51 @@ func (s *Scheduler) askCoordinator(ctx context.Context, a coordinatorCheck) {
 		s.sendKills(ctx, tx.kills)
 		s.wake()
 	}
+}
+
+// coordinatorAllows reports whether task t's coordinator let an SLA-aware
+// update kill it. Without an answer yet it asks, in the background (one
+// call per task at a time), and the updates are looked at again once the
+// coordinator allows the kill. The caller holds s.mu.
+func (s *Scheduler) coordinatorAllows(u *jobUpdate, t *api.ScheduledTask, p api.CoordinatorSlaPolicy) bool {
+	c, id := s.sla, t.AssignedTask.TaskID
+	if c.approved[id] {
+		delete(c.approved, id)
+		return true
+	}
+	if c.asking[id] {
+		return false
+	}
+	key := s.taskKey(t)
+	body, err := json.Marshal(map[string]any{"taskConfig": *t, "task": key})
+	if err != nil {
+		return false
+	}
+	c.asking[id] = true
+	c.coordAttempts++
+	go func() {
+		allowed, userErr, err := s.callCoordinator(context.Background(), p, key, body)
+		s.mu.Lock()
+		delete(c.asking, id)
+		switch {
+		case err != nil:
+			c.coordErrors++
+			s.log.Warn("SLA coordinator unreachable", "coordinator", p.CoordinatorURL, "task", key, "update", u.key().ID, "err", err)
+		case userErr != nil:
+			c.coordUsers++
+			s.log.Warn("SLA coordinator refused the request", "coordinator", p.CoordinatorURL, "task", key, "update", u.key().ID, "err", userErr)
+		default:
+			c.coordSuccess++
+		}
+		if allowed {
+			c.approved[id] = true
+		}
+		s.mu.Unlock()
+		if allowed {
+			s.kickUpdates()
+		}
+	}()
+	return false
 }
 
 // callCoordinator POSTs body to the coordinator with ?task=key. It

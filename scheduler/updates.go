@@ -195,7 +195,7 @@ func (tx *txn) record(u *jobUpdate, r update.Result) {
 		u.events = append(u.events, api.JobUpdateEvent{Status: e.Status.String(), TimestampMs: nowMS(e.Time), User: e.User, Message: e.Message})
 	}
 	for _, e := range r.InstanceEvents {
-		u.instanceEvents = append(u.instanceEvents, api.JobInstanceUpdateEvent{InstanceID: e.Instance, TimestampMs: nowMS(e.Time), Action: e.Action.String()})
+		u.instanceEvents = append(u.instanceEvents, api.JobInstanceUpdateEvent{InstanceID: e.Instance, TimestampMs: nowMS(e.Time), Action: e.Action.String(), Message: e.Message})
 	}
 	tx.saveUpdate(u)
 }
@@ -265,6 +265,9 @@ func (s *Scheduler) updateView(u *jobUpdate) update.View {
 		b, okB := u.configs[to]
 		return okA && okB && fits(a, b)
 	}}
+	if u.rec.Instructions.Settings.SlaAware {
+		v.MayKill = s.slaAwareKill(u)
+	}
 	var ts []*api.ScheduledTask
 	for _, t := range s.tasks {
 		if t.AssignedTask.Task.Job == k && want[t.AssignedTask.InstanceID] {
@@ -285,6 +288,40 @@ func (s *Scheduler) updateView(u *jobUpdate) update.View {
 		v.Tasks[t.AssignedTask.InstanceID] = append(v.Tasks[t.AssignedTask.InstanceID], ut)
 	}
 	return v
+}
+
+// slaAwareKill is an SLA-aware update's check of a kill (Aurora's
+// SlaKillController): a task not on an agent goes at once; others when the
+// update's SLA policy (the desired configuration's, else the task's own)
+// allows, as for SLA drains; otherwise the update looks again after
+// Config.SlaAwareKillRetry. The caller holds s.mu, and so does the engine
+// when it calls the check.
+func (s *Scheduler) slaAwareKill(u *jobUpdate) func(int, update.Task) (bool, time.Time) {
+	var def api.SlaPolicy
+	if d := u.rec.Instructions.DesiredState; d != nil {
+		def = taskSlaPolicy(&api.ScheduledTask{AssignedTask: api.AssignedTask{Task: d.Task}}, api.SlaPolicy{})
+	}
+	return func(_ int, ut update.Task) (bool, time.Time) {
+		t := s.tasks[ut.ID]
+		if t == nil || !ut.Status.SlaveAssigned() {
+			return true, time.Time{}
+		}
+		p := def
+		if p.Set() != 1 {
+			p = taskSlaPolicy(t, api.SlaPolicy{})
+		}
+		now := s.cfg.Now()
+		switch {
+		case p.Set() != 1:
+			return true, time.Time{}
+		case p.CoordinatorSlaPolicy != nil:
+			return s.coordinatorAllows(u, t, *p.CoordinatorSlaPolicy), now.Add(s.cfg.SlaAwareKillRetry)
+		}
+		if s.slaAllows(t, p, now) {
+			return true, time.Time{}
+		}
+		return false, now.Add(s.cfg.SlaAwareKillRetry)
+	}
 }
 
 // fits reports whether a task of b fits where one of a runs: no more

@@ -117,6 +117,7 @@ type JobInstanceUpdateEvent struct {
 	InstanceID  int    `json:"instanceId"`
 	TimestampMs int64  `json:"timestampMs"`
 	Action      string `json:"action"`
+	Message     string `json:"message,omitempty"`
 }
 
 // JobUpdateDetails is an update with its history.

@@ -154,6 +154,9 @@ type Progress struct {
 	// Since is when the instance started (Working); its new tasks that
 	// end after it count as failures.
 	Since time.Time `json:"since,omitzero"`
+	// SlaChecked is set once the instance's SLA check was recorded (an
+	// SLA-aware kill).
+	SlaChecked bool `json:"slaChecked,omitempty"`
 }
 
 // Update is one job update's state. It is plain data (JSON), so that the
@@ -171,6 +174,14 @@ type Update struct {
 	Autopaused int `json:"autopaused,omitempty"`
 	// LastPulse is the latest pulse of a coordinated update.
 	LastPulse time.Time `json:"lastPulse,omitzero"`
+	// slaPending are the current Evaluate's kills held for an SLA check.
+	slaPending []slaKill
+}
+
+// slaKill is instance i's task t, to kill once the SLA allows.
+type slaKill struct {
+	i int
+	t Task
 }
 
 // Task is the caller's view of one of an instance's tasks.
@@ -193,7 +204,20 @@ type View struct {
 	// from runs (its resources are no larger and its constraints the
 	// same), which makes a kill reserve the agent. Nil: never.
 	Fits func(from, to string) bool
+	// MayKill, when set, makes the update SLA-aware (Aurora's slaAware
+	// with SlaKillController): a task is killed only once MayKill allows
+	// it; meanwhile its instance waits, and is looked at again at retry
+	// (when not zero). MayKill is asked only by an Evaluate that makes no
+	// other change, and at most one such kill is made per Evaluate, so
+	// that each check sees a current view. Nil: kills go at once.
+	MayKill func(instance int, t Task) (ok bool, retry time.Time)
 }
+
+// The messages of the instance events of SLA-aware kills.
+const (
+	SlaChecking = "Checking SLA before continuing."
+	SlaPassed   = "SLA check passed, continuing."
+)
 
 // CommandKind is what the caller is asked to do.
 type CommandKind int
@@ -231,6 +255,7 @@ type InstanceEvent struct {
 	Instance int
 	Time     time.Time
 	Action   InstanceAction
+	Message  string
 }
 
 // Result is what a call did: the events to record, the commands to carry
@@ -428,6 +453,7 @@ func (u *Update) Evaluate(now time.Time, v View) Result {
 		r.wakeAt(due)
 	}
 	seen := map[int]bool{}
+	u.slaPending = nil
 	for {
 		for _, i := range u.order() {
 			if u.Progress[i].Phase == Working && !seen[i] {
@@ -460,6 +486,7 @@ func (u *Update) Evaluate(now time.Time, v View) Result {
 			return r
 		}
 		if len(group) == 0 {
+			u.slaKills(&r, now, v)
 			return r
 		}
 		action := InstanceUpdating
@@ -503,6 +530,11 @@ func (u *Update) evaluate(r *Result, i int, now time.Time, v View) {
 		case want != "" && t.Config == want && cur == nil:
 			cur = &t
 		case killable(t.Status):
+			if v.MayKill != nil {
+				u.slaHold(r, i, t, now)
+				waiting = true
+				continue
+			}
 			reserve := want != "" && t.Status.SlaveAssigned() && v.Fits != nil && v.Fits(t.Config, want)
 			kills = append(kills, Command{Kind: KillTask, Instance: inst.ID, TaskID: t.ID, Reserve: reserve})
 		default:
@@ -534,6 +566,52 @@ func (u *Update) evaluate(r *Result, i int, now time.Time, v View) {
 			return
 		}
 		u.succeed(r, i, now)
+	}
+}
+
+// slaHold records that instance i's task t waits for an SLA-aware kill
+// (the check is recorded once per instance, as Aurora's INSTANCE_UPDATING
+// or INSTANCE_ROLLING_BACK event with the SlaChecking message).
+func (u *Update) slaHold(r *Result, i int, t Task, now time.Time) {
+	p := &u.Progress[i]
+	if !p.SlaChecked {
+		p.SlaChecked = true
+		r.InstanceEvents = append(r.InstanceEvents, InstanceEvent{Instance: u.Instances[i].ID, Time: now, Action: u.updatingAction(), Message: SlaChecking})
+	}
+	u.slaPending = append(u.slaPending, slaKill{i, t})
+}
+
+func (u *Update) updatingAction() InstanceAction {
+	if u.Status.Forward() {
+		return InstanceUpdating
+	}
+	return InstanceRollingBack
+}
+
+// slaKills makes the first held kill MayKill allows, in evaluation order,
+// when this Evaluate made no other change (so that the view the check
+// sees is current); the others wait for the next look.
+func (u *Update) slaKills(r *Result, now time.Time, v View) {
+	pending := u.slaPending
+	u.slaPending = nil
+	if len(pending) == 0 || len(r.Commands) > 0 || v.MayKill == nil {
+		return
+	}
+	for _, k := range pending {
+		id := u.Instances[k.i].ID
+		ok, retry := v.MayKill(id, k.t)
+		if !ok {
+			if !retry.IsZero() {
+				r.wakeAt(retry)
+			}
+			continue
+		}
+		want := u.desired(k.i)
+		reserve := want != "" && k.t.Status.SlaveAssigned() && v.Fits != nil && v.Fits(k.t.Config, want)
+		r.InstanceEvents = append(r.InstanceEvents, InstanceEvent{Instance: id, Time: now, Action: u.updatingAction(), Message: SlaPassed})
+		r.Commands = append(r.Commands, Command{Kind: KillTask, Instance: id, TaskID: k.t.ID, Reserve: reserve})
+		r.Again = true
+		return
 	}
 }
 
