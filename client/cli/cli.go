@@ -42,6 +42,17 @@ func (e *Env) client(cluster string) (*client.Client, error) {
 	return client.New(cs, cluster)
 }
 
+// jobClient parses a CLUSTER/ROLE/ENV/NAME argument and returns the
+// client of its cluster.
+func (e *Env) jobClient(arg string) (client.JobKey, *client.Client, error) {
+	k, err := client.ParseJobKey(arg)
+	if err != nil {
+		return k, nil, err
+	}
+	c, err := e.client(k.Cluster)
+	return k, c, err
+}
+
 // Run runs `aurora` (admin false) or `aurora_admin` with args and returns
 // the exit code.
 func Run(ctx context.Context, env *Env, admin bool, args []string) int {

@@ -62,11 +62,7 @@ func cronDeschedule(env *Env) *cobra.Command {
 	return &cobra.Command{
 		Use: "deschedule CLUSTER/ROLE/ENV/NAME", Short: "Remove a job's cron schedule", Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			k, err := client.ParseJobKey(args[0])
-			if err != nil {
-				return err
-			}
-			c, err := env.client(k.Cluster)
+			k, c, err := env.jobClient(args[0])
 			if err != nil {
 				return err
 			}
@@ -87,11 +83,7 @@ func cronStart(env *Env) *cobra.Command {
 	cmd := &cobra.Command{
 		Use: "start CLUSTER/ROLE/ENV/NAME", Short: "Run a cron job now, outside its schedule", Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			k, err := client.ParseJobKey(args[0])
-			if err != nil {
-				return err
-			}
-			c, err := env.client(k.Cluster)
+			k, c, err := env.jobClient(args[0])
 			if err != nil {
 				return err
 			}
@@ -112,11 +104,7 @@ func cronShow(env *Env) *cobra.Command {
 	return &cobra.Command{
 		Use: "show CLUSTER/ROLE/ENV/NAME", Short: "Show a job's cron schedule", Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			k, err := client.ParseJobKey(args[0])
-			if err != nil {
-				return err
-			}
-			c, err := env.client(k.Cluster)
+			k, c, err := env.jobClient(args[0])
 			if err != nil {
 				return err
 			}

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -211,11 +212,7 @@ func updateModify(env *Env, verb, method, done string) *cobra.Command {
 	cmd := &cobra.Command{
 		Use: verb + " CLUSTER/ROLE/ENV/NAME", Short: strings.ToUpper(verb[:1]) + verb[1:] + " a job's active update", Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			k, err := client.ParseJobKey(args[0])
-			if err != nil {
-				return err
-			}
-			c, err := env.client(k.Cluster)
+			k, c, err := env.jobClient(args[0])
 			if err != nil {
 				return err
 			}
@@ -243,11 +240,7 @@ func updateRollback(env *Env) *cobra.Command {
 	cmd := &cobra.Command{
 		Use: "rollback CLUSTER/ROLE/ENV/NAME", Short: "Roll a job's active update back", Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			k, err := client.ParseJobKey(args[0])
-			if err != nil {
-				return err
-			}
-			c, err := env.client(k.Cluster)
+			k, c, err := env.jobClient(args[0])
 			if err != nil {
 				return err
 			}
@@ -312,7 +305,7 @@ func updateList(env *Env) *cobra.Command {
 				group, ok := updateStatusGroups[strings.ToLower(s)]
 				switch {
 				case ok:
-				case contains(allUpdateStatuses, strings.ToUpper(s)):
+				case slices.Contains(allUpdateStatuses, strings.ToUpper(s)):
 					group = []string{strings.ToUpper(s)}
 				default:
 					return client.Errorf(client.ExitInvalidParameter, "--status %q: want a status name or one of active, all, blocked, failed, inactive, paused, succeeded", s)
@@ -377,15 +370,6 @@ func updateList(env *Env) *cobra.Command {
 	return cmd
 }
 
-func contains(ss []string, s string) bool {
-	for _, x := range ss {
-		if x == s {
-			return true
-		}
-	}
-	return false
-}
-
 // isoUTC is Python's datetime.utcfromtimestamp(ms/1000).isoformat().
 func isoUTC(ms int64) string {
 	t := time.UnixMilli(ms).UTC()
@@ -409,11 +393,7 @@ func updateInfo(env *Env) *cobra.Command {
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			k, err := client.ParseJobKey(args[0])
-			if err != nil {
-				return err
-			}
-			c, err := env.client(k.Cluster)
+			k, c, err := env.jobClient(args[0])
 			if err != nil {
 				return err
 			}
@@ -508,7 +488,7 @@ func pollUpdate(ctx context.Context, env *Env, c *client.Client, key api.JobUpda
 		}
 		st := d.Update.Summary.State.Status
 		stdoutf(env, "Current state %s\n", st)
-		if !contains(activeUpdateStatuses, st) {
+		if !slices.Contains(activeUpdateStatuses, st) {
 			return st, nil
 		}
 		select {
@@ -539,11 +519,7 @@ func updateWait(env *Env) *cobra.Command {
 	return &cobra.Command{
 		Use: "wait CLUSTER/ROLE/ENV/NAME ID", Short: "Wait until an update ends", Args: exactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			k, err := client.ParseJobKey(args[0])
-			if err != nil {
-				return err
-			}
-			c, err := env.client(k.Cluster)
+			k, c, err := env.jobClient(args[0])
 			if err != nil {
 				return err
 			}
