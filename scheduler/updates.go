@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -620,7 +621,7 @@ func (s *Scheduler) checkUpdateQuota(p *plan) error {
 			old = taskAggregate(p.configs[id], 1)
 			want = want.Add(api.ResourceAggregate{NumCpus: -old.NumCpus, RAMMb: -old.RAMMb, DiskMb: -old.DiskMb})
 		}
-		if contains(p.diff.Remove, i) {
+		if slices.Contains(p.diff.Remove, i) {
 			want = want.Add(old)
 			continue
 		}
@@ -630,15 +631,6 @@ func (s *Scheduler) checkUpdateQuota(p *plan) error {
 		return invalid("Insufficient resource quota: %s", d)
 	}
 	return nil
-}
-
-func contains(l []int, v int) bool {
-	for _, x := range l {
-		if x == v {
-			return true
-		}
-	}
-	return false
 }
 
 // unchangedMessage is Aurora's answer to an update that changes nothing.
