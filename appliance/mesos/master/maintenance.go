@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"sort"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/aurorabox/aurorabox/appliance/mesos/mesosutil"
@@ -347,17 +346,11 @@ type inverseBook struct {
 	answers map[string]map[string]inverseAnswer // machine key → framework → last answer
 }
 
-// inverseBooks holds each Master's inverseBook, used under the master's mu.
-// (Kept out of the Master struct for now; see master.go.)
-var inverseBooks sync.Map // *Master → *inverseBook
-
 func (m *Master) inverseLocked() *inverseBook {
-	if b, ok := inverseBooks.Load(m); ok {
-		return b.(*inverseBook)
+	if m.inverse == nil {
+		m.inverse = &inverseBook{offers: map[string]*inverseOffer{}, answers: map[string]map[string]inverseAnswer{}}
 	}
-	b := &inverseBook{offers: map[string]*inverseOffer{}, answers: map[string]map[string]inverseAnswer{}}
-	inverseBooks.Store(m, b)
-	return b
+	return m.inverse
 }
 
 // syncInverseOffersLocked rescinds the inverse offers whose agent is out of

@@ -80,6 +80,7 @@ type Master struct {
 	reoffer    *time.Timer
 	schedule   maintenance.Schedule
 	machines   map[string]machineMode // by machineKey; absent = UP
+	inverse    *inverseBook           // inverse offers and answers; made on first use
 }
 
 type framework struct {
