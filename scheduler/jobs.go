@@ -83,6 +83,17 @@ func (s *Scheduler) checkRole(role string) error {
 	return nil
 }
 
+// checkRoleCached is checkRole with its answers kept in seen, for a loop
+// over many tasks.
+func (s *Scheduler) checkRoleCached(role string, seen map[string]error) error {
+	err, ok := seen[role]
+	if !ok {
+		err = s.checkRole(role)
+		seen[role] = err
+	}
+	return err
+}
+
 // rootRole reports whether role's tasks would run as uid 0: role root,
 // or a role whose user, found by lookup, has uid 0. It returns the user.
 func rootRole(role string, lookup func(string) (*user.User, error)) (string, bool) {

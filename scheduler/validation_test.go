@@ -206,3 +206,41 @@ func TestRootTasksRefused(t *testing.T) {
 	e.mustOK("populateJobConfig", map[string]any{"description": job})
 	e.mustOK("scheduleCronJob", map[string]any{"description": cron})
 }
+
+// TestStoredRootTasksStayPending: a root job stored while root tasks were
+// allowed does not launch again once they are refused: its next task
+// stays PENDING, with the refusal as its pending reason.
+func TestStoredRootTasksStayPending(t *testing.T) {
+	allow := true
+	e := startAPI(t, "", nil, func(c *scheduler.Config) { c.AllowRootTasks = allow })
+	e.awaitOffer()
+	job := asRole(jobConfig("flaps", 1, true, 1, "sleep 1; exit 1"), "root")
+	e.mustOK("createJob", map[string]any{"description": job})
+	byStatus := func() map[string][]api.ScheduledTask {
+		r := e.mustOK("getTasksStatus", map[string]any{"query": api.TaskQuery{Role: "root", Environment: "prod", JobName: "flaps"}})
+		out := map[string][]api.ScheduledTask{}
+		for _, tk := range r.Result.ScheduleStatusResult.Tasks {
+			out[tk.Status] = append(out[tk.Status], tk)
+		}
+		return out
+	}
+	e.eventually("the root task running", func() bool { return len(byStatus()["RUNNING"]) == 1 })
+	e.stop()
+	allow = false
+	e.restart()
+	e.awaitOffer()
+	// The task fails; its replacement must not launch.
+	want := "Role root would run its tasks as root"
+	var reason string
+	e.eventually("the replacement PENDING with the refusal", func() bool {
+		r := e.mustOK("getPendingReason", map[string]any{"query": api.TaskQuery{Role: "root", Environment: "prod", JobName: "flaps"}})
+		for _, pr := range r.Result.GetPendingReasonResult.Reasons {
+			reason = pr.Reason
+		}
+		return strings.Contains(reason, want)
+	})
+	ts := byStatus()
+	if len(ts["PENDING"]) != 1 || len(ts["ASSIGNED"])+len(ts["STARTING"])+len(ts["RUNNING"]) != 0 {
+		t.Fatalf("root tasks after the refusal: %v", ts)
+	}
+}
