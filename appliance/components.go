@@ -71,6 +71,12 @@ func Components(cfg *config.Config, exe string) []Component {
 	schedAddr := cfg.Addr(cfg.Scheduler.Port)
 	sc := spec("scheduler", schedAddr, "--listen", schedAddr, "--master", MesosZK(cfg), "--zk", ZKServers(cfg),
 		"--data-dir", cfg.Path("scheduler"), "--announcer-ensemble", ZKServers(cfg), "--observer-port", fmt.Sprint(cfg.Observer.Port))
+	if cfg.Auth == config.AuthBasic {
+		sc.Args = append(sc.Args, "--shiro-ini", CredentialPath(cfg))
+	}
+	if cfg.AllowRootTasks {
+		sc.Args = append(sc.Args, "--allow-root-tasks")
+	}
 	sc.Probe = httpProbe("http://" + schedAddr + "/leaderhealth") // 200 once leading and registered with Mesos
 	out = append(out, Component{Spec: sc, URL: "http://" + schedAddr})
 	obsAddr := cfg.Addr(cfg.Observer.Port)

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/aurorabox/aurorabox/scheduler/api"
+	"github.com/aurorabox/aurorabox/scheduler/shiro"
 	"github.com/go-zookeeper/zk"
 )
 
@@ -65,6 +66,11 @@ type Cluster struct {
 	AuthMechanism     string `json:"auth_mechanism,omitempty"`
 	SlaveRoot         string `json:"slave_root,omitempty"`
 	SlaveRunDirectory string `json:"slave_run_directory,omitempty"`
+	// BasicAuthFile, an aurorabox extension that `aurorabox up` writes, is
+	// a Shiro INI file (the scheduler's --shiro-ini) whose first [users]
+	// entry is sent as HTTP basic credentials. Without it, or when it
+	// cannot be read, credentials come from ~/.netrc as in Aurora.
+	BasicAuthFile string `json:"basic_auth_file,omitempty"`
 }
 
 // LoadClusters reads clusters.json from the appliance's data dir (what
@@ -122,9 +128,13 @@ func LoadClusters() (map[string]Cluster, error) {
 type Client struct {
 	Cluster Cluster
 	HTTP    *http.Client
-	// User and Password, when set, are sent as HTTP basic credentials
-	// (Aurora reads them from ~/.netrc).
+	// User and Password, when set, are sent as HTTP basic credentials:
+	// from the cluster's basic_auth_file, else ~/.netrc (as Aurora).
 	User, Password string
+	// credSource is where User came from; credProblem why the cluster's
+	// basic_auth_file could not be used. Both explain a 401.
+	credSource  string
+	credProblem error
 	// BypassLeaderRedirect sends Aurora's Bypass-Leader-Redirect header.
 	BypassLeaderRedirect bool
 	leader               string
@@ -142,8 +152,40 @@ func New(clusters map[string]Cluster, name string) (*Client, error) {
 		return nil, Errorf(ExitInvalidParameter, "Unknown cluster: %s (known: %s)", name, strings.Join(names, ", "))
 	}
 	cl := &Client{Cluster: c, HTTP: &http.Client{Timeout: 60 * time.Second}}
-	cl.User, cl.Password = netrc(hostOf(c))
+	cl.findCredentials()
 	return cl, nil
+}
+
+// findCredentials sets User and Password from the cluster's
+// basic_auth_file, else from ~/.netrc for the scheduler's host.
+func (c *Client) findCredentials() {
+	if f := c.Cluster.BasicAuthFile; f != "" {
+		users, err := shiro.ReadFile(f)
+		if err == nil {
+			c.User, c.Password, c.credSource = users[0].Name, users[0].Password, f
+			return
+		}
+		c.credProblem = fmt.Errorf("the cluster's credential file could not be read: %w", err)
+	}
+	if u, p := netrc(hostOf(c.Cluster)); u != "" {
+		c.User, c.Password, c.credSource = u, p, "~/.netrc"
+	}
+}
+
+// authError is the ExitAuthError of an RPC the scheduler refused (HTTP
+// 401/403, or AUTH_FAILED), saying which credentials were sent and how to
+// provide them.
+func (c *Client) authError(method, base, why string) error {
+	msg := fmt.Sprintf("Authentication failed for %s at %s (%s)", method, base, why)
+	switch {
+	case c.User != "":
+		msg += fmt.Sprintf(": the scheduler refused user %s from %s", c.User, c.credSource)
+	case c.credProblem != nil:
+		msg += fmt.Sprintf(": no credentials sent; %v. Run the client as the user who started the appliance, or put `machine %s login USER password PASSWORD` in ~/.netrc", c.credProblem, hostOf(c.Cluster))
+	default:
+		msg += fmt.Sprintf(": no credentials for cluster %s; put `machine %s login USER password PASSWORD` in ~/.netrc", c.Cluster.Name, hostOf(c.Cluster))
+	}
+	return Errorf(ExitAuthError, "%s", msg)
 }
 
 func hostOf(c Cluster) string {
@@ -302,7 +344,13 @@ func (c *Client) Call(ctx context.Context, method string, params any) (*api.Resp
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden {
-		return nil, Errorf(ExitAuthError, "Authentication failed for %s at %s (HTTP %d)", method, base, resp.StatusCode)
+		why := fmt.Sprintf("HTTP %d", resp.StatusCode)
+		data, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+		var r api.Response
+		if json.Unmarshal(data, &r) == nil && len(r.Details) > 0 {
+			why += ": " + messages(&r)
+		}
+		return nil, c.authError(method, base, why)
 	}
 	data, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
 	var r api.Response
@@ -310,7 +358,7 @@ func (c *Client) Call(ctx context.Context, method string, params any) (*api.Resp
 		return nil, Errorf(ExitNetworkError, "%s at %s: HTTP %d, not an API response: %.200s", method, base, resp.StatusCode, data)
 	}
 	if r.ResponseCode == api.AuthFailed {
-		return &r, Errorf(ExitAuthError, "%s", messages(&r))
+		return &r, c.authError(method, base, messages(&r))
 	}
 	if r.ResponseCode != api.OK && r.ResponseCode != api.Warning {
 		return &r, Errorf(ExitAPIError, "%s", messages(&r))

@@ -31,6 +31,7 @@ func TestDefaults(t *testing.T) {
 		Ports: PortsFixed, ReadyTimeout: 30 * time.Second, ShutdownGrace: 10 * time.Second,
 		ZooKeeper: ZooKeeperConfig{Mode: ZKEmbedded, Port: 2181}, Agents: 1,
 		Master: Listener{5050}, Agent: Listener{5051}, Scheduler: Listener{8081}, Observer: Listener{1338},
+		Auth: AuthBasic,
 	}
 	if *cfg != want {
 		t.Fatalf("defaults:\n got %+v\nwant %+v", *cfg, want)
@@ -155,5 +156,46 @@ func TestResolvePorts(t *testing.T) {
 	}
 	if err := cfg.ResolvePorts(FreePort); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// auth and allow_root_tasks come from up's flags, the environment or the
+// file, in that order of precedence; bad values name the key.
+func TestAuthKeys(t *testing.T) {
+	upFlags := func(args ...string) *pflag.FlagSet {
+		fs := pflag.NewFlagSet("up", pflag.ContinueOnError)
+		AddFlags(fs)
+		AddUpFlags(fs)
+		if err := fs.Parse(args); err != nil {
+			t.Fatal(err)
+		}
+		return fs
+	}
+	file := filepath.Join(t.TempDir(), "a.yaml")
+	os.WriteFile(file, []byte("auth: none\nallow_root_tasks: true\n"), 0o600)
+	for _, c := range []struct {
+		name  string
+		args  []string
+		env   []string
+		auth  string
+		allow bool
+	}{
+		{"defaults", nil, nil, AuthBasic, false},
+		{"flags", []string{"--auth", "none", "--allow-root-tasks"}, nil, AuthNone, true},
+		{"env", nil, []string{"AURORABOX_AUTH=none", "AURORABOX_ALLOW_ROOT_TASKS=true"}, AuthNone, true},
+		{"file", []string{"--config", file}, nil, AuthNone, true},
+		{"flag over file", []string{"--config", file, "--auth", "basic", "--allow-root-tasks=false"}, nil, AuthBasic, false},
+	} {
+		cfg, err := Load(upFlags(c.args...), c.env, t.TempDir())
+		if err != nil || cfg.Auth != c.auth || cfg.AllowRootTasks != c.allow {
+			t.Errorf("%s: auth %q allow %v, %v; want %q %v", c.name, cfg.Auth, cfg.AllowRootTasks, err, c.auth, c.allow)
+		}
+	}
+	if _, err := Load(upFlags("--auth", "kerberos"), nil, t.TempDir()); err == nil || !strings.Contains(err.Error(), `auth: "kerberos" must be "basic" or "none"`) {
+		t.Errorf("bad auth: %v", err)
+	}
+	os.WriteFile(file, []byte("allow_root_tasks: maybe\n"), 0o600)
+	if _, err := Load(upFlags("--config", file), nil, t.TempDir()); err == nil || !strings.Contains(err.Error(), `a.yaml:1: allow_root_tasks: "maybe" is not true or false`) {
+		t.Errorf("bad bool: %v", err)
 	}
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/aurorabox/aurorabox/scheduler"
 	"github.com/aurorabox/aurorabox/scheduler/cron"
 	"github.com/aurorabox/aurorabox/scheduler/election"
+	"github.com/aurorabox/aurorabox/scheduler/shiro"
 	"github.com/aurorabox/aurorabox/scheduler/state"
 	"github.com/aurorabox/aurorabox/scheduler/storage"
 	"github.com/go-zookeeper/zk"
@@ -34,7 +35,7 @@ func schedulerCommand() *cobra.Command {
 	var slaMinInstances int
 	var overhead scheduler.Overhead
 	var maxTasks, observerPort, maxUpdateFailures, updateHistory int
-	var enablePreemptor bool
+	var enablePreemptor, allowRootTasks bool
 	var offerReservation time.Duration
 	var knobs *schedulerKnobs
 	cmd := &cobra.Command{
@@ -138,7 +139,7 @@ explicitly wins over the profile. --reconciliation-interval sets both reconcilia
 			sc.FailoverTimeout, sc.Overhead, sc.MaxTasksPerJob = failover, overhead, maxTasks
 			sc.ObserverPort, sc.MaxUpdateInstanceFailures, sc.UpdateReservation = observerPort, maxUpdateFailures, updateReservation
 			sc.UpdateHistoryPerJob, sc.CronTimezone, sc.HostMaintenancePollInterval = updateHistory, cronTZ, maintenancePoll
-			sc.SlaMinRequiredInstances = slaMinInstances
+			sc.SlaMinRequiredInstances, sc.AllowRootTasks = slaMinInstances, allowRootTasks
 			ctx, cancel := context.WithCancel(ctx)
 			defer cancel()
 			advertErr := make(chan error, 1)
@@ -200,6 +201,7 @@ explicitly wins over the profile. --reconciliation-interval sets both reconcilia
 	f.StringVar(&dataDir, "data-dir", "", "the scheduler's store and backups (default: <data-dir>/scheduler)")
 	f.StringVar(&hostname, "hostname", "", "host to advertise (default: the listen host)")
 	f.StringVar(&shiroINI, "shiro-ini", "", "require HTTP basic auth for mutating API calls, users from this file's [users] section (as Aurora's -shiro_ini)")
+	f.BoolVar(&allowRootTasks, "allow-root-tasks", false, "accept jobs whose role runs as uid 0 (root, or a user with uid 0); refused as INVALID_REQUEST otherwise")
 	f.StringVar(&announcerEnsemble, "announcer-ensemble", "", "ZooKeeper ensemble passed to executors for task announcements")
 	f.StringVar(&restore, "restore", "", "replace the store with this backup (from performBackup) before starting")
 	f.StringVar(&profile, "timing-profile", "dev", `defaults of the timing flags: "dev" or "aurora"`)
@@ -275,37 +277,16 @@ func detectMaster(ctx context.Context, zkURL string) (string, error) {
 }
 
 // readUsers reads the [users] section of a Shiro INI file, as Aurora's
-// -shiro_ini: lines `name = password[, role...]`. Roles are not used yet:
-// every listed user may call every RPC.
+// -shiro_ini: user name → password. Roles are not used yet: every listed
+// user may call every RPC.
 func readUsers(path string) (map[string]string, error) {
-	b, err := os.ReadFile(path)
+	list, err := shiro.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
-	users := map[string]string{}
-	section := ""
-	for i, line := range strings.Split(string(b), "\n") {
-		line = strings.TrimSpace(line)
-		switch {
-		case line == "" || strings.HasPrefix(line, "#") || strings.HasPrefix(line, ";"):
-			continue
-		case strings.HasPrefix(line, "[") && strings.HasSuffix(line, "]"):
-			section = strings.TrimSpace(line[1 : len(line)-1])
-			continue
-		}
-		if section != "users" {
-			continue
-		}
-		name, rest, ok := strings.Cut(line, "=")
-		pass, _, _ := strings.Cut(rest, ",")
-		name, pass = strings.TrimSpace(name), strings.TrimSpace(pass)
-		if !ok || name == "" || pass == "" {
-			return nil, fmt.Errorf("%s:%d: want `name = password[, roles]` in [users]", path, i+1)
-		}
-		users[name] = pass
-	}
-	if len(users) == 0 {
-		return nil, fmt.Errorf("%s: no users in a [users] section", path)
+	users := make(map[string]string, len(list))
+	for _, u := range list {
+		users[u.Name] = u.Password
 	}
 	return users, nil
 }
