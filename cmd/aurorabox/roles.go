@@ -222,7 +222,8 @@ v1 executor API, runs the task's processes with Thermos semantics, health-checks
 	f.StringVar(&cfg.AnnouncerEnsemble, "announcer-ensemble", "", "ZooKeeper ensemble (host:port,...) for ServerSet announcements; empty disables them")
 	f.StringVar(&cfg.AnnouncerServersetPath, "announcer-serverset-path", "/aurora", "base path of the announcements")
 	f.StringVar(&cfg.AnnouncerHostname, "announcer-hostname", "", "host to announce (default: the agent's hostname)")
-	f.BoolVar(&cfg.NoSetuid, "nosetuid", false, "run processes as the executor's user even when the role user exists")
+	f.BoolVar(&cfg.AnnouncerAllowCustomServersetPath, "announcer-allow-custom-serverset-path", false, "let an Announcer's zk_path replace the ServerSet path made from the job key")
+	f.BoolVar(&cfg.NoSetuid, "nosetuid", false, "run processes as the executor's user, never as the role's user")
 	return cmd
 }
 

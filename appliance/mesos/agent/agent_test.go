@@ -24,6 +24,7 @@ import (
 	"github.com/aurorabox/aurorabox/appliance/mesos/agent"
 	"github.com/aurorabox/aurorabox/appliance/mesos/commandexec"
 	"github.com/aurorabox/aurorabox/appliance/mesos/master"
+	"github.com/gogo/protobuf/proto"
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 	"github.com/mesos/mesos-go/api/v1/lib/encoding"
 	"github.com/mesos/mesos-go/api/v1/lib/encoding/codecs"
@@ -557,4 +558,25 @@ func TestUnansweredPingsReregister(t *testing.T) {
 	s.take(func(ev *scheduler.Event) bool {
 		return ev.Type == scheduler.Event_OFFERS && ev.Offers.Offers[0].AgentID == offer.AgentID && ev.Offers.Offers[0].ID != offer.ID
 	}, "an offer of the re-registered agent")
+}
+
+// TestUnknownUserFailsLaunch: a root agent asked to run an executor as a
+// user that does not exist fails the launch, naming the user, rather than
+// run it as root.
+func TestUnknownUserFailsLaunch(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: only a root agent switches users")
+	}
+	c := startCluster(t)
+	s := c.sched
+	s.launch(func(o mesos.Offer) mesos.TaskInfo {
+		info := shellTask("nouser", "id -u > uid; sleep 300")(o)
+		info.Command.User = proto.String("aurorabox-no-such-user")
+		return info
+	})
+	st := s.updateFor("nouser")
+	if st.GetState() != mesos.TASK_FAILED || st.GetReason() != mesos.REASON_CONTAINER_LAUNCH_FAILED ||
+		st.GetMessage() != "executor user: user aurorabox-no-such-user does not exist" {
+		t.Fatalf("nouser: %s %s %q, want TASK_FAILED REASON_CONTAINER_LAUNCH_FAILED naming the user", st.GetState(), st.GetReason(), st.GetMessage())
+	}
 }

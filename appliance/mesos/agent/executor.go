@@ -114,20 +114,27 @@ func (a *Agent) launch(fw mesos.FrameworkInfo, tasks []mesos.TaskInfo) {
 }
 
 // runUser is who the executor runs as: the command's user, else the
-// framework's, when that user exists and we may switch to it.
-func runUser(cmd *mesos.CommandInfo, fw mesos.FrameworkInfo) *user.User {
+// framework's. An agent that is not root runs every executor as its own
+// user (nil), as does one given no user. A root agent never runs an
+// executor as root in place of a user that does not exist: that is an
+// error, and the launch fails (Mesos' agent fails to chown the sandbox to
+// such a user).
+func runUser(cmd *mesos.CommandInfo, fw mesos.FrameworkInfo) (*user.User, error) {
 	name := cmd.GetUser()
 	if name == "" {
 		name = fw.User
 	}
 	if name == "" || os.Geteuid() != 0 {
-		return nil
+		return nil, nil
 	}
 	u, err := user.Lookup(name)
 	if err != nil {
-		return nil
+		if errors.As(err, new(user.UnknownUserError)) {
+			return nil, fmt.Errorf("user %s does not exist", name)
+		}
+		return nil, fmt.Errorf("looking up user %s: %w", name, err)
 	}
-	return u
+	return u, nil
 }
 
 func (a *Agent) startExecutorLocked(fs *frameworkState, info mesos.ExecutorInfo, builtin bool, first mesos.TaskInfo) (*executorState, error) {
@@ -149,6 +156,10 @@ func (a *Agent) startExecutorLocked(fs *frameworkState, info mesos.ExecutorInfo,
 	cmdInfo := info.Command
 	if cmdInfo == nil {
 		return nil, errors.New("executor has no command")
+	}
+	runAs, err := runUser(cmdInfo, fs.info)
+	if err != nil {
+		return nil, fmt.Errorf("executor user: %w", err)
 	}
 	var cmd *exec.Cmd
 	if cmdInfo.GetShell() {
@@ -187,12 +198,15 @@ func (a *Agent) startExecutorLocked(fs *frameworkState, info mesos.ExecutorInfo,
 	if fd, ok := container.CgroupFD(); ok {
 		cmd.SysProcAttr.UseCgroupFD, cmd.SysProcAttr.CgroupFD = true, fd
 	}
-	if u := runUser(cmdInfo, fs.info); u != nil {
+	if u := runAs; u != nil {
 		uid, _ := strconv.Atoi(u.Uid)
 		gid, _ := strconv.Atoi(u.Gid)
 		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
 		for _, p := range []string{dir, filepath.Join(dir, "stdout"), filepath.Join(dir, "stderr")} {
-			os.Chown(p, uid, gid)
+			if err := os.Chown(p, uid, gid); err != nil {
+				container.Destroy()
+				return nil, fmt.Errorf("sandbox: giving it to %s: %w", u.Username, err)
+			}
 		}
 		cmd.Env = append(cmd.Env, "USER="+u.Username, "HOME="+dir)
 	}
