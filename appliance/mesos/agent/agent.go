@@ -163,7 +163,10 @@ func New(cfg Config) (*Agent, error) {
 		}
 		cfg.Isolator = iso
 	}
-	if err := os.MkdirAll(cfg.WorkDir, 0o755); err != nil {
+	// Search-only for others: a task's user reaches its own sandbox (0700,
+	// its own) by name, and lists nothing on the way (see
+	// startExecutorLocked).
+	if err := mkdirSearchable(cfg.WorkDir, cfg.WorkDir); err != nil {
 		return nil, fmt.Errorf("work dir: %w", err)
 	}
 	cfg.Resources = mergeResources(DetectResources(cfg.WorkDir), cfg.Resources)
@@ -217,7 +220,7 @@ func (a *Agent) loadAgentID() string {
 }
 
 func (a *Agent) saveAgentID(id string) error {
-	if err := os.MkdirAll(filepath.Join(a.metaDir(), id), 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Join(a.metaDir(), id), 0o700); err != nil {
 		return err
 	}
 	tmp := filepath.Join(a.metaDir(), "."+a.idLink()+".tmp")

@@ -580,3 +580,41 @@ func TestUnknownUserFailsLaunch(t *testing.T) {
 		t.Fatalf("nouser: %s %s %q, want TASK_FAILED REASON_CONTAINER_LAUNCH_FAILED naming the user", st.GetState(), st.GetReason(), st.GetMessage())
 	}
 }
+
+// TestSandboxPathSearchOnly: the directories from the work dir down to a
+// run directory let other users pass (search) but not list them; the run
+// directory and the meta dir (checkpoints with every task's config) are
+// the agent's or the task user's alone.
+func TestSandboxPathSearchOnly(t *testing.T) {
+	c := startCluster(t)
+	s := c.sched
+	s.launch(shellTask("modes", "true"))
+	for st := s.updateFor("modes"); !mesosutilTerminal(st.GetState()); st = s.updateFor("modes") {
+	}
+	run, err := filepath.EvalSymlinks(c.sandbox("modes"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for d := filepath.Dir(run); d != c.workDir; d = filepath.Dir(d) {
+		fi, err := os.Stat(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Mode().Perm() != 0o711 {
+			t.Errorf("%s: %v, want 0711 (search only)", d, fi.Mode().Perm())
+		}
+	}
+	for _, d := range []string{run, filepath.Join(c.workDir, "meta")} {
+		if fi, err := os.Stat(d); err != nil || fi.Mode().Perm() != 0o700 {
+			t.Errorf("%s: %v %v, want 0700", d, fi.Mode().Perm(), err)
+		}
+	}
+}
+
+func mesosutilTerminal(s mesos.TaskState) bool {
+	switch s {
+	case mesos.TASK_FINISHED, mesos.TASK_FAILED, mesos.TASK_KILLED, mesos.TASK_LOST, mesos.TASK_ERROR, mesos.TASK_DROPPED, mesos.TASK_GONE:
+		return true
+	}
+	return false
+}

@@ -8,6 +8,7 @@ import (
 	"os/user"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -137,12 +138,50 @@ func runUser(cmd *mesos.CommandInfo, fw mesos.FrameworkInfo) (*user.User, error)
 	return u, nil
 }
 
+// mkdirSearchable makes dir and the directories from base down to it, and
+// gives each the search (never the read) permission for group and others
+// that it lacks, whatever the umask: the path a task's user takes to its
+// sandbox.
+func mkdirSearchable(base, dir string) error {
+	if err := os.MkdirAll(dir, 0o711); err != nil {
+		return err
+	}
+	rel, err := filepath.Rel(base, dir)
+	if err != nil || rel == ".." || strings.HasPrefix(rel, "../") {
+		return fmt.Errorf("%s is not beneath %s", dir, base)
+	}
+	d := base
+	for _, part := range append([]string{"."}, strings.Split(rel, string(filepath.Separator))...) {
+		d = filepath.Join(d, part)
+		fi, err := os.Stat(d)
+		if err != nil {
+			return err
+		}
+		if !fi.IsDir() {
+			return fmt.Errorf("%s is not a directory", d)
+		}
+		if m := fi.Mode().Perm(); m&0o011 != 0o011 {
+			if err := os.Chmod(d, m|0o011); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
 func (a *Agent) startExecutorLocked(fs *frameworkState, info mesos.ExecutorInfo, builtin bool, first mesos.TaskInfo) (*executorState, error) {
 	fwID := fs.info.GetID().GetValue()
 	containerID := mesosutil.NewUUID()
 	runs := filepath.Join(a.cfg.WorkDir, "slaves", a.id, "frameworks", fwID, "executors", info.ExecutorID.Value, "runs")
 	dir := filepath.Join(runs, containerID)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	// The directories down to the run directory are search-only (0711) for
+	// other users: a task's user reaches its sandbox by name and can list
+	// no one else's; the run directory itself is 0700, given to the task's
+	// user.
+	if err := mkdirSearchable(a.cfg.WorkDir, runs); err != nil {
+		return nil, fmt.Errorf("sandbox: %w", err)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("sandbox: %w", err)
 	}
 	if err := os.Chmod(dir, 0o700); err != nil {

@@ -63,10 +63,10 @@ func StartAgent(t testing.TB, opts ...func(*agent.Config)) *Cluster {
 	}
 	self, _ := os.Executable()
 	workDir := t.TempDir()
-	// Test temp dirs are 0700; an agent's work dir is reachable by the
-	// role users that tasks run as.
+	// Test temp dirs are 0700; an agent's work dir is reachable (search
+	// only, as the appliance makes it) by the role users tasks run as.
 	for d := workDir; d != os.TempDir() && d != "/" && d != "."; d = filepath.Dir(d) {
-		os.Chmod(d, 0o755)
+		os.Chmod(d, 0o711)
 	}
 	res, _ := agent.ParseResources("cpus:4;mem:4096;disk:4096;ports:[31000-31100]")
 	cfg := agent.Config{
