@@ -114,6 +114,9 @@ func Up(ctx context.Context, cfg *config.Config, opts UpOptions) (err error) {
 		return err
 	}
 	defer lk.release()
+	if err := ensureAgentSecret(cfg); err != nil {
+		return err
+	}
 
 	marker := supervise.Marker(cfg.DataDir)
 	if n := supervise.Sweep(marker, cfg.ShutdownGrace); n > 0 {

@@ -38,6 +38,10 @@ type Config struct {
 	Hostname   string // default: the listen host
 	MasterURL  string // http://host:port of the master
 	WorkDir    string // Mesos --work_dir
+	// MasterSecret is the agent secret the master checks on every request
+	// of the internal agent protocol (master.Config.AgentSecret); empty
+	// for a master that accepts any agent (--insecure-agents).
+	MasterSecret []byte
 	// Name tells apart agents that share one work dir (simulated hosts of
 	// `up --agents N`): each keeps its own id link, meta/slaves/latest-<name>.
 	// Empty for a lone agent (meta/slaves/latest, as Mesos).
@@ -300,6 +304,7 @@ func (a *Agent) connectMaster(ctx context.Context) error {
 		return err
 	}
 	req.Header.Set("Content-Type", "application/json")
+	a.authorize(req)
 	// The stream stays open for as long as we are registered: no timeout.
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -450,12 +455,25 @@ func (a *Agent) noticeLoop(ctx context.Context) {
 	}
 }
 
+// authorize adds the agent secret to a request for the master.
+func (a *Agent) authorize(req *http.Request) {
+	if len(a.cfg.MasterSecret) > 0 {
+		req.Header.Set("Authorization", master.AgentAuthorization(a.cfg.MasterSecret))
+	}
+}
+
 func (a *Agent) postMaster(path string, v any) error {
 	body, err := json.Marshal(v)
 	if err != nil {
 		return err
 	}
-	resp, err := a.client.Post(a.cfg.MasterURL+path, "application/json", bytes.NewReader(body))
+	req, err := http.NewRequest("POST", a.cfg.MasterURL+path, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	a.authorize(req)
+	resp, err := a.client.Do(req)
 	if err != nil {
 		return err
 	}

@@ -120,6 +120,9 @@ type cluster struct {
 	sched     *sched
 }
 
+// testAgentSecret authenticates the test agents to their masters.
+var testAgentSecret = []byte("test-agent-secret-0123456789abcdef0123456789")
+
 // startCluster runs a master and an agent, and subscribes a framework.
 func startCluster(t *testing.T, opts ...func(*agent.Config)) *cluster {
 	t.Helper()
@@ -132,7 +135,7 @@ func startCluster(t *testing.T, opts ...func(*agent.Config)) *cluster {
 func startMasterAndAgent(t *testing.T, opts ...func(*agent.Config)) *cluster {
 	t.Helper()
 	msrv := httptest.NewUnstartedServer(nil)
-	m := master.New(master.Config{ListenAddr: msrv.Listener.Addr().String()})
+	m := master.New(master.Config{ListenAddr: msrv.Listener.Addr().String(), AgentSecret: testAgentSecret})
 	msrv.Config.Handler = m.Handler()
 	msrv.Start()
 	t.Cleanup(msrv.Close)
@@ -154,7 +157,7 @@ func startAgent(t *testing.T, masterURL string, opts ...func(*agent.Config)) *cl
 	attrs, _ := agent.ParseAttributes("rack:r1;host:h1")
 	cfg := agent.Config{
 		ListenAddr: ln.Addr().String(), MasterURL: masterURL, WorkDir: workDir, Resources: res, Attributes: attrs,
-		Exe: self, ExecutorShutdownGrace: time.Second,
+		Exe: self, ExecutorShutdownGrace: time.Second, MasterSecret: testAgentSecret,
 	}
 	for _, o := range opts {
 		o(&cfg)
@@ -541,7 +544,7 @@ func processesWithEnv(match func(kv string) bool) []int {
 // its stream and, answering again, re-registers under the same id.
 func TestUnansweredPingsReregister(t *testing.T) {
 	msrv := httptest.NewUnstartedServer(nil)
-	m := master.New(master.Config{ListenAddr: msrv.Listener.Addr().String(), AgentPingTimeout: 50 * time.Millisecond, MaxAgentPingTimeouts: 2})
+	m := master.New(master.Config{ListenAddr: msrv.Listener.Addr().String(), AgentSecret: testAgentSecret, AgentPingTimeout: 50 * time.Millisecond, MaxAgentPingTimeouts: 2})
 	msrv.Config.Handler = m.Handler()
 	msrv.Start()
 	t.Cleanup(msrv.Close)
