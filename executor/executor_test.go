@@ -808,7 +808,10 @@ func TestUnreachableSandboxFails(t *testing.T) {
 		t.Skip("no user nobody")
 	}
 	c := mesostest.Start(t)
-	if err := os.Chmod(c.WorkDir, 0o700); err != nil {
+	// The agent keeps its own work dir passable; a private directory above
+	// it (a 0700 home) is what stops the role user.
+	private := filepath.Dir(c.WorkDir)
+	if err := os.Chmod(private, 0o700); err != nil {
 		t.Fatal(err)
 	}
 	j := job("private", process("p", "id -u > uid; sleep 600"))
@@ -816,8 +819,8 @@ func TestUnreachableSandboxFails(t *testing.T) {
 	c.Launch(setuid(thermosTask(c, "private", j, nil)))
 	expect(t, c, "private", mesos.TASK_STARTING, 20*time.Second)
 	st := expect(t, c, "private", mesos.TASK_FAILED, 20*time.Second)
-	if want := "no search permission on " + c.WorkDir; !strings.HasPrefix(st.GetMessage(), "Failed to initialize sandbox: user nobody cannot reach the sandbox ") ||
+	if want := "no search permission on " + private; !strings.HasPrefix(st.GetMessage(), "Failed to initialize sandbox: user nobody cannot reach the sandbox ") ||
 		!strings.HasSuffix(st.GetMessage(), want) {
-		t.Fatalf("message %q, want one naming user nobody and %s", st.GetMessage(), c.WorkDir)
+		t.Fatalf("message %q, want one naming user nobody and %s", st.GetMessage(), private)
 	}
 }
