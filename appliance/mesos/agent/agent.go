@@ -14,8 +14,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -171,6 +173,11 @@ func New(cfg Config) (*Agent, error) {
 	// its own) by name, and lists nothing on the way (see
 	// startExecutorLocked).
 	if err := mkdirSearchable(cfg.WorkDir, cfg.WorkDir); err != nil {
+		return nil, fmt.Errorf("work dir: %w", err)
+	}
+	// The meta dir (every task's config in its checkpoints) is the agent's
+	// alone, also when an older agent made it 0755.
+	if err := os.Chmod(filepath.Join(cfg.WorkDir, "meta"), 0o700); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("work dir: %w", err)
 	}
 	cfg.Resources = mergeResources(DetectResources(cfg.WorkDir), cfg.Resources)

@@ -21,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aurorabox/aurorabox/appliance/isolation"
 	"github.com/aurorabox/aurorabox/appliance/mesos/agent"
 	"github.com/aurorabox/aurorabox/appliance/mesos/commandexec"
 	"github.com/aurorabox/aurorabox/appliance/mesos/master"
@@ -611,6 +612,27 @@ func TestSandboxPathSearchOnly(t *testing.T) {
 		if fi, err := os.Stat(d); err != nil || fi.Mode().Perm() != 0o700 {
 			t.Errorf("%s: %v %v, want 0700", d, fi.Mode().Perm(), err)
 		}
+	}
+}
+
+// TestOldMetaDirMadePrivate: an agent starting on a work dir whose meta
+// dir an older agent made 0755 makes it 0700.
+func TestOldMetaDirMadePrivate(t *testing.T) {
+	t.Setenv(isolation.EnvMode, "none") // the agent never runs: no cgroups
+	workDir := t.TempDir()
+	meta := filepath.Join(workDir, "meta")
+	if err := os.MkdirAll(filepath.Join(meta, "slaves"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(meta, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := agent.New(agent.Config{ListenAddr: "127.0.0.1:0", MasterURL: "http://127.0.0.1:1", WorkDir: workDir,
+		Exe: "/bin/true", MasterSecret: testAgentSecret}); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(meta); err != nil || fi.Mode().Perm() != 0o700 {
+		t.Fatalf("%s: %v %v, want 0700", meta, fi.Mode().Perm(), err)
 	}
 }
 
