@@ -130,7 +130,7 @@ func masterCommand() *cobra.Command {
 func agentCommand() *cobra.Command {
 	var listen, masterURL, workDir, hostname, res, attrs, name, secretFile string
 	var gcDelay time.Duration
-	var enableCFS bool
+	var enableCFS, authExecutors bool
 	cmd := &cobra.Command{
 		Use:   "agent",
 		Short: "Run the Mesos-compatible agent (started by up)",
@@ -180,7 +180,7 @@ func agentCommand() *cobra.Command {
 			a, err := agent.New(agent.Config{
 				ListenAddr: ln.Addr().String(), Hostname: hostname, MasterURL: masterURL, WorkDir: workDir, Name: name,
 				Resources: resources, Attributes: attributes, Exe: exe, ExtraEnv: extraEnv, Logger: newLogger(),
-				GCDelay: gcDelay, EnableCFS: enableCFS, MasterSecret: secret,
+				GCDelay: gcDelay, EnableCFS: enableCFS, MasterSecret: secret, AuthenticateExecutors: authExecutors,
 			})
 			if err != nil {
 				return &exitError{1, err}
@@ -196,6 +196,7 @@ func agentCommand() *cobra.Command {
 	f.StringVar(&res, "resources", "", `resources overriding the detected ones by name, e.g. "cpus:4;mem:4096;ports:[31000-32000]"`)
 	f.StringVar(&attrs, "attributes", "", `attributes, e.g. "rack:r1;host:h1"`)
 	f.StringVar(&name, "name", "", "tells apart agents sharing one work dir (up --agents)")
+	f.BoolVar(&authExecutors, "authenticate-http-executors", true, "require each executor's token (MESOS_EXECUTOR_AUTHENTICATION_TOKEN) on the executor API (as mesos-agent --authenticate_http_executors)")
 	f.StringVar(&secretFile, "agent-secret-file", "", "file (0600) with the secret the master expects of agents (its --agent-secret-file)")
 	f.BoolVar(&enableCFS, "cgroups-enable-cfs", false, "enforce cpus as a CFS quota, not only as cpu shares (Mesos --cgroups_enable_cfs)")
 	f.DurationVar(&gcDelay, "gc-delay", 7*24*time.Hour, "how long terminated sandboxes are kept while the disk has room (Mesos --gc_delay)")

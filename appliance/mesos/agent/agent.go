@@ -40,6 +40,11 @@ type Config struct {
 	Hostname   string // default: the listen host
 	MasterURL  string // http://host:port of the master
 	WorkDir    string // Mesos --work_dir
+	// AuthenticateExecutors makes every call of the executor API carry
+	// the calling executor's token (EnvExecutorToken), as Mesos'
+	// --authenticate_http_executors: without it any local user could send
+	// updates for any task.
+	AuthenticateExecutors bool
 	// MasterSecret is the agent secret the master checks on every request
 	// of the internal agent protocol (master.Config.AgentSecret); empty
 	// for a master that accepts any agent (--insecure-agents).
@@ -99,9 +104,10 @@ type Config struct {
 
 // Agent is a running agent.
 type Agent struct {
-	cfg    Config
-	client *http.Client
-	start  time.Time
+	cfg     Config
+	client  *http.Client
+	start   time.Time
+	execKey []byte // signs executor tokens, with Config.AuthenticateExecutors
 
 	mu         sync.Mutex
 	id         string
@@ -198,6 +204,13 @@ func New(cfg Config) (*Agent, error) {
 		iso:        cfg.Isolator,
 		info:       mesos.AgentInfo{Hostname: cfg.Hostname, Port: &port32, Resources: cfg.Resources, Attributes: cfg.Attributes},
 		notices:    make(chan masterNotice, 1024),
+	}
+	if cfg.AuthenticateExecutors {
+		k, err := loadExecutorKey(a.executorKeyFile())
+		if err != nil {
+			return nil, fmt.Errorf("executor authentication: %w", err)
+		}
+		a.execKey = k
 	}
 	a.id = a.loadAgentID()
 	a.updates = newUpdateManager(a.forwardUpdate, cfg.StatusUpdateRetryInterval, cfg.Logger)

@@ -643,3 +643,73 @@ func mesosutilTerminal(s mesos.TaskState) bool {
 	}
 	return false
 }
+
+// TestExecutorAuthentication: with AuthenticateExecutors, an executor's
+// calls need its own token, which the agent hands it (and not its task):
+// a local user without it, or an executor holding another's, cannot send
+// updates.
+func TestExecutorAuthentication(t *testing.T) {
+	c := startCluster(t, func(cfg *agent.Config) { cfg.AuthenticateExecutors = true })
+	s := c.sched
+	s.launch(shellTask("authed", `env > env.txt; sleep 300`), shellTask("other", `sleep 300`))
+	for _, id := range []string{"authed", "other"} {
+		for _, want := range []mesos.TaskState{mesos.TASK_STARTING, mesos.TASK_RUNNING} {
+			if st := s.updateFor(id); st.GetState() != want {
+				t.Fatalf("%s: got %s (%s), want %s", id, st.GetState(), st.GetMessage(), want)
+			}
+		}
+	}
+	dir := c.sandbox("authed")
+	deadline := time.Now().Add(10 * time.Second)
+	var env []byte
+	for len(env) == 0 && time.Now().Before(deadline) {
+		env, _ = os.ReadFile(filepath.Join(dir, "env.txt"))
+		time.Sleep(20 * time.Millisecond)
+	}
+	if len(env) == 0 || strings.Contains(string(env), agent.EnvExecutorToken) {
+		t.Errorf("the task's environment (%d bytes) holds the executor's token, or was not written", len(env))
+	}
+	// The other executor's token, from its environment.
+	var otherToken string
+	for _, p := range executorPIDs("other") {
+		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/environ", p))
+		for _, kv := range strings.Split(string(b), "\x00") {
+			if v, ok := strings.CutPrefix(kv, agent.EnvExecutorToken+"="); ok {
+				otherToken = v
+			}
+		}
+	}
+	if otherToken == "" {
+		t.Fatal("the other executor got no token")
+	}
+	ts := float64(time.Now().Unix())
+	forged := executor.Call{
+		Type: executor.Call_UPDATE, FrameworkID: mesos.FrameworkID{Value: s.fwID}, ExecutorID: mesos.ExecutorID{Value: "authed"},
+		Update: &executor.Call_Update{Status: mesos.TaskStatus{TaskID: mesos.TaskID{Value: "authed"}, State: mesos.TASK_FAILED.Enum(),
+			Source: mesos.SOURCE_EXECUTOR.Enum(), UUID: []byte("0123456789abcdef"), Timestamp: &ts, ExecutorID: &mesos.ExecutorID{Value: "authed"}}},
+	}
+	body, _ := json.Marshal(&forged)
+	for _, auth := range []string{"", "Bearer " + otherToken, "Bearer garbage"} {
+		req, _ := http.NewRequest("POST", c.agentURL+"/api/v1/executor", bytes.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		if auth != "" {
+			req.Header.Set("Authorization", auth)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusUnauthorized {
+			t.Errorf("forged UPDATE with Authorization %q: %s, want 401", auth, resp.Status)
+		}
+	}
+	resp, err := s.caller.Call(context.Background(), calls.Kill("authed", "").With(calls.Framework(s.fwID)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	closeResp(resp)
+	if st := s.updateFor("authed"); st.GetState() != mesos.TASK_KILLED {
+		t.Fatalf("authed after the forged updates: %s %q, want TASK_KILLED on request", st.GetState(), st.GetMessage())
+	}
+}

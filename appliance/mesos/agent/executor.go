@@ -213,6 +213,9 @@ func (a *Agent) startExecutorLocked(fs *frameworkState, info mesos.ExecutorInfo,
 	}
 	cmd.Dir = dir
 	cmd.Env = a.executorEnv(fs.info, info, dir, cmdInfo)
+	if a.execKey != nil {
+		cmd.Env = append(cmd.Env, EnvExecutorToken+"="+executorToken(a.execKey, fwID, info.ExecutorID.Value, containerID))
+	}
 	stdout, err := os.OpenFile(filepath.Join(dir, "stdout"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, err
