@@ -23,7 +23,9 @@ import (
 // The test binary doubles as the executor the scheduler launches.
 func TestMain(m *testing.M) {
 	if len(os.Args) > 1 && os.Args[1] == "executor" {
-		if err := executor.Run(context.Background(), executor.Config{Logger: slog.New(slog.NewTextHandler(os.Stderr, nil))}); err != nil {
+		// The tasks run as the test's user: these tests are about
+		// scheduling, and their roles (batch, prod, ...) have no users.
+		if err := executor.Run(context.Background(), executor.Config{Logger: slog.New(slog.NewTextHandler(os.Stderr, nil)), NoSetuid: true}); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)
 		}
