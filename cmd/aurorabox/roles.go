@@ -97,7 +97,9 @@ func masterCommand() *cobra.Command {
 				if secret, err = master.ReadAgentSecret(secretFile); err != nil {
 					return &exitError{2, fmt.Errorf("master: --agent-secret-file: %w", err)}
 				}
-			} else if !insecureAgents {
+			} else if insecureAgents {
+				logger.Warn("--insecure-agents: any local user can act as an agent and forge task updates")
+			} else {
 				logger.Warn("no --agent-secret-file: every agent will be refused (--insecure-agents accepts any)")
 			}
 			m := master.New(master.Config{ListenAddr: ln.Addr().String(), Hostname: hostname, Logger: logger,
