@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/aurorabox/aurorabox/appliance/config"
 )
@@ -58,5 +59,5 @@ func prepareAgentWorkDir(cfg *config.Config, logger *slog.Logger) error {
 // within reports whether path is dir or beneath it.
 func within(path, dir string) bool {
 	rel, err := filepath.Rel(dir, path)
-	return err == nil && rel != ".." && !filepath.IsAbs(rel) && (rel == "." || rel[:min(len(rel), 3)] != "../")
+	return err == nil && rel != ".." && !strings.HasPrefix(rel, "../")
 }

@@ -56,3 +56,17 @@ func TestTaskUsersReachTheWorkDir(t *testing.T) {
 		t.Errorf("data dir %v, want 0711 (search only)", fi.Mode().Perm())
 	}
 }
+
+func TestWithin(t *testing.T) {
+	for _, c := range []struct {
+		path, dir string
+		want      bool
+	}{
+		{"/a/b", "/a/b", true}, {"/a/b/c", "/a/b", true}, {"/a", "/a/b", false},
+		{"/a/bc", "/a/b", false}, {"/", "/a", false}, {"/a/..b", "/a", true},
+	} {
+		if got := within(c.path, c.dir); got != c.want {
+			t.Errorf("within(%q, %q) = %v, want %v", c.path, c.dir, got, c.want)
+		}
+	}
+}
