@@ -592,6 +592,13 @@ func TestUnknownUserFailsLaunch(t *testing.T) {
 func TestSandboxPathSearchOnly(t *testing.T) {
 	c := startCluster(t)
 	s := c.sched
+	s.launch(shellTask("first", "true"))
+	for st := s.updateFor("first"); !mesosutilTerminal(st.GetState()); st = s.updateFor("first") {
+	}
+	// As an older agent left it: listable.
+	if err := os.Chmod(filepath.Join(c.workDir, "slaves"), 0o755); err != nil {
+		t.Fatal(err)
+	}
 	s.launch(shellTask("modes", "true"))
 	for st := s.updateFor("modes"); !mesosutilTerminal(st.GetState()); st = s.updateFor("modes") {
 	}

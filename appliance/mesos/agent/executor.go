@@ -138,10 +138,11 @@ func runUser(cmd *mesos.CommandInfo, fw mesos.FrameworkInfo) (*user.User, error)
 	return u, nil
 }
 
-// mkdirSearchable makes dir and the directories from base down to it, and
-// gives each the search (never the read) permission for group and others
-// that it lacks, whatever the umask: the path a task's user takes to its
-// sandbox.
+// mkdirSearchable makes dir and the directories from base down to it: the
+// path a task's user takes to its sandbox. base (the operator's work dir)
+// gets the search permission for group and others that it lacks; each
+// directory beneath it, the agent's own, is exactly 0711 (search, never
+// read), whatever the umask or an older agent's 0755.
 func mkdirSearchable(base, dir string) error {
 	if err := os.MkdirAll(dir, 0o711); err != nil {
 		return err
@@ -150,6 +151,7 @@ func mkdirSearchable(base, dir string) error {
 	if err != nil || rel == ".." || strings.HasPrefix(rel, "../") {
 		return fmt.Errorf("%s is not beneath %s", dir, base)
 	}
+	base = filepath.Clean(base)
 	d := base
 	for _, part := range append([]string{"."}, strings.Split(rel, string(filepath.Separator))...) {
 		d = filepath.Join(d, part)
@@ -160,8 +162,12 @@ func mkdirSearchable(base, dir string) error {
 		if !fi.IsDir() {
 			return fmt.Errorf("%s is not a directory", d)
 		}
-		if m := fi.Mode().Perm(); m&0o011 != 0o011 {
-			if err := os.Chmod(d, m|0o011); err != nil {
+		want := fi.Mode().Perm() | 0o011
+		if d != base {
+			want = 0o711
+		}
+		if fi.Mode().Perm() != want {
+			if err := os.Chmod(d, want); err != nil {
 				return err
 			}
 		}
