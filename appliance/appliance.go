@@ -116,11 +116,17 @@ func Up(ctx context.Context, cfg *config.Config, opts UpOptions) (err error) {
 	if err := os.MkdirAll(cfg.Path("logs"), 0o700); err != nil {
 		return fmt.Errorf("logs dir: %w", err)
 	}
+	if err := prepareAgentWorkDir(cfg, logger); err != nil {
+		return err
+	}
 	lk, err := acquireLock(cfg.Path("aurorabox.lock"), cfg.DataDir)
 	if err != nil {
 		return err
 	}
 	defer lk.release()
+	if err := ensureAgentSecret(cfg); err != nil {
+		return err
+	}
 
 	marker := supervise.Marker(cfg.DataDir)
 	if n := supervise.Sweep(marker, cfg.ShutdownGrace); n > 0 {

@@ -42,7 +42,7 @@ func Components(cfg *config.Config, exe string) []Component {
 		out = append(out, Component{Spec: z})
 	}
 	masterAddr, agentAddr := cfg.Addr(cfg.Master.Port), cfg.Addr(cfg.Agent.Port)
-	m := spec("master", masterAddr, "--listen", masterAddr, "--zk", MesosZK(cfg))
+	m := spec("master", masterAddr, append([]string{"--listen", masterAddr, "--zk", MesosZK(cfg)}, agentSecretArgs(cfg)...)...)
 	m.Probe = httpProbe("http://" + masterAddr + "/master/health")
 	out = append(out, Component{Spec: m, URL: "http://" + masterAddr})
 	for i := 1; i <= cfg.Agents; i++ {
@@ -63,7 +63,7 @@ func Components(cfg *config.Config, exe string) []Component {
 				"--name", fmt.Sprint(i), "--attributes", fmt.Sprintf("rack:r%d;host:%s", (i-1)%2+1, host),
 				"--resources", fmt.Sprintf("ports:[%d-%d]", lo, lo+span-1)}
 		}
-		a := spec("agent", addr, args...)
+		a := spec("agent", addr, append(args, agentSecretArgs(cfg)...)...)
 		a.Name, a.Log = name, cfg.Path("logs", name+".log")
 		a.Probe = httpProbe("http://" + addr + "/health") // 200 once registered with the master
 		out = append(out, Component{Spec: a, URL: "http://" + addr})

@@ -262,7 +262,7 @@ const benchWait = 30 * time.Second
 func startBenchCluster(b *testing.B, res string) *benchSched {
 	b.Helper()
 	msrv := httptest.NewUnstartedServer(nil)
-	m := master.New(master.Config{ListenAddr: msrv.Listener.Addr().String()})
+	m := master.New(master.Config{ListenAddr: msrv.Listener.Addr().String(), AgentSecret: testAgentSecret})
 	msrv.Config.Handler = m.Handler()
 	msrv.Start()
 	b.Cleanup(msrv.Close)
@@ -290,7 +290,7 @@ func startBenchCluster(b *testing.B, res string) *benchSched {
 	b.Logf("isolation: %s %s", iso.Mode(), iso.Reason())
 	a, err := agent.New(agent.Config{
 		ListenAddr: ln.Addr().String(), MasterURL: msrv.URL, WorkDir: workDir, Resources: rs, Attributes: attrs,
-		Exe: self, ExecutorShutdownGrace: time.Second, Isolator: iso,
+		Exe: self, ExecutorShutdownGrace: time.Second, Isolator: iso, MasterSecret: testAgentSecret,
 	})
 	if err != nil {
 		b.Fatal(err)

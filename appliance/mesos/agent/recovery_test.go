@@ -39,7 +39,7 @@ func agentProcess() {
 	self, _ := os.Executable()
 	a, err := agent.New(agent.Config{
 		ListenAddr: os.Getenv("AGENT_LISTEN"), MasterURL: os.Getenv("AGENT_MASTER"), WorkDir: os.Getenv("AGENT_WORKDIR"),
-		Resources: res, Exe: self, ExecutorShutdownGrace: time.Second, RecoveryTimeout: 20 * time.Second,
+		Resources: res, Exe: self, ExecutorShutdownGrace: time.Second, RecoveryTimeout: 20 * time.Second, MasterSecret: testAgentSecret,
 		Logger: slog.New(slog.NewTextHandler(os.Stderr, nil)),
 	})
 	if err != nil {
@@ -74,7 +74,7 @@ func startAgentProcess(t *testing.T, listen, masterURL, workDir string) *exec.Cm
 // whose executor died as failed.
 func TestAgentKill9Recovery(t *testing.T) {
 	msrv := httptest.NewUnstartedServer(nil)
-	m := master.New(master.Config{ListenAddr: msrv.Listener.Addr().String()})
+	m := master.New(master.Config{ListenAddr: msrv.Listener.Addr().String(), AgentSecret: testAgentSecret})
 	msrv.Config.Handler = m.Handler()
 	msrv.Start()
 	t.Cleanup(msrv.Close) // last: after the agent process and the subscription are gone
