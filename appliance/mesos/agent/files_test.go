@@ -1,20 +1,21 @@
 package agent_test
 
 import (
-	"context"
-	"io"
 	"net/http"
 	"net/url"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/aurorabox/aurorabox/appliance/mesos/agent"
 	"github.com/aurorabox/aurorabox/appliance/sandboxfs"
 	"github.com/aurorabox/aurorabox/appliance/sandboxfs/sandboxfstest"
 )
+
+// filesURL is an agent /files URL for a host path.
+func filesURL(c *cluster, endpoint, path string) string {
+	return c.agentURL + endpoint + "?" + url.Values{"path": {path}, "offset": {"0"}}.Encode()
+}
 
 // A task swapping a directory of its sandbox for a symlink to a directory
 // outside, in a loop, never gets a file or a listing from outside through
@@ -28,56 +29,13 @@ func TestFilesSymlinkSwapRace(t *testing.T) {
 		c.sched.updateFor("racer")
 	}
 	dir := c.sandbox("racer")
-	sw := sandboxfstest.Swap(t, dir)
-
-	const requests, workers = 2000, 4
-	targets := []struct{ endpoint, path string }{
-		{"/files/read", filepath.Join(dir, "d", "f")},
-		{"/files/download", filepath.Join(dir, "d", "f")},
-		{"/files/browse", filepath.Join(dir, "d")},
-		{"/files/read", filepath.Join(dir, "d", sandboxfstest.Secret)},
-	}
-	var (
-		mu            sync.Mutex
-		served, leaks int
-		wg            sync.WaitGroup
-	)
-	for w := range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := w; i < requests; i += workers {
-				tg := targets[i%len(targets)]
-				resp, err := http.Get(c.agentURL + tg.endpoint + "?" + url.Values{"path": {tg.path}, "offset": {"0"}}.Encode())
-				if err != nil {
-					t.Error(err)
-					return
-				}
-				body, _ := io.ReadAll(resp.Body)
-				resp.Body.Close()
-				mu.Lock()
-				if strings.Contains(string(body), sandboxfstest.Secret) {
-					leaks++
-					if leaks == 1 {
-						t.Errorf("%s %s served what is outside the sandbox: %d %s", tg.endpoint, tg.path, resp.StatusCode, body)
-					}
-				}
-				if resp.StatusCode == 200 {
-					served++
-				}
-				mu.Unlock()
-			}
-		}()
-	}
-	wg.Wait()
-	sw.Stop()
-	t.Logf("%d requests, %d swaps, %d served from inside, %d leaks", requests, sw.Swaps.Load(), served, leaks)
-	if leaks > 0 {
-		t.Fatalf("%d of %d requests leaked the secret", leaks, requests)
-	}
-	if served == 0 {
-		t.Fatal("no request was served: the race was never open")
-	}
+	sw := sandboxfstest.Swap(t, dir, "d")
+	sandboxfstest.Race(t, sw, []string{
+		filesURL(c, "/files/read", filepath.Join(dir, "d", "f")),
+		filesURL(c, "/files/download", filepath.Join(dir, "d", "f")),
+		filesURL(c, "/files/browse", filepath.Join(dir, "d")),
+		filesURL(c, "/files/read", filepath.Join(dir, "d", sandboxfstest.Secret)),
+	}, 2000, 4)
 }
 
 // A FIFO, a socket or a device in a sandbox gets a 4xx at once, not a
@@ -91,31 +49,14 @@ func TestFilesSpecialFilesRefused(t *testing.T) {
 	}
 	dir := c.sandbox("specials")
 	names := sandboxfstest.Specials(t, dir)
-	check := func(endpoint, path string) {
-		t.Helper()
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		req, _ := http.NewRequestWithContext(ctx, "GET", c.agentURL+endpoint+"?"+url.Values{"path": {path}, "offset": {"0"}}.Encode(), nil)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Errorf("%s %s: %v (blocked?)", endpoint, path, err)
-			return
-		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode < 400 || resp.StatusCode > 499 {
-			t.Errorf("%s %s: %d %s, want a 4xx", endpoint, path, resp.StatusCode, body)
-		}
-		t.Logf("%s %s: %d %s", endpoint, filepath.Base(path), resp.StatusCode, strings.TrimSpace(string(body)))
-	}
 	for _, kind := range []string{"fifo", "socket", "device"} {
 		p := filepath.Join(dir, names[kind])
-		check("/files/read", p)
-		check("/files/download", p)
-		check("/files/browse", p)
+		for _, endpoint := range []string{"/files/read", "/files/download", "/files/browse"} {
+			sandboxfstest.Refused(t, filesURL(c, endpoint, p))
+		}
 	}
-	check("/files/read", filepath.Join(dir, "sub"))
-	check("/files/download", filepath.Join(dir, "sub"))
+	sandboxfstest.Refused(t, filesURL(c, "/files/read", filepath.Join(dir, "sub")))
+	sandboxfstest.Refused(t, filesURL(c, "/files/download", filepath.Join(dir, "sub")))
 }
 
 // /files requests beyond a client's bound get 429 at once, and those of
@@ -129,13 +70,13 @@ func TestFilesConcurrencyBound(t *testing.T) {
 	}
 	path := filepath.Join(c.sandbox("bounded"), "stdout")
 	// Two requests of 127.0.0.1 in flight, held here.
-	local := &http.Request{RemoteAddr: "127.0.0.1:1"}
+	var releases []func()
 	for range 2 {
-		release, _, _ := lim.Acquire(local)
+		release, _, _ := lim.Acquire(&http.Request{RemoteAddr: "127.0.0.1:1"})
 		if release == nil {
 			t.Fatal("could not take a slot")
 		}
-		defer release()
+		releases = append(releases, release)
 	}
 	for _, endpoint := range []string{"/files/read", "/files/download", "/files/browse"} {
 		code, body := c.get(endpoint, url.Values{"path": {path}})
@@ -143,13 +84,10 @@ func TestFilesConcurrencyBound(t *testing.T) {
 			t.Errorf("%s over the bound: %d %s, want 429", endpoint, code, body)
 		}
 	}
-	// Another client is not affected.
-	release, _, _ := lim.Acquire(&http.Request{RemoteAddr: "127.0.0.2:1"})
-	if release == nil {
-		t.Fatal("another client was refused")
+	// Once one is done, the client is served again.
+	releases[0]()
+	if code, body := c.get("/files/read", url.Values{"path": {path}}); code != http.StatusOK {
+		t.Errorf("after a slot was freed: %d %s", code, body)
 	}
-	release()
-	// Once a slot is free again, requests are served.
-	release, _, _ = lim.Acquire(&http.Request{RemoteAddr: "127.0.0.3:1"})
-	release()
+	releases[1]()
 }

@@ -5,11 +5,16 @@
 package sandboxfstest
 
 import (
+	"context"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -22,19 +27,19 @@ const Secret = "TOPSECRET-outside-the-sandbox"
 // Public is the content of d/f while d is the real directory.
 const Public = "public inside the sandbox\n"
 
-// Swapper swaps sandbox/d, a directory holding f (Public), with sandbox/alt,
-// a symlink to a directory outside the sandbox holding f (Secret), as a
-// task's user can: renameat2(RENAME_EXCHANGE), so that d always exists and
-// is one or the other.
+// Swapper swaps dir/name, a directory holding f (Public), with a symlink
+// to a directory outside holding f (Secret), as a task's user can:
+// renameat2(RENAME_EXCHANGE) with dir/name.alt, so that dir/name always
+// exists and is one or the other.
 type Swapper struct {
 	Swaps atomic.Int64 // exchanges done so far
 	stop  chan struct{}
 	wg    sync.WaitGroup
 }
 
-// Swap lays out d and alt in sandbox and starts swapping them until Stop
-// (called at the test's cleanup too).
-func Swap(t testing.TB, sandbox string) *Swapper {
+// Swap lays out dir/name (made if missing) and dir/name.alt and starts
+// swapping them until Stop (called at the test's cleanup too).
+func Swap(t testing.TB, dir, name string) *Swapper {
 	t.Helper()
 	outside := t.TempDir()
 	for name, data := range map[string]string{"f": Secret + "\n", Secret: Secret + "\n"} {
@@ -42,8 +47,8 @@ func Swap(t testing.TB, sandbox string) *Swapper {
 			t.Fatal(err)
 		}
 	}
-	d, alt := filepath.Join(sandbox, "d"), filepath.Join(sandbox, "alt")
-	if err := os.Mkdir(d, 0o755); err != nil {
+	d, alt := filepath.Join(dir, name), filepath.Join(dir, name+".alt")
+	if err := os.MkdirAll(d, 0o755); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(filepath.Join(d, "f"), []byte(Public), 0o644); err != nil {
@@ -123,4 +128,76 @@ func Specials(t testing.TB, dir string) map[string]string {
 		}
 	}
 	return names
+}
+
+// Race makes n GET requests, workers at a time, round robin over urls,
+// while sw swaps, and stops sw. It fails the test if any answer holds
+// Secret, and if none was a 200 (then the race was never open and the test
+// proved nothing).
+func Race(t testing.TB, sw *Swapper, urls []string, n, workers int) {
+	t.Helper()
+	var (
+		mu            sync.Mutex
+		served, leaks int
+		wg            sync.WaitGroup
+	)
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < n; i += workers {
+				u := urls[i%len(urls)]
+				resp, err := http.Get(u)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				body, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				mu.Lock()
+				if strings.Contains(string(body), Secret) {
+					if leaks++; leaks == 1 {
+						t.Errorf("%s served what is outside the sandbox: %d %s", u, resp.StatusCode, body)
+					}
+				}
+				if resp.StatusCode == http.StatusOK {
+					served++
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	sw.Stop()
+	t.Logf("%d requests, %d swaps, %d served from inside, %d leaks", n, sw.Swaps.Load(), served, leaks)
+	if leaks > 0 {
+		t.Errorf("%d of %d requests leaked the secret", leaks, n)
+	}
+	if served == 0 {
+		t.Error("no request was served: the race was never open")
+	}
+}
+
+// Refused GETs url and fails the test unless the answer is a 4xx, or if
+// there is none within 10 seconds (the request blocked).
+func Refused(t testing.TB, url string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, "GET", url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Errorf("%s: %v (blocked?)", url, err)
+		return
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode < 400 || resp.StatusCode > 499 {
+		t.Errorf("%s: %d %s, want a 4xx", url, resp.StatusCode, body)
+		return
+	}
+	t.Logf("%s: %d %s", url, resp.StatusCode, strings.TrimSpace(string(body)))
 }
