@@ -31,6 +31,7 @@ import (
 
 	"github.com/aurorabox/aurorabox/appliance/isolation"
 	"github.com/aurorabox/aurorabox/appliance/mesos/master"
+	"github.com/aurorabox/aurorabox/appliance/sandboxfs"
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 )
 
@@ -98,8 +99,11 @@ type Config struct {
 	// IgnorePings, if set and true, leaves the master's pings unanswered,
 	// as a hung agent would (tests).
 	IgnorePings func() bool
-	Logger      *slog.Logger
-	Now         func() time.Time
+	// FilesLimiter bounds the /files requests in flight per client and in
+	// total; default sandboxfs.NewLimiter(0, 0) (its defaults).
+	FilesLimiter *sandboxfs.Limiter
+	Logger       *slog.Logger
+	Now          func() time.Time
 }
 
 // Agent is a running agent.
@@ -143,6 +147,9 @@ func New(cfg Config) (*Agent, error) {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.FilesLimiter == nil {
+		cfg.FilesLimiter = sandboxfs.NewLimiter(0, 0)
 	}
 	if cfg.ExecutorShutdownGrace <= 0 {
 		cfg.ExecutorShutdownGrace = 5 * time.Second
