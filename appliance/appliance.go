@@ -23,10 +23,12 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"os/signal"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/aurorabox/aurorabox/appliance/config"
@@ -99,6 +101,14 @@ func Up(ctx context.Context, cfg *config.Config, opts UpOptions) (err error) {
 		opts.Components = Components
 	}
 	begin := time.Now()
+	// The supervisor outlives its output: with `up | tee log` and Ctrl-C, or
+	// `up | head`, a write to the closed pipe would raise SIGPIPE, which kills
+	// a Go program writing to fd 1 or 2 and every component with it. Taking
+	// the signal makes such writes fail with EPIPE instead (and, unlike
+	// ignoring it, leaves the components' SIGPIPE at its default).
+	sigpipe := make(chan os.Signal, 1)
+	signal.Notify(sigpipe, syscall.SIGPIPE)
+	defer signal.Stop(sigpipe)
 
 	if err := cfg.EnsureDataDir(); err != nil {
 		return err

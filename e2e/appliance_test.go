@@ -412,3 +412,59 @@ func TestMasterPageInChromium(t *testing.T) {
 		}
 	}
 }
+
+// `up 2>&1 | head -n 2`: the supervisor's output pipe closes while it runs.
+// Its next write (the log line about a component it restarts) must not kill
+// it by SIGPIPE: it keeps supervising and the component is healthy again.
+func TestSupervisorSurvivesClosedOutput(t *testing.T) {
+	dir, err := os.MkdirTemp("", "abe2e")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &cluster{t, dir}
+	t.Cleanup(func() {
+		c.run("down")
+		os.RemoveAll(dir)
+	})
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin(t), "up", "--ports", "auto", "--data-dir", dir)
+	cmd.Stdout, cmd.Stderr = w, w
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		<-exited
+	})
+	// Read as `head` would until up is ready, then hang up.
+	var out bytes.Buffer
+	buf := make([]byte, 4096)
+	for !strings.Contains(out.String(), "is up in") {
+		n, err := r.Read(buf)
+		if err != nil {
+			t.Fatalf("up's output ended before it was ready: %v\n%s", err, out.String())
+		}
+		out.Write(buf[:n])
+	}
+	r.Close()
+	obs := c.component("observer")
+	syscall.Kill(obs.PID, syscall.SIGKILL) // the supervisor logs the restart
+	waitFor(t, "observer restarted and healthy", 20*time.Second, func() bool {
+		select {
+		case err := <-exited:
+			t.Fatalf("up exited after its output pipe closed: %v", err)
+		default:
+		}
+		o := c.component("observer")
+		return o.PID != obs.PID && o.Health == supervise.Healthy
+	})
+	if st := c.status(); !st.Healthy || st.Supervisor.PID != cmd.Process.Pid {
+		t.Fatalf("after the restart: healthy %v, supervisor %+v", st.Healthy, st.Supervisor)
+	}
+}
