@@ -11,6 +11,8 @@
 //	aurorabox.sock   control socket (HTTP: GET /v1/status, POST /v1/shutdown)
 //	env              shell-sourceable AURORABOX_* endpoints, written when ready
 //	clusters.json    Aurora client cluster config, written when ready
+//	task-ports       the task port range `up --ports auto` reserved ("lo-hi"),
+//	                 offered again by the next `up`
 //	logs/<role>.log  each component's stdout and stderr; logs/aurorabox.log
 //	                 is the supervisor's own log when detached
 //	<role>/          each component's state (zookeeper/, mesos/, ...)
@@ -127,6 +129,11 @@ func Up(ctx context.Context, cfg *config.Config, opts UpOptions) (err error) {
 		logger.Warn("killed processes left by a previous supervisor", "count", n)
 	}
 	removeContainers(cfg, logger)
+	releasePorts, err := reserveTaskPorts(cfg, logger)
+	if err != nil {
+		return err
+	}
+	defer releasePorts()
 	if err := cfg.ResolvePorts(config.FreePort); err != nil {
 		return err
 	}

@@ -9,6 +9,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -201,6 +202,32 @@ func TestTwoClustersAtOnce(t *testing.T) {
 	if za.Address == zb.Address || za.Health != supervise.Healthy || zb.Health != supervise.Healthy {
 		t.Fatalf("a=%+v b=%+v", za, zb)
 	}
+	// Their agents offer task ports of their own, not both 31000-32000.
+	pa, pb := a.taskPorts(), b.taskPorts()
+	if pa[0] > pa[1] || pb[0] > pb[1] || pa[0] <= pb[1] && pb[0] <= pa[1] || pa[0] <= 32000 && 31000 <= pa[1] {
+		t.Fatalf("task ports: %v and %v; want disjoint ranges outside 31000-32000", pa, pb)
+	}
+	// A restart offers the same ones again.
+	b.run("down")
+	b.up()
+	if again := b.taskPorts(); again != pb {
+		t.Fatalf("task ports %v after a restart, %v before", again, pb)
+	}
+}
+
+// taskPorts is the ports range the cluster's agent offers, from the master.
+func (c *cluster) taskPorts() [2]int {
+	c.t.Helper()
+	master := "http://" + c.component("master").Address
+	out, err := exec.Command("bash", "-c", `curl -fsS "$1/master/state" | jq -r '.slaves[0].resources.ports'`, "x", master).Output()
+	if err != nil {
+		c.t.Fatalf("master state: %v", err)
+	}
+	var r [2]int
+	if _, err := fmt.Sscanf(strings.TrimSpace(string(out)), "[%d-%d]", &r[0], &r[1]); err != nil {
+		c.t.Fatalf("ports resource %q: %v", out, err)
+	}
+	return r
 }
 
 // kill -9 of the agent: the supervisor restarts it, and it re-registers with
