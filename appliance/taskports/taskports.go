@@ -76,8 +76,8 @@ func (r *Reservation) Release() {
 
 // Options tune Reserve; the zero value is right outside tests.
 type Options struct {
-	LockDir   string             // [DefaultLockDir()]
-	Ephemeral Range              // [the kernel's ip_local_port_range]
+	LockDir   string              // [DefaultLockDir()]
+	Ephemeral Range               // [the kernel's ip_local_port_range]
 	Free      func(port int) bool // [bind the port on every address]
 }
 
