@@ -13,6 +13,8 @@
 //	clusters.json    Aurora client cluster config, written when ready
 //	task-ports       the task port range `up --ports auto` reserved ("lo-hi"),
 //	                 offered again by the next `up`
+//	ports            the component ports `up --ports auto` picked (JSON, by
+//	                 config key), kept by the next `up` where still free
 //	logs/<role>.log  each component's stdout and stderr; logs/aurorabox.log
 //	                 is the supervisor's own log when detached
 //	<role>/          each component's state (zookeeper/, mesos/, ...)
@@ -124,17 +126,19 @@ func Up(ctx context.Context, cfg *config.Config, opts UpOptions) (err error) {
 	}
 	defer lk.release()
 
+	// What a crashed supervisor left of its components goes; its executors
+	// and tasks stay, for the agent to recover from its checkpoints as after
+	// an agent restart (it destroys the containers it does not know).
 	marker := supervise.Marker(cfg.DataDir)
-	if n := supervise.Sweep(marker, cfg.ShutdownGrace); n > 0 {
-		logger.Warn("killed processes left by a previous supervisor", "count", n)
+	if n := supervise.SweepComponents(marker, cfg.ShutdownGrace); n > 0 {
+		logger.Warn("killed components left by a previous supervisor", "count", n)
 	}
-	removeContainers(cfg, logger)
 	releasePorts, err := reserveTaskPorts(cfg, logger)
 	if err != nil {
 		return err
 	}
 	defer releasePorts()
-	if err := cfg.ResolvePorts(config.FreePort); err != nil {
+	if err := resolvePorts(cfg); err != nil {
 		return err
 	}
 	comps := opts.Components(cfg, opts.Exe)

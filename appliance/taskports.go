@@ -1,6 +1,7 @@
 package appliance
 
 import (
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"os"
@@ -47,4 +48,35 @@ func reserveTaskPorts(cfg *config.Config, logger *slog.Logger) (release func(), 
 	cfg.TaskPorts = res.Range
 	logger.Info("reserved task ports", "ports", res.Range.String())
 	return res.Release, nil
+}
+
+// resolvePorts picks the components' ports on --ports auto, keeping those of
+// the last run (recorded in <data-dir>/ports) that are still free: after a
+// supervisor's crash, the executors and tasks that outlived it reach the
+// agent and ZooKeeper at the addresses they were given, as after an agent
+// restart on a fixed port.
+func resolvePorts(cfg *config.Config) error {
+	if cfg.Ports != config.PortsAuto {
+		return nil
+	}
+	file := cfg.Path("ports")
+	var prev map[string]int
+	if b, err := os.ReadFile(file); err == nil {
+		_ = json.Unmarshal(b, &prev) // unreadable: pick new ports
+	}
+	if err := cfg.ResolvePortsKeeping(prev, config.FreePort); err != nil {
+		return err
+	}
+	now := map[string]int{}
+	for _, p := range cfg.PortKeys() {
+		now[p.Key] = *p.Port
+	}
+	b, err := json.Marshal(now)
+	if err == nil {
+		err = writeFileAtomic(file, append(b, '\n'), 0o600)
+	}
+	if err != nil {
+		return fmt.Errorf("record the ports in %s: %w", file, err)
+	}
+	return nil
 }

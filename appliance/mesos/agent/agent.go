@@ -194,6 +194,7 @@ func New(cfg Config) (*Agent, error) {
 		}
 		a.recoverExecutors()
 	}
+	a.destroyOrphanContainers()
 	return a, nil
 }
 
