@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -217,4 +218,40 @@ func waitNoProcesses(t *testing.T, env string) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// TestForkBombDiesWithItsExecutor: a bounded fork bomb (a tree of shells,
+// each forking its children again whenever they die, about 250 processes,
+// the container limited to 300) outlives its executor's kill -9 only until
+// the agent destroys the container: the cgroup is frozen, every process
+// killed, and nothing is left.
+func TestForkBombDiesWithItsExecutor(t *testing.T) {
+	c := isolated(t, func(cfg *agent.Config) { cfg.PidsLimit = 300 })
+	script := filepath.Join(t.TempDir(), "bomb.sh")
+	os.WriteFile(script, []byte(`trap '' TERM
+d=${1:-0}
+if [ "$d" -le 0 ]; then exec sleep 1000; fi
+for i in 1 2; do (trap '' TERM; while :; do bash "$0" $((d-1)); done) & done
+wait
+`), 0o644)
+	os.Chmod(filepath.Dir(script), 0o755)
+	c.sched.launch(taskWith("tree", "exec bash "+script+" 6", 0.5, 512))
+	c.awaitRunning("tree")
+	env := "MESOS_EXECUTOR_ID=tree"
+	deadline := time.Now().Add(30 * time.Second)
+	for len(processesWithEnv(func(kv string) bool { return kv == env })) < 200 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the fork bomb did not grow: %d processes", len(processesWithEnv(func(kv string) bool { return kv == env })))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	exs := executorPIDs("tree")
+	if len(exs) != 1 {
+		t.Fatalf("executor pids %v", exs)
+	}
+	syscall.Kill(exs[0], syscall.SIGKILL)
+	if st := c.sched.updateFor("tree"); st.GetState() != mesos.TASK_FAILED {
+		t.Fatalf("after the executor's kill -9: %s %q", st.GetState(), st.GetMessage())
+	}
+	waitNoProcesses(t, env)
 }
