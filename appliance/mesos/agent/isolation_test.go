@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -254,4 +255,50 @@ wait
 		t.Fatalf("after the executor's kill -9: %s %q", st.GetState(), st.GetMessage())
 	}
 	waitNoProcesses(t, env)
+}
+
+// TestOrphanContainersDestroyed: a container under the agent's cgroup root
+// that no executor checkpoint knows (as after a crash between creating it
+// and checkpointing, or leftovers of a lost meta dir) is destroyed, with
+// what runs in it, when the agent starts; a supervisor's crash no longer
+// removes the containers, so the agent must.
+func TestOrphanContainersDestroyed(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root for cgroups")
+	}
+	workDir := t.TempDir()
+	iso, err := isolation.New(agent.CgroupRoot(workDir, ""), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if iso.Mode() == isolation.ModeNone {
+		t.Skipf("containers are not isolated here: %s", iso.Reason())
+	}
+	t.Cleanup(func() { iso.Cleanup() })
+	orphan, err := iso.Create("orphan", isolation.Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sleep := exec.Command("sleep", "300")
+	if err := sleep.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() { sleep.Wait(); close(exited) }()
+	t.Cleanup(func() { sleep.Process.Kill(); <-exited })
+	if err := orphan.Add(sleep.Process.Pid); err != nil {
+		t.Fatal(err)
+	}
+	self, _ := os.Executable()
+	if _, err := agent.New(agent.Config{ListenAddr: "127.0.0.1:1", MasterURL: "http://127.0.0.1:1", WorkDir: workDir, Exe: self}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-exited:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the orphan container's process still runs after the agent started")
+	}
+	if ids, err := iso.List(); err != nil || len(ids) != 0 {
+		t.Fatalf("containers left: %v %v", ids, err)
+	}
 }
