@@ -40,6 +40,9 @@ func Components(cfg *config.Config, exe string) []Component {
 		zkAddr := cfg.Addr(cfg.ZooKeeper.Port)
 		z := spec("zookeeper", zkAddr, "--listen", zkAddr, "--data-dir", cfg.Path("zookeeper"))
 		z.Probe = ruokProbe(zkAddr)
+		// When the supervisor dies, ZooKeeper outlives the other components
+		// (see the zookeeper role), so that they close their sessions.
+		z.DeathSignal = supervise.SignalOrphaned
 		out = append(out, Component{Spec: z})
 	}
 	masterAddr, agentAddr := cfg.Addr(cfg.Master.Port), cfg.Addr(cfg.Agent.Port)

@@ -275,6 +275,13 @@ func TestSupervisorKill9ThenUp(t *testing.T) {
 	if !c.status().Healthy {
 		t.Fatal("not healthy after a second up")
 	}
+	// ZooKeeper outlived the other components, so the old scheduler closed
+	// its session: the new one did not wait for its leadership to expire.
+	log, _ := os.ReadFile(filepath.Join(c.dir, "logs", "scheduler.log"))
+	starts := strings.Split(string(log), "aurorabox: starting scheduler")
+	if last := starts[len(starts)-1]; len(starts) < 3 || strings.Contains(last, "waiting for the leader to go") {
+		t.Fatalf("the restarted scheduler waited for the old one's ZooKeeper session:\n%s", last)
+	}
 }
 
 // Foreground up: Ctrl-C (SIGINT) is an orderly shutdown with exit status 0.

@@ -41,6 +41,9 @@ type Spec struct {
 	Probe        Probe    // nil: ready once started
 	ReadyTimeout time.Duration
 	StopGrace    time.Duration
+	// DeathSignal is what the component gets when the supervisor dies
+	// (PR_SET_PDEATHSIG); SIGTERM when zero.
+	DeathSignal syscall.Signal
 }
 
 // Health of a component.
@@ -179,9 +182,13 @@ func (s *Supervisor) spawn(p *proc) error {
 	cmd.Dir = p.spec.Dir
 	cmd.Stdout = log
 	cmd.Stderr = log
+	death := p.spec.DeathSignal
+	if death == 0 {
+		death = syscall.SIGTERM
+	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{
 		Setpgid:   true, // its own group, so that stop reaches its children too
-		Pdeathsig: syscall.SIGTERM,
+		Pdeathsig: death,
 	}
 	if err := startPinned(cmd); err != nil {
 		return fmt.Errorf("%s: start %s: %w (log: %s)", p.spec.Name, p.spec.Path, err, p.spec.Log)

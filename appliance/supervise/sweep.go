@@ -20,6 +20,22 @@ const MarkerVar = "AURORABOX_APPLIANCE"
 // agent can recover them.
 const RoleVar = "AURORABOX_ROLE"
 
+// SignalOrphaned is the death signal of a component that must outlive the
+// others when the supervisor dies (ZooKeeper, whose clients' sessions and
+// ephemeral nodes would otherwise stay until they expire, delaying the next
+// start): on it, the component waits for AwaitComponentsGone before it
+// stops.
+const SignalOrphaned = syscall.SIGUSR1
+
+// AwaitComponentsGone waits until no other component of the appliance
+// marked by marker runs, for at most timeout.
+func AwaitComponentsGone(marker string, timeout time.Duration) {
+	deadline := time.Now().Add(timeout)
+	for len(FindComponents(marker)) > 0 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 // Marker returns the MarkerVar=value entry for the appliance at dataDir.
 func Marker(dataDir string) string { return MarkerVar + "=" + dataDir }
 
