@@ -13,6 +13,10 @@
 //	clusters.json    Aurora client cluster config, written when ready
 //	scheduler/shiro.ini  the scheduler's HTTP basic credential (0600), made
 //	                 on the first start unless auth is none
+//	task-ports       the task port range `up --ports auto` reserved ("lo-hi"),
+//	                 offered again by the next `up`
+//	ports            the component ports `up --ports auto` picked (JSON, by
+//	                 config key), kept by the next `up` where still free
 //	logs/<role>.log  each component's stdout and stderr; logs/aurorabox.log
 //	                 is the supervisor's own log when detached
 //	<role>/          each component's state (zookeeper/, mesos/, ...)
@@ -25,10 +29,12 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"os/signal"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/aurorabox/aurorabox/appliance/config"
@@ -109,6 +115,14 @@ func Up(ctx context.Context, cfg *config.Config, opts UpOptions) (err error) {
 		opts.Components = Components
 	}
 	begin := time.Now()
+	// The supervisor outlives its output: with `up | tee log` and Ctrl-C, or
+	// `up | head`, a write to the closed pipe would raise SIGPIPE, which kills
+	// a Go program writing to fd 1 or 2 and every component with it. Taking
+	// the signal makes such writes fail with EPIPE instead (and, unlike
+	// ignoring it, leaves the components' SIGPIPE at its default).
+	sigpipe := make(chan os.Signal, 1)
+	signal.Notify(sigpipe, syscall.SIGPIPE)
+	defer signal.Stop(sigpipe)
 
 	if err := cfg.EnsureDataDir(); err != nil {
 		return err
@@ -128,12 +142,19 @@ func Up(ctx context.Context, cfg *config.Config, opts UpOptions) (err error) {
 		return err
 	}
 
+	// What a crashed supervisor left of its components goes; its executors
+	// and tasks stay, for the agent to recover from its checkpoints as after
+	// an agent restart (it destroys the containers it does not know).
 	marker := supervise.Marker(cfg.DataDir)
-	if n := supervise.Sweep(marker, cfg.ShutdownGrace); n > 0 {
-		logger.Warn("killed processes left by a previous supervisor", "count", n)
+	if n := supervise.SweepComponents(marker, cfg.ShutdownGrace); n > 0 {
+		logger.Warn("killed components left by a previous supervisor", "count", n)
 	}
-	removeContainers(cfg, logger)
-	if err := cfg.ResolvePorts(config.FreePort); err != nil {
+	releasePorts, err := reserveTaskPorts(cfg, logger)
+	if err != nil {
+		return err
+	}
+	defer releasePorts()
+	if err := resolvePorts(cfg); err != nil {
 		return err
 	}
 	warnings := securityWarnings(cfg)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/aurorabox/aurorabox/appliance/config"
 	"github.com/aurorabox/aurorabox/appliance/supervise"
+	"github.com/aurorabox/aurorabox/appliance/taskports"
 )
 
 // Component is a role the appliance runs, with what `up` publishes about it.
@@ -39,15 +40,22 @@ func Components(cfg *config.Config, exe string) []Component {
 		zkAddr := cfg.Addr(cfg.ZooKeeper.Port)
 		z := spec("zookeeper", zkAddr, "--listen", zkAddr, "--data-dir", cfg.Path("zookeeper"))
 		z.Probe = ruokProbe(zkAddr)
+		// When the supervisor dies, ZooKeeper outlives the other components
+		// (see the zookeeper role), so that they close their sessions.
+		z.DeathSignal = supervise.SignalOrphaned
 		out = append(out, Component{Spec: z})
 	}
 	masterAddr, agentAddr := cfg.Addr(cfg.Master.Port), cfg.Addr(cfg.Agent.Port)
+	ports := cfg.TaskPorts
+	if ports == (taskports.Range{}) {
+		ports = taskports.Fixed
+	}
 	m := spec("master", masterAddr, append([]string{"--listen", masterAddr, "--zk", MesosZK(cfg)}, agentSecretArgs(cfg)...)...)
 	m.Probe = httpProbe("http://" + masterAddr + "/master/health")
 	out = append(out, Component{Spec: m, URL: "http://" + masterAddr})
 	for i := 1; i <= cfg.Agents; i++ {
 		name, addr := "agent", agentAddr
-		args := []string{"--listen", addr, "--master", "http://" + masterAddr, "--work-dir", AgentWorkDir(cfg)}
+		args := []string{"--listen", addr, "--master", "http://" + masterAddr, "--work-dir", AgentWorkDir(cfg), "--resources", ports.Resource()}
 		if cfg.Agents > 1 {
 			// Simulated hosts: agent i listens on 127.0.0.i, which is its
 			// hostname, sits in one of two racks, and gets its own slice
@@ -57,8 +65,8 @@ func Components(cfg *config.Config, exe string) []Component {
 			if i > 1 {
 				name = fmt.Sprintf("agent%d", i)
 			}
-			span := 1000 / cfg.Agents
-			lo := 31000 + (i-1)*span
+			span := ports.Len() / cfg.Agents
+			lo := ports.Lo + (i-1)*span
 			args = []string{"--listen", addr, "--master", "http://" + masterAddr, "--work-dir", AgentWorkDir(cfg),
 				"--name", fmt.Sprint(i), "--attributes", fmt.Sprintf("rack:r%d;host:%s", (i-1)%2+1, host),
 				"--resources", fmt.Sprintf("ports:[%d-%d]", lo, lo+span-1)}

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -21,6 +22,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/aurorabox/aurorabox/appliance/zookeeper/zklog"
 	"github.com/aurorabox/aurorabox/scheduler/api"
 	"github.com/aurorabox/aurorabox/scheduler/shiro"
 	"github.com/go-zookeeper/zk"
@@ -269,7 +271,7 @@ func (c *Client) Leader(ctx context.Context) (string, error) {
 }
 
 func serverSetLeader(servers []string, path string) (string, error) {
-	conn, _, err := zk.Connect(servers, 10*time.Second, zk.WithLogInfo(false), zk.WithLogger(nopLogger{}))
+	conn, _, err := zk.Connect(servers, 10*time.Second, zk.WithLogInfo(false), zklog.Option(slog.Default(), slog.LevelDebug))
 	if err != nil {
 		return "", err
 	}
@@ -310,10 +312,6 @@ type endpoint struct {
 	Host string `json:"host"`
 	Port int    `json:"port"`
 }
-
-type nopLogger struct{}
-
-func (nopLogger) Printf(string, ...any) {}
 
 // Call invokes an RPC with named parameters and returns its Response. A
 // response that is not OK is returned with an *Error carrying

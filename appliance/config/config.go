@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/aurorabox/aurorabox/appliance/taskports"
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
 )
@@ -70,6 +71,10 @@ type Config struct {
 
 	// File is the config file that was read, or "" when none was.
 	File string `mapstructure:"-"`
+	// TaskPorts is what the agents offer as their ports resource: set by
+	// `up` (a reserved free block with --ports auto); zero means
+	// taskports.Fixed.
+	TaskPorts taskports.Range `mapstructure:"-"`
 }
 
 // ZooKeeperConfig selects the embedded server or a real ensemble.

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -197,5 +198,34 @@ func TestAuthKeys(t *testing.T) {
 	os.WriteFile(file, []byte("allow_root_tasks: maybe\n"), 0o600)
 	if _, err := Load(upFlags("--config", file), nil, t.TempDir()); err == nil || !strings.Contains(err.Error(), `a.yaml:1: allow_root_tasks: "maybe" is not true or false`) {
 		t.Errorf("bad bool: %v", err)
+	}
+}
+
+// A restart on --ports auto keeps the ports of the last run that are still
+// free, and picks new ones for the others.
+func TestResolvePortsKeeping(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	busyPort := busy.Addr().(*net.TCPAddr).Port
+	free, err := FreePort("127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := &Config{Ports: PortsAuto, Bind: "127.0.0.1"}
+	prev := map[string]int{"master.port": free, "agent.port": busyPort, "observer.port": free}
+	if err := cfg.ResolvePortsKeeping(prev, FreePort); err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Master.Port != free {
+		t.Errorf("master.port = %d, want the free recorded %d", cfg.Master.Port, free)
+	}
+	if cfg.Agent.Port == busyPort || cfg.Agent.Port == 0 {
+		t.Errorf("agent.port = %d: the recorded %d is taken", cfg.Agent.Port, busyPort)
+	}
+	if cfg.Observer.Port == free {
+		t.Errorf("observer.port = %d, the port master.port already has", cfg.Observer.Port)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -16,6 +17,7 @@ import (
 	"github.com/aurorabox/aurorabox/appliance/mesos/commandexec"
 	"github.com/aurorabox/aurorabox/appliance/mesos/master"
 	"github.com/aurorabox/aurorabox/appliance/mesos/mesoszk"
+	"github.com/aurorabox/aurorabox/appliance/supervise"
 	"github.com/aurorabox/aurorabox/appliance/zookeeper"
 	"github.com/aurorabox/aurorabox/executor"
 	"github.com/spf13/cobra"
@@ -29,6 +31,33 @@ func roleCommands() []*cobra.Command {
 
 func signalContext(cmd *cobra.Command) (context.Context, context.CancelFunc) {
 	return signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+}
+
+// outliveComponents returns a context that also ends when the supervisor has
+// died (supervise.SignalOrphaned, its death signal for ZooKeeper) and the
+// other components have stopped, for at most 5 s: they get SIGTERM at the
+// same moment and close their ZooKeeper sessions as they stop, which a
+// ZooKeeper stopping with them would leave to expire, so that the next start
+// would wait for the old scheduler's leadership to time out.
+func outliveComponents(ctx context.Context, logger *slog.Logger) context.Context {
+	marker, ok := os.LookupEnv(supervise.MarkerVar)
+	if !ok {
+		return ctx
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	orphaned := make(chan os.Signal, 1)
+	signal.Notify(orphaned, supervise.SignalOrphaned)
+	go func() {
+		select {
+		case <-ctx.Done():
+		case <-orphaned:
+			logger.Info("supervisor gone; stopping once the other components have")
+			supervise.AwaitComponentsGone(supervise.Marker(marker), 5*time.Second)
+		}
+		signal.Stop(orphaned)
+		cancel()
+	}()
+	return ctx
 }
 
 func zookeeperCommand() *cobra.Command {
@@ -52,6 +81,7 @@ func zookeeperCommand() *cobra.Command {
 			zc.ListenAddr, zc.DataDir, zc.Logger = listen, dataDir, newLogger()
 			ctx, stop := signalContext(cmd)
 			defer stop()
+			ctx = outliveComponents(ctx, zc.Logger)
 			if err := zookeeper.Run(ctx, zc); err != nil {
 				return &exitError{1, err}
 			}

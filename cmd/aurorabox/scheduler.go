@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/aurorabox/aurorabox/appliance"
 	"github.com/aurorabox/aurorabox/appliance/mesos/mesoszk"
+	"github.com/aurorabox/aurorabox/appliance/zookeeper/zklog"
 	"github.com/aurorabox/aurorabox/executor/announcer"
 	"github.com/aurorabox/aurorabox/scheduler"
 	"github.com/aurorabox/aurorabox/scheduler/cron"
@@ -109,7 +111,7 @@ explicitly wins over the profile. --reconciliation-interval sets both reconcilia
 			var lost <-chan struct{}
 			if zkServers != "" {
 				servers := strings.Split(zkServers, ",")
-				sc.LeaderFinder = leaderFinder(servers, serversetPath)
+				sc.LeaderFinder = leaderFinder(servers, serversetPath, logger)
 				setHandler(scheduler.StandbyHandler(sc.LeaderFinder))
 				l, err := election.Elect(ctx, servers, serversetPath, hostname, 10*time.Second, logger)
 				if err != nil {
@@ -119,7 +121,7 @@ explicitly wins over the profile. --reconciliation-interval sets both reconcilia
 				lost = l.Lost()
 			}
 			if strings.HasPrefix(masterURL, "zk://") {
-				if masterURL, err = detectMaster(ctx, masterURL); err != nil {
+				if masterURL, err = detectMaster(ctx, masterURL, logger); err != nil {
 					return &exitError{1, fmt.Errorf("scheduler: %w", err)}
 				}
 			}
@@ -226,8 +228,8 @@ explicitly wins over the profile. --reconciliation-interval sets both reconcilia
 
 // leaderFinder returns the leading scheduler's host:port from the
 // ServerSet under path, for a standby's redirects.
-func leaderFinder(servers []string, path string) func() (string, bool) {
-	conn, _, err := zk.Connect(servers, 10*time.Second, zk.WithLogInfo(false))
+func leaderFinder(servers []string, path string, logger *slog.Logger) func() (string, bool) {
+	conn, _, err := zk.Connect(servers, 10*time.Second, zk.WithLogInfo(false), zklog.Option(logger, slog.LevelWarn))
 	if err != nil {
 		return func() (string, bool) { return "", false }
 	}
@@ -253,12 +255,12 @@ func leaderFinder(servers []string, path string) func() (string, bool) {
 
 // detectMaster finds the leading master under a zk:// URL, waiting for one
 // for up to a minute.
-func detectMaster(ctx context.Context, zkURL string) (string, error) {
+func detectMaster(ctx context.Context, zkURL string, logger *slog.Logger) (string, error) {
 	u, err := mesoszk.ParseURL(zkURL)
 	if err != nil {
 		return "", fmt.Errorf("--master: %w", err)
 	}
-	conn, _, err := mesoszk.Connect(u, 10*time.Second)
+	conn, _, err := mesoszk.Connect(u, 10*time.Second, logger)
 	if err != nil {
 		return "", err
 	}

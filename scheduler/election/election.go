@@ -20,6 +20,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/aurorabox/aurorabox/appliance/zookeeper/zklog"
 	"github.com/go-zookeeper/zk"
 )
 
@@ -59,7 +60,7 @@ func Elect(ctx context.Context, servers []string, groupPath, participant string,
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	conn, events, err := zk.Connect(servers, sessionTimeout, zk.WithLogInfo(false))
+	conn, events, err := zk.Connect(servers, sessionTimeout, zk.WithLogInfo(false), zklog.Option(logger, slog.LevelWarn))
 	if err != nil {
 		return nil, fmt.Errorf("election: %w", err)
 	}

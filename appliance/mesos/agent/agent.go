@@ -228,6 +228,7 @@ func New(cfg Config) (*Agent, error) {
 		}
 		a.recoverExecutors()
 	}
+	a.destroyOrphanContainers()
 	return a, nil
 }
 

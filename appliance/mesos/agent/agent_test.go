@@ -25,6 +25,7 @@ import (
 	"github.com/aurorabox/aurorabox/appliance/mesos/agent"
 	"github.com/aurorabox/aurorabox/appliance/mesos/commandexec"
 	"github.com/aurorabox/aurorabox/appliance/mesos/master"
+	"github.com/aurorabox/aurorabox/appliance/mesos/mesostest"
 	"github.com/gogo/protobuf/proto"
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 	"github.com/mesos/mesos-go/api/v1/lib/encoding"
@@ -154,7 +155,7 @@ func startAgent(t *testing.T, masterURL string, opts ...func(*agent.Config)) *cl
 	}
 	self, _ := os.Executable()
 	workDir := t.TempDir()
-	res, _ := agent.ParseResources("cpus:2;mem:1024;disk:1024;ports:[31000-31010]")
+	res, _ := agent.ParseResources("cpus:2;mem:1024;disk:1024;" + mesostest.ReservePorts(t, 11).Resource())
 	attrs, _ := agent.ParseAttributes("rack:r1;host:h1")
 	cfg := agent.Config{
 		ListenAddr: ln.Addr().String(), MasterURL: masterURL, WorkDir: workDir, Resources: res, Attributes: attrs,

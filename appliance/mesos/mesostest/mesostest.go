@@ -18,6 +18,7 @@ import (
 
 	"github.com/aurorabox/aurorabox/appliance/mesos/agent"
 	"github.com/aurorabox/aurorabox/appliance/mesos/master"
+	"github.com/aurorabox/aurorabox/appliance/taskports"
 	"github.com/gogo/protobuf/proto"
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 	"github.com/mesos/mesos-go/api/v1/lib/encoding/codecs"
@@ -52,7 +53,7 @@ func Start(t testing.TB, opts ...func(*agent.Config)) *Cluster {
 }
 
 // StartAgent runs a master and an agent (resources cpus:4;mem:4096;disk:4096
-// and ports 31000-31100 unless opts change them), with no framework: for
+// and 101 free ports that no other cluster offers, unless opts change them), with no framework: for
 // tests of a framework of their own.
 func StartAgent(t testing.TB, opts ...func(*agent.Config)) *Cluster {
 	t.Helper()
@@ -74,7 +75,7 @@ func StartAgent(t testing.TB, opts ...func(*agent.Config)) *Cluster {
 	for d := workDir; d != os.TempDir() && d != "/" && d != "."; d = filepath.Dir(d) {
 		os.Chmod(d, 0o711)
 	}
-	res, _ := agent.ParseResources("cpus:4;mem:4096;disk:4096;ports:[31000-31100]")
+	res, _ := agent.ParseResources("cpus:4;mem:4096;disk:4096;" + ReservePorts(t, 101).Resource())
 	cfg := agent.Config{
 		ListenAddr: ln.Addr().String(), MasterURL: msrv.URL, WorkDir: workDir, Resources: res,
 		Exe: self, ExecutorShutdownGrace: 10 * time.Second, MasterSecret: secret,
@@ -251,4 +252,18 @@ func Ports(o mesos.Offer) []uint64 {
 		}
 	}
 	return out
+}
+
+// ReservePorts reserves n consecutive free ports, outside the ephemeral range
+// and the fixed clusters' 31000-32000 and apart from every other reservation
+// (other tests, appliances on --ports auto), until the test ends: what a test
+// agent offers as its ports resource.
+func ReservePorts(t testing.TB, n int) taskports.Range {
+	t.Helper()
+	r, err := taskports.Reserve(n, taskports.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(r.Release)
+	return r.Range
 }
