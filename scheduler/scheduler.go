@@ -204,7 +204,7 @@ type Scheduler struct {
 	tasks       map[string]*api.ScheduledTask
 	offers      map[string]heldOffer
 	kick        chan struct{}                    // wakes the scheduling loop
-	flaps       map[string]int                   // task id → flapping ancestors (for throttling)
+	flaps       map[string]flapCount             // task id → flapping ancestors (for throttling)
 	hosts       map[string]map[string][]string   // hostname → attributes, from offers
 	maintenance map[string]match.MaintenanceMode // hostname → mode (NONE is absent); stored
 	vetoes      map[string][]match.Veto          // why pending tasks were not placed in the last round
@@ -359,7 +359,7 @@ func New(cfg Config) (*Scheduler, error) {
 	}
 	s := &Scheduler{
 		cfg: cfg, store: st, fw: newFramework(cfg.MasterURL), log: cfg.Logger,
-		frameworkID: snap.FrameworkID, offers: map[string]heldOffer{}, kick: make(chan struct{}, 1), flaps: map[string]int{},
+		frameworkID: snap.FrameworkID, offers: map[string]heldOffer{}, kick: make(chan struct{}, 1), flaps: map[string]flapCount{},
 		hosts: map[string]map[string][]string{}, agents: map[string]agentSize{}, seenOffers: map[string]bool{},
 		updateKick: make(chan struct{}, 1), reserved: map[string]reservation{},
 		vetoes: map[string][]match.Veto{}, sched: newScheduling(cfg.MaxScheduleAttemptsPerSec),
