@@ -60,8 +60,11 @@ var activeStatuses = map[string]bool{"ASSIGNED": true, "DRAINING": true, "KILLIN
 // liveStatuses are Aurora's LIVE_STATES.
 var liveStatuses = map[string]bool{"KILLING": true, "PREEMPTING": true, "RESTARTING": true, "DRAINING": true, "PARTITIONED": true, "RUNNING": true}
 
+// tasksOf returns the tasks q selects, without their executor configs
+// (getTasksWithoutConfigs): no command shows them, and a job with a large
+// config would otherwise weigh on every query that selects it.
 func tasksOf(ctx context.Context, c *client.Client, q api.TaskQuery) ([]api.ScheduledTask, error) {
-	r, err := c.Call(ctx, "getTasksStatus", map[string]any{"query": q})
+	r, err := c.Call(ctx, "getTasksWithoutConfigs", map[string]any{"query": q})
 	if err != nil {
 		return nil, err
 	}
@@ -86,7 +89,7 @@ func jobStatus(env *Env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			tasks, err := tasksOf(cmd.Context(), c, api.TaskQuery{Role: w.ExactRole()})
+			tasks, err := tasksOf(cmd.Context(), c, w.Query())
 			if err != nil {
 				return err
 			}
