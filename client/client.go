@@ -21,6 +21,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/aurorabox/aurorabox/limits"
 	"github.com/aurorabox/aurorabox/scheduler/api"
 	"github.com/go-zookeeper/zk"
 )
@@ -304,7 +305,7 @@ func (c *Client) Call(ctx context.Context, method string, params any) (*api.Resp
 	if resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden {
 		return nil, Errorf(ExitAuthError, "Authentication failed for %s at %s (HTTP %d)", method, base, resp.StatusCode)
 	}
-	data, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	data, _ := io.ReadAll(io.LimitReader(resp.Body, limits.APIResponseBytes))
 	var r api.Response
 	if err := json.Unmarshal(data, &r); err != nil {
 		return nil, Errorf(ExitNetworkError, "%s at %s: HTTP %d, not an API response: %.200s", method, base, resp.StatusCode, data)

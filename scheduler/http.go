@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/aurorabox/aurorabox/limits"
 	"github.com/aurorabox/aurorabox/scheduler/api"
 	"github.com/aurorabox/aurorabox/scheduler/state"
 	"github.com/aurorabox/aurorabox/scheduler/storage"
@@ -22,7 +23,7 @@ import (
 )
 
 // maxRequestBytes bounds an API request body.
-const maxRequestBytes = 16 << 20
+const maxRequestBytes = limits.APIRequestBytes
 
 // Handler serves the API and the operator endpoints.
 func (s *Scheduler) Handler() http.Handler {

@@ -62,7 +62,10 @@ func (s *Scheduler) validateJob(j *api.JobConfiguration) error {
 	if tc.MaxTaskFailures == 0 {
 		tc.MaxTaskFailures = 1
 	}
-	return populateTier(tc)
+	if err := populateTier(tc); err != nil {
+		return err
+	}
+	return s.checkLaunchSize(*tc)
 }
 
 // noCron is Aurora's answer to a cron job sent to createJob.
