@@ -516,4 +516,6 @@ func (s *Scheduler) sortedTasks(q api.TaskQuery) []api.ScheduledTask {
 	return out
 }
 
-func formatScalar(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) }
+// formatScalar renders a resource amount as briefly as it is exact: 0.5,
+// 1024, and 1e+308 rather than a 309-digit number.
+func formatScalar(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }

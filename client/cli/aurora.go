@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"sort"
 	"strconv"
 	"strings"
@@ -568,8 +569,12 @@ func quotaGet(env *Env) *cobra.Command {
 	return cmd
 }
 
-// pyFloat prints a float as Python's str() does: 2.0, 0.5.
+// pyFloat prints a float as Python's str() does: 2.0, 0.5, and with an
+// exponent from 1e16 on and below 1e-4 (1e+308, not 309 digits).
 func pyFloat(f float64) string {
+	if a := math.Abs(f); a >= 1e16 || a != 0 && a < 1e-4 {
+		return strconv.FormatFloat(f, 'e', -1, 64)
+	}
 	s := strconv.FormatFloat(f, 'f', -1, 64)
 	if !strings.ContainsAny(s, ".eE") {
 		s += ".0"
