@@ -286,6 +286,9 @@ func (c *Client) Call(ctx context.Context, method string, params any) (*api.Resp
 	if err != nil {
 		return nil, Errorf(ExitUnknownError, "%s: %v", method, err)
 	}
+	if len(body) > limits.APIRequestBytes {
+		return nil, Errorf(ExitInvalidConfiguration, "%s: the request is %d bytes, more than the %d bytes the scheduler accepts", method, len(body), limits.APIRequestBytes)
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/api/"+method, bytes.NewReader(body))
 	if err != nil {
 		return nil, Errorf(ExitInvalidConfiguration, "%s: %v", method, err)
