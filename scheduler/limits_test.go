@@ -4,6 +4,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aurorabox/aurorabox/limits"
 	"github.com/aurorabox/aurorabox/scheduler"
@@ -47,7 +48,18 @@ func TestCreateJobRefusesTaskTooLargeForExecutor(t *testing.T) {
 	near := jobConfig("nearlimit", 5, true, 1, "sleep 600")
 	near.TaskConfig.Metadata = []api.Metadata{{Key: "blob", Value: strings.Repeat("x", (limits.TaskLaunchBytes-32<<10)/3)}}
 	e.mustOK("createJob", map[string]any{"description": near})
-	ts := e.await("nearlimit", "RUNNING", func(ts map[string][]api.ScheduledTask) bool { return len(ts["RUNNING"]) == 5 })
+	// Five executors decoding 4 MiB each take a while under -race on a
+	// busy machine: wait longer than await does.
+	var ts map[string][]api.ScheduledTask
+	for deadline := time.Now().Add(3 * time.Minute); ; time.Sleep(100 * time.Millisecond) {
+		if ts = e.tasks("nearlimit"); len(ts["RUNNING"]) == 5 {
+			break
+		}
+		if time.Now().After(deadline) {
+			e.dumpExecutorLogs()
+			t.Fatalf("nearlimit: timed out waiting for 5 RUNNING; tasks by status: %v", summary(ts))
+		}
+	}
 	for _, tk := range ts["RUNNING"] {
 		if tk.AncestorID != "" {
 			t.Errorf("instance %d runs as a replacement of %s: its first launch was lost (an ACCEPT too large for the master?)", tk.AssignedTask.InstanceID, tk.AncestorID)
