@@ -100,3 +100,12 @@ jobs = [Job(cluster = 'c', role = 'r', environment = 'e', name = 'big',
 		t.Fatalf("err = %v; want the job refused, naming the %d-byte limit", err, limits.TaskLaunchBytes)
 	}
 }
+
+// TestConfigFileSizeBounded: a config file over limits.ConfigFileBytes is
+// refused before it is read whole.
+func TestConfigFileSizeBounded(t *testing.T) {
+	_, err := loadSrc(t, "huge.aurora", "#"+strings.Repeat("x", limits.ConfigFileBytes)+"\n", Options{})
+	if err == nil || !strings.Contains(err.Error(), "huge.aurora") || !strings.Contains(err.Error(), fmt.Sprint(limits.ConfigFileBytes)) {
+		t.Fatalf("err = %v; want huge.aurora refused, naming the %d-byte limit", err, limits.ConfigFileBytes)
+	}
+}

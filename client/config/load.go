@@ -16,6 +16,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/aurorabox/aurorabox/limits"
 	starjson "go.starlark.net/lib/json"
 	"go.starlark.net/lib/math"
 	"go.starlark.net/resolve"
@@ -48,11 +49,29 @@ var fileOptions = &syntax.FileOptions{
 // missing required field) is kept in File.Jobs with its key as far as it
 // could be resolved, and Select reports its error.
 func LoadFile(path string, opts Options) (*File, error) {
-	src, err := os.ReadFile(path)
+	src, err := readConfigFile(path)
 	if err != nil {
 		return nil, err
 	}
 	return load(path, src, opts)
+}
+
+// readConfigFile reads a .aurora file (or an include) of at most
+// limits.ConfigFileBytes.
+func readConfigFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	src, err := io.ReadAll(io.LimitReader(f, limits.ConfigFileBytes+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(src) > limits.ConfigFileBytes {
+		return nil, fmt.Errorf("%s: larger than %d bytes, more than a config may be", path, limits.ConfigFileBytes)
+	}
+	return src, nil
 }
 
 func load(path string, src []byte, opts Options) (f *File, err error) {
@@ -140,7 +159,7 @@ func (l *loader) exec(path string, src []byte) (starlark.StringDict, error) {
 		if !filepath.IsAbs(p) {
 			p = filepath.Join(filepath.Dir(path), p)
 		}
-		isrc, err := os.ReadFile(p)
+		isrc, err := readConfigFile(p)
 		if err != nil {
 			return nil, fmt.Errorf("%s:%d: include(%q): %v", path, inc.line, inc.path, err)
 		}
