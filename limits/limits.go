@@ -13,8 +13,10 @@
 // scheduler and executor speak the public Mesos APIs, and mesos-go's
 // RecordIO reader (like Mesos' own executor library, which uses protobuf's
 // default) reads events of at most 4 MiB. The scheduler therefore refuses,
-// at the API, a task whose LAUNCH event would not fit, and every other
-// limit is derived from or checked against it (see limits_test.go).
+// at the API, a task whose LAUNCH event would not fit (and the client
+// before it sends one), the agent refuses such a launch from any framework
+// with TASK_ERROR, and every other limit is derived from or checked against
+// it (see limits_test.go).
 package limits
 
 const (
