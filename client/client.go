@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/aurorabox/aurorabox/appliance/zookeeper/zklog"
+	"github.com/aurorabox/aurorabox/limits"
 	"github.com/aurorabox/aurorabox/scheduler/api"
 	"github.com/aurorabox/aurorabox/scheduler/shiro"
 	"github.com/go-zookeeper/zk"
@@ -325,6 +326,9 @@ func (c *Client) Call(ctx context.Context, method string, params any) (*api.Resp
 	if err != nil {
 		return nil, Errorf(ExitUnknownError, "%s: %v", method, err)
 	}
+	if len(body) > limits.APIRequestBytes {
+		return nil, Errorf(ExitInvalidConfiguration, "%s: the request is %d bytes, more than the %d bytes the scheduler accepts", method, len(body), limits.APIRequestBytes)
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/api/"+method, bytes.NewReader(body))
 	if err != nil {
 		return nil, Errorf(ExitInvalidConfiguration, "%s: %v", method, err)
@@ -350,7 +354,7 @@ func (c *Client) Call(ctx context.Context, method string, params any) (*api.Resp
 		}
 		return nil, c.authError(method, base, why)
 	}
-	data, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	data, _ := io.ReadAll(io.LimitReader(resp.Body, limits.APIResponseBytes))
 	var r api.Response
 	if err := json.Unmarshal(data, &r); err != nil {
 		return nil, Errorf(ExitNetworkError, "%s at %s: HTTP %d, not an API response: %.200s", method, base, resp.StatusCode, data)

@@ -122,9 +122,19 @@ func (w Wildcard) Match(k api.JobKey) bool {
 }
 
 // ExactRole is the role when it has no glob, else "".
-func (w Wildcard) ExactRole() string {
-	if strings.ContainsAny(w.Role, "*?[") {
+func (w Wildcard) ExactRole() string { return exact(w.Role) }
+
+// Query is the narrowest task query that selects every task the
+// wildcard may match: the parts without globs (a whole job key when
+// none has one); Match then filters the rest.
+func (w Wildcard) Query() api.TaskQuery {
+	return api.TaskQuery{Role: exact(w.Role), Environment: exact(w.Environment), JobName: exact(w.Name)}
+}
+
+// exact is p when it has no glob, else "".
+func exact(p string) string {
+	if strings.ContainsAny(p, "*?[") {
 		return ""
 	}
-	return w.Role
+	return p
 }

@@ -166,6 +166,10 @@ func (s *Scheduler) machine() *state.Machine {
 	}}
 }
 
+// flapCount is what a task's ancestry counts for throttling (state.Task's
+// Flaps and NeverRan).
+type flapCount struct{ flaps, neverRan int }
+
 func fromMS(ms int64) time.Time { return time.Unix(0, ms*int64(time.Millisecond)) }
 
 // machineTask is the state machine's view of a stored task.
@@ -173,7 +177,8 @@ func (s *Scheduler) machineTask(t *api.ScheduledTask) state.Task {
 	st, _ := state.ParseStatus(t.Status)
 	mt := state.Task{
 		ID: t.AssignedTask.TaskID, AncestorID: t.AncestorID, Status: st, IsService: t.AssignedTask.Task.IsService,
-		MaxTaskFailures: t.AssignedTask.Task.MaxTaskFailures, FailureCount: t.FailureCount, Flaps: s.flaps[t.AssignedTask.TaskID],
+		MaxTaskFailures: t.AssignedTask.Task.MaxTaskFailures, FailureCount: t.FailureCount,
+		Flaps: s.flaps[t.AssignedTask.TaskID].flaps, NeverRan: s.flaps[t.AssignedTask.TaskID].neverRan,
 	}
 	if p := t.AssignedTask.Task.PartitionPolicy; p != nil {
 		mt.PartitionPolicy = &state.PartitionPolicy{Reschedule: p.Reschedule, Delay: time.Duration(p.DelaySecs) * time.Second}
@@ -229,8 +234,8 @@ func (tx *txn) apply(r state.Result) {
 				nt.TaskEvents = append(nt.TaskEvents, api.TaskEvent{Timestamp: nowMS(e.Time), Status: e.Status.String(), Message: e.Message, Scheduler: schedulerName})
 			}
 			s.tasks[rep.ID] = nt
-			if rep.Flaps > 0 {
-				s.flaps[rep.ID] = rep.Flaps
+			if rep.Flaps > 0 || rep.NeverRan > 0 {
+				s.flaps[rep.ID] = flapCount{flaps: rep.Flaps, neverRan: rep.NeverRan}
 			}
 			tx.dirty[rep.ID] = true
 		case state.KillTask:

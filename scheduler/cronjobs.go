@@ -2,7 +2,6 @@ package scheduler
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"sort"
@@ -488,10 +487,8 @@ func (s *Scheduler) cronCall(ctx context.Context, method string, body []byte) (a
 		Config      *api.JobConfiguration `json:"config"`      // replaceCronTemplate
 		Job         *api.JobKey           `json:"job"`         // descheduleCronJob, startCronJob
 	}
-	if len(body) > 0 {
-		if err := json.Unmarshal(body, &p); err != nil {
-			return s.fail(api.InvalidRequest, "malformed %s request: %v", method, err), true
-		}
+	if err := decodeParams(method, body, &p); err != nil {
+		return s.fail(api.InvalidRequest, "%v", err), true
 	}
 	switch method {
 	case "scheduleCronJob", "replaceCronTemplate":

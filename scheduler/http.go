@@ -1,6 +1,7 @@
 package scheduler
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -11,18 +12,17 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"reflect"
 	"sort"
 	"strings"
 	"time"
 
+	"github.com/aurorabox/aurorabox/limits"
 	"github.com/aurorabox/aurorabox/scheduler/api"
 	"github.com/aurorabox/aurorabox/scheduler/state"
 	"github.com/aurorabox/aurorabox/scheduler/storage"
 	"github.com/aurorabox/aurorabox/scheduler/ui"
 )
-
-// maxRequestBytes bounds an API request body.
-const maxRequestBytes = 16 << 20
 
 // Handler serves the API and the operator endpoints.
 func (s *Scheduler) Handler() http.Handler {
@@ -188,19 +188,141 @@ func (s *Scheduler) serveAPI(w http.ResponseWriter, r *http.Request) {
 		json.NewEncoder(w).Encode(s.fail(api.AuthFailed, "%s requires valid HTTP basic credentials.", method))
 		return
 	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, maxRequestBytes+1))
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
+	body, ok := s.readAPIBody(w, r)
+	if !ok {
 		return
 	}
-	var resp api.Response
-	if len(body) > maxRequestBytes {
-		resp = s.fail(api.InvalidRequest, "request larger than %d bytes", maxRequestBytes)
-	} else {
-		resp = s.call(context.WithValue(r.Context(), userKey{}, user), method, body)
-	}
+	resp := s.call(context.WithValue(r.Context(), userKey{}, user), method, body)
 	w.Header().Set("Content-Type", "application/json")
 	json.NewEncoder(w).Encode(resp)
+}
+
+// readAPIBody reads an API request's body, of at most
+// limits.APIRequestBytes. A larger body is answered with HTTP 413 and an
+// INVALID_REQUEST that states the limit, an unreadable one with 400; then
+// ok is false.
+func (s *Scheduler) readAPIBody(w http.ResponseWriter, r *http.Request) (body []byte, ok bool) {
+	tooLarge := func() ([]byte, bool) {
+		s.writeAPIError(w, http.StatusRequestEntityTooLarge, s.fail(api.InvalidRequest,
+			"Request body too large: the scheduler accepts at most %d bytes (%s).", limits.APIRequestBytes, formatBytes(limits.APIRequestBytes)))
+		return nil, false
+	}
+	if r.ContentLength > limits.APIRequestBytes {
+		return tooLarge()
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limits.APIRequestBytes))
+	if err != nil {
+		if errors.As(err, new(*http.MaxBytesError)) {
+			return tooLarge()
+		}
+		s.writeAPIError(w, http.StatusBadRequest, s.fail(api.InvalidRequest, "Cannot read the request body: %v", err))
+		return nil, false
+	}
+	return body, true
+}
+
+// writeAPIError answers an API request that failed before its method ran
+// with an HTTP status and an Aurora Response.
+func (s *Scheduler) writeAPIError(w http.ResponseWriter, status int, resp api.Response) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(resp)
+}
+
+// decodeParams decodes an RPC's parameters into p: the body must be one
+// JSON object (or empty or null, for no parameters) and nothing after it. The
+// error says what was wrong in the API's terms, never in Go's.
+func decodeParams(method string, body []byte, p any) error {
+	trimmed := bytes.TrimSpace(body)
+	if len(trimmed) == 0 || string(trimmed) == "null" {
+		return nil // no parameters
+	}
+	if trimmed[0] != '{' {
+		return fmt.Errorf("malformed %s request: the request body must be a JSON object of the method's parameters, not %s", method, jsonKind(trimmed[0]))
+	}
+	dec := json.NewDecoder(bytes.NewReader(trimmed))
+	if err := dec.Decode(p); err != nil {
+		var te *json.UnmarshalTypeError
+		var se *json.SyntaxError
+		switch {
+		case errors.As(err, &te) && te.Field != "":
+			return fmt.Errorf("malformed %s request: parameter %q must be %s, not %s", method, te.Field, jsonTypeOf(te.Type), describeJSONValue(te.Value))
+		case errors.As(err, &te):
+			return fmt.Errorf("malformed %s request: expected %s, not %s", method, jsonTypeOf(te.Type), describeJSONValue(te.Value))
+		case errors.As(err, &se):
+			return fmt.Errorf("malformed %s request: invalid JSON at byte %d: %v", method, se.Offset, err)
+		case errors.Is(err, io.ErrUnexpectedEOF):
+			return fmt.Errorf("malformed %s request: the JSON object ends early (truncated body?)", method)
+		}
+		return fmt.Errorf("malformed %s request: %v", method, err)
+	}
+	if off := dec.InputOffset(); int(off) < len(trimmed) {
+		return fmt.Errorf("malformed %s request: unexpected data after the JSON object, at byte %d: %.20q", method, off, trimmed[off:])
+	}
+	return nil
+}
+
+// jsonKind names the kind of JSON value that starts with c.
+func jsonKind(c byte) string {
+	switch {
+	case c == '[':
+		return "an array"
+	case c == '"':
+		return "a string"
+	case c == 't' || c == 'f':
+		return "a boolean"
+	case c == 'n':
+		return "null"
+	case c == '-' || c >= '0' && c <= '9':
+		return "a number"
+	}
+	return fmt.Sprintf("%q (not JSON)", c)
+}
+
+// describeJSONValue renders encoding/json's UnmarshalTypeError.Value ("array",
+// "number 1e400", ...) with an article.
+func describeJSONValue(v string) string {
+	switch {
+	case v == "array" || v == "object":
+		return "an " + v
+	case v == "bool":
+		return "a boolean"
+	case strings.HasPrefix(v, "number "):
+		return "the number " + strings.TrimPrefix(v, "number ") + " (out of range)"
+	case v == "":
+		return "this value"
+	}
+	return "a " + v
+}
+
+// jsonTypeOf names the JSON that a Go type takes, without the Go type.
+func jsonTypeOf(t reflect.Type) string {
+	if t == nil {
+		return "another type"
+	}
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t.Kind() {
+	case reflect.Struct, reflect.Map:
+		return "an object"
+	case reflect.Slice, reflect.Array:
+		if t.Elem().Kind() == reflect.Uint8 {
+			return "a string"
+		}
+		return "an array"
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "a boolean"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		return "an integer"
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "a non-negative integer"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	}
+	return "another type"
 }
 
 // readOnlyRPCs are the RPCs of Aurora's ReadOnlyScheduler service. With
@@ -300,11 +422,8 @@ func (s *Scheduler) call(ctx context.Context, method string, body []byte) api.Re
 		Settings    api.ExplicitReconciliationSettings `json:"settings"`
 		Hosts       api.Hosts                          `json:"hosts"`
 	}
-	if len(body) > 0 {
-		dec := json.NewDecoder(strings.NewReader(string(body)))
-		if err := dec.Decode(&p); err != nil {
-			return s.fail(api.InvalidRequest, "malformed %s request: %v", method, err)
-		}
+	if err := decodeParams(method, body, &p); err != nil {
+		return s.fail(api.InvalidRequest, "%v", err)
 	}
 	switch method {
 	case "createJob":

@@ -66,7 +66,10 @@ func (s *Scheduler) validateJob(j *api.JobConfiguration) error {
 	if tc.MaxTaskFailures == 0 {
 		tc.MaxTaskFailures = 1
 	}
-	return populateTier(tc)
+	if err := populateTier(tc); err != nil {
+		return err
+	}
+	return s.checkLaunchSize(*tc)
 }
 
 // checkRole refuses a role whose tasks would run as uid 0, unless

@@ -5,10 +5,14 @@ import (
 	"fmt"
 	"sort"
 	"strconv"
+	"strings"
 
+	"github.com/aurorabox/aurorabox/limits"
 	"github.com/aurorabox/aurorabox/scheduler/api"
+	"github.com/aurorabox/aurorabox/scheduler/state"
 	"github.com/gogo/protobuf/proto"
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
+	"github.com/mesos/mesos-go/api/v1/lib/executor"
 	"github.com/mesos/mesos-go/api/v1/lib/resources"
 )
 
@@ -95,4 +99,59 @@ func (s *Scheduler) taskInfo(at api.AssignedTask, agentID string) (mesos.TaskInf
 			Ports:       &mesos.Ports{Ports: discoveryPorts},
 		},
 	}, nil
+}
+
+// launchEventSize is the size of the executor's LAUNCH event for ti: what
+// must fit in one RecordIO record of at most limits.ExecutorEventBytes.
+func launchEventSize(ti mesos.TaskInfo) int {
+	ev := executor.Event{Type: executor.Event_LAUNCH, Launch: &executor.Event_Launch{Task: ti}}
+	return ev.Size()
+}
+
+// checkLaunchSize refuses a task config whose LAUNCH event would be larger
+// than limits.TaskLaunchBytes, measured as the scheduler would send it
+// with the longest task id (the highest instance number) and every port
+// at its widest; placement adds only the agent's id and host, for which
+// limits.LaunchReserveBytes is kept. Without it such a task would be
+// placed, never reach its executor, and be replaced over and over.
+func (s *Scheduler) checkLaunchSize(tc api.TaskConfig) error {
+	k := tc.Job
+	_, _, _, ports := tc.Scalars()
+	at := api.AssignedTask{
+		TaskID:        state.TaskID(k.Role, k.Environment, k.Name, s.cfg.MaxTasksPerJob, newUUID()),
+		Task:          tc,
+		InstanceID:    s.cfg.MaxTasksPerJob,
+		AssignedPorts: map[string]int{},
+	}
+	for _, p := range ports {
+		at.AssignedPorts[p] = 65535
+	}
+	ti, err := s.taskInfo(at, "")
+	if err != nil {
+		return invalid("Task config cannot be encoded for its executor: %v", err)
+	}
+	if n := launchEventSize(ti); n > limits.TaskLaunchBytes {
+		return invalid("Task config too large: it reaches the executor as %d bytes (%s), more than the %d bytes (%s) an executor can receive "+
+			"(a Mesos executor reads events of at most %s; %s of that are kept for placement). Make the executor config smaller, "+
+			"for example by fetching large files instead of inlining them.",
+			n, formatBytes(n), limits.TaskLaunchBytes, formatBytes(limits.TaskLaunchBytes), formatBytes(limits.ExecutorEventBytes), formatBytes(limits.LaunchReserveBytes))
+	}
+	return nil
+}
+
+// formatBytes renders a byte count in binary units with at most two
+// decimals, e.g. "4 MiB" or "3.94 MiB".
+func formatBytes(n int) string {
+	if n < 1024 {
+		return strconv.Itoa(n) + " B"
+	}
+	v, suffix := float64(n)/1024, "KiB"
+	for _, u := range []string{"MiB", "GiB"} {
+		if v < 1024 {
+			break
+		}
+		v, suffix = v/1024, u
+	}
+	f := strings.TrimRight(strings.TrimRight(strconv.FormatFloat(v, 'f', 2, 64), "0"), ".")
+	return f + " " + suffix
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"syscall"
 	"time"
 
 	"github.com/gogo/protobuf/proto"
@@ -138,7 +139,7 @@ func (s *Scheduler) session(ctx context.Context) error {
 			case scheduler.Event_UPDATE:
 				s.onUpdate(ctx, ev.Update.Status)
 			case scheduler.Event_FAILURE:
-				s.log.Warn("agent or executor failure", "agent", ev.Failure.GetAgentID().GetValue(), "executor", ev.Failure.GetExecutorID().GetValue())
+				s.onFailure(ev.Failure)
 			case scheduler.Event_ERROR:
 				return fmt.Errorf("master error: %s", ev.Error.Message)
 			}
@@ -155,4 +156,35 @@ func (s *Scheduler) send(ctx context.Context, c *scheduler.Call) {
 	if err := s.fw.call(ctx, c.With(calls.Framework(id))); err != nil {
 		s.log.Warn("mesos call failed", "type", c.Type, "err", err)
 	}
+}
+
+// onFailure logs a FAILURE event. Mesos sends one for every executor that
+// ends, also when it exits normally after its task ended or was killed, so
+// only an agent's loss or an executor that did not exit cleanly (a
+// non-zero status, a signal, or no status at all) is a warning.
+func (s *Scheduler) onFailure(f *scheduler.Event_Failure) {
+	agent, exec := f.GetAgentID().GetValue(), f.GetExecutorID().GetValue()
+	switch {
+	case exec == "":
+		s.log.Warn("agent failure", "agent", agent)
+	case f.Status != nil && f.GetStatus() == 0:
+		s.log.Debug("executor exited", "agent", agent, "executor", exec)
+	case f.Status == nil:
+		s.log.Warn("executor failure: it ended without an exit status", "agent", agent, "executor", exec)
+	default:
+		s.log.Warn("executor failure", "agent", agent, "executor", exec, "status", describeWaitStatus(f.GetStatus()))
+	}
+}
+
+// describeWaitStatus renders a wait status (waitpid's stat_loc, as Mesos
+// reports an executor's end) as "exit 1" or "signal 9".
+func describeWaitStatus(st int32) string {
+	ws := syscall.WaitStatus(st)
+	switch {
+	case ws.Exited():
+		return fmt.Sprintf("exit %d", ws.ExitStatus())
+	case ws.Signaled():
+		return fmt.Sprintf("signal %d (%v)", int(ws.Signal()), ws.Signal())
+	}
+	return fmt.Sprintf("wait status %#x", st)
 }

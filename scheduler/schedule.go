@@ -8,6 +8,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/aurorabox/aurorabox/limits"
 	"github.com/aurorabox/aurorabox/scheduler/api"
 	"github.com/aurorabox/aurorabox/scheduler/match"
 	"github.com/aurorabox/aurorabox/scheduler/state"
@@ -262,6 +263,12 @@ func (s *Scheduler) scheduleLoop(ctx context.Context) {
 	}
 }
 
+// maxAcceptLaunchBytes bounds the launches of one ACCEPT call, leaving
+// room in limits.MesosCallBytes for the call's offer ids, filters and
+// framing. A single launch always fits: the API refuses a task bigger than
+// limits.TaskLaunchBytes.
+const maxAcceptLaunchBytes = limits.MesosCallBytes - 1<<20
+
 // scheduleRound makes one batch of scheduling attempts: the tasks matched
 // to held offers become ASSIGNED in one stored batch, then each used offer
 // is accepted with its launches. It returns when the next round is due
@@ -312,21 +319,32 @@ func (s *Scheduler) scheduleRound(ctx context.Context) time.Time {
 	}
 	tx := s.begin()
 	launches := map[string][]mesos.TaskInfo{} // offer id → tasks
+	callBytes := map[string]int{}             // offer id → size of its launches
 	assigned := map[string]bool{}
 	for _, a := range assignments {
 		t := s.tasks[a.TaskID]
-		t.AssignedTask.SlaveID, t.AssignedTask.SlaveHost, t.AssignedTask.AssignedPorts = a.AgentID, a.Hostname, a.Ports
+		placement := t.AssignedTask
+		placement.SlaveID, placement.SlaveHost, placement.AssignedPorts = a.AgentID, a.Hostname, a.Ports
+		ti, err := s.taskInfo(placement, a.AgentID)
+		if err != nil {
+			s.log.Error("cannot build the launch", "task", a.TaskID, "err", err)
+			continue
+		}
+		// One ACCEPT carries all the launches on an offer and must stay
+		// within what the master reads; a task that does not fit stays
+		// PENDING for the offer's remains, in a later round.
+		n := ti.Size()
+		if len(launches[a.OfferID]) > 0 && callBytes[a.OfferID]+n > maxAcceptLaunchBytes {
+			continue
+		}
+		t.AssignedTask = placement
 		if tx.transition(a.TaskID, state.Assigned, "") != state.Success {
 			continue
 		}
 		assigned[a.TaskID] = true
 		s.releaseReservation(t.AssignedTask.Task.Job, t.AssignedTask.InstanceID)
-		ti, err := s.taskInfo(t.AssignedTask, a.AgentID)
-		if err != nil {
-			s.log.Error("cannot build the launch", "task", a.TaskID, "err", err)
-			continue
-		}
 		launches[a.OfferID] = append(launches[a.OfferID], ti)
+		callBytes[a.OfferID] += n
 	}
 	if err := tx.commit(); err != nil {
 		next := s.nextRound()

@@ -209,7 +209,7 @@ type Scheduler struct {
 	tasks       map[string]*api.ScheduledTask
 	offers      map[string]heldOffer
 	kick        chan struct{}                    // wakes the scheduling loop
-	flaps       map[string]int                   // task id → flapping ancestors (for throttling)
+	flaps       map[string]flapCount             // task id → flapping ancestors (for throttling)
 	hosts       map[string]map[string][]string   // hostname → attributes, from offers
 	maintenance map[string]match.MaintenanceMode // hostname → mode (NONE is absent); stored
 	vetoes      map[string][]match.Veto          // why pending tasks were not placed in the last round
@@ -364,7 +364,7 @@ func New(cfg Config) (*Scheduler, error) {
 	}
 	s := &Scheduler{
 		cfg: cfg, store: st, fw: newFramework(cfg.MasterURL), log: cfg.Logger,
-		frameworkID: snap.FrameworkID, offers: map[string]heldOffer{}, kick: make(chan struct{}, 1), flaps: map[string]int{},
+		frameworkID: snap.FrameworkID, offers: map[string]heldOffer{}, kick: make(chan struct{}, 1), flaps: map[string]flapCount{},
 		hosts: map[string]map[string][]string{}, agents: map[string]agentSize{}, seenOffers: map[string]bool{},
 		updateKick: make(chan struct{}, 1), reserved: map[string]reservation{},
 		vetoes: map[string][]match.Veto{}, sched: newScheduling(cfg.MaxScheduleAttemptsPerSec),
@@ -521,4 +521,6 @@ func (s *Scheduler) sortedTasks(q api.TaskQuery) []api.ScheduledTask {
 	return out
 }
 
-func formatScalar(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) }
+// formatScalar renders a resource amount as briefly as it is exact: 0.5,
+// 1024, and 1e+308 rather than a 309-digit number.
+func formatScalar(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }

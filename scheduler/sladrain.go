@@ -571,10 +571,8 @@ func (s *Scheduler) slaCall(ctx context.Context, method string, body []byte) (ap
 		DefaultSlaPolicy *api.SlaPolicy `json:"defaultSlaPolicy"`
 		TimeoutSecs      int64          `json:"timeoutSecs"`
 	}
-	if len(body) > 0 {
-		if err := json.Unmarshal(body, &p); err != nil {
-			return s.fail(api.InvalidRequest, "malformed %s request: %v", method, err), true
-		}
+	if err := decodeParams(method, body, &p); err != nil {
+		return s.fail(api.InvalidRequest, "%v", err), true
 	}
 	st, notes, err := s.SlaDrainHosts(ctx, p.Hosts, p.DefaultSlaPolicy, p.TimeoutSecs)
 	if err != nil {

@@ -958,10 +958,8 @@ func (s *Scheduler) updateCall(ctx context.Context, method string, body []byte) 
 		JobUpdateQuery api.JobUpdateQuery    `json:"jobUpdateQuery"`
 		Query          *api.JobUpdateQuery   `json:"query"`
 	}
-	if len(body) > 0 {
-		if err := json.Unmarshal(body, &p); err != nil {
-			return s.fail(api.InvalidRequest, "malformed %s request: %v", method, err), true
-		}
+	if err := decodeParams(method, body, &p); err != nil {
+		return s.fail(api.InvalidRequest, "%v", err), true
 	}
 	user := requestUser(ctx)
 	switch method {

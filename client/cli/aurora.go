@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"sort"
 	"strconv"
 	"strings"
@@ -60,8 +61,11 @@ var activeStatuses = map[string]bool{"ASSIGNED": true, "DRAINING": true, "KILLIN
 // liveStatuses are Aurora's LIVE_STATES.
 var liveStatuses = map[string]bool{"KILLING": true, "PREEMPTING": true, "RESTARTING": true, "DRAINING": true, "PARTITIONED": true, "RUNNING": true}
 
+// tasksOf returns the tasks q selects, without their executor configs
+// (getTasksWithoutConfigs): no command shows them, and a job with a large
+// config would otherwise weigh on every query that selects it.
 func tasksOf(ctx context.Context, c *client.Client, q api.TaskQuery) ([]api.ScheduledTask, error) {
-	r, err := c.Call(ctx, "getTasksStatus", map[string]any{"query": q})
+	r, err := c.Call(ctx, "getTasksWithoutConfigs", map[string]any{"query": q})
 	if err != nil {
 		return nil, err
 	}
@@ -86,7 +90,7 @@ func jobStatus(env *Env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			tasks, err := tasksOf(cmd.Context(), c, api.TaskQuery{Role: w.ExactRole()})
+			tasks, err := tasksOf(cmd.Context(), c, w.Query())
 			if err != nil {
 				return err
 			}
@@ -565,8 +569,12 @@ func quotaGet(env *Env) *cobra.Command {
 	return cmd
 }
 
-// pyFloat prints a float as Python's str() does: 2.0, 0.5.
+// pyFloat prints a float as Python's str() does: 2.0, 0.5, and with an
+// exponent from 1e16 on and below 1e-4 (1e+308, not 309 digits).
 func pyFloat(f float64) string {
+	if a := math.Abs(f); a >= 1e16 || a != 0 && a < 1e-4 {
+		return strconv.FormatFloat(f, 'e', -1, 64)
+	}
 	s := strconv.FormatFloat(f, 'f', -1, 64)
 	if !strings.ContainsAny(s, ".eE") {
 		s += ".0"

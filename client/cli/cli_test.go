@@ -52,12 +52,15 @@ func (f *fakeScheduler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		method = "fail"
 	}
 	switch method {
-	case "getTasksStatus":
+	case "getTasksStatus", "getTasksWithoutConfigs":
 		var p struct{ Query api.TaskQuery }
 		json.Unmarshal(body, &p)
 		var out []api.ScheduledTask
 		for _, t := range f.tasks {
 			if p.Query.Matches(t) {
+				if method == "getTasksWithoutConfigs" {
+					t.AssignedTask.Task.ExecutorConfig.Data = ""
+				}
 				out = append(out, t)
 			}
 		}

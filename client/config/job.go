@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/aurorabox/aurorabox/limits"
 	"github.com/aurorabox/aurorabox/scheduler/api"
 )
 
@@ -538,14 +539,42 @@ func (j *Job) JobConfiguration() (api.JobConfiguration, error) {
 	if len(j.TaskLinks) > 0 {
 		tc.TaskLinks = mustJSON(j.TaskLinks)
 	}
-	return api.JobConfiguration{
+	jc := api.JobConfiguration{
 		Key:                 key,
 		Owner:               api.Identity{User: j.Role},
 		CronSchedule:        j.CronSchedule,
 		CronCollisionPolicy: j.CronCollisionPolicy,
 		TaskConfig:          tc,
 		InstanceCount:       j.Instances,
-	}, nil
+	}
+	if err := checkJobSize(jc); err != nil {
+		return api.JobConfiguration{}, fmt.Errorf("job %s: %w", j.Key(), err)
+	}
+	return jc, nil
+}
+
+// checkJobSize refuses a job the scheduler would refuse for its size: its
+// task config alone, serialized, is more than a task's launch may be
+// (limits.TaskLaunchBytes; the launch carries it and more), or the whole
+// job more than an API request may be (limits.APIRequestBytes).
+func checkJobSize(jc api.JobConfiguration) error {
+	tc, err := json.Marshal(jc.TaskConfig)
+	if err != nil {
+		return err
+	}
+	if len(tc) > limits.TaskLaunchBytes {
+		return fmt.Errorf("the task config is %d bytes serialized, more than the %d bytes a task may take to reach its executor "+
+			"(a Mesos executor reads at most %d bytes); make the executor config smaller, for example by fetching large files instead of inlining them",
+			len(tc), limits.TaskLaunchBytes, limits.ExecutorEventBytes)
+	}
+	b, err := json.Marshal(jc)
+	if err != nil {
+		return err
+	}
+	if len(b) > limits.APIRequestBytes {
+		return fmt.Errorf("the job is %d bytes serialized, more than the %d bytes the scheduler accepts in a request", len(b), limits.APIRequestBytes)
+	}
+	return nil
 }
 
 func mustJSON(v any) json.RawMessage {

@@ -16,6 +16,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/aurorabox/aurorabox/limits"
 	starjson "go.starlark.net/lib/json"
 	"go.starlark.net/lib/math"
 	"go.starlark.net/resolve"
@@ -48,11 +49,29 @@ var fileOptions = &syntax.FileOptions{
 // missing required field) is kept in File.Jobs with its key as far as it
 // could be resolved, and Select reports its error.
 func LoadFile(path string, opts Options) (*File, error) {
-	src, err := os.ReadFile(path)
+	src, err := readConfigFile(path)
 	if err != nil {
 		return nil, err
 	}
 	return load(path, src, opts)
+}
+
+// readConfigFile reads a .aurora file (or an include) of at most
+// limits.ConfigFileBytes.
+func readConfigFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	src, err := io.ReadAll(io.LimitReader(f, limits.ConfigFileBytes+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(src) > limits.ConfigFileBytes {
+		return nil, fmt.Errorf("%s: larger than %d bytes, more than a config may be", path, limits.ConfigFileBytes)
+	}
+	return src, nil
 }
 
 func load(path string, src []byte, opts Options) (f *File, err error) {
@@ -61,7 +80,8 @@ func load(path string, src []byte, opts Options) (f *File, err error) {
 			f, err = nil, fmt.Errorf("%s: internal error evaluating the config: %v", path, r)
 		}
 	}()
-	l := &loader{opts: opts, active: map[string]bool{}}
+	l := &loader{opts: opts, active: map[string]bool{}, memory: startMemoryWatch()}
+	defer l.memory.close()
 	globals, err := l.exec(path, src)
 	if err != nil {
 		return nil, err
@@ -92,6 +112,24 @@ type loader struct {
 	opts   Options
 	active map[string]bool // include cycle detection
 	steps  uint64
+	memory *memoryWatch // bounds the heap of the whole evaluation, includes too
+}
+
+// run parses, bounds (see boundOperators), resolves, compiles and executes
+// one file.
+func (l *loader) run(thread *starlark.Thread, path, code string, pre starlark.StringDict) (starlark.StringDict, error) {
+	f, err := fileOptions.Parse(path, code, 0)
+	if err != nil {
+		return nil, err
+	}
+	boundOperators(f)
+	prog, err := starlark.FileProgram(f, pre.Has)
+	if err != nil {
+		return nil, err
+	}
+	g, err := prog.Init(thread, pre)
+	g.Freeze()
+	return g, err
 }
 
 // exec evaluates one file (after its includes) and returns its globals
@@ -109,6 +147,7 @@ func (l *loader) exec(path string, src []byte) (starlark.StringDict, error) {
 		return nil, err
 	}
 	pre := predeclared()
+	boundBuiltins(pre)
 	pre["__import__"] = starlark.NewBuiltin("__import__", l.importModule)
 	pre["include"] = starlark.NewBuiltin("include", func(*starlark.Thread, *starlark.Builtin, starlark.Tuple, []starlark.Tuple) (starlark.Value, error) {
 		return nil, errors.New("include() is only supported as a top-level statement with a literal path")
@@ -120,7 +159,7 @@ func (l *loader) exec(path string, src []byte) (starlark.StringDict, error) {
 		if !filepath.IsAbs(p) {
 			p = filepath.Join(filepath.Dir(path), p)
 		}
-		isrc, err := os.ReadFile(p)
+		isrc, err := readConfigFile(p)
 		if err != nil {
 			return nil, fmt.Errorf("%s:%d: include(%q): %v", path, inc.line, inc.path, err)
 		}
@@ -141,7 +180,8 @@ func (l *loader) exec(path string, src []byte) (starlark.StringDict, error) {
 		},
 	}
 	thread.SetMaxExecutionSteps(maxSteps - min(l.steps, maxSteps-1))
-	globals, err := starlark.ExecFileOptions(fileOptions, thread, path, code, pre)
+	l.memory.attach(thread)
+	globals, err := l.run(thread, path, code, pre)
 	l.steps += thread.ExecutionSteps()
 	if err != nil {
 		return nil, formatError(err)

@@ -50,9 +50,9 @@ Until then it answers /leaderhealth with 503 (another scheduler is advertised) o
 while standing by it redirects everything else to the leader.
 
 Timing flags are Aurora's (§5.3 and §8.2 of the reference); --timing-profile picks their defaults:
-"dev" (no multi-second waits before scheduling, no flapping throttle, no scheduling rate limit to
-speak of, preemption by tasks pending 5 s, searched every second, reconciliation at registration
-and every 5 min, partition aware) or "aurora" (Aurora's production defaults). A timing flag given
+"dev" (no multi-second waits before scheduling, no flapping throttle but for tasks that never ran
+(1 s doubling), no scheduling rate limit to speak of, preemption by tasks pending 5 s, searched
+every second, reconciliation at registration and every 5 min, partition aware) or "aurora" (Aurora's production defaults). A timing flag given
 explicitly wins over the profile. --reconciliation-interval sets both reconciliation intervals.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -325,6 +325,8 @@ func addSchedulerKnobs(cmd *cobra.Command) *schedulerKnobs {
 			"THROTTLED time of a flapping task's replacement (doubling; 0: no throttling)"},
 		{"max-flapping-task-delay", dev.MaxFlappingTaskDelay, aurora.MaxFlappingTaskDelay, &k.tc.MaxFlappingTaskDelay,
 			"longest THROTTLED time"},
+		{"initial-never-ran-task-delay", dev.InitialNeverRanTaskDelay, aurora.InitialNeverRanTaskDelay, &k.tc.InitialNeverRanTaskDelay,
+			"THROTTLED time of the replacement of a task that ended before it ever ran (doubling; applies even without the flapping throttle; 0: off)"},
 		{"first-schedule-delay", dev.FirstScheduleDelay, aurora.FirstScheduleDelay, &k.tc.FirstScheduleDelay,
 			"wait before a new task group's first scheduling attempt"},
 		{"initial-schedule-penalty", dev.InitialSchedulePenalty, aurora.InitialSchedulePenalty, &k.tc.InitialSchedulePenalty,

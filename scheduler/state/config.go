@@ -24,6 +24,15 @@ type Config struct {
 	// replacement stays THROTTLED. An initial delay of 0 disables throttling.
 	InitialFlappingTaskDelay time.Duration
 	MaxFlappingTaskDelay     time.Duration
+	// InitialNeverRanTaskDelay (aurorabox's own): the THROTTLED time of the
+	// replacement of a task that flapped without ever reaching RUNNING (it
+	// was LOST, FAILED, ... on its way to its executor), doubling with each
+	// such task in a row up to MaxFlappingTaskDelay. It applies even when
+	// InitialFlappingTaskDelay is 0, so that a task that cannot start (an
+	// executor that cannot receive it, a missing user) is not placed again
+	// and again; the larger of the two penalties wins (see Penalty). 0
+	// disables it.
+	InitialNeverRanTaskDelay time.Duration
 	// FirstScheduleDelay (-first_schedule_delay): the wait before the first
 	// attempt to place a PENDING task.
 	FirstScheduleDelay time.Duration
@@ -46,6 +55,7 @@ func AuroraConfig() Config {
 		FlappingTaskThreshold:           5 * time.Minute,
 		InitialFlappingTaskDelay:        30 * time.Second,
 		MaxFlappingTaskDelay:            5 * time.Minute,
+		InitialNeverRanTaskDelay:        30 * time.Second,
 		FirstScheduleDelay:              time.Millisecond,
 		InitialSchedulePenalty:          time.Second,
 		MaxSchedulePenalty:              time.Minute,
@@ -56,12 +66,14 @@ func AuroraConfig() Config {
 // DevConfig returns the aurorabox dev profile: Aurora's timeouts, but no
 // multi-second waits before a task is (re)scheduled. Flapping tasks are not
 // throttled unless InitialFlappingTaskDelay is set (MaxFlappingTaskDelay keeps
-// Aurora's 5 min so that setting only the initial delay works); the first
+// Aurora's 5 min so that setting only the initial delay works), except those
+// that never ran: 1 s, doubling up to 5 min (InitialNeverRanTaskDelay); the first
 // scheduling attempt is immediate, failed attempts back off from 100 ms to
 // 1 s, and there is no random delay after a scheduler start.
 func DevConfig() Config {
 	c := AuroraConfig()
 	c.InitialFlappingTaskDelay = 0
+	c.InitialNeverRanTaskDelay = time.Second
 	c.FirstScheduleDelay = 0
 	c.InitialSchedulePenalty = 100 * time.Millisecond
 	c.MaxSchedulePenalty = time.Second
@@ -97,6 +109,13 @@ func (c Config) FlappingPenalty(flaps int) time.Duration {
 	return backoff(c.InitialFlappingTaskDelay, c.MaxFlappingTaskDelay, flaps)
 }
 
+// Penalty is how long a replacement task t stays THROTTLED: the larger of
+// FlappingPenalty(t.Flaps) and InitialNeverRanTaskDelay doubling over
+// t.NeverRan, capped at MaxFlappingTaskDelay.
+func (c Config) Penalty(t Task) time.Duration {
+	return max(c.FlappingPenalty(t.Flaps), backoff(c.InitialNeverRanTaskDelay, c.MaxFlappingTaskDelay, t.NeverRan))
+}
+
 // SchedulePenalty is the wait before the next attempt to place a PENDING
 // task after failedAttempts attempts that found no offer: FirstScheduleDelay
 // before the first attempt, then InitialSchedulePenalty doubling up to
@@ -117,12 +136,12 @@ func (c Config) KillRetryDelay(attempt int) time.Duration {
 
 // StartupScheduleDelay is the delay before a PENDING task is scheduled after
 // a scheduler start: a random part, frac (in [0, 1), from the caller's random
-// source) of MaxRescheduleTaskDelayOnStartup, plus the task's flapping penalty.
+// source) of MaxRescheduleTaskDelayOnStartup, plus the task's Penalty.
 func (c Config) StartupScheduleDelay(t Task, frac float64) time.Duration {
 	if frac < 0 || frac >= 1 {
 		frac = 0
 	}
-	return time.Duration(frac*float64(c.MaxRescheduleTaskDelayOnStartup)) + c.FlappingPenalty(t.Flaps)
+	return time.Duration(frac*float64(c.MaxRescheduleTaskDelayOnStartup)) + c.Penalty(t)
 }
 
 // TransientDeadline is when a task that entered status s at since times out
@@ -178,4 +197,19 @@ func (c Config) Flapped(events []TaskEvent) bool {
 		return false
 	}
 	return last.Time.Sub(start) < c.FlappingTaskThreshold
+}
+
+// NeverRan reports whether a terminated task, given its event history,
+// flapped (see Flapped) without ever reaching RUNNING: it ended on its way
+// to its executor, or before its process started.
+func (c Config) NeverRan(events []TaskEvent) bool {
+	if !c.Flapped(events) {
+		return false
+	}
+	for _, e := range events {
+		if e.Status == Running {
+			return false
+		}
+	}
+	return true
 }

@@ -202,6 +202,7 @@ func TestConfigs(t *testing.T) {
 		FlappingTaskThreshold:           5 * time.Minute,
 		InitialFlappingTaskDelay:        30 * time.Second,
 		MaxFlappingTaskDelay:            5 * time.Minute,
+		InitialNeverRanTaskDelay:        30 * time.Second,
 		FirstScheduleDelay:              time.Millisecond,
 		InitialSchedulePenalty:          time.Second,
 		MaxSchedulePenalty:              time.Minute,

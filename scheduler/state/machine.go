@@ -31,6 +31,11 @@ type Task struct {
 	// in this task's ancestry, counting from its ancestor; it decides how long
 	// the task is THROTTLED.
 	Flaps int
+	// NeverRan is the number of consecutive tasks in this task's ancestry
+	// that flapped without ever reaching RUNNING (see Config.NeverRan),
+	// counting from its ancestor; with Flaps it decides how long the task
+	// is THROTTLED (Config.Penalty).
+	NeverRan int
 	// Events is the status history, oldest first, as Aurora's taskEvents.
 	// Transition appends to it. Flapping detection and the "had been
 	// KILLING" rule read it, and timers are measured from its last entry.
@@ -402,14 +407,20 @@ func (m *Machine) reschedule(r *Result, now time.Time) {
 	if m.NewTaskID == nil {
 		panic("state: Machine.NewTaskID is nil but task " + old.ID + " must be rescheduled")
 	}
-	flaps := 0
+	flaps, neverRan := 0, 0
 	if m.Config.Flapped(old.Events) {
 		flaps = old.Flaps + 1
 	}
+	if m.Config.NeverRan(old.Events) {
+		neverRan = old.NeverRan + 1
+	}
 	status, msg := Pending, MsgRescheduled
-	if p := m.Config.FlappingPenalty(flaps); p > 0 {
+	if p := m.Config.Penalty(Task{Flaps: flaps, NeverRan: neverRan}); p > 0 {
 		status = Throttled
 		msg = fmt.Sprintf("Rescheduled, penalized for %d ms for flapping", p.Milliseconds())
+		if p > m.Config.FlappingPenalty(flaps) {
+			msg = fmt.Sprintf("Rescheduled, penalized for %d ms for flapping: %d task(s) in a row ended before running", p.Milliseconds(), neverRan)
+		}
 	}
 	nt := Task{
 		ID:              m.NewTaskID(old),
@@ -420,6 +431,7 @@ func (m *Machine) reschedule(r *Result, now time.Time) {
 		FailureCount:    old.FailureCount,
 		PartitionPolicy: old.PartitionPolicy,
 		Flaps:           flaps,
+		NeverRan:        neverRan,
 		Events:          []TaskEvent{{Time: now, Status: status, Message: msg}},
 	}
 	nt = nt.clone()
@@ -444,7 +456,7 @@ func (m *Machine) Timers(t Task) []Timer {
 		kind = TransientTimeout
 		at, ok = m.Config.TransientDeadline(t.Status, since)
 	case t.Status == Throttled:
-		kind, at, ok = ThrottleEnd, since.Add(m.Config.FlappingPenalty(t.Flaps)), true
+		kind, at, ok = ThrottleEnd, since.Add(m.Config.Penalty(t)), true
 	case t.Status == Partitioned:
 		if p := t.PartitionPolicy; p == nil || p.Reschedule {
 			var delay time.Duration

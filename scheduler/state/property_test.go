@@ -176,8 +176,11 @@ func (w *walker) check(before Task, r Result) error {
 				return fail("replacement %+v starts as %v -> %v", nt, a.From, a.To)
 			}
 			w.pairs[pair{a.From, a.To}] = true
-			if (nt.Status == Throttled) != (w.m.Config.FlappingPenalty(nt.Flaps) > 0) {
-				return fail("replacement %v with flaps=%d and penalty %v", nt.Status, nt.Flaps, w.m.Config.FlappingPenalty(nt.Flaps))
+			if (nt.Status == Throttled) != (w.m.Config.Penalty(*nt) > 0) {
+				return fail("replacement %v with flaps=%d never_ran=%d and penalty %v", nt.Status, nt.Flaps, nt.NeverRan, w.m.Config.Penalty(*nt))
+			}
+			if nt.NeverRan > nt.Flaps {
+				return fail("replacement with never_ran=%d > flaps=%d", nt.NeverRan, nt.Flaps)
 			}
 			if !r.Task.Status.Terminal() {
 				return fail("rescheduled a task that ends %v", r.Task.Status)

@@ -31,6 +31,7 @@ var base = time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
 //
 //	config aurora|dev [transient_timeout=D] [flapping_threshold=D]
 //	       [initial_flapping_delay=D] [max_flapping_delay=D]
+//	       [initial_never_ran_delay=D]
 //	                            Machine config for what follows (default aurora)
 //	task [service] [max_task_failures=N] [failure_count=N]
 //	     [partition=reschedule|keep] [partition_delay=D]
@@ -353,7 +354,7 @@ func (s *script) command(f []string) error {
 		s.tick()
 	case "status":
 		tk := s.tasks[target]
-		line := fmt.Sprintf("%s %s failures=%d flaps=%d", tk.ID, tk.Status, tk.FailureCount, tk.Flaps)
+		line := fmt.Sprintf("%s %s failures=%d flaps=%d%s", tk.ID, tk.Status, tk.FailureCount, tk.Flaps, neverRan(tk))
 		if tk.AncestorID != "" {
 			line += " ancestor=" + tk.AncestorID
 		}
@@ -402,6 +403,8 @@ func (s *script) config(args []string) error {
 			s.m.Config.InitialFlappingTaskDelay = d
 		case "max_flapping_delay":
 			s.m.Config.MaxFlappingTaskDelay = d
+		case "initial_never_ran_delay":
+			s.m.Config.InitialNeverRanTaskDelay = d
 		default:
 			return fmt.Errorf("unknown config knob %q", k)
 		}
@@ -562,7 +565,7 @@ func (s *script) describe(a Action) string {
 	case IncrementFailures:
 		return fmt.Sprintf("%s failures=%d", a.TaskID, a.Failures)
 	case Reschedule:
-		return fmt.Sprintf("%s reschedule as %s: %s -> %s%s (failures=%d flaps=%d)", a.TaskID, a.Replacement.ID, a.From, a.To, quote(a.Message), a.Replacement.FailureCount, a.Replacement.Flaps)
+		return fmt.Sprintf("%s reschedule as %s: %s -> %s%s (failures=%d flaps=%d%s)", a.TaskID, a.Replacement.ID, a.From, a.To, quote(a.Message), a.Replacement.FailureCount, a.Replacement.Flaps, neverRan(*a.Replacement))
 	case KillTask:
 		return fmt.Sprintf("%s kill_task", a.TaskID)
 	case Delete:
@@ -598,4 +601,12 @@ func (s *script) tick() {
 		}
 		s.apply(tk, r)
 	}
+}
+
+// neverRan prints a task's NeverRan count, when it has one.
+func neverRan(t Task) string {
+	if t.NeverRan == 0 {
+		return ""
+	}
+	return fmt.Sprintf(" never_ran=%d", t.NeverRan)
 }

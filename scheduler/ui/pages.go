@@ -215,7 +215,7 @@ func configSummary(c api.TaskConfig) *configView {
 		cpus, ram, disk = c.NumCpus, c.RAMMb, c.DiskMb
 	}
 	return &configView{
-		CPUs:            strconv.FormatFloat(cpus, 'f', -1, 64),
+		CPUs:            strconv.FormatFloat(cpus, 'g', -1, 64),
 		RAM:             fmt.Sprintf("%d MB", ram),
 		Disk:            fmt.Sprintf("%d MB", disk),
 		Ports:           strings.Join(ports, ", "),

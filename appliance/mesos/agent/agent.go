@@ -32,6 +32,7 @@ import (
 	"github.com/aurorabox/aurorabox/appliance/isolation"
 	"github.com/aurorabox/aurorabox/appliance/mesos/master"
 	"github.com/aurorabox/aurorabox/appliance/sandboxfs"
+	"github.com/aurorabox/aurorabox/limits"
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 )
 
@@ -389,7 +390,7 @@ func readFrame(r *bufio.Reader) ([]byte, error) {
 		return nil, err
 	}
 	n, err := strconv.Atoi(strings.TrimSpace(line))
-	if err != nil || n < 0 || n > 64<<20 {
+	if err != nil || n < 0 || n > limits.AgentFrameBytes {
 		return nil, fmt.Errorf("bad record length %q", line)
 	}
 	buf := make([]byte, n)

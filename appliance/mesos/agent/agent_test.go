@@ -26,6 +26,7 @@ import (
 	"github.com/aurorabox/aurorabox/appliance/mesos/commandexec"
 	"github.com/aurorabox/aurorabox/appliance/mesos/master"
 	"github.com/aurorabox/aurorabox/appliance/mesos/mesostest"
+	"github.com/aurorabox/aurorabox/limits"
 	"github.com/gogo/protobuf/proto"
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 	"github.com/mesos/mesos-go/api/v1/lib/encoding"
@@ -719,5 +720,30 @@ func TestExecutorAuthentication(t *testing.T) {
 	closeResp(resp)
 	if st := s.updateFor("authed"); st.GetState() != mesos.TASK_KILLED {
 		t.Fatalf("authed after the forged updates: %s %q, want TASK_KILLED on request", st.GetState(), st.GetMessage())
+	}
+}
+
+// A task whose LAUNCH event is larger than an executor reads is refused
+// (TASK_ERROR, with the limit) without starting an executor for it.
+func TestTaskTooLargeForExecutorIsRefused(t *testing.T) {
+	c := startCluster(t)
+	self, _ := os.Executable()
+	c.sched.launch(func(o mesos.Offer) mesos.TaskInfo {
+		return mesos.TaskInfo{
+			Name: "big", TaskID: mesos.TaskID{Value: "big-1"}, AgentID: o.AgentID, Data: bytes.Repeat([]byte("x"), limits.ExecutorEventBytes),
+			Resources: []mesos.Resource{resources.NewCPUs(0.1).Resource, resources.NewMemory(32).Resource},
+			Executor: &mesos.ExecutorInfo{
+				ExecutorID: mesos.ExecutorID{Value: "thermos-big-1"},
+				Command:    &mesos.CommandInfo{Value: &self, Arguments: []string{self, "custom-executor"}, Shell: new(bool)},
+				Resources:  []mesos.Resource{resources.NewCPUs(0.05).Resource, resources.NewMemory(16).Resource},
+			},
+		}
+	})
+	st := c.sched.updateFor("big-1")
+	if st.GetState() != mesos.TASK_ERROR || st.GetReason() != mesos.REASON_TASK_INVALID || !strings.Contains(st.GetMessage(), strconv.Itoa(limits.ExecutorEventBytes)) {
+		t.Fatalf("update %v %v %q; want TASK_ERROR REASON_TASK_INVALID naming the %d-byte limit", st.GetState(), st.GetReason(), st.GetMessage(), limits.ExecutorEventBytes)
+	}
+	if pids := executorPIDs("thermos-big-1"); len(pids) != 0 {
+		t.Fatalf("an executor was started for the refused task: %v", pids)
 	}
 }

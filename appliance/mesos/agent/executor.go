@@ -15,6 +15,7 @@ import (
 	"github.com/aurorabox/aurorabox/appliance/isolation"
 	"github.com/aurorabox/aurorabox/appliance/mesos/master"
 	"github.com/aurorabox/aurorabox/appliance/mesos/mesosutil"
+	"github.com/aurorabox/aurorabox/limits"
 	"github.com/gogo/protobuf/proto"
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 	"github.com/mesos/mesos-go/api/v1/lib/executor"
@@ -81,6 +82,15 @@ func (a *Agent) launch(fw mesos.FrameworkInfo, tasks []mesos.TaskInfo) {
 	fs.info = fw
 	fs.terminating = false // the master launches for it: it is no longer being torn down
 	for _, t := range tasks {
+		// An executor reads events of at most limits.ExecutorEventBytes:
+		// a bigger LAUNCH would never reach it, and the task would be lost
+		// with its executor left waiting.
+		if n := (&executor.Event{Type: executor.Event_LAUNCH, Launch: &executor.Event_Launch{Task: t}}).Size(); n > limits.ExecutorEventBytes {
+			msg := fmt.Sprintf("Task too large for its executor: its launch is %d bytes, more than the %d bytes an executor reads", n, limits.ExecutorEventBytes)
+			a.cfg.Logger.Warn("refusing a task too large for its executor", "task", t.TaskID.Value, "bytes", n)
+			a.sendUpdateLocked(fwID, a.newStatus(t.TaskID, nil, mesos.TASK_ERROR, mesos.REASON_TASK_INVALID, msg))
+			continue
+		}
 		var info mesos.ExecutorInfo
 		builtin := t.Executor == nil
 		if builtin {

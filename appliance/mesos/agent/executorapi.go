@@ -11,6 +11,7 @@ import (
 
 	"github.com/aurorabox/aurorabox/appliance/mesos/master"
 	"github.com/aurorabox/aurorabox/appliance/mesos/mesosutil"
+	"github.com/aurorabox/aurorabox/limits"
 	"github.com/gogo/protobuf/proto"
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 	"github.com/mesos/mesos-go/api/v1/lib/executor"
@@ -49,7 +50,7 @@ func (a *Agent) serveExecutor(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "Expecting 'Content-Type' of application/json or application/x-protobuf", http.StatusUnsupportedMediaType)
 		return
 	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, 16<<20))
+	body, err := io.ReadAll(io.LimitReader(r.Body, limits.ExecutorCallBytes))
 	if err != nil {
 		http.Error(w, "Failed to read the request body", http.StatusBadRequest)
 		return

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/aurorabox/aurorabox/appliance/mesos/mesosutil"
+	"github.com/aurorabox/aurorabox/limits"
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 	"github.com/mesos/mesos-go/api/v1/lib/recordio"
 	"github.com/mesos/mesos-go/api/v1/lib/scheduler"
@@ -293,7 +294,7 @@ func (m *Master) ExecutorExited(e AgentExecutorExited) {
 
 func (m *Master) serveAgentSubscribe(w http.ResponseWriter, r *http.Request) {
 	var sub AgentSubscribe
-	if err := json.NewDecoder(io.LimitReader(r.Body, maxCallBytes)).Decode(&sub); err != nil {
+	if err := json.NewDecoder(io.LimitReader(r.Body, limits.AgentSubscribeBytes)).Decode(&sub); err != nil {
 		http.Error(w, "bad subscribe: "+err.Error(), http.StatusBadRequest)
 		return
 	}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/aurorabox/aurorabox/appliance/mesos/mesosutil"
+	"github.com/aurorabox/aurorabox/limits"
 	"github.com/mesos/mesos-go/api/v1/lib/recordio"
 	"github.com/mesos/mesos-go/api/v1/lib/scheduler"
 )
@@ -19,7 +20,7 @@ import (
 const (
 	mediaJSON     = "application/json"
 	mediaProtobuf = "application/x-protobuf"
-	maxCallBytes  = 16 << 20
+	maxCallBytes  = limits.MesosCallBytes
 )
 
 // message is what both codecs need of a mesos-go type.
