@@ -2,12 +2,14 @@ package scheduler_test
 
 import (
 	"context"
+	"encoding/json"
 	"log/slog"
 	"net"
 	"os"
 	"strings"
 	"testing"
 
+	"github.com/aurorabox/aurorabox/executor/assigned"
 	"github.com/aurorabox/aurorabox/scheduler"
 	"github.com/aurorabox/aurorabox/scheduler/api"
 )
@@ -161,6 +163,13 @@ func TestWithoutOffers(t *testing.T) {
 func asRole(j api.JobConfiguration, role string) api.JobConfiguration {
 	j.Key.Role, j.TaskConfig.Job.Role = role, role
 	j.Owner.User, j.TaskConfig.Owner.User = role, role
+	// The executor checks the config's role against the job key.
+	var job assigned.Job
+	if err := json.Unmarshal([]byte(j.TaskConfig.ExecutorConfig.Data), &job); err == nil {
+		job.Role = role
+		data, _ := json.Marshal(job)
+		j.TaskConfig.ExecutorConfig.Data = string(data)
+	}
 	return j
 }
 
