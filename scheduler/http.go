@@ -58,7 +58,7 @@ func (s *Scheduler) Handler() http.Handler {
 		mux.Handle(p, h)
 	}
 	mux.HandleFunc("/{$}", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/scheduler", http.StatusFound) })
-	return mux
+	return s.life.track(mux)
 }
 
 // serveLeaderHealth is /leaderhealth on the elected scheduler. As in

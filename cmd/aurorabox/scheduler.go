@@ -173,9 +173,19 @@ explicitly wins over the profile. --reconciliation-interval sets both reconcilia
 			if err != nil {
 				return &exitError{1, fmt.Errorf("scheduler: %w", err)}
 			}
-			defer s.Close()
+			runDone := make(chan struct{})
+			defer func() {
+				// The store closes only once Run has joined everything
+				// that uses it (its loops, timers and API requests).
+				cancel()
+				<-runDone
+				s.Close()
+			}()
 			setHandler(s.Handler())
-			go s.Run(ctx)
+			go func() {
+				defer close(runDone)
+				s.Run(ctx)
+			}()
 			select {
 			case <-ctx.Done():
 				return nil
