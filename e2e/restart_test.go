@@ -3,7 +3,9 @@
 package e2e
 
 import (
+	"errors"
 	"net/http"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -16,14 +18,23 @@ import (
 // schedulerMembers lists the scheduler ServerSet's member_ nodes.
 func (c *cluster) schedulerMembers(t *testing.T) []string {
 	t.Helper()
+	return c.members(t, appliance.SchedulerZKPath)
+}
+
+// members lists the member_ nodes of the ServerSet at path.
+func (c *cluster) members(t *testing.T, path string) []string {
+	t.Helper()
 	conn, _, err := zk.Connect([]string{c.component("zookeeper").Address}, 5*time.Second, zk.WithLogInfo(false))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	kids, _, err := conn.Children(appliance.SchedulerZKPath)
+	kids, _, err := conn.Children(path)
+	if errors.Is(err, zk.ErrNoNode) {
+		return nil
+	}
 	if err != nil {
-		t.Fatalf("list %s: %v", appliance.SchedulerZKPath, err)
+		t.Fatalf("list %s: %v", path, err)
 	}
 	var members []string
 	for _, k := range kids {
@@ -86,4 +97,31 @@ func TestSchedulerRestartReclaimsItsMember(t *testing.T) {
 		before = members[0]
 		t.Logf("scheduler leading again %s after %v", took.Round(time.Millisecond), sig)
 	}
+}
+
+// TestDownUpLeavesNoStaleMembers: `down` stops the executors while
+// ZooKeeper still runs, so they leave their ServerSets and close their
+// sessions; the next `up` finds none of their members (which would
+// otherwise be restored with their sessions and linger until those
+// expired, 6 members for 3 instances).
+func TestDownUpLeavesNoStaleMembers(t *testing.T) {
+	srv := buildHTTPServer(t)
+	c := newCluster(t)
+	c.up()
+	key, path := "devcluster/www-data/test/http_example", "/aurora/www-data/test/http_example"
+	c.mustAurora("job", "create", key, c.auroraConfig("http_example.aurora", srv), "--bind", "profile.instances=3", "--wait-until", "RUNNING")
+	var before []string
+	waitFor(t, "3 members", time.Minute, func() bool { before = c.members(t, path); return len(before) == 3 })
+	if r := c.run("down"); r.code != 0 {
+		t.Fatalf("down: %d %s", r.code, r.stderr)
+	}
+	c.up()
+	after := c.members(t, path)
+	for _, m := range after {
+		if slices.Contains(before, m) {
+			t.Fatalf("after down and up the ServerSet still has %s of the stopped tasks (members %v, before down %v)", m, after, before)
+		}
+	}
+	waitFor(t, "3 new members", 2*time.Minute, func() bool { return len(c.members(t, path)) == 3 })
+	c.mustAurora("job", "killall", key)
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"syscall"
 	"time"
@@ -57,7 +58,22 @@ func isZombie(pid int) bool {
 // Sweep sends SIGTERM to every process carrying marker, waits up to grace for
 // them to exit, then SIGKILLs the rest. It returns how many it found.
 func Sweep(marker string, grace time.Duration) int {
-	pids := Find(marker)
+	return SweepExcept(marker, grace, nil)
+}
+
+// SweepExcept is Sweep leaving alone the processes for which spare
+// reports true (nil spares none).
+func SweepExcept(marker string, grace time.Duration, spare func(pid int) bool) int {
+	find := func() []int {
+		var out []int
+		for _, pid := range Find(marker) {
+			if spare == nil || !spare(pid) {
+				out = append(out, pid)
+			}
+		}
+		return out
+	}
+	pids := find()
 	if len(pids) == 0 {
 		return 0
 	}
@@ -66,16 +82,25 @@ func Sweep(marker string, grace time.Duration) int {
 	}
 	deadline := time.Now().Add(grace)
 	for time.Now().Before(deadline) {
-		if len(Find(marker)) == 0 {
+		if len(find()) == 0 {
 			return len(pids)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	for _, pid := range Find(marker) {
+	for _, pid := range find() {
 		_ = syscall.Kill(pid, syscall.SIGKILL)
 	}
-	for i := 0; i < 100 && len(Find(marker)) > 0; i++ {
+	for i := 0; i < 100 && len(find()) > 0; i++ {
 		time.Sleep(10 * time.Millisecond)
 	}
 	return len(pids)
+}
+
+// InGroups returns whether a process belongs to one of the process groups
+// led by pgids (the components', each started in its own group).
+func InGroups(pgids []int) func(pid int) bool {
+	return func(pid int) bool {
+		g, err := syscall.Getpgid(pid)
+		return err == nil && slices.Contains(pgids, g)
+	}
 }
