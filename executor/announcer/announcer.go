@@ -3,10 +3,13 @@ package announcer
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -420,6 +423,9 @@ func (a *Announcer) join(sid int64) (string, error) {
 			return p, nil
 		}
 	}
+	if err := a.reclaim(sid); err != nil {
+		return "", err
+	}
 	prefix := strings.TrimSuffix(a.cfg.Path, "/") + "/" + MemberPrefix
 	p, err := a.conn.Create(prefix, a.cfg.Member, zk.FlagEphemeralSequential, a.cfg.ACL)
 	if errors.Is(err, zk.ErrNoNode) {
@@ -479,6 +485,51 @@ func (a *Announcer) adopt(sid int64) (string, error) {
 		a.logger.Info("adopted member created before a connection loss", "member", keep)
 	}
 	return keep, nil
+}
+
+// reclaim deletes the members of other sessions that name our service
+// endpoint (host and port): a port is held by one process of a host at a
+// time, so such a member is stale, left by a process that served it before
+// (the same task's executor before a restart, or an ended task whose port
+// this task has now) and whose session has not expired yet. It would send
+// clients to us twice, or be counted as an instance that is not there.
+func (a *Announcer) reclaim(sid int64) error {
+	var ours Member
+	if json.Unmarshal(a.cfg.Member, &ours) != nil || ours.ServiceEndpoint.Host == "" || ours.ServiceEndpoint.Port == 0 {
+		return nil
+	}
+	children, _, err := a.conn.Children(a.cfg.Path)
+	if errors.Is(err, zk.ErrNoNode) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("list %s: %w", a.cfg.Path, err)
+	}
+	for _, c := range children {
+		if !strings.HasPrefix(c, MemberPrefix) {
+			continue
+		}
+		p := strings.TrimSuffix(a.cfg.Path, "/") + "/" + c
+		data, stat, err := a.conn.Get(p)
+		if errors.Is(err, zk.ErrNoNode) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("get %s: %w", p, err)
+		}
+		var m Member
+		if stat.EphemeralOwner == sid || stat.EphemeralOwner == 0 || json.Unmarshal(data, &m) != nil ||
+			m.ServiceEndpoint.Host != ours.ServiceEndpoint.Host || m.ServiceEndpoint.Port != ours.ServiceEndpoint.Port {
+			continue
+		}
+		if err := a.conn.Delete(p, stat.Version); err != nil && !errors.Is(err, zk.ErrNoNode) {
+			return fmt.Errorf("delete stale member %s: %w", p, err)
+		}
+		a.logger.Info("deleted a stale member naming our endpoint", "member", p,
+			"endpoint", net.JoinHostPort(m.ServiceEndpoint.Host, strconv.Itoa(m.ServiceEndpoint.Port)),
+			"session", fmt.Sprintf("0x%x", stat.EphemeralOwner))
+	}
+	return nil
 }
 
 // makePath creates the serverset path and its missing ancestors,

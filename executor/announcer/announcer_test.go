@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -81,6 +82,7 @@ func TestAnnouncer(t *testing.T) {
 			t.Run("Stop", func(t *testing.T) { testStop(t, addr) })
 			t.Run("EphemeralParentFailsFast", func(t *testing.T) { testEphemeralParent(t, addr) })
 			t.Run("DigestACL", func(t *testing.T) { testDigestACL(t, addr) })
+			t.Run("ReclaimsStaleMemberOfOurEndpoint", func(t *testing.T) { testReclaim(t, addr) })
 		})
 	}
 }
@@ -445,5 +447,34 @@ func TestConfigErrors(t *testing.T) {
 	if !slices.Equal(cfg.Servers, []string{"a:1", "b:2", "c:3"}) || cfg.Path != "/aurora/x" ||
 		cfg.SessionTimeout != DefaultSessionTimeout || cfg.ConnectTimeout != DefaultConnectTimeout {
 		t.Errorf("defaults: %+v", cfg)
+	}
+}
+
+// testReclaim: a member naming our endpoint, left by another session that
+// is still alive (an executor killed before its session expired; here an
+// open client), is deleted when we join, so the endpoint is announced
+// once; a member of another endpoint is left alone.
+func testReclaim(t *testing.T, addr string) {
+	old := observe(t, addr)
+	path := newPath()
+	p := ""
+	for _, part := range strings.Split(strings.TrimPrefix(path, "/"), "/") {
+		p += "/" + part
+		if _, err := old.Create(p, nil, 0, zk.WorldACL(zk.PermAll)); err != nil && !errors.Is(err, zk.ErrNodeExists) {
+			t.Fatal(err)
+		}
+	}
+	create := func(data []byte) string {
+		t.Helper()
+		m, err := old.Create(path+"/"+MemberPrefix, data, zk.FlagEphemeralSequential, zk.WorldACL(zk.PermAll))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	stale, other := create(testMember(t, 0)), create(testMember(t, 1))
+	a := startAnnouncer(t, addr, path, 0, nil)
+	if got, want := members(t, old, path), []string{other, a.Path()}; !slices.Equal(got, want) {
+		t.Fatalf("members %v; want %v (the stale %s of our endpoint deleted)", got, want, stale)
 	}
 }
