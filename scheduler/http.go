@@ -493,10 +493,13 @@ func (s *Scheduler) JobSummaries(role string) []api.JobSummary {
 	return out
 }
 
-// Serve serves the HTTP endpoints on ln until ctx ends.
+// Serve serves the HTTP endpoints on ln until ctx ends, and returns once
+// the server has shut down.
 func (s *Scheduler) Serve(ctx context.Context, ln net.Listener) error {
 	srv := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	shut := make(chan struct{})
 	go func() {
+		defer close(shut)
 		<-ctx.Done()
 		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
@@ -505,5 +508,6 @@ func (s *Scheduler) Serve(ctx context.Context, ln net.Listener) error {
 	if err := srv.Serve(ln); err != nil && err != http.ErrServerClosed {
 		return err
 	}
+	<-shut
 	return nil
 }
