@@ -11,6 +11,12 @@
 //	aurorabox.sock   control socket (HTTP: GET /v1/status, POST /v1/shutdown)
 //	env              shell-sourceable AURORABOX_* endpoints, written when ready
 //	clusters.json    Aurora client cluster config, written when ready
+//	scheduler/shiro.ini  the scheduler's HTTP basic credential (0600), made
+//	                 on the first start unless auth is none
+//	task-ports       the task port range `up --ports auto` reserved ("lo-hi"),
+//	                 offered again by the next `up`
+//	ports            the component ports `up --ports auto` picked (JSON, by
+//	                 config key), kept by the next `up` where still free
 //	logs/<role>.log  each component's stdout and stderr; logs/aurorabox.log
 //	                 is the supervisor's own log when detached
 //	<role>/          each component's state (zookeeper/, mesos/, ...)
@@ -23,10 +29,12 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"os/signal"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/aurorabox/aurorabox/appliance/config"
@@ -47,9 +55,17 @@ type Status struct {
 	Supervisor *SupervisorStatus `json:"supervisor,omitempty"`
 	// Isolation is how the agent isolates task containers: "cgroups-v1",
 	// "cgroups-v2" or "none" (then IsolationReason says why).
-	Isolation       string             `json:"isolation,omitempty"`
-	IsolationReason string             `json:"isolation_reason,omitempty"`
-	Components      []supervise.Status `json:"components"`
+	Isolation       string `json:"isolation,omitempty"`
+	IsolationReason string `json:"isolation_reason,omitempty"`
+	// Auth is how the scheduler's API is protected: "basic" (Credentials
+	// is the credential file) or "none".
+	Auth        string `json:"auth,omitempty"`
+	Credentials string `json:"credentials,omitempty"`
+	// AllowRootTasks: jobs may run as uid 0.
+	AllowRootTasks bool `json:"allow_root_tasks,omitempty"`
+	// Warnings are settings that weaken the appliance's security.
+	Warnings   []string           `json:"warnings,omitempty"`
+	Components []supervise.Status `json:"components"`
 }
 
 // SupervisorStatus describes the `up` process itself.
@@ -99,6 +115,14 @@ func Up(ctx context.Context, cfg *config.Config, opts UpOptions) (err error) {
 		opts.Components = Components
 	}
 	begin := time.Now()
+	// The supervisor outlives its output: with `up | tee log` and Ctrl-C, or
+	// `up | head`, a write to the closed pipe would raise SIGPIPE, which kills
+	// a Go program writing to fd 1 or 2 and every component with it. Taking
+	// the signal makes such writes fail with EPIPE instead (and, unlike
+	// ignoring it, leaves the components' SIGPIPE at its default).
+	sigpipe := make(chan os.Signal, 1)
+	signal.Notify(sigpipe, syscall.SIGPIPE)
+	defer signal.Stop(sigpipe)
 
 	if err := cfg.EnsureDataDir(); err != nil {
 		return err
@@ -106,19 +130,45 @@ func Up(ctx context.Context, cfg *config.Config, opts UpOptions) (err error) {
 	if err := os.MkdirAll(cfg.Path("logs"), 0o700); err != nil {
 		return fmt.Errorf("logs dir: %w", err)
 	}
+	if err := prepareAgentWorkDir(cfg, logger); err != nil {
+		return err
+	}
 	lk, err := acquireLock(cfg.Path("aurorabox.lock"), cfg.DataDir)
 	if err != nil {
 		return err
 	}
 	defer lk.release()
-
-	marker := supervise.Marker(cfg.DataDir)
-	if n := supervise.Sweep(marker, cfg.ShutdownGrace); n > 0 {
-		logger.Warn("killed processes left by a previous supervisor", "count", n)
-	}
-	removeContainers(cfg, logger)
-	if err := cfg.ResolvePorts(config.FreePort); err != nil {
+	if err := ensureAgentSecret(cfg); err != nil {
 		return err
+	}
+
+	// What a crashed supervisor left of its components goes; its executors
+	// and tasks stay, for the agent to recover from its checkpoints as after
+	// an agent restart (it destroys the containers it does not know).
+	marker := supervise.Marker(cfg.DataDir)
+	if n := supervise.SweepComponents(marker, cfg.ShutdownGrace); n > 0 {
+		logger.Warn("killed components left by a previous supervisor", "count", n)
+	}
+	releasePorts, err := reserveTaskPorts(cfg, logger)
+	if err != nil {
+		return err
+	}
+	defer releasePorts()
+	if err := resolvePorts(cfg); err != nil {
+		return err
+	}
+	warnings := securityWarnings(cfg)
+	if cfg.Auth == config.AuthBasic {
+		w, err := ensureCredential(CredentialPath(cfg))
+		if err != nil {
+			return err
+		}
+		if w != "" {
+			logger.Warn(w)
+		}
+	}
+	for _, w := range warnings {
+		logger.Warn(w)
 	}
 	comps := opts.Components(cfg, opts.Exe)
 	specs := make([]supervise.Spec, len(comps))
@@ -159,7 +209,10 @@ func Up(ctx context.Context, cfg *config.Config, opts UpOptions) (err error) {
 				PID: os.Getpid(), Version: opts.Version, StartedAt: begin,
 				UptimeSeconds: time.Since(begin).Seconds(), Ready: isReady.Load(),
 			},
-			Components: sup.Status(),
+			Components: sup.Status(), Auth: cfg.Auth, AllowRootTasks: cfg.AllowRootTasks, Warnings: warnings,
+		}
+		if cfg.Auth == config.AuthBasic {
+			st.Credentials = CredentialPath(cfg)
 		}
 		st.Healthy = isReady.Load() && allHealthy(st.Components)
 		if m := iso.Load(); m != nil {
@@ -199,6 +252,9 @@ func Up(ctx context.Context, cfg *config.Config, opts UpOptions) (err error) {
 	elapsed := time.Since(begin)
 	logger.Info("appliance ready", "elapsed", elapsed)
 	printSummary(out, cfg, sup.Status(), elapsed)
+	for _, w := range warnings {
+		fmt.Fprintln(out, "WARNING: "+w)
+	}
 	ready()
 
 	select {
@@ -208,6 +264,19 @@ func Up(ctx context.Context, cfg *config.Config, opts UpOptions) (err error) {
 		logger.Info("shutting down", "reason", "down requested")
 	}
 	return nil
+}
+
+// securityWarnings are the settings of cfg that weaken its security.
+func securityWarnings(cfg *config.Config) []string {
+	var out []string
+	if cfg.Auth == config.AuthNone {
+		out = append(out, fmt.Sprintf("scheduler API authentication is off (auth none): anyone who can reach http://%s can create jobs and run commands on this machine",
+			cfg.Addr(cfg.Scheduler.Port)))
+	}
+	if cfg.AllowRootTasks {
+		out = append(out, "tasks may run as root (allow_root_tasks): a job for role root runs its commands as uid 0")
+	}
+	return out
 }
 
 func allHealthy(cs []supervise.Status) bool {
@@ -223,6 +292,9 @@ func printSummary(w io.Writer, cfg *config.Config, cs []supervise.Status, elapse
 	fmt.Fprintf(w, "aurorabox: cluster %s is up in %s (data dir %s)\n", cfg.Cluster, elapsed.Round(time.Millisecond), cfg.DataDir)
 	printComponents(w, cs)
 	fmt.Fprintf(w, "endpoints: %s   clusters.json: %s\n", cfg.Path("env"), cfg.Path("clusters.json"))
+	if cfg.Auth == config.AuthBasic {
+		fmt.Fprintf(w, "scheduler credentials (HTTP basic, user %s): %s\n", CredentialUser, CredentialPath(cfg))
+	}
 }
 
 func printComponents(w io.Writer, cs []supervise.Status) {
@@ -277,6 +349,15 @@ func PrintStatus(w io.Writer, st *Status) {
 			line += " (" + st.IsolationReason + ")"
 		}
 		fmt.Fprintln(w, line)
+	}
+	switch st.Auth {
+	case config.AuthBasic:
+		fmt.Fprintf(w, "  api auth: basic (credentials %s)\n", st.Credentials)
+	case config.AuthNone:
+		fmt.Fprintln(w, "  api auth: none")
+	}
+	for _, warning := range st.Warnings {
+		fmt.Fprintln(w, "  WARNING: "+warning)
 	}
 	for _, c := range st.Components {
 		if c.Health != supervise.Healthy && c.LastError != "" {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/aurorabox/aurorabox/appliance/config"
 	"github.com/aurorabox/aurorabox/appliance/supervise"
+	"github.com/aurorabox/aurorabox/appliance/taskports"
 )
 
 // Component is a role the appliance runs, with what `up` publishes about it.
@@ -39,15 +40,22 @@ func Components(cfg *config.Config, exe string) []Component {
 		zkAddr := cfg.Addr(cfg.ZooKeeper.Port)
 		z := spec("zookeeper", zkAddr, "--listen", zkAddr, "--data-dir", cfg.Path("zookeeper"))
 		z.Probe = ruokProbe(zkAddr)
+		// When the supervisor dies, ZooKeeper outlives the other components
+		// (see the zookeeper role), so that they close their sessions.
+		z.DeathSignal = supervise.SignalOrphaned
 		out = append(out, Component{Spec: z})
 	}
 	masterAddr, agentAddr := cfg.Addr(cfg.Master.Port), cfg.Addr(cfg.Agent.Port)
-	m := spec("master", masterAddr, "--listen", masterAddr, "--zk", MesosZK(cfg))
+	ports := cfg.TaskPorts
+	if ports == (taskports.Range{}) {
+		ports = taskports.Fixed
+	}
+	m := spec("master", masterAddr, append([]string{"--listen", masterAddr, "--zk", MesosZK(cfg)}, agentSecretArgs(cfg)...)...)
 	m.Probe = httpProbe("http://" + masterAddr + "/master/health")
 	out = append(out, Component{Spec: m, URL: "http://" + masterAddr})
 	for i := 1; i <= cfg.Agents; i++ {
 		name, addr := "agent", agentAddr
-		args := []string{"--listen", addr, "--master", "http://" + masterAddr, "--work-dir", AgentWorkDir(cfg)}
+		args := []string{"--listen", addr, "--master", "http://" + masterAddr, "--work-dir", AgentWorkDir(cfg), "--resources", ports.Resource()}
 		if cfg.Agents > 1 {
 			// Simulated hosts: agent i listens on 127.0.0.i, which is its
 			// hostname, sits in one of two racks, and gets its own slice
@@ -57,13 +65,13 @@ func Components(cfg *config.Config, exe string) []Component {
 			if i > 1 {
 				name = fmt.Sprintf("agent%d", i)
 			}
-			span := 1000 / cfg.Agents
-			lo := 31000 + (i-1)*span
+			span := ports.Len() / cfg.Agents
+			lo := ports.Lo + (i-1)*span
 			args = []string{"--listen", addr, "--master", "http://" + masterAddr, "--work-dir", AgentWorkDir(cfg),
 				"--name", fmt.Sprint(i), "--attributes", fmt.Sprintf("rack:r%d;host:%s", (i-1)%2+1, host),
 				"--resources", fmt.Sprintf("ports:[%d-%d]", lo, lo+span-1)}
 		}
-		a := spec("agent", addr, args...)
+		a := spec("agent", addr, append(args, agentSecretArgs(cfg)...)...)
 		a.Name, a.Log = name, cfg.Path("logs", name+".log")
 		a.Probe = httpProbe("http://" + addr + "/health") // 200 once registered with the master
 		out = append(out, Component{Spec: a, URL: "http://" + addr})
@@ -71,6 +79,12 @@ func Components(cfg *config.Config, exe string) []Component {
 	schedAddr := cfg.Addr(cfg.Scheduler.Port)
 	sc := spec("scheduler", schedAddr, "--listen", schedAddr, "--master", MesosZK(cfg), "--zk", ZKServers(cfg),
 		"--data-dir", cfg.Path("scheduler"), "--announcer-ensemble", ZKServers(cfg), "--observer-port", fmt.Sprint(cfg.Observer.Port))
+	if cfg.Auth == config.AuthBasic {
+		sc.Args = append(sc.Args, "--shiro-ini", CredentialPath(cfg))
+	}
+	if cfg.AllowRootTasks {
+		sc.Args = append(sc.Args, "--allow-root-tasks")
+	}
 	sc.Probe = httpProbe("http://" + schedAddr + "/leaderhealth") // 200 once leading and registered with Mesos
 	out = append(out, Component{Spec: sc, URL: "http://" + schedAddr})
 	obsAddr := cfg.Addr(cfg.Observer.Port)

@@ -27,8 +27,8 @@ func agentNames(cfg *config.Config) []string {
 
 // removeContainers destroys the agents' container cgroups and whatever still
 // runs in them. An agent keeps its containers when it merely stops (tasks
-// outlive an agent restart, as on Mesos); the appliance going down, or
-// starting over after a crash, is what ends them.
+// outlive an agent restart, as on Mesos, and a supervisor's crash: the next
+// `up` recovers them); the appliance going down is what ends them.
 func removeContainers(cfg *config.Config, logger *slog.Logger) {
 	for _, name := range agentNames(cfg) {
 		iso, err := isolation.New(agent.CgroupRoot(AgentWorkDir(cfg), name), slog.New(slog.DiscardHandler))

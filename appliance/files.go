@@ -63,11 +63,18 @@ type Cluster struct {
 	AuthMechanism     string `json:"auth_mechanism"`
 	SlaveRoot         string `json:"slave_root"`
 	SlaveRunDirectory string `json:"slave_run_directory"`
+	// BasicAuthFile is the scheduler's credential (a Shiro INI file, see
+	// CredentialPath): our clients send its first user's name and
+	// password as HTTP basic credentials. Absent with auth none.
+	BasicAuthFile string `json:"basic_auth_file,omitempty"`
 }
 
 // clustersJSON renders <data-dir>/clusters.json in the format of Aurora's
 // examples/vagrant/clusters.json: the client finds the leading scheduler
 // through zk + scheduler_zk_path (scheduler_uri is the direct fallback).
+// Our clients also read basic_auth_file (Aurora's ignore it and use
+// ~/.netrc): the path of the credential, never the password itself, which
+// stays in the 0600 file.
 func clustersJSON(cfg *config.Config) ([]byte, error) {
 	first := strings.TrimSpace(strings.Split(ZKServers(cfg), ",")[0])
 	host, portStr, err := net.SplitHostPort(first)
@@ -79,6 +86,9 @@ func clustersJSON(cfg *config.Config) ([]byte, error) {
 		Name: cfg.Cluster, ZK: host, ZKPort: port, SchedulerZKPath: SchedulerZKPath,
 		SchedulerURI:  "http://" + cfg.Addr(cfg.Scheduler.Port),
 		AuthMechanism: "UNAUTHENTICATED", SlaveRoot: AgentWorkDir(cfg), SlaveRunDirectory: "latest",
+	}
+	if cfg.Auth == config.AuthBasic {
+		c.BasicAuthFile = CredentialPath(cfg)
 	}
 	b, err := json.MarshalIndent([]Cluster{c}, "", "  ")
 	return append(b, '\n'), err

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -22,7 +23,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/aurorabox/aurorabox/appliance/zookeeper/zklog"
 	"github.com/aurorabox/aurorabox/scheduler/api"
+	"github.com/aurorabox/aurorabox/scheduler/shiro"
 	"github.com/go-zookeeper/zk"
 )
 
@@ -66,6 +69,11 @@ type Cluster struct {
 	AuthMechanism     string `json:"auth_mechanism,omitempty"`
 	SlaveRoot         string `json:"slave_root,omitempty"`
 	SlaveRunDirectory string `json:"slave_run_directory,omitempty"`
+	// BasicAuthFile, an aurorabox extension that `aurorabox up` writes, is
+	// a Shiro INI file (the scheduler's --shiro-ini) whose first [users]
+	// entry is sent as HTTP basic credentials. Without it, or when it
+	// cannot be read, credentials come from ~/.netrc as in Aurora.
+	BasicAuthFile string `json:"basic_auth_file,omitempty"`
 }
 
 // LoadClusters reads clusters.json from the appliance's data dir (what
@@ -123,9 +131,13 @@ func LoadClusters() (map[string]Cluster, error) {
 type Client struct {
 	Cluster Cluster
 	HTTP    *http.Client
-	// User and Password, when set, are sent as HTTP basic credentials
-	// (Aurora reads them from ~/.netrc).
+	// User and Password, when set, are sent as HTTP basic credentials:
+	// from the cluster's basic_auth_file, else ~/.netrc (as Aurora).
 	User, Password string
+	// credSource is where User came from; credProblem why the cluster's
+	// basic_auth_file could not be used. Both explain a 401.
+	credSource  string
+	credProblem error
 	// BypassLeaderRedirect sends Aurora's Bypass-Leader-Redirect header.
 	BypassLeaderRedirect bool
 	// RetryFor bounds Call's retries of transient errors (see Call).
@@ -145,7 +157,7 @@ func New(clusters map[string]Cluster, name string) (*Client, error) {
 		return nil, Errorf(ExitInvalidParameter, "Unknown cluster: %s (known: %s)", name, strings.Join(names, ", "))
 	}
 	cl := &Client{Cluster: c, HTTP: &http.Client{Timeout: 60 * time.Second, CheckRedirect: checkRedirect}}
-	cl.User, cl.Password = netrc(hostOf(c))
+	cl.findCredentials()
 	return cl, nil
 }
 
@@ -156,6 +168,38 @@ func checkRedirect(req *http.Request, via []*http.Request) error {
 		return fmt.Errorf("stopped after 10 redirects (at %s): %w", req.URL.Host, errRedirectLoop)
 	}
 	return nil
+}
+
+// findCredentials sets User and Password from the cluster's
+// basic_auth_file, else from ~/.netrc for the scheduler's host.
+func (c *Client) findCredentials() {
+	if f := c.Cluster.BasicAuthFile; f != "" {
+		users, err := shiro.ReadFile(f)
+		if err == nil {
+			c.User, c.Password, c.credSource = users[0].Name, users[0].Password, f
+			return
+		}
+		c.credProblem = fmt.Errorf("the cluster's credential file could not be read: %w", err)
+	}
+	if u, p := netrc(hostOf(c.Cluster)); u != "" {
+		c.User, c.Password, c.credSource = u, p, "~/.netrc"
+	}
+}
+
+// authError is the ExitAuthError of an RPC the scheduler refused (HTTP
+// 401/403, or AUTH_FAILED), saying which credentials were sent and how to
+// provide them.
+func (c *Client) authError(method, base, why string) error {
+	msg := fmt.Sprintf("Authentication failed for %s at %s (%s)", method, base, why)
+	switch {
+	case c.User != "":
+		msg += fmt.Sprintf(": the scheduler refused user %s from %s", c.User, c.credSource)
+	case c.credProblem != nil:
+		msg += fmt.Sprintf(": no credentials sent; %v. Run the client as the user who started the appliance, or put `machine %s login USER password PASSWORD` in ~/.netrc", c.credProblem, hostOf(c.Cluster))
+	default:
+		msg += fmt.Sprintf(": no credentials for cluster %s; put `machine %s login USER password PASSWORD` in ~/.netrc", c.Cluster.Name, hostOf(c.Cluster))
+	}
+	return Errorf(ExitAuthError, "%s", msg)
 }
 
 func hostOf(c Cluster) string {
@@ -239,7 +283,7 @@ func (c *Client) Leader(ctx context.Context) (string, error) {
 }
 
 func serverSetLeader(servers []string, path string) (string, error) {
-	conn, _, err := zk.Connect(servers, 10*time.Second, zk.WithLogInfo(false), zk.WithLogger(nopLogger{}))
+	conn, _, err := zk.Connect(servers, 10*time.Second, zk.WithLogInfo(false), zklog.Option(slog.Default(), slog.LevelDebug))
 	if err != nil {
 		return "", err
 	}
@@ -287,10 +331,6 @@ type endpoint struct {
 	Host string `json:"host"`
 	Port int    `json:"port"`
 }
-
-type nopLogger struct{}
-
-func (nopLogger) Printf(string, ...any) {}
 
 // Retry pacing of Call through a leader change (Aurora's client retries
 // transport errors too, re-resolving the leader each time).
@@ -367,7 +407,13 @@ func (c *Client) call(ctx context.Context, method string, body []byte) (_ *api.R
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden {
-		return nil, false, Errorf(ExitAuthError, "Authentication failed for %s at %s (HTTP %d)", method, base, resp.StatusCode)
+		why := fmt.Sprintf("HTTP %d", resp.StatusCode)
+		data, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+		var r api.Response
+		if json.Unmarshal(data, &r) == nil && len(r.Details) > 0 {
+			why += ": " + messages(&r)
+		}
+		return nil, false, c.authError(method, base, why)
 	}
 	data, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
 	var r api.Response
@@ -376,7 +422,7 @@ func (c *Client) call(ctx context.Context, method string, body []byte) (_ *api.R
 		return nil, busy, Errorf(ExitNetworkError, "%s at %s: HTTP %d, not an API response: %.200s", method, base, resp.StatusCode, data)
 	}
 	if r.ResponseCode == api.AuthFailed {
-		return &r, false, Errorf(ExitAuthError, "%s", messages(&r))
+		return &r, false, c.authError(method, base, messages(&r))
 	}
 	if r.ResponseCode != api.OK && r.ResponseCode != api.Warning {
 		return &r, false, Errorf(ExitAPIError, "%s", messages(&r))

@@ -9,6 +9,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -158,7 +159,10 @@ func TestUpStatusLogsDown(t *testing.T) {
 	if err != nil {
 		t.Fatalf("curl /master/state: %v", err)
 	}
-	jq(t, string(state), `.version == "1.6.1" and (.slaves | length) == 1 and .slaves[0].active and .activated_slaves == 1 and (.frameworks | length) == 1 and .frameworks[0].name == "Aurora" and (.slaves[0].resources.ports | startswith("[31000-32000"))`)
+	jq(t, string(state), `.version == "1.6.1" and (.slaves | length) == 1 and .slaves[0].active and .activated_slaves == 1 and (.frameworks | length) == 1 and .frameworks[0].name == "Aurora"`)
+	// On --ports auto, the agent offers the task ports up reserved and recorded.
+	tp, _ := os.ReadFile(filepath.Join(c.dir, "task-ports"))
+	jq(t, string(state), `.slaves[0].resources.ports == "[`+strings.TrimSpace(string(tp))+`]"`)
 	if l := c.run("logs", "master"); l.code != 0 || !strings.Contains(l.stdout, "master | --- ") {
 		t.Fatalf("logs: %d %q %s", l.code, l.stdout, l.stderr)
 	}
@@ -201,6 +205,32 @@ func TestTwoClustersAtOnce(t *testing.T) {
 	if za.Address == zb.Address || za.Health != supervise.Healthy || zb.Health != supervise.Healthy {
 		t.Fatalf("a=%+v b=%+v", za, zb)
 	}
+	// Their agents offer task ports of their own, not both 31000-32000.
+	pa, pb := a.taskPorts(), b.taskPorts()
+	if pa[0] > pa[1] || pb[0] > pb[1] || pa[0] <= pb[1] && pb[0] <= pa[1] || pa[0] <= 32000 && 31000 <= pa[1] {
+		t.Fatalf("task ports: %v and %v; want disjoint ranges outside 31000-32000", pa, pb)
+	}
+	// A restart offers the same ones again.
+	b.run("down")
+	b.up()
+	if again := b.taskPorts(); again != pb {
+		t.Fatalf("task ports %v after a restart, %v before", again, pb)
+	}
+}
+
+// taskPorts is the ports range the cluster's agent offers, from the master.
+func (c *cluster) taskPorts() [2]int {
+	c.t.Helper()
+	master := "http://" + c.component("master").Address
+	out, err := exec.Command("bash", "-c", `curl -fsS "$1/master/state" | jq -r '.slaves[0].resources.ports'`, "x", master).Output()
+	if err != nil {
+		c.t.Fatalf("master state: %v", err)
+	}
+	var r [2]int
+	if _, err := fmt.Sscanf(strings.TrimSpace(string(out)), "[%d-%d]", &r[0], &r[1]); err != nil {
+		c.t.Fatalf("ports resource %q: %v", out, err)
+	}
+	return r
 }
 
 // kill -9 of the agent: the supervisor restarts it, and it re-registers with
@@ -247,6 +277,13 @@ func TestSupervisorKill9ThenUp(t *testing.T) {
 	c.up()
 	if !c.status().Healthy {
 		t.Fatal("not healthy after a second up")
+	}
+	// ZooKeeper outlived the other components, so the old scheduler closed
+	// its session: the new one did not wait for its leadership to expire.
+	log, _ := os.ReadFile(filepath.Join(c.dir, "logs", "scheduler.log"))
+	starts := strings.Split(string(log), "aurorabox: starting scheduler")
+	if last := starts[len(starts)-1]; len(starts) < 3 || strings.Contains(last, "waiting for the leader to go") {
+		t.Fatalf("the restarted scheduler waited for the old one's ZooKeeper session:\n%s", last)
 	}
 }
 
@@ -410,5 +447,61 @@ func TestMasterPageInChromium(t *testing.T) {
 		if !strings.Contains(dom, want) {
 			t.Errorf("rendered page lacks %q:\n%s", want, dom)
 		}
+	}
+}
+
+// `up 2>&1 | head -n 2`: the supervisor's output pipe closes while it runs.
+// Its next write (the log line about a component it restarts) must not kill
+// it by SIGPIPE: it keeps supervising and the component is healthy again.
+func TestSupervisorSurvivesClosedOutput(t *testing.T) {
+	dir, err := os.MkdirTemp("", "abe2e")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &cluster{t, dir}
+	t.Cleanup(func() {
+		c.run("down")
+		os.RemoveAll(dir)
+	})
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin(t), "up", "--ports", "auto", "--data-dir", dir)
+	cmd.Stdout, cmd.Stderr = w, w
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		<-exited
+	})
+	// Read as `head` would until up is ready, then hang up.
+	var out bytes.Buffer
+	buf := make([]byte, 4096)
+	for !strings.Contains(out.String(), "is up in") {
+		n, err := r.Read(buf)
+		if err != nil {
+			t.Fatalf("up's output ended before it was ready: %v\n%s", err, out.String())
+		}
+		out.Write(buf[:n])
+	}
+	r.Close()
+	obs := c.component("observer")
+	syscall.Kill(obs.PID, syscall.SIGKILL) // the supervisor logs the restart
+	waitFor(t, "observer restarted and healthy", 20*time.Second, func() bool {
+		select {
+		case err := <-exited:
+			t.Fatalf("up exited after its output pipe closed: %v", err)
+		default:
+		}
+		o := c.component("observer")
+		return o.PID != obs.PID && o.Health == supervise.Healthy
+	})
+	if st := c.status(); !st.Healthy || st.Supervisor.PID != cmd.Process.Pid {
+		t.Fatalf("after the restart: healthy %v, supervisor %+v", st.Healthy, st.Supervisor)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"os"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/aurorabox/aurorabox/executor/assigned"
 	"github.com/aurorabox/aurorabox/scheduler/api"
+	"github.com/aurorabox/aurorabox/scheduler/shiro"
 )
 
 // BenchmarkColdUp measures `aurorabox up --detach` on a fresh data dir until
@@ -80,12 +82,12 @@ func BenchmarkCreateToRunning(b *testing.B) {
 			for i := 0; i < b.N; i++ {
 				name := "bench" + strconv.Itoa(n) + "x" + strconv.Itoa(i)
 				start := time.Now()
-				if r := postJSON(b, sched+"/api/createJob", benchJob(name, n)); r.ResponseCode != api.OK {
+				if r := c.postJSON(sched+"/api/createJob", benchJob(name, n)); r.ResponseCode != api.OK {
 					b.Fatalf("createJob: %+v", r)
 				}
 				q := map[string]any{"query": api.TaskQuery{Role: "www-data", Environment: "prod", JobName: name, Statuses: []string{"RUNNING"}}}
 				deadline := time.Now().Add(5 * time.Minute)
-				for len(postJSON(b, sched+"/api/getTasksStatus", q).Result.ScheduleStatusResult.Tasks) < n {
+				for len(c.postJSON(sched+"/api/getTasksStatus", q).Result.ScheduleStatusResult.Tasks) < n {
 					if time.Now().After(deadline) {
 						b.Fatalf("%d instances not RUNNING after 5 minutes", n)
 					}
@@ -93,9 +95,9 @@ func BenchmarkCreateToRunning(b *testing.B) {
 				}
 				took = append(took, time.Since(start))
 				b.StopTimer()
-				postJSON(b, sched+"/api/killTasks", map[string]any{"job": api.JobKey{Role: "www-data", Environment: "prod", Name: name}})
+				c.postJSON(sched+"/api/killTasks", map[string]any{"job": api.JobKey{Role: "www-data", Environment: "prod", Name: name}})
 				q["query"] = api.TaskQuery{Role: "www-data", Environment: "prod", JobName: name, Statuses: []string{"KILLING", "RUNNING", "ASSIGNED", "STARTING"}}
-				for len(postJSON(b, sched+"/api/getTasksStatus", q).Result.ScheduleStatusResult.Tasks) > 0 {
+				for len(c.postJSON(sched+"/api/getTasksStatus", q).Result.ScheduleStatusResult.Tasks) > 0 {
 					time.Sleep(20 * time.Millisecond)
 				}
 				b.StartTimer()
@@ -122,18 +124,28 @@ func benchJob(name string, instances int) map[string]any {
 	}}
 }
 
-// postJSON calls the scheduler API.
-func postJSON(tb testing.TB, url string, body any) api.Response {
-	tb.Helper()
+// postJSON calls the scheduler API with the appliance's credential.
+func (c *cluster) postJSON(url string, body any) api.Response {
+	c.t.Helper()
 	b, _ := json.Marshal(body)
-	resp, err := http.Post(url, "application/json", bytes.NewReader(b))
+	req, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(b))
 	if err != nil {
-		tb.Fatal(err)
+		c.t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	users, err := shiro.ReadFile(filepath.Join(c.dir, "scheduler", "shiro.ini"))
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	req.SetBasicAuth(users[0].Name, users[0].Password)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		c.t.Fatal(err)
 	}
 	defer resp.Body.Close()
 	var r api.Response
 	if err := json.NewDecoder(resp.Body).Decode(&r); err != nil {
-		tb.Fatal(err)
+		c.t.Fatal(err)
 	}
 	return r
 }

@@ -52,7 +52,7 @@ func TestObserverOnAppliance(t *testing.T) {
 		t.Fatalf("env file lacks the observer URL: %v\n%s", err, env)
 	}
 
-	jq(t, curlJSON(t, sched+"/api/createJob", tickerJob()), `.responseCode == "OK"`)
+	jq(t, c.curlAuthed(sched+"/api/createJob", tickerJob()), `.responseCode == "OK"`)
 	var id string
 	waitFor(t, "a RUNNING instance", 30*time.Second, func() bool {
 		for _, task := range tasksOf(t, sched, "ticker") {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/aurorabox/aurorabox/executor/assigned"
 	"github.com/aurorabox/aurorabox/scheduler/api"
+	"github.com/aurorabox/aurorabox/scheduler/shiro"
 	"github.com/go-zookeeper/zk"
 )
 
@@ -26,6 +27,35 @@ func curlJSON(t *testing.T, url, body string) string {
 		t.Fatalf("curl %s: %v", url, err)
 	}
 	return string(out)
+}
+
+// curlAuthed is curlJSON with the appliance's credential, given to curl
+// as a netrc file so that the password stays off the command line.
+func (c *cluster) curlAuthed(url, body string) string {
+	c.t.Helper()
+	out, err := exec.Command("curl", "-fsS", "--netrc-file", c.netrc(), "-H", "Content-Type: application/json", "-d", body, url).Output()
+	if err != nil {
+		c.t.Fatalf("curl %s: %v", url, err)
+	}
+	return string(out)
+}
+
+// netrc writes (once) a netrc file with the appliance's credential for
+// its bind address, and returns its path.
+func (c *cluster) netrc() string {
+	c.t.Helper()
+	p := filepath.Join(c.dir, "netrc")
+	if _, err := os.Stat(p); err == nil {
+		return p
+	}
+	users, err := shiro.ReadFile(filepath.Join(c.dir, "scheduler", "shiro.ini"))
+	if err != nil {
+		c.t.Fatalf("the appliance's credential: %v", err)
+	}
+	if err := os.WriteFile(p, []byte("machine 127.0.0.1 login "+users[0].Name+" password "+users[0].Password+"\n"), 0o600); err != nil {
+		c.t.Fatal(err)
+	}
+	return p
 }
 
 func helloJob(instances int) string {
@@ -84,7 +114,7 @@ func TestSchedulerOnAppliance(t *testing.T) {
 	sched := "http://" + c.component("scheduler").Address
 	master := "http://" + c.component("master").Address
 	key := `{"role": "www-data", "environment": "prod", "name": "hello"}`
-	jq(t, curlJSON(t, sched+"/api/createJob", helloJob(3)), `.responseCode == "OK"`)
+	jq(t, c.curlAuthed(sched+"/api/createJob", helloJob(3)), `.responseCode == "OK"`)
 	waitFor(t, "3 RUNNING instances", 30*time.Second, func() bool {
 		return count(tasksOf(t, sched, "hello"), func(t api.ScheduledTask) bool { return t.Status == "RUNNING" }) == 3
 	})
@@ -167,9 +197,9 @@ func TestSchedulerOnAppliance(t *testing.T) {
 	for _, tk := range tasksOf(t, sched, "hello") {
 		running[tk.AssignedTask.TaskID] = true
 	}
-	jq(t, curlJSON(t, sched+"/api/killTasks", `{"job": `+key+`, "instances": [1]}`), `.responseCode == "OK"`)
-	jq(t, curlJSON(t, sched+"/api/restartShards", `{"job": `+key+`, "shardIds": [0]}`), `.responseCode == "OK"`)
-	jq(t, curlJSON(t, sched+"/api/createJob", failingJob(2)), `.responseCode == "OK"`)
+	jq(t, c.curlAuthed(sched+"/api/killTasks", `{"job": `+key+`, "instances": [1]}`), `.responseCode == "OK"`)
+	jq(t, c.curlAuthed(sched+"/api/restartShards", `{"job": `+key+`, "shardIds": [0]}`), `.responseCode == "OK"`)
+	jq(t, c.curlAuthed(sched+"/api/createJob", failingJob(2)), `.responseCode == "OK"`)
 	pid := c.component("scheduler").PID
 	syscall.Kill(pid, syscall.SIGKILL)
 	waitFor(t, "the scheduler restarted and healthy", 60*time.Second, func() bool {
@@ -203,7 +233,7 @@ func TestSchedulerOnAppliance(t *testing.T) {
 	jq(t, string(state), `(.frameworks | length) == 1 and .frameworks[0].id == "`+fwID+`" and .frameworks[0].active and (.frameworks[0].tasks | length) == 2`)
 
 	// Kill the job; everything ends KILLED.
-	jq(t, curlJSON(t, sched+"/api/killTasks", `{"job": `+key+`}`), `.responseCode == "OK"`)
+	jq(t, c.curlAuthed(sched+"/api/killTasks", `{"job": `+key+`}`), `.responseCode == "OK"`)
 	waitFor(t, "nothing active", 30*time.Second, func() bool { return count(tasksOf(t, sched, "hello"), active) == 0 })
 }
 
@@ -304,7 +334,7 @@ func TestConstraintsAcrossSimulatedHosts(t *testing.T) {
 		return hosts
 	}
 	spread := constrainedJob("spread", 4, []api.Constraint{{Name: "host", Constraint: api.TaskConstraint{Limit: &api.LimitConstraint{Limit: 1}}}})
-	jq(t, curlJSON(t, sched+"/api/createJob", spread), `.responseCode == "OK"`)
+	jq(t, c.curlAuthed(sched+"/api/createJob", spread), `.responseCode == "OK"`)
 	waitFor(t, "3 spread instances RUNNING", 60*time.Second, func() bool { return len(hostsOf("spread", "RUNNING")) == 3 })
 	hosts := map[string]bool{}
 	for _, h := range hostsOf("spread", "RUNNING") {
@@ -323,7 +353,7 @@ func TestConstraintsAcrossSimulatedHosts(t *testing.T) {
 	jq(t, string(pending), `any(.[]; .reason | contains("Limit not satisfied: host"))`)
 
 	pinned := constrainedJob("pinned", 3, []api.Constraint{{Name: "rack", Constraint: api.TaskConstraint{Value: &api.ValueConstraint{Values: []string{"r2"}}}}})
-	jq(t, curlJSON(t, sched+"/api/createJob", pinned), `.responseCode == "OK"`)
+	jq(t, c.curlAuthed(sched+"/api/createJob", pinned), `.responseCode == "OK"`)
 	waitFor(t, "3 pinned instances RUNNING", 60*time.Second, func() bool { return len(hostsOf("pinned", "RUNNING")) == 3 })
 	for _, h := range hostsOf("pinned", "RUNNING") {
 		if h != "127.0.0.2" { // the only agent in rack r2

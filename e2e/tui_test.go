@@ -152,6 +152,21 @@ func TestTUI(t *testing.T) {
 	s = m.waitScreen("the stdout file", 10*time.Second, "/.logs/hello/0/stdout", "hello world")
 	m.save("file", s)
 
+	// Back to the instances; k kills the instance through the scheduler's
+	// authenticated API, with the appliance's credential.
+	for i := 0; i < 8 && !strings.Contains(m.capture(), "1 instance"); i++ {
+		m.keys("Escape")
+	}
+	m.waitScreen("the job's instances again", 10*time.Second, "› www-data/test/hello", "1 instance")
+	m.keys("k")
+	m.waitScreen("the kill prompt", 10*time.Second, "[y/N]")
+	m.keys("y")
+	s = m.waitScreen("the instance killed", 30*time.Second, "KILLED")
+	if strings.Contains(s, "Authentication failed") {
+		t.Fatalf("kill from the TUI:\n%s", s)
+	}
+	m.save("killed", s)
+
 	m.keys("q")
 	m.waitScreen("the TUI to exit", 10*time.Second, "TUI EXITED 0")
 }

@@ -107,12 +107,11 @@ func (e *thermos) announce(ctx context.Context, at *assigned.AssignedTask, job *
 		e.teardown(status{mesos.TASK_FAILED, nil, "Announcer: " + err.Error()}, PreemptionWait)
 		return
 	}
-	role, env, name := job.Role, job.Environment, job.Name
-	if role == "" {
-		role, env, name = at.Task.Job.Role, at.Task.Job.Environment, at.Task.Job.Name
-	}
-	path := announcer.ServerSetPath(e.cfg.AnnouncerServersetPath, role, env, name)
-	if job.Announce.ZKPath != "" {
+	// The job key, never the executor config, names the ServerSet (a
+	// custom zk_path needs the executor's opt-in: checkIdentity).
+	key := at.Task.Job
+	path := announcer.ServerSetPath(e.cfg.AnnouncerServersetPath, key.Role, key.Environment, key.Name)
+	if job.Announce.ZKPath != "" && e.cfg.AnnouncerAllowCustomServersetPath {
 		path = filepath.Clean("/" + job.Announce.ZKPath)
 	}
 	a, err := announcer.Start(ctx, announcer.Config{

@@ -33,6 +33,8 @@
 //	undecodable or invalid task    FAILED         REASON_TASK_INVALID                      Could not deserialize task. / Task is invalid: ...
 //	                                                                                       / Invalid health check: ...
 //	sandbox set-up failure         FAILED         REASON_EXECUTOR_TERMINATED               Failed to initialize sandbox: ...
+//	(also: no such role user, or it
+//	cannot reach the sandbox)
 //	announcer failure              FAILED         -                                        Creating Announcer Serverset timed out. / Announcer: ...
 //	unreadable checkpoint          LOST           -                                        Task checkpoint could not be read.
 //	the agent is gone for good     LOST           REASON_EXECUTOR_REREGISTRATION_TIMEOUT   Executor lost its agent.
@@ -57,7 +59,6 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
-	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -86,8 +87,15 @@ type Config struct {
 	AnnouncerServersetPath string
 	// AnnouncerHostname overrides the announced host (default: the agent's).
 	AnnouncerHostname string
-	// NoSetuid runs processes as the executor's user even when the role
-	// user exists (Aurora's --nosetuid).
+	// AnnouncerAllowCustomServersetPath lets a job's Announcer zk_path
+	// replace the ServerSet path made from its job key (Aurora's
+	// --announcer-allow-custom-serverset-path); without it, such a task is
+	// invalid.
+	AnnouncerAllowCustomServersetPath bool
+	// NoSetuid runs processes as the executor's user rather than the role
+	// user (Aurora's --nosetuid). Without it, an executor running as root
+	// runs each task as its role's user, and fails a task whose role user
+	// does not exist.
 	NoSetuid bool
 	Logger   *slog.Logger
 }
@@ -220,22 +228,11 @@ func (e *thermos) launch(task mesos.TaskInfo) {
 		e.fail(status{mesos.TASK_FAILED, mesos.REASON_TASK_INVALID.Enum(), "Could not deserialize task."})
 		return
 	}
-	role := job.Role
-	if role == "" {
-		role = at.Task.Job.Role
+	if err := e.checkIdentity(at, job); err != nil {
+		e.fail(status{mesos.TASK_FAILED, mesos.REASON_TASK_INVALID.Enum(), "Task is invalid: " + err.Error()})
+		return
 	}
-	var u *user.User
-	if !e.cfg.NoSetuid && os.Geteuid() == 0 {
-		if lu, err := user.Lookup(role); err == nil {
-			u = lu
-		}
-	}
-	userName := role
-	if u == nil {
-		if cur, err := user.Current(); err == nil && userName == "" {
-			userName = cur.Username
-		}
-	}
+	role := at.Task.Job.Role
 	host := at.SlaveHost
 	if host == "" {
 		host, _ = os.Hostname()
@@ -244,22 +241,10 @@ func (e *thermos) launch(task mesos.TaskInfo) {
 	if sandboxRoot == "" {
 		sandboxRoot = e.env.Directory
 	}
-	if u != nil && !canReach(filepath.Dir(sandboxRoot), u) {
-		e.log.Warn("the role user cannot reach the sandbox; running the task as the executor's user",
-			"role", role, "sandbox", sandboxRoot)
-		u = nil
-	}
-	if u != nil {
-		// The role must reach its sandbox inside the run directory, which
-		// the agent made 0700 for the executor's user (§10.2: the run
-		// directory belongs to the role).
-		uid, _ := strconv.Atoi(u.Uid)
-		gid, _ := strconv.Atoi(u.Gid)
-		if err := os.Chown(sandboxRoot, uid, gid); err != nil {
-			e.fail(status{mesos.TASK_FAILED, mesos.REASON_EXECUTOR_TERMINATED.Enum(),
-				"Failed to initialize sandbox: could not give it to " + role + ": " + err.Error()})
-			return
-		}
+	u, err := e.taskUser(role, sandboxRoot)
+	if err != nil {
+		e.fail(status{mesos.TASK_FAILED, mesos.REASON_EXECUTOR_TERMINATED.Enum(), "Failed to initialize sandbox: " + err.Error()})
+		return
 	}
 	ports, err := announcer.TaskPorts(job.Announce, at.AssignedPorts)
 	if err != nil {
@@ -268,7 +253,7 @@ func (e *thermos) launch(task mesos.TaskInfo) {
 	}
 	r, err := runner.New(runner.Config{
 		Task: plannerTask(job.Task),
-		Bindings: runner.Bindings{Ports: ports, TaskID: at.TaskID, User: userName,
+		Bindings: runner.Bindings{Ports: ports, TaskID: at.TaskID, User: role,
 			Instance: at.InstanceID, Hostname: host},
 		Sandbox:        filepath.Join(sandboxRoot, "sandbox"),
 		CheckpointRoot: filepath.Join(sandboxRoot, "checkpoints"),

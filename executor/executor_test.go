@@ -35,8 +35,11 @@ import (
 func TestMain(m *testing.M) {
 	if len(os.Args) > 1 {
 		switch os.Args[1] {
-		case "executor":
-			cfg := executor.Config{Logger: slog.New(slog.NewTextHandler(os.Stderr, nil))}
+		case "executor", "executor-setuid":
+			// "executor" runs every task as the test's user (the test
+			// binary sits in a private temp dir that role users cannot
+			// reach); "executor-setuid" runs it as its role's user.
+			cfg := executor.Config{Logger: slog.New(slog.NewTextHandler(os.Stderr, nil)), NoSetuid: os.Args[1] == "executor"}
 			if len(os.Args) > 2 {
 				cfg.AnnouncerEnsemble = os.Args[2]
 			}
@@ -169,9 +172,9 @@ func thermosTask(c *mesostest.Cluster, id string, j assigned.Job, args []string,
 // the real thing).
 func executorInfo(c *mesostest.Cluster, id string, args []string) *mesos.ExecutorInfo {
 	if bin := os.Getenv("AURORABOX_BIN"); bin != "" {
-		var flags []string
+		flags := []string{"--nosetuid"}
 		if len(args) > 0 {
-			flags = []string{"--announcer-ensemble", args[0]}
+			flags = append(flags, "--announcer-ensemble", args[0])
 		}
 		return &mesos.ExecutorInfo{ExecutorID: mesos.ExecutorID{Value: id},
 			Command: &mesos.CommandInfo{Value: &bin, Arguments: append([]string{bin, "executor"}, flags...), Shell: new(bool)}}
@@ -454,7 +457,7 @@ func TestRunsAsRoleUser(t *testing.T) {
 	}
 	j := job("asrole", process("who", `id -un > whoami; touch made-by-role`))
 	j.Role = "nobody"
-	c.Launch(thermosTask(c, "asrole", j, nil))
+	c.Launch(setuid(thermosTask(c, "asrole", j, nil)))
 	expect(t, c, "asrole", mesos.TASK_STARTING, 20*time.Second)
 	expect(t, c, "asrole", mesos.TASK_RUNNING, 20*time.Second)
 	expect(t, c, "asrole", mesos.TASK_FINISHED, 30*time.Second)
@@ -715,5 +718,109 @@ func TestPortmapAliases(t *testing.T) {
 	st := expect(t, c, "cyclic", mesos.TASK_FAILED, 20*time.Second)
 	if !strings.Contains(st.GetMessage(), "cycle") {
 		t.Fatalf("cyclic portmap: %q", st.GetMessage())
+	}
+}
+
+// setuid makes a task's executor run it as its role's user, as the
+// appliance's executor (running as root) does.
+func setuid(task func(mesos.Offer) mesos.TaskInfo) func(mesos.Offer) mesos.TaskInfo {
+	return func(o mesos.Offer) mesos.TaskInfo {
+		info := task(o)
+		info.Executor.Command.Arguments[1] = "executor-setuid"
+		return info
+	}
+}
+
+// TestIdentityFromJobKey: the executor config (the client's free-form
+// Thermos job) cannot claim another job's identity. A config that names
+// role root, or another job, for a task whose job key is nobody/test/...
+// fails as invalid, and a custom zk_path needs the executor's opt-in, so a
+// task can neither run as another role nor announce in another job's
+// ServerSet.
+func TestIdentityFromJobKey(t *testing.T) {
+	c := mesostest.Start(t)
+	key := func(j assigned.Job, role, env, name string) func(mesos.Offer) mesos.TaskInfo {
+		id := j.Name
+		return func(o mesos.Offer) mesos.TaskInfo {
+			info := thermosTask(c, id, j, nil)(o)
+			var at assigned.AssignedTask
+			if err := json.Unmarshal(info.Data, &at); err != nil {
+				t.Fatal(err)
+			}
+			at.Task.Job = assigned.JobKey{Role: role, Environment: env, Name: name}
+			info.Data, _ = json.Marshal(at)
+			return info
+		}
+	}
+	asRoot := job("asroot", process("p", "id -u > uid; sleep 600"))
+	asRoot.Role = "root"
+	foreign := job("foreign", process("p", "sleep 600"))
+	foreign.Announce = &assigned.Announcer{}
+	otherUser := job("otheruser", process("p", "sleep 600"))
+	otherUser.Task.User = "root"
+	zkPath := job("zkpath", process("p", "sleep 600"))
+	zkPath.Role = "nobody"
+	zkPath.Announce = &assigned.Announcer{ZKPath: "/aurora/www-data/prod/frontend"}
+	dotdot := job("dotdot", process("p", "sleep 600"))
+	dotdot.Role = ""
+	c.Launch(
+		key(asRoot, "nobody", "test", "asroot"),
+		key(foreign, "nobody-role", "test", "frontend"),
+		key(otherUser, "nobody-role", "test", "otheruser"),
+		key(zkPath, "nobody", "test", "zkpath"),
+		key(dotdot, "..", "test", "dotdot"),
+	)
+	for id, want := range map[string]string{
+		"asroot":    `Task is invalid: the executor config's role "root" does not match the task's job key nobody/test/asroot`,
+		"foreign":   `Task is invalid: the executor config's name "foreign" does not match the task's job key nobody-role/test/frontend`,
+		"otheruser": `Task is invalid: the executor config's task user "root" does not match the task's job key nobody-role/test/otheruser`,
+		"zkpath":    `Task is invalid: the announcer's zk_path "/aurora/www-data/prod/frontend" needs an executor started with --announcer-allow-custom-serverset-path`,
+		"dotdot":    `Task is invalid: the task's job key "../test/dotdot" has an invalid role ".."`,
+	} {
+		expect(t, c, id, mesos.TASK_STARTING, 20*time.Second)
+		checkEnd(t, expect(t, c, id, mesos.TASK_FAILED, 20*time.Second), want, mesos.REASON_TASK_INVALID.Enum())
+	}
+}
+
+// TestRoleUserMustExist: a task whose role has no user fails its sandbox
+// set-up, naming the user, rather than run as the executor's user (root).
+func TestRoleUserMustExist(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: only an executor running as root switches to the role's user")
+	}
+	c := mesostest.Start(t)
+	j := job("nouser", process("p", "id -u > uid; sleep 600"))
+	j.Role = "aurorabox-no-such-user"
+	c.Launch(setuid(thermosTask(c, "nouser", j, nil)))
+	expect(t, c, "nouser", mesos.TASK_STARTING, 20*time.Second)
+	checkEnd(t, expect(t, c, "nouser", mesos.TASK_FAILED, 20*time.Second),
+		"Failed to initialize sandbox: user aurorabox-no-such-user does not exist", mesos.REASON_EXECUTOR_TERMINATED.Enum())
+}
+
+// TestUnreachableSandboxFails: a role user that cannot reach its sandbox
+// (the agent's work dir under a 0700 directory) fails the task, naming the
+// user and the directory in the way, rather than run it as root.
+func TestUnreachableSandboxFails(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: only an executor running as root switches to the role's user")
+	}
+	if _, err := user.Lookup("nobody"); err != nil {
+		t.Skip("no user nobody")
+	}
+	c := mesostest.Start(t)
+	// The agent keeps its own work dir passable; a private directory above
+	// it (a 0700 home) is what stops the role user.
+	private := filepath.Dir(c.WorkDir)
+	if err := os.Chmod(private, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	j := job("private", process("p", "id -u > uid; sleep 600"))
+	j.Role = "nobody"
+	c.Launch(setuid(thermosTask(c, "private", j, nil)))
+	expect(t, c, "private", mesos.TASK_STARTING, 20*time.Second)
+	st := expect(t, c, "private", mesos.TASK_FAILED, 20*time.Second)
+	if want := "no search permission on " + private; !strings.HasPrefix(st.GetMessage(), "Failed to initialize sandbox: user nobody cannot reach the sandbox ") ||
+		!strings.HasSuffix(st.GetMessage(), want) {
+		t.Fatalf("message %q, want one naming user nobody and %s", st.GetMessage(), private)
 	}
 }

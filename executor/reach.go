@@ -8,13 +8,13 @@ import (
 	"syscall"
 )
 
-// canReach reports whether u may traverse every directory from / down to
-// dir (inclusive), by the permission bits that apply to it. A task runs as
-// its role user only if that user can reach its sandbox: an agent whose
-// work dir sits in a private home (a developer's ~/.aurorabox under a 0700
-// home) cannot hand sandboxes to other users, and the task then runs as
-// the executor's own user rather than fail.
-func canReach(dir string, u *user.User) bool {
+// unreachable returns the first directory from dir up to / that u may not
+// traverse, by the permission bits that apply to it, or "" if u can reach
+// dir. A task runs as its role user only if that user can reach its
+// sandbox: an agent whose work dir sits in a private home (a developer's
+// ~/.aurorabox under a 0700 home) cannot hand sandboxes to other users, and
+// such a task fails (the appliance makes its work dir reachable).
+func unreachable(dir string, u *user.User) string {
 	uid, _ := strconv.Atoi(u.Uid)
 	gid, _ := strconv.Atoi(u.Gid)
 	groups := map[int]bool{gid: true}
@@ -27,7 +27,7 @@ func canReach(dir string, u *user.User) bool {
 	for d := filepath.Clean(dir); ; d = filepath.Dir(d) {
 		fi, err := os.Stat(d)
 		if err != nil {
-			return false
+			return d
 		}
 		st := fi.Sys().(*syscall.Stat_t)
 		mode := fi.Mode().Perm()
@@ -41,10 +41,10 @@ func canReach(dir string, u *user.User) bool {
 			ok = mode&0o001 != 0
 		}
 		if !ok {
-			return false
+			return d
 		}
 		if d == "/" || d == "." {
-			return true
+			return ""
 		}
 	}
 }

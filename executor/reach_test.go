@@ -7,7 +7,7 @@ import (
 	"testing"
 )
 
-func TestCanReach(t *testing.T) {
+func TestUnreachable(t *testing.T) {
 	nobody, err := user.Lookup("nobody")
 	if err != nil {
 		t.Skip("no user nobody")
@@ -21,13 +21,13 @@ func TestCanReach(t *testing.T) {
 	os.MkdirAll(open, 0o755)
 	os.MkdirAll(closed, 0o755)
 	os.Chmod(filepath.Join(base, "closed"), 0o700)
-	if !canReach(open, nobody) {
-		t.Error("nobody cannot reach a 0755 chain")
+	if d := unreachable(open, nobody); d != "" {
+		t.Errorf("nobody cannot reach a 0755 chain: blocked at %s", d)
 	}
-	if canReach(closed, nobody) {
-		t.Error("nobody reaches through a 0700 directory it does not own")
+	if d := unreachable(closed, nobody); d != filepath.Join(base, "closed") {
+		t.Errorf("nobody reaches through a 0700 directory it does not own (blocked at %q)", d)
 	}
-	if canReach(filepath.Join(base, "missing"), nobody) {
+	if unreachable(filepath.Join(base, "missing"), nobody) == "" {
 		t.Error("a missing directory is reachable")
 	}
 }

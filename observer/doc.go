@@ -52,11 +52,17 @@
 //
 // Sandbox paths come from the URL, one segment at a time: empty, `.` and `..`
 // segments, NUL bytes and encoded slashes are refused before any file system
-// access, and files are then opened through an [os.Root] on the sandbox, so
-// neither `..` nor a symlink (absolute, or relative and climbing out) can
-// reach outside it, even if the task swaps files while we look. The sandbox
-// itself is opened from the run directory (not from the header's path, which
-// the task's user could rewrite) and may not be a symlink out of it. Files
+// access, and files are then opened with package sandboxfs (as the agent's
+// /files API opens them): beneath an [os.Root] on the sandbox, so neither
+// `..` nor a symlink (absolute, or relative and climbing out) can reach
+// outside it, even if the task swaps files while we look, and without
+// blocking: a FIFO, socket or device is refused with a 400. The run
+// directory is opened beneath the agent's slaves directory, the sandbox
+// beneath the run directory (not from the header's path, which the task's
+// user could rewrite), and the checkpoints that the scan lists and the disk
+// usage walk are read the same way. Every route that reads the work dir is
+// bounded per client address and in total (Config.FilesLimiter; 429 or 503
+// beyond it). Files
 // are served as text/plain or application/octet-stream with
 // X-Content-Type-Options: nosniff; pages are html/template with a
 // Content-Security-Policy that allows only our own script.

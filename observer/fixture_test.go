@@ -180,6 +180,6 @@ func newTestObserver(t *testing.T, f fixture) *Observer {
 	t.Helper()
 	o := New(Config{WorkDir: f.workDir, Now: func() time.Time { return t0.Add(10 * time.Minute) }, Hostname: "agent-one",
 		ProcRoot: t.TempDir(), CgroupRoot: t.TempDir()})
-	o.usage.du = func(string) int64 { return 12345 }
+	o.usage.du = func(*os.Root) int64 { return 12345 }
 	return o
 }

@@ -2,7 +2,6 @@ package observer
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io/fs"
 	"net/http"
@@ -13,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/aurorabox/aurorabox/appliance/sandboxfs"
 )
 
 // Handler serves the observer's pages and JSON API.
@@ -49,6 +50,11 @@ func (o *Observer) routes() []route {
 	}
 }
 
+// unbounded are the routes that read nothing under the work dir; every
+// other route reads checkpoints or a sandbox and is bounded per client by
+// Config.FilesLimiter.
+var unbounded = map[string]bool{"health": true, "vars": true, "vars.json": true, "assets": true, "favicon.ico": true}
+
 // serve routes by the escaped path, split on "/", so that an encoded slash
 // or dot-dot stays inside one segment and is judged there; no path cleaning
 // or redirect happens on the way.
@@ -79,6 +85,15 @@ func (o *Observer) serve(w http.ResponseWriter, r *http.Request) {
 		}
 		if len(args) < rt.min || (rt.max >= 0 && len(args) > rt.max) {
 			break
+		}
+		if !unbounded[rt.name] {
+			release, code, msg := o.cfg.FilesLimiter.Acquire(r)
+			if release == nil {
+				h.Set("Retry-After", "1")
+				text(w, code, msg+"\n")
+				return
+			}
+			defer release()
 		}
 		rt.h(w, r, args)
 		return
@@ -111,21 +126,18 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	enc.Encode(v)
 }
 
-// fileError answers a failed sandbox access: refused paths and escapes are
-// 403, missing files 404.
+// fileError answers a failed sandbox access as sandboxfs.Status says:
+// refused paths and special files 400, escapes 403, missing files 404.
 func (o *Observer) fileError(w http.ResponseWriter, r *http.Request, err error) {
-	switch {
-	case errors.Is(err, errBadPath):
-		text(w, http.StatusBadRequest, err.Error()+"\n")
-	case errors.Is(err, fs.ErrNotExist):
+	code, msg := sandboxfs.Status(err)
+	switch code {
+	case http.StatusNotFound:
 		o.notFound(w, r, "No such file")
-	case errors.Is(err, errNotRegular), errors.Is(err, errNotDir):
-		text(w, http.StatusBadRequest, err.Error()+"\n")
-	default:
-		// os.Root: a path escaping the sandbox (.., or a symlink out of it),
-		// or a permission error.
+	case http.StatusForbidden:
 		o.cfg.Logger.Debug("sandbox access refused", "path", r.URL.Path, "err", err)
-		text(w, http.StatusForbidden, "outside the sandbox or not readable\n")
+		fallthrough
+	default:
+		text(w, code, msg+"\n")
 	}
 }
 
@@ -149,7 +161,7 @@ func (o *Observer) sandboxFile(t *task, raw []string) (*os.File, fs.FileInfo, st
 		return nil, nil, "", err
 	}
 	if len(segs) == 0 {
-		return nil, nil, "", errNotRegular
+		return nil, nil, "", fmt.Errorf("the sandbox: %w (a directory)", sandboxfs.ErrNotRegular)
 	}
 	root, err := t.sandbox()
 	if err != nil {
@@ -157,7 +169,7 @@ func (o *Observer) sandboxFile(t *task, raw []string) (*os.File, fs.FileInfo, st
 	}
 	defer root.Close()
 	rel := relPath(segs)
-	f, fi, err := openIn(root, rel, false)
+	f, fi, err := sandboxfs.Open(root, rel, sandboxfs.File)
 	return f, fi, rel, err
 }
 

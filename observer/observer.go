@@ -15,6 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/aurorabox/aurorabox/appliance/sandboxfs"
 	"github.com/aurorabox/aurorabox/executor/planner"
 	"github.com/aurorabox/aurorabox/executor/runner"
 )
@@ -52,6 +53,10 @@ type Config struct {
 	// ProcRoot and CgroupRoot are /proc and /sys/fs/cgroup, for tests.
 	ProcRoot   string
 	CgroupRoot string
+	// FilesLimiter bounds the requests that read a sandbox or a checkpoint
+	// in flight per client and in total; default sandboxfs.NewLimiter(0, 0)
+	// (its defaults).
+	FilesLimiter *sandboxfs.Limiter
 }
 
 // Observer serves the tasks found under one agent work dir.
@@ -90,6 +95,9 @@ func New(cfg Config) *Observer {
 	if cfg.Hostname == "" {
 		cfg.Hostname, _ = os.Hostname()
 	}
+	if cfg.FilesLimiter == nil {
+		cfg.FilesLimiter = sandboxfs.NewLimiter(0, 0)
+	}
 	if cfg.ProcRoot == "" {
 		cfg.ProcRoot = "/proc"
 	}
@@ -104,7 +112,8 @@ func New(cfg Config) *Observer {
 // taskRef is where a task was found.
 type taskRef struct {
 	ID          string
-	RunDir      string // the executor run directory (the Mesos sandbox)
+	RunDir      string // the executor run directory (the Mesos sandbox), for display
+	SlavesDir   string // <work dir>/slaves, which the run directory is opened beneath
 	AgentID     string
 	FrameworkID string
 	ExecutorID  string
@@ -184,12 +193,14 @@ func scanWorkDir(workDir string, logger *slog.Logger) map[string]taskRef {
 						continue
 					}
 					runDir := filepath.Join(runs, run)
+					// The run directory is the task user's: read it
+					// beneath itself, as the sandbox is read.
+					root, err := sandboxfs.OpenRun(slaves, sandboxfs.RunPath(ag, fw, ex, run))
+					if err != nil {
+						continue
+					}
 					for _, state := range []string{"active", "finished"} {
-						dir := filepath.Join(runDir, "checkpoints", "tasks", state)
-						entries, err := os.ReadDir(dir)
-						if err != nil {
-							continue
-						}
+						entries := readDirIn(root, filepath.Join("checkpoints", "tasks", state))
 						for _, e := range entries {
 							id := e.Name()
 							if !e.Type().IsRegular() || !validName(id) || strings.HasSuffix(id, ".tmp") {
@@ -199,7 +210,7 @@ func scanWorkDir(workDir string, logger *slog.Logger) map[string]taskRef {
 							if err != nil {
 								continue
 							}
-							ref := taskRef{ID: id, RunDir: runDir, AgentID: ag, FrameworkID: fw, ExecutorID: ex,
+							ref := taskRef{ID: id, RunDir: runDir, SlavesDir: slaves, AgentID: ag, FrameworkID: fw, ExecutorID: ex,
 								ContainerID: run, Active: state == "active", Mtime: info.ModTime()}
 							// The same task in two runs (an executor relaunched): the newer wins.
 							if old, ok := refs[id]; ok && old.Mtime.After(ref.Mtime) {
@@ -209,6 +220,7 @@ func scanWorkDir(workDir string, logger *slog.Logger) map[string]taskRef {
 							refs[id] = ref
 						}
 					}
+					root.Close()
 				}
 			}
 		}
@@ -216,9 +228,20 @@ func scanWorkDir(workDir string, logger *slog.Logger) map[string]taskRef {
 	return refs
 }
 
+// readDirIn lists a directory beneath root (nil if it cannot).
+func readDirIn(root *os.Root, name string) []fs.DirEntry {
+	d, _, err := sandboxfs.Open(root, name, sandboxfs.Dir)
+	if err != nil {
+		return nil
+	}
+	defer d.Close()
+	entries, _ := d.ReadDir(-1)
+	return entries
+}
+
 // readLimited reads a file under root, refusing one over limit bytes.
 func readLimited(root *os.Root, name string, limit int64) ([]byte, fs.FileInfo, error) {
-	f, fi, err := openIn(root, name, false)
+	f, fi, err := sandboxfs.Open(root, name, sandboxfs.File)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -248,7 +271,7 @@ func (o *Observer) task(id string) *task {
 	if !ok {
 		return nil
 	}
-	root, err := os.OpenRoot(ref.RunDir)
+	root, err := ref.openRun()
 	if err != nil {
 		return nil
 	}
@@ -357,15 +380,20 @@ func (o *Observer) counts() (active, finished int) {
 	return active, finished
 }
 
+// openRun opens the task's run directory beneath the slaves directory.
+func (ref taskRef) openRun() (*os.Root, error) {
+	return sandboxfs.OpenRun(ref.SlavesDir, sandboxfs.RunPath(ref.AgentID, ref.FrameworkID, ref.ExecutorID, ref.ContainerID))
+}
+
 // sandbox opens the task's sandbox: <run dir>/sandbox, which must stay
-// inside the run directory.
+// inside the run directory (and be a directory, not a FIFO in its place).
 func (t *task) sandbox() (*os.Root, error) {
-	run, err := os.OpenRoot(t.RunDir)
+	run, err := t.openRun()
 	if err != nil {
 		return nil, err
 	}
 	defer run.Close()
-	return run.OpenRoot("sandbox")
+	return sandboxfs.OpenRoot(run, "sandbox")
 }
 
 // sandboxPath is the sandbox's path on this host, for display.

@@ -2,7 +2,6 @@ package observer
 
 import (
 	"bufio"
-	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -11,18 +10,14 @@ import (
 	"path"
 	"sort"
 	"strings"
-	"syscall"
 	"time"
 	"unicode/utf8"
+
+	"github.com/aurorabox/aurorabox/appliance/sandboxfs"
 )
 
 // errBadPath is a request path that we refuse without looking at the disk.
-var errBadPath = errors.New("path must be relative to the sandbox, without . or .. segments")
-
-// errNotRegular is a file that is not a plain file (a directory, a FIFO...).
-var errNotRegular = errors.New("not a regular file")
-
-var errNotDir = errors.New("not a directory")
+var errBadPath = fmt.Errorf("%w: path must be relative to the sandbox, without . or .. segments", sandboxfs.ErrBadPath)
 
 // cleanSegments unescapes the raw (still percent-encoded) segments of a
 // sandbox path and refuses empty segments (an absolute or doubled-slash
@@ -50,29 +45,6 @@ func relPath(segs []string) string {
 		return "."
 	}
 	return strings.Join(segs, "/")
-}
-
-// openIn opens name under root for reading without blocking (a FIFO would
-// otherwise hang the request) and checks what it is: a regular file, or a
-// directory when dir is true.
-func openIn(root *os.Root, name string, dir bool) (*os.File, fs.FileInfo, error) {
-	f, err := root.OpenFile(name, os.O_RDONLY|syscall.O_NONBLOCK, 0)
-	if err != nil {
-		return nil, nil, err
-	}
-	fi, err := f.Stat()
-	switch {
-	case err != nil:
-	case dir && !fi.IsDir():
-		err = errNotDir
-	case !dir && !fi.Mode().IsRegular():
-		err = errNotRegular
-	}
-	if err != nil {
-		f.Close()
-		return nil, nil, err
-	}
-	return f, fi, nil
 }
 
 // chunk is a piece of a file, as Thermos's /logdata and /filedata answer.
@@ -166,7 +138,7 @@ const maxListing = 5000
 // listDir lists a sandbox directory, directories first. Symlinks are
 // resolved through root, so one leading out of the sandbox shows as such.
 func listDir(root *os.Root, rel string) ([]dirEntry, bool, error) {
-	f, _, err := openIn(root, rel, true)
+	f, _, err := sandboxfs.Open(root, rel, sandboxfs.Dir)
 	if err != nil {
 		return nil, false, err
 	}

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/aurorabox/aurorabox/appliance/sandboxfs"
 	"github.com/aurorabox/aurorabox/executor/planner"
 )
 
@@ -77,7 +79,7 @@ type sampler struct {
 	btime   int64
 	points  map[string]cpuPoint
 	disk    map[string]diskEntry
-	du      func(dir string) int64 // walkDisk; tests replace it
+	du      func(sandbox *os.Root) int64 // walkDisk; tests replace it
 }
 
 func newSampler(proc, cgroup string, now func() time.Time) *sampler {
@@ -442,7 +444,11 @@ func (s *sampler) diskUsage(t *task, ttl time.Duration) int64 {
 			return e.bytes
 		}
 	}
-	total := s.du(t.sandboxPath())
+	var total int64
+	if root, err := t.sandbox(); err == nil {
+		total = s.du(root)
+		root.Close()
+	}
 	s.disk[key] = diskEntry{at: now, bytes: total}
 	for k, e := range s.disk {
 		if now.Sub(e.at) > 10*time.Minute {
@@ -452,24 +458,42 @@ func (s *sampler) diskUsage(t *task, ttl time.Duration) int64 {
 	return total
 }
 
-// walkDisk sums the blocks allocated under dir without following symlinks,
-// as du does; a sparse file counts only what it uses.
-func walkDisk(dir string) int64 {
+// walkDisk sums the blocks allocated under a sandbox without following
+// symlinks, as du does; a sparse file counts only what it uses. Directories
+// are opened beneath the sandbox, so one swapped for a symlink or a FIFO
+// while we walk is not followed or waited on.
+func walkDisk(root *os.Root) int64 {
 	var total int64
 	n := 0
-	filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+	dirs := []string{"."}
+	for len(dirs) > 0 && n <= maxDiskWalk {
+		dir := dirs[len(dirs)-1]
+		dirs = dirs[:len(dirs)-1]
+		d, fi, err := sandboxfs.Open(root, dir, sandboxfs.Dir)
 		if err != nil {
-			return nil
+			continue
 		}
-		if n++; n > maxDiskWalk {
-			return filepath.SkipAll
+		if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+			total += st.Blocks * 512
 		}
-		if fi, err := d.Info(); err == nil {
-			if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-				total += st.Blocks * 512
+		n++
+		var entries []fs.DirEntry
+		if left := maxDiskWalk - n; left > 0 {
+			entries, _ = d.ReadDir(left)
+		}
+		d.Close()
+		for _, e := range entries {
+			if e.IsDir() {
+				dirs = append(dirs, path.Join(dir, e.Name()))
+				continue
+			}
+			n++
+			if fi, err := e.Info(); err == nil {
+				if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+					total += st.Blocks * 512
+				}
 			}
 		}
-		return nil
-	})
+	}
 	return total
 }

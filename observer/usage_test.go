@@ -130,7 +130,7 @@ func TestUsage(t *testing.T) {
 			tc.setup(p)
 			now := t0.Add(10 * time.Minute)
 			o := New(Config{WorkDir: f.workDir, Now: func() time.Time { return now }, ProcRoot: p.proc, CgroupRoot: p.cgroup})
-			o.usage.du = func(string) int64 { return 12345 }
+			o.usage.du = func(*os.Root) int64 { return 12345 }
 			h := o.Handler()
 
 			var run struct{ Used *Usage }
@@ -197,7 +197,7 @@ func TestFinishedTaskUsage(t *testing.T) {
 	p := newFakeProc(t)
 	p.process(999990003, 1, 999990003, 100, 50, 1, 1000, t0.Add(10*time.Second))
 	o := New(Config{WorkDir: f.workDir, Now: func() time.Time { return t0.Add(time.Hour) }, ProcRoot: p.proc, CgroupRoot: p.cgroup})
-	o.usage.du = func(string) int64 { return 1 }
+	o.usage.du = func(*os.Root) int64 { return 1 }
 	if u := o.usage.taskUsage(o.task(finishedID), time.Minute); u != (TaskUsage{Disk: 1}) {
 		t.Fatalf("%+v", u)
 	}
@@ -217,7 +217,12 @@ func TestWalkDisk(t *testing.T) {
 	outside := t.TempDir()
 	writeFile(t, filepath.Join(outside, "big"), string(make([]byte, 1<<20)))
 	symlink(t, outside, filepath.Join(dir, "out"))
-	got := walkDisk(dir)
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer root.Close()
+	got := walkDisk(root)
 	if got < 64<<10 || got > 1<<20 {
 		t.Fatalf("walkDisk = %d, want about 64 KiB plus directories", got)
 	}

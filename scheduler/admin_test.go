@@ -404,7 +404,14 @@ func TestBasicAuth(t *testing.T) {
 			t.Errorf("createJob with %s: HTTP %d %q %+v", c.name, r.status, r.header.Get("WWW-Authenticate"), r.resp)
 		}
 	}
-	for _, m := range []string{"setQuota", "drainHosts", "forceTaskState", "pruneTasks", "killTasks", "snapshot", "noSuchMethod"} {
+	// Every RPC outside ReadOnlyScheduler, Aurora's AuroraSchedulerManager
+	// and AuroraAdmin, and unknown ones.
+	for _, m := range []string{"createJob", "scheduleCronJob", "descheduleCronJob", "startCronJob", "replaceCronTemplate",
+		"restartShards", "killTasks", "addInstances", "startJobUpdate", "pauseJobUpdate", "resumeJobUpdate",
+		"abortJobUpdate", "rollbackJobUpdate", "pulseJobUpdate", "setQuota", "forceTaskState", "performBackup",
+		"listBackups", "snapshot", "triggerExplicitTaskReconciliation", "triggerImplicitTaskReconciliation",
+		"pruneTasks", "startMaintenance", "drainHosts", "maintenanceStatus", "endMaintenance", "slaDrainHosts",
+		"noSuchMethod"} {
 		if r := e.post(m, map[string]any{}, "", ""); r.status != http.StatusUnauthorized {
 			t.Errorf("%s without credentials: HTTP %d", m, r.status)
 		}

@@ -41,7 +41,7 @@ func startAPI(t *testing.T, host string, extraHosts []string, configure func(*sc
 	}
 	e := &apiEnv{env: &env{t: t, cluster: mesostest.StartAgent(t, opts...), dataDir: t.TempDir()}, configure: configure}
 	for _, h := range extraHosts {
-		startExtraAgent(t, e.cluster.MasterURL, h)
+		startExtraAgent(t, e.cluster.MasterURL, e.cluster.AgentSecret, h)
 	}
 	e.restart()
 	t.Cleanup(func() { e.stop() })
@@ -82,8 +82,9 @@ func (e *apiEnv) restart() {
 	}
 }
 
-// startExtraAgent runs one more agent, named host, on the master.
-func startExtraAgent(t *testing.T, masterURL, host string) {
+// startExtraAgent runs one more agent, named host, on the master (secret:
+// the cluster's AgentSecret).
+func startExtraAgent(t *testing.T, masterURL string, secret []byte, host string) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -97,7 +98,7 @@ func startExtraAgent(t *testing.T, masterURL, host string) {
 	res, _ := agent.ParseResources("cpus:4;mem:4096;disk:4096;ports:[31200-31300]")
 	a, err := agent.New(agent.Config{
 		ListenAddr: ln.Addr().String(), Hostname: host, MasterURL: masterURL, WorkDir: workDir, Resources: res,
-		Exe: self, ExecutorShutdownGrace: 10 * time.Second,
+		Exe: self, ExecutorShutdownGrace: 10 * time.Second, MasterSecret: secret,
 	})
 	if err != nil {
 		t.Fatal(err)

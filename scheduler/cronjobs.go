@@ -400,6 +400,9 @@ func (s *Scheduler) StartCronJob(ctx context.Context, k api.JobKey) error {
 	if err := k.Validate(); err != nil {
 		return invalid("%v", err)
 	}
+	if err := s.checkRole(k.Role); err != nil {
+		return err
+	}
 	return s.fireCron(ctx, k, time.Time{})
 }
 

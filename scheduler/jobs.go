@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os/user"
 	"sort"
 
 	"github.com/aurorabox/aurorabox/scheduler/api"
@@ -28,6 +29,9 @@ func IsInvalid(err error) bool {
 func (s *Scheduler) validateJob(j *api.JobConfiguration) error {
 	if err := j.Key.Validate(); err != nil {
 		return invalid("%v", err)
+	}
+	if err := s.checkRole(j.Key.Role); err != nil {
+		return err
 	}
 	tc := &j.TaskConfig
 	if tc.Job == (api.JobKey{}) {
@@ -63,6 +67,44 @@ func (s *Scheduler) validateJob(j *api.JobConfiguration) error {
 		tc.MaxTaskFailures = 1
 	}
 	return populateTier(tc)
+}
+
+// checkRole refuses a role whose tasks would run as uid 0, unless
+// Config.AllowRootTasks: the executor runs a task as the user its role
+// names, so role root, or a role naming another user with uid 0, would
+// run it as root.
+func (s *Scheduler) checkRole(role string) error {
+	if s.cfg.AllowRootTasks {
+		return nil
+	}
+	if name, ok := rootRole(role, user.Lookup); ok {
+		return invalid("Role %s would run its tasks as root (user %s has uid 0), which this scheduler refuses; run the job under an unprivileged role, or start the scheduler with --allow-root-tasks (aurorabox up --allow-root-tasks).", role, name)
+	}
+	return nil
+}
+
+// checkRoleCached is checkRole with its answers kept in seen, for a loop
+// over many tasks.
+func (s *Scheduler) checkRoleCached(role string, seen map[string]error) error {
+	err, ok := seen[role]
+	if !ok {
+		err = s.checkRole(role)
+		seen[role] = err
+	}
+	return err
+}
+
+// rootRole reports whether role's tasks would run as uid 0: role root,
+// or a role whose user, found by lookup, has uid 0. It returns the user.
+func rootRole(role string, lookup func(string) (*user.User, error)) (string, bool) {
+	if role == "root" {
+		return role, true
+	}
+	u, err := lookup(role)
+	if err != nil {
+		return "", false
+	}
+	return u.Username, u.Uid == "0"
 }
 
 // noCron is Aurora's answer to a cron job sent to createJob.
@@ -147,6 +189,9 @@ func (s *Scheduler) AddInstances(ctx context.Context, key api.InstanceKey, count
 	}
 	if count <= 0 {
 		return nil, invalid("Instance count must be positive.")
+	}
+	if err := s.checkRole(k.Role); err != nil {
+		return nil, err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -273,6 +318,9 @@ func (s *Scheduler) KillTasks(ctx context.Context, k api.JobKey, instances []int
 func (s *Scheduler) RestartShards(ctx context.Context, k api.JobKey, instances []int) error {
 	if len(instances) == 0 {
 		return invalid("No instances specified for restart.")
+	}
+	if err := s.checkRole(k.Role); err != nil {
+		return err
 	}
 	s.mu.Lock()
 	if err := s.checkNotUpdating(k, "restartShards"); err != nil {

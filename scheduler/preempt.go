@@ -158,6 +158,7 @@ func (s *Scheduler) preempt(ctx context.Context) int {
 	}
 	existing := map[match.JobKey][]match.Placed{}
 	var pending []*api.ScheduledTask
+	roles := map[string]error{}
 	for _, t := range s.tasks {
 		st, _ := state.ParseStatus(t.Status)
 		at := t.AssignedTask
@@ -165,6 +166,9 @@ func (s *Scheduler) preempt(ctx context.Context) int {
 		case st == state.Pending:
 			if n := len(t.TaskEvents); n > 0 && now.Sub(fromMS(t.TaskEvents[n-1].Timestamp)) < s.cfg.PreemptionDelay {
 				continue
+			}
+			if s.checkRoleCached(at.Task.Job.Role, roles) != nil {
+				continue // it may not launch, so it preempts nothing
 			}
 			if !waiting[instanceKey{at.Task.Job, at.InstanceID}] {
 				pending = append(pending, t)

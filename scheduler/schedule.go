@@ -281,8 +281,16 @@ func (s *Scheduler) scheduleRound(ctx context.Context) time.Time {
 		return next
 	}
 	var pending []match.Request
+	refused := map[string][]match.Veto{}
+	roles := map[string]error{}
 	for _, a := range attempts {
 		for _, t := range a.tasks {
+			// A task stored while root tasks were allowed (or before they
+			// were refused) stays PENDING, with the reason.
+			if err := s.checkRoleCached(t.AssignedTask.Task.Job.Role, roles); err != nil {
+				refused[t.AssignedTask.TaskID] = []match.Veto{{Reason: err.Error()}}
+				continue
+			}
 			pending = append(pending, request(t))
 		}
 	}
@@ -296,6 +304,12 @@ func (s *Scheduler) scheduleRound(ctx context.Context) time.Time {
 	}
 	offers, byID := s.agentOffers()
 	assignments, vetoes := s.assign(s.matcher(), offers, pending, existing)
+	if vetoes == nil {
+		vetoes = map[string][]match.Veto{}
+	}
+	for id, v := range refused {
+		vetoes[id] = v
+	}
 	tx := s.begin()
 	launches := map[string][]mesos.TaskInfo{} // offer id → tasks
 	assigned := map[string]bool{}

@@ -163,6 +163,11 @@ type Config struct {
 	// authentication: user name → password. Read-only RPCs stay open, as
 	// in Aurora (AURORA-1295).
 	BasicAuth map[string]string
+	// AllowRootTasks lets jobs run as uid 0. Without it, a job whose role
+	// is root, or names a user with uid 0 on the scheduler's host (such as
+	// toor), is refused as INVALID_REQUEST by every RPC that adds or
+	// starts tasks of it: the executor runs a task as its role's user.
+	AllowRootTasks bool
 	// CronTimezone is the zone cron schedules are read in (Aurora's
 	// -cron_timezone): GMT when empty, else UTC or an IANA name.
 	CronTimezone string

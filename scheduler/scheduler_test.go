@@ -23,7 +23,9 @@ import (
 // The test binary doubles as the executor the scheduler launches.
 func TestMain(m *testing.M) {
 	if len(os.Args) > 1 && os.Args[1] == "executor" {
-		if err := executor.Run(context.Background(), executor.Config{Logger: slog.New(slog.NewTextHandler(os.Stderr, nil))}); err != nil {
+		// The tasks run as the test's user: these tests are about
+		// scheduling, and their roles (batch, prod, ...) have no users.
+		if err := executor.Run(context.Background(), executor.Config{Logger: slog.New(slog.NewTextHandler(os.Stderr, nil)), NoSetuid: true}); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)
 		}
@@ -301,4 +303,73 @@ func TestPeriodicReconciliationRevivesPartitioned(t *testing.T) {
 		}
 		return false
 	})
+}
+
+// TestReconciliationKillsDuplicate: when the scheduler takes a task for
+// ended while its process still runs (here forced to FAILED; before agent
+// authentication, by a forged TASK_FAILED), the instance is rescheduled
+// and two tasks run for it. Reconciliation must find the one the scheduler
+// believes terminal still running, and kill it, as Aurora kills what it
+// does not know as running: in the end one task runs for the instance,
+// on Mesos as in the store.
+func TestReconciliationKillsDuplicate(t *testing.T) {
+	e := start(t)
+	if r := e.rpc("createJob", map[string]any{"description": jobConfig("dup", 1, true, 0, "sleep 600")}); r.ResponseCode != api.OK {
+		t.Fatalf("createJob: %+v", r)
+	}
+	ts := e.await("dup", "RUNNING", func(ts map[string][]api.ScheduledTask) bool { return len(ts["RUNNING"]) == 1 })
+	orig := ts["RUNNING"][0].AssignedTask.TaskID
+	if r := e.rpc("forceTaskState", map[string]any{"taskId": orig, "status": "FAILED"}); r.ResponseCode != api.OK {
+		t.Fatalf("forceTaskState: %+v", r)
+	}
+	ts = e.await("dup", "a replacement RUNNING", func(ts map[string][]api.ScheduledTask) bool {
+		return len(ts["RUNNING"]) == 1 && ts["RUNNING"][0].AssignedTask.TaskID != orig
+	})
+	repl := ts["RUNNING"][0].AssignedTask.TaskID
+	// Mesos' view: the agent's live tasks.
+	live := func() []string {
+		var out []string
+		resp, err := http.Get(e.cluster.AgentURL + "/state")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var st struct {
+			Frameworks []struct {
+				Executors []struct {
+					Tasks []struct {
+						ID    string `json:"id"`
+						State string `json:"state"`
+					} `json:"tasks"`
+				} `json:"executors"`
+			} `json:"frameworks"`
+		}
+		if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+			t.Fatal(err)
+		}
+		for _, fw := range st.Frameworks {
+			for _, ex := range fw.Executors {
+				for _, tk := range ex.Tasks {
+					if tk.State == "TASK_RUNNING" || tk.State == "TASK_STARTING" || tk.State == "TASK_STAGING" {
+						out = append(out, tk.ID)
+					}
+				}
+			}
+		}
+		return out
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		l := live()
+		if len(l) == 1 && l[0] == repl {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("live tasks on the agent %v, want only the replacement %s (the original %s killed)", l, repl, orig)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if ts := e.tasks("dup"); len(ts["RUNNING"]) != 1 || ts["RUNNING"][0].AssignedTask.TaskID != repl {
+		t.Fatalf("tasks %v", summary(ts))
+	}
 }

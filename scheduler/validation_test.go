@@ -156,3 +156,91 @@ func TestWithoutOffers(t *testing.T) {
 		t.Fatalf("reasons %+v", rs)
 	}
 }
+
+// asRole is j moved to role.
+func asRole(j api.JobConfiguration, role string) api.JobConfiguration {
+	j.Key.Role, j.TaskConfig.Job.Role = role, role
+	j.Owner.User, j.TaskConfig.Owner.User = role, role
+	return j
+}
+
+// TestRootTasksRefused: without Config.AllowRootTasks every RPC that adds
+// or starts tasks refuses role root with INVALID_REQUEST and nothing is
+// stored; with it the same job is accepted.
+func TestRootTasksRefused(t *testing.T) {
+	allow := false
+	e := startAPI(t, "", nil, func(c *scheduler.Config) { c.AllowRootTasks = allow })
+	e.awaitOffer()
+	job := asRole(jobConfig("rooted", 1, true, 1, "sleep 600"), "root")
+	cron := asRole(cronJob("rootcron", "*/5 * * * *", "", "sleep 600"), "root")
+	key := job.Key
+	for _, c := range []struct {
+		method string
+		params map[string]any
+	}{
+		{"createJob", map[string]any{"description": job}},
+		{"populateJobConfig", map[string]any{"description": job}},
+		{"startJobUpdate", updateRequest(job, api.JobUpdateSettings{UpdateGroupSize: 1})},
+		{"scheduleCronJob", map[string]any{"description": cron}},
+		{"replaceCronTemplate", map[string]any{"config": cron}},
+		{"startCronJob", map[string]any{"job": cron.Key}},
+		{"addInstances", map[string]any{"key": api.InstanceKey{JobKey: key}, "count": 1}},
+		{"restartShards", map[string]any{"job": key, "shardIds": []int{0}}},
+	} {
+		r := e.rpc(c.method, c.params)
+		if want := "Role root would run its tasks as root (user root has uid 0), which this scheduler refuses"; r.ResponseCode != api.InvalidRequest || !strings.Contains(details(r), want) || !strings.Contains(details(r), "--allow-root-tasks") {
+			t.Errorf("%s for role root: %s %q, want INVALID_REQUEST with %q", c.method, r.ResponseCode, details(r), want)
+		}
+	}
+	r := e.rpc("getJobs", map[string]any{"ownerRole": "root"})
+	if r.ResponseCode != api.OK || len(r.Result.GetJobsResult.Configs) != 0 {
+		t.Fatalf("jobs of role root after the refusals: %+v", r)
+	}
+	// Another role is not affected.
+	e.mustOK("populateJobConfig", map[string]any{"description": asRole(jobConfig("fine", 1, true, 1, "true"), "nobody")})
+
+	e.stop()
+	allow = true
+	e.restart()
+	e.awaitOffer()
+	e.mustOK("populateJobConfig", map[string]any{"description": job})
+	e.mustOK("scheduleCronJob", map[string]any{"description": cron})
+}
+
+// TestStoredRootTasksStayPending: a root job stored while root tasks were
+// allowed does not launch again once they are refused: its next task
+// stays PENDING, with the refusal as its pending reason.
+func TestStoredRootTasksStayPending(t *testing.T) {
+	allow := true
+	e := startAPI(t, "", nil, func(c *scheduler.Config) { c.AllowRootTasks = allow })
+	e.awaitOffer()
+	job := asRole(jobConfig("flaps", 1, true, 1, "sleep 1; exit 1"), "root")
+	e.mustOK("createJob", map[string]any{"description": job})
+	byStatus := func() map[string][]api.ScheduledTask {
+		r := e.mustOK("getTasksStatus", map[string]any{"query": api.TaskQuery{Role: "root", Environment: "prod", JobName: "flaps"}})
+		out := map[string][]api.ScheduledTask{}
+		for _, tk := range r.Result.ScheduleStatusResult.Tasks {
+			out[tk.Status] = append(out[tk.Status], tk)
+		}
+		return out
+	}
+	e.eventually("the root task running", func() bool { return len(byStatus()["RUNNING"]) == 1 })
+	e.stop()
+	allow = false
+	e.restart()
+	e.awaitOffer()
+	// The task fails; its replacement must not launch.
+	want := "Role root would run its tasks as root"
+	var reason string
+	e.eventually("the replacement PENDING with the refusal", func() bool {
+		r := e.mustOK("getPendingReason", map[string]any{"query": api.TaskQuery{Role: "root", Environment: "prod", JobName: "flaps"}})
+		for _, pr := range r.Result.GetPendingReasonResult.Reasons {
+			reason = pr.Reason
+		}
+		return strings.Contains(reason, want)
+	})
+	ts := byStatus()
+	if len(ts["PENDING"]) != 1 || len(ts["ASSIGNED"])+len(ts["STARTING"])+len(ts["RUNNING"]) != 0 {
+		t.Fatalf("root tasks after the refusal: %v", ts)
+	}
+}

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/aurorabox/aurorabox/appliance/taskports"
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
 )
@@ -38,6 +39,12 @@ const (
 	ZKExternal = "external"
 )
 
+// API authentication modes (the auth key).
+const (
+	AuthBasic = "basic" // the scheduler requires HTTP basic auth for every RPC that changes state
+	AuthNone  = "none"  // the scheduler's API is open to anyone who can reach it
+)
+
 // MaxAgents bounds --agents: each agent is a simulated host.
 const MaxAgents = 16
 
@@ -55,9 +62,19 @@ type Config struct {
 	Agents        int             `mapstructure:"agents"`
 	Scheduler     Listener        `mapstructure:"scheduler"`
 	Observer      Listener        `mapstructure:"observer"`
+	// Auth is AuthBasic (the default: `up` generates a credential in the
+	// data dir and the scheduler requires it) or AuthNone.
+	Auth string `mapstructure:"auth"`
+	// AllowRootTasks lets jobs run as uid 0 (the scheduler's
+	// --allow-root-tasks).
+	AllowRootTasks bool `mapstructure:"allow_root_tasks"`
 
 	// File is the config file that was read, or "" when none was.
 	File string `mapstructure:"-"`
+	// TaskPorts is what the agents offer as their ports resource: set by
+	// `up` (a reserved free block with --ports auto); zero means
+	// taskports.Fixed.
+	TaskPorts taskports.Range `mapstructure:"-"`
 }
 
 // ZooKeeperConfig selects the embedded server or a real ensemble.
@@ -88,6 +105,8 @@ var defaults = map[string]any{
 	"agents":            1,
 	"scheduler.port":    8081,
 	"observer.port":     1338,
+	"auth":              AuthBasic,
+	"allow_root_tasks":  false,
 }
 
 // Keys returns all known config keys, sorted.
@@ -108,6 +127,9 @@ var flagKeys = map[string]string{
 	"cluster":  "cluster",
 	"ports":    "ports",
 	"agents":   "agents",
+	// up's own flags (AddUpFlags).
+	"auth":             "auth",
+	"allow-root-tasks": "allow_root_tasks",
 }
 
 // AddFlags registers the global flags on fs.
@@ -118,6 +140,12 @@ func AddFlags(fs *pflag.FlagSet) {
 	fs.String("cluster", "", "cluster name (default devcluster)")
 	fs.String("ports", "", `"fixed" (2181, 5050, 5051, 8081, 1338) or "auto" (free ports)`)
 	fs.Int("agents", 0, "number of Mesos agents, each a simulated host on 127.0.0.N (default 1)")
+}
+
+// AddUpFlags registers the flags of `up` that set keys.
+func AddUpFlags(fs *pflag.FlagSet) {
+	fs.String("auth", "", `scheduler API authentication: "basic" (a credential generated in the data dir; the default) or "none" (open API)`)
+	fs.Bool("allow-root-tasks", false, "let jobs run as uid 0 (role root, or a user with uid 0); refused by default")
 }
 
 // Load builds the configuration from defaults, the config file, the
@@ -268,6 +296,11 @@ func (c *Config) validate() error {
 		}
 	default:
 		return &FieldError{"zookeeper.mode", fmt.Sprintf("%q must be %q or %q", c.ZooKeeper.Mode, ZKEmbedded, ZKExternal)}
+	}
+	switch c.Auth {
+	case AuthBasic, AuthNone:
+	default:
+		return &FieldError{"auth", fmt.Sprintf("%q must be %q or %q", c.Auth, AuthBasic, AuthNone)}
 	}
 	if c.Agents < 1 || c.Agents > MaxAgents {
 		return &FieldError{"agents", fmt.Sprintf("%d must be between 1 and %d", c.Agents, MaxAgents)}

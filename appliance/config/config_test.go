@@ -1,6 +1,7 @@
 package config
 
 import (
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -31,6 +32,7 @@ func TestDefaults(t *testing.T) {
 		Ports: PortsFixed, ReadyTimeout: 30 * time.Second, ShutdownGrace: 10 * time.Second,
 		ZooKeeper: ZooKeeperConfig{Mode: ZKEmbedded, Port: 2181}, Agents: 1,
 		Master: Listener{5050}, Agent: Listener{5051}, Scheduler: Listener{8081}, Observer: Listener{1338},
+		Auth: AuthBasic,
 	}
 	if *cfg != want {
 		t.Fatalf("defaults:\n got %+v\nwant %+v", *cfg, want)
@@ -155,5 +157,75 @@ func TestResolvePorts(t *testing.T) {
 	}
 	if err := cfg.ResolvePorts(FreePort); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// auth and allow_root_tasks come from up's flags, the environment or the
+// file, in that order of precedence; bad values name the key.
+func TestAuthKeys(t *testing.T) {
+	upFlags := func(args ...string) *pflag.FlagSet {
+		fs := pflag.NewFlagSet("up", pflag.ContinueOnError)
+		AddFlags(fs)
+		AddUpFlags(fs)
+		if err := fs.Parse(args); err != nil {
+			t.Fatal(err)
+		}
+		return fs
+	}
+	file := filepath.Join(t.TempDir(), "a.yaml")
+	os.WriteFile(file, []byte("auth: none\nallow_root_tasks: true\n"), 0o600)
+	for _, c := range []struct {
+		name  string
+		args  []string
+		env   []string
+		auth  string
+		allow bool
+	}{
+		{"defaults", nil, nil, AuthBasic, false},
+		{"flags", []string{"--auth", "none", "--allow-root-tasks"}, nil, AuthNone, true},
+		{"env", nil, []string{"AURORABOX_AUTH=none", "AURORABOX_ALLOW_ROOT_TASKS=true"}, AuthNone, true},
+		{"file", []string{"--config", file}, nil, AuthNone, true},
+		{"flag over file", []string{"--config", file, "--auth", "basic", "--allow-root-tasks=false"}, nil, AuthBasic, false},
+	} {
+		cfg, err := Load(upFlags(c.args...), c.env, t.TempDir())
+		if err != nil || cfg.Auth != c.auth || cfg.AllowRootTasks != c.allow {
+			t.Errorf("%s: auth %q allow %v, %v; want %q %v", c.name, cfg.Auth, cfg.AllowRootTasks, err, c.auth, c.allow)
+		}
+	}
+	if _, err := Load(upFlags("--auth", "kerberos"), nil, t.TempDir()); err == nil || !strings.Contains(err.Error(), `auth: "kerberos" must be "basic" or "none"`) {
+		t.Errorf("bad auth: %v", err)
+	}
+	os.WriteFile(file, []byte("allow_root_tasks: maybe\n"), 0o600)
+	if _, err := Load(upFlags("--config", file), nil, t.TempDir()); err == nil || !strings.Contains(err.Error(), `a.yaml:1: allow_root_tasks: "maybe" is not true or false`) {
+		t.Errorf("bad bool: %v", err)
+	}
+}
+
+// A restart on --ports auto keeps the ports of the last run that are still
+// free, and picks new ones for the others.
+func TestResolvePortsKeeping(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	busyPort := busy.Addr().(*net.TCPAddr).Port
+	free, err := FreePort("127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := &Config{Ports: PortsAuto, Bind: "127.0.0.1"}
+	prev := map[string]int{"master.port": free, "agent.port": busyPort, "observer.port": free}
+	if err := cfg.ResolvePortsKeeping(prev, FreePort); err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Master.Port != free {
+		t.Errorf("master.port = %d, want the free recorded %d", cfg.Master.Port, free)
+	}
+	if cfg.Agent.Port == busyPort || cfg.Agent.Port == 0 {
+		t.Errorf("agent.port = %d: the recorded %d is taken", cfg.Agent.Port, busyPort)
+	}
+	if cfg.Observer.Port == free {
+		t.Errorf("observer.port = %d, the port master.port already has", cfg.Observer.Port)
 	}
 }

@@ -87,6 +87,12 @@ func convert(def any, s string) (any, error) {
 			return nil, fmt.Errorf("%q is not an integer", s)
 		}
 		return n, nil
+	case bool:
+		b, err := strconv.ParseBool(s)
+		if err != nil {
+			return nil, fmt.Errorf("%q is not true or false", s)
+		}
+		return b, nil
 	case time.Duration:
 		d, err := time.ParseDuration(s)
 		if err != nil {

@@ -20,11 +20,23 @@ func FreePort(bind string) (int, error) {
 // ResolvePorts replaces every configured port by a free one when Ports is
 // "auto". pick is FreePort outside tests.
 func (c *Config) ResolvePorts(pick func(bind string) (int, error)) error {
+	return c.ResolvePortsKeeping(nil, pick)
+}
+
+// ResolvePortsKeeping is ResolvePorts that keeps the port prev gives a key
+// (by PortKey.Key) when that port is still free, so that a restart keeps its
+// components' addresses.
+func (c *Config) ResolvePortsKeeping(prev map[string]int, pick func(bind string) (int, error)) error {
 	if c.Ports != PortsAuto {
 		return nil
 	}
 	seen := map[int]bool{}
 	for _, p := range c.PortKeys() {
+		if port := prev[p.Key]; port > 0 && port <= 65535 && !seen[port] && portFree(c.Bind, port) {
+			seen[port] = true
+			*p.Port = port
+			continue
+		}
 		for {
 			port, err := pick(c.Bind)
 			if err != nil {
@@ -39,4 +51,14 @@ func (c *Config) ResolvePorts(pick func(bind string) (int, error)) error {
 		}
 	}
 	return nil
+}
+
+// portFree reports whether a listener can bind port on bind.
+func portFree(bind string, port int) bool {
+	ln, err := net.Listen("tcp", net.JoinHostPort(bind, fmt.Sprint(port)))
+	if err != nil {
+		return false
+	}
+	ln.Close()
+	return true
 }

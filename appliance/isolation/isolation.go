@@ -213,6 +213,18 @@ func (i *Isolator) Load(id string) (*Container, error) {
 	return newContainer(id, h), nil
 }
 
+// List returns the ids of the containers under root (none in ModeNone).
+func (i *Isolator) List() ([]string, error) {
+	if i.be == nil {
+		return nil, nil
+	}
+	ids, err := i.be.list()
+	if err != nil {
+		return nil, fmt.Errorf("isolation: list containers: %w", err)
+	}
+	return ids, nil
+}
+
 // Cleanup destroys every container cgroup under root (killing what still runs in them) and
 // removes root itself, and its parents when they are left empty.
 func (i *Isolator) Cleanup() error {

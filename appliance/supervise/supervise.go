@@ -5,10 +5,13 @@
 //
 // Orphans. Children are started with PR_SET_PDEATHSIG=SIGTERM from a
 // dedicated OS thread, so they get SIGTERM when the supervisor dies, even by
-// kill -9. Grandchildren (task processes) are not covered by that, so every
-// child also carries a marker environment variable naming the appliance, and
-// Sweep finds and kills any process that still carries it. The appliance
-// sweeps at `up` (leftovers of a crashed supervisor) and at `down`.
+// kill -9. Grandchildren (executors and task processes) are not covered by
+// that, so every child also carries a marker environment variable naming the
+// appliance, and Sweep finds and kills any process that still carries it;
+// components also carry RoleVar, so that SweepComponents can tell them from
+// the executors and tasks they started. The appliance sweeps the components
+// at `up` (leftovers of a crashed supervisor: the tasks survive it, and the
+// agent recovers them) and everything at `down`.
 package supervise
 
 import (
@@ -39,6 +42,9 @@ type Spec struct {
 	Probe        Probe    // nil: ready once started
 	ReadyTimeout time.Duration
 	StopGrace    time.Duration
+	// DeathSignal is what the component gets when the supervisor dies
+	// (PR_SET_PDEATHSIG); SIGTERM when zero.
+	DeathSignal syscall.Signal
 }
 
 // Health of a component.
@@ -173,13 +179,17 @@ func (s *Supervisor) spawn(p *proc) error {
 	defer log.Close() // the child has its own copy
 	fmt.Fprintf(log, "--- %s aurorabox: starting %s\n", s.opts.Clock.Now().Format(time.RFC3339Nano), p.spec.Name)
 	cmd := exec.Command(p.spec.Path, p.spec.Args...)
-	cmd.Env = p.spec.Env
+	cmd.Env = append(p.spec.Env[:len(p.spec.Env):len(p.spec.Env)], RoleVar+"="+p.spec.Name)
 	cmd.Dir = p.spec.Dir
 	cmd.Stdout = log
 	cmd.Stderr = log
+	death := p.spec.DeathSignal
+	if death == 0 {
+		death = syscall.SIGTERM
+	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{
 		Setpgid:   true, // its own group, so that stop reaches its children too
-		Pdeathsig: syscall.SIGTERM,
+		Pdeathsig: death,
 	}
 	if err := startPinned(cmd); err != nil {
 		return fmt.Errorf("%s: start %s: %w (log: %s)", p.spec.Name, p.spec.Path, err, p.spec.Log)

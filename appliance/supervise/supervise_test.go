@@ -389,3 +389,44 @@ func TestStopExceptKeepsOneForTheSweep(t *testing.T) {
 		t.Fatalf("left after Stop: %v", got)
 	}
 }
+
+// The components a supervisor starts carry RoleVar; what they start outside
+// their process groups (executors, tasks) does not, and SweepComponents
+// leaves it alone while Sweep takes everything.
+func TestSweepComponentsSparesTasks(t *testing.T) {
+	dir := t.TempDir()
+	s := New(Options{})
+	if err := s.Start(context.Background(), []Spec{{Name: "comp", Path: "sleep", Args: []string{"300"},
+		Env: append(os.Environ(), Marker(dir)), Log: filepath.Join(dir, "comp.log")}}); err != nil {
+		t.Fatal(err)
+	}
+	comp := s.Status()[0].PID
+	got := FindComponents(Marker(dir))
+	s.Stop()
+	if len(got) != 1 || got[0] != comp {
+		t.Fatalf("FindComponents = %v, want the component %d", got, comp)
+	}
+	// What a crashed supervisor leaves: a component and a task.
+	start := func(env ...string) *exec.Cmd {
+		cmd := exec.Command("sleep", "300")
+		cmd.Env = append(os.Environ(), env...)
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		go cmd.Wait()
+		t.Cleanup(func() { cmd.Process.Kill() })
+		return cmd
+	}
+	start(Marker(dir), RoleVar+"=agent")
+	task := start(Marker(dir))
+	if n := SweepComponents(Marker(dir), time.Second); n != 1 {
+		t.Fatalf("SweepComponents = %d, want 1", n)
+	}
+	if got := Find(Marker(dir)); len(got) != 1 || got[0] != task.Process.Pid {
+		t.Fatalf("after SweepComponents: %v, want only the task %d", got, task.Process.Pid)
+	}
+	if n := Sweep(Marker(dir), time.Second); n != 1 || len(Find(Marker(dir))) != 0 {
+		t.Fatalf("Sweep = %d, left %v", n, Find(Marker(dir)))
+	}
+}

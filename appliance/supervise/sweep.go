@@ -14,14 +14,43 @@ import (
 // appliance starts, with the appliance's data dir as its value.
 const MarkerVar = "AURORABOX_APPLIANCE"
 
+// RoleVar names, in the environment of every component the supervisor
+// starts, the component's name. The processes that carry the marker but no
+// role are what the components started outside their process groups:
+// executors and their tasks, which outlive a supervisor's crash so that the
+// agent can recover them.
+const RoleVar = "AURORABOX_ROLE"
+
+// SignalOrphaned is the death signal of a component that must outlive the
+// others when the supervisor dies (ZooKeeper, whose clients' sessions and
+// ephemeral nodes would otherwise stay until they expire, delaying the next
+// start): on it, the component waits for AwaitComponentsGone before it
+// stops.
+const SignalOrphaned = syscall.SIGUSR1
+
+// AwaitComponentsGone waits until no other component of the appliance
+// marked by marker runs, for at most timeout.
+func AwaitComponentsGone(marker string, timeout time.Duration) {
+	deadline := time.Now().Add(timeout)
+	for len(FindComponents(marker)) > 0 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 // Marker returns the MarkerVar=value entry for the appliance at dataDir.
 func Marker(dataDir string) string { return MarkerVar + "=" + dataDir }
 
 // Find lists the pids of processes whose environment contains marker
 // (exactly, as one NUL-separated entry), other than this process.
-func Find(marker string) []int {
+func Find(marker string) []int { return find(marker, false) }
+
+// FindComponents is Find restricted to component processes (those that
+// also carry RoleVar).
+func FindComponents(marker string) []int { return find(marker, true) }
+
+func find(marker string, components bool) []int {
 	entries, _ := filepath.Glob("/proc/[0-9]*/environ")
-	want := []byte(marker)
+	want, role := []byte(marker), []byte(RoleVar+"=")
 	self := os.Getpid()
 	var pids []int
 	for _, e := range entries {
@@ -33,13 +62,13 @@ func Find(marker string) []int {
 		if err != nil {
 			continue // gone, or not ours to read
 		}
+		marked, hasRole := false, false
 		for _, kv := range bytes.Split(env, []byte{0}) {
-			if bytes.Equal(kv, want) {
-				if !isZombie(pid) {
-					pids = append(pids, pid)
-				}
-				break
-			}
+			marked = marked || bytes.Equal(kv, want)
+			hasRole = hasRole || bytes.HasPrefix(kv, role)
+		}
+		if marked && (hasRole || !components) && !isZombie(pid) {
+			pids = append(pids, pid)
 		}
 	}
 	return pids
@@ -58,21 +87,31 @@ func isZombie(pid int) bool {
 // Sweep sends SIGTERM to every process carrying marker, waits up to grace for
 // them to exit, then SIGKILLs the rest. It returns how many it found.
 func Sweep(marker string, grace time.Duration) int {
-	return SweepExcept(marker, grace, nil)
+	return sweep(func() []int { return Find(marker) }, grace)
+}
+
+// SweepComponents is Sweep restricted to component processes: what a
+// crashed supervisor left of its components, leaving executors and tasks to
+// the agent that recovers them.
+func SweepComponents(marker string, grace time.Duration) int {
+	return sweep(func() []int { return FindComponents(marker) }, grace)
 }
 
 // SweepExcept is Sweep leaving alone the processes for which spare
-// reports true (nil spares none).
+// reports true.
 func SweepExcept(marker string, grace time.Duration, spare func(pid int) bool) int {
-	find := func() []int {
+	return sweep(func() []int {
 		var out []int
 		for _, pid := range Find(marker) {
-			if spare == nil || !spare(pid) {
+			if !spare(pid) {
 				out = append(out, pid)
 			}
 		}
 		return out
-	}
+	}, grace)
+}
+
+func sweep(find func() []int, grace time.Duration) int {
 	pids := find()
 	if len(pids) == 0 {
 		return 0

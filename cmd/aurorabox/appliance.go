@@ -82,6 +82,7 @@ func upCommand() *cobra.Command {
 		},
 	}
 	cmd.Flags().BoolVarP(&detach, "detach", "d", false, "run in the background; return once every component is ready")
+	config.AddUpFlags(cmd.Flags())
 	return cmd
 }
 

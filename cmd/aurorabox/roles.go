@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -16,6 +17,7 @@ import (
 	"github.com/aurorabox/aurorabox/appliance/mesos/commandexec"
 	"github.com/aurorabox/aurorabox/appliance/mesos/master"
 	"github.com/aurorabox/aurorabox/appliance/mesos/mesoszk"
+	"github.com/aurorabox/aurorabox/appliance/supervise"
 	"github.com/aurorabox/aurorabox/appliance/zookeeper"
 	"github.com/aurorabox/aurorabox/executor"
 	"github.com/spf13/cobra"
@@ -29,6 +31,33 @@ func roleCommands() []*cobra.Command {
 
 func signalContext(cmd *cobra.Command) (context.Context, context.CancelFunc) {
 	return signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+}
+
+// outliveComponents returns a context that also ends when the supervisor has
+// died (supervise.SignalOrphaned, its death signal for ZooKeeper) and the
+// other components have stopped, for at most 5 s: they get SIGTERM at the
+// same moment and close their ZooKeeper sessions as they stop, which a
+// ZooKeeper stopping with them would leave to expire, so that the next start
+// would wait for the old scheduler's leadership to time out.
+func outliveComponents(ctx context.Context, logger *slog.Logger) context.Context {
+	marker, ok := os.LookupEnv(supervise.MarkerVar)
+	if !ok {
+		return ctx
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	orphaned := make(chan os.Signal, 1)
+	signal.Notify(orphaned, supervise.SignalOrphaned)
+	go func() {
+		select {
+		case <-ctx.Done():
+		case <-orphaned:
+			logger.Info("supervisor gone; stopping once the other components have")
+			supervise.AwaitComponentsGone(supervise.Marker(marker), 5*time.Second)
+		}
+		signal.Stop(orphaned)
+		cancel()
+	}()
+	return ctx
 }
 
 func zookeeperCommand() *cobra.Command {
@@ -52,6 +81,7 @@ func zookeeperCommand() *cobra.Command {
 			zc.ListenAddr, zc.DataDir, zc.Logger = listen, dataDir, newLogger()
 			ctx, stop := signalContext(cmd)
 			defer stop()
+			ctx = outliveComponents(ctx, zc.Logger)
 			if err := zookeeper.Run(ctx, zc); err != nil {
 				return &exitError{1, err}
 			}
@@ -69,7 +99,8 @@ func zookeeperCommand() *cobra.Command {
 }
 
 func masterCommand() *cobra.Command {
-	var listen, hostname, zkURL string
+	var listen, hostname, zkURL, secretFile string
+	var insecureAgents bool
 	var pingTimeout time.Duration
 	var maxPingTimeouts int
 	cmd := &cobra.Command{
@@ -91,8 +122,19 @@ func masterCommand() *cobra.Command {
 				return &exitError{1, fmt.Errorf("master: %w", err)}
 			}
 			logger := newLogger()
+			var secret []byte
+			if secretFile != "" {
+				if secret, err = master.ReadAgentSecret(secretFile); err != nil {
+					return &exitError{2, fmt.Errorf("master: --agent-secret-file: %w", err)}
+				}
+			} else if insecureAgents {
+				logger.Warn("--insecure-agents: any local user can act as an agent and forge task updates")
+			} else {
+				logger.Warn("no --agent-secret-file: every agent will be refused (--insecure-agents accepts any)")
+			}
 			m := master.New(master.Config{ListenAddr: ln.Addr().String(), Hostname: hostname, Logger: logger,
-				AgentPingTimeout: pingTimeout, MaxAgentPingTimeouts: maxPingTimeouts})
+				AgentPingTimeout: pingTimeout, MaxAgentPingTimeouts: maxPingTimeouts,
+				AgentSecret: secret, InsecureAgents: insecureAgents && secretFile == ""})
 			if zkURL != "" {
 				u, err := mesoszk.ParseURL(zkURL)
 				if err != nil {
@@ -112,13 +154,15 @@ func masterCommand() *cobra.Command {
 	cmd.Flags().StringVar(&zkURL, "zk", "", "register for master detection under this zk://host:port/path (as mesos-master --zk)")
 	cmd.Flags().DurationVar(&pingTimeout, "agent-ping-timeout", 15*time.Second, "how long an agent has to answer a ping (as mesos-master --agent_ping_timeout)")
 	cmd.Flags().IntVar(&maxPingTimeouts, "max-agent-ping-timeouts", 5, "unanswered pings in a row after which an agent is taken for disconnected (as mesos-master --max_agent_ping_timeouts)")
+	cmd.Flags().StringVar(&secretFile, "agent-secret-file", "", "file (0600) with the secret agents must present (up writes <data-dir>/agent.secret)")
+	cmd.Flags().BoolVar(&insecureAgents, "insecure-agents", false, "without --agent-secret-file, accept any agent (any local user can then forge task updates)")
 	return cmd
 }
 
 func agentCommand() *cobra.Command {
-	var listen, masterURL, workDir, hostname, res, attrs, name string
+	var listen, masterURL, workDir, hostname, res, attrs, name, secretFile string
 	var gcDelay time.Duration
-	var enableCFS bool
+	var enableCFS, authExecutors bool
 	cmd := &cobra.Command{
 		Use:   "agent",
 		Short: "Run the Mesos-compatible agent (started by up)",
@@ -145,6 +189,12 @@ func agentCommand() *cobra.Command {
 			if err != nil {
 				return &exitError{2, err}
 			}
+			var secret []byte
+			if secretFile != "" {
+				if secret, err = master.ReadAgentSecret(secretFile); err != nil {
+					return &exitError{2, fmt.Errorf("agent: --agent-secret-file: %w", err)}
+				}
+			}
 			exe, err := os.Executable()
 			if err != nil {
 				return err
@@ -162,7 +212,7 @@ func agentCommand() *cobra.Command {
 			a, err := agent.New(agent.Config{
 				ListenAddr: ln.Addr().String(), Hostname: hostname, MasterURL: masterURL, WorkDir: workDir, Name: name,
 				Resources: resources, Attributes: attributes, Exe: exe, ExtraEnv: extraEnv, Logger: newLogger(),
-				GCDelay: gcDelay, EnableCFS: enableCFS,
+				GCDelay: gcDelay, EnableCFS: enableCFS, MasterSecret: secret, AuthenticateExecutors: authExecutors,
 			})
 			if err != nil {
 				return &exitError{1, err}
@@ -178,6 +228,8 @@ func agentCommand() *cobra.Command {
 	f.StringVar(&res, "resources", "", `resources overriding the detected ones by name, e.g. "cpus:4;mem:4096;ports:[31000-32000]"`)
 	f.StringVar(&attrs, "attributes", "", `attributes, e.g. "rack:r1;host:h1"`)
 	f.StringVar(&name, "name", "", "tells apart agents sharing one work dir (up --agents)")
+	f.BoolVar(&authExecutors, "authenticate-http-executors", true, "require each executor's token (MESOS_EXECUTOR_AUTHENTICATION_TOKEN) on the executor API (as mesos-agent --authenticate_http_executors)")
+	f.StringVar(&secretFile, "agent-secret-file", "", "file (0600) with the secret the master expects of agents (its --agent-secret-file)")
 	f.BoolVar(&enableCFS, "cgroups-enable-cfs", false, "enforce cpus as a CFS quota, not only as cpu shares (Mesos --cgroups_enable_cfs)")
 	f.DurationVar(&gcDelay, "gc-delay", 7*24*time.Hour, "how long terminated sandboxes are kept while the disk has room (Mesos --gc_delay)")
 	return cmd
@@ -222,7 +274,8 @@ v1 executor API, runs the task's processes with Thermos semantics, health-checks
 	f.StringVar(&cfg.AnnouncerEnsemble, "announcer-ensemble", "", "ZooKeeper ensemble (host:port,...) for ServerSet announcements; empty disables them")
 	f.StringVar(&cfg.AnnouncerServersetPath, "announcer-serverset-path", "/aurora", "base path of the announcements")
 	f.StringVar(&cfg.AnnouncerHostname, "announcer-hostname", "", "host to announce (default: the agent's hostname)")
-	f.BoolVar(&cfg.NoSetuid, "nosetuid", false, "run processes as the executor's user even when the role user exists")
+	f.BoolVar(&cfg.AnnouncerAllowCustomServersetPath, "announcer-allow-custom-serverset-path", false, "let an Announcer's zk_path replace the ServerSet path made from the job key")
+	f.BoolVar(&cfg.NoSetuid, "nosetuid", false, "run processes as the executor's user, never as the role's user")
 	return cmd
 }
 

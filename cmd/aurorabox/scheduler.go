@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -19,10 +20,12 @@ import (
 
 	"github.com/aurorabox/aurorabox/appliance"
 	"github.com/aurorabox/aurorabox/appliance/mesos/mesoszk"
+	"github.com/aurorabox/aurorabox/appliance/zookeeper/zklog"
 	"github.com/aurorabox/aurorabox/executor/announcer"
 	"github.com/aurorabox/aurorabox/scheduler"
 	"github.com/aurorabox/aurorabox/scheduler/cron"
 	"github.com/aurorabox/aurorabox/scheduler/election"
+	"github.com/aurorabox/aurorabox/scheduler/shiro"
 	"github.com/aurorabox/aurorabox/scheduler/state"
 	"github.com/aurorabox/aurorabox/scheduler/storage"
 	"github.com/go-zookeeper/zk"
@@ -35,7 +38,7 @@ func schedulerCommand() *cobra.Command {
 	var slaMinInstances int
 	var overhead scheduler.Overhead
 	var maxTasks, observerPort, maxUpdateFailures, updateHistory int
-	var enablePreemptor bool
+	var enablePreemptor, allowRootTasks bool
 	var offerReservation time.Duration
 	var knobs *schedulerKnobs
 	cmd := &cobra.Command{
@@ -113,7 +116,7 @@ explicitly wins over the profile. --reconciliation-interval sets both reconcilia
 				// naming one is its previous process's, never a leader
 				// to redirect to.
 				self := []string{net.JoinHostPort(hostname, port), ln.Addr().String()}
-				finder, closeFinder := leaderFinder(servers, serversetPath, self)
+				finder, closeFinder := leaderFinder(servers, serversetPath, self, logger)
 				defer closeFinder()
 				sc.LeaderFinder = finder
 				setHandler(scheduler.StandbyHandler(self, sc.LeaderFinder))
@@ -129,7 +132,7 @@ explicitly wins over the profile. --reconciliation-interval sets both reconcilia
 				lost = l.Lost()
 			}
 			if strings.HasPrefix(masterURL, "zk://") {
-				if masterURL, err = detectMaster(ctx, masterURL); err != nil {
+				if masterURL, err = detectMaster(ctx, masterURL, logger); err != nil {
 					return &exitError{1, fmt.Errorf("scheduler: %w", err)}
 				}
 			}
@@ -149,7 +152,7 @@ explicitly wins over the profile. --reconciliation-interval sets both reconcilia
 			sc.FailoverTimeout, sc.Overhead, sc.MaxTasksPerJob = failover, overhead, maxTasks
 			sc.ObserverPort, sc.MaxUpdateInstanceFailures, sc.UpdateReservation = observerPort, maxUpdateFailures, updateReservation
 			sc.UpdateHistoryPerJob, sc.CronTimezone, sc.HostMaintenancePollInterval = updateHistory, cronTZ, maintenancePoll
-			sc.SlaMinRequiredInstances = slaMinInstances
+			sc.SlaMinRequiredInstances, sc.AllowRootTasks = slaMinInstances, allowRootTasks
 			ctx, cancel := context.WithCancel(ctx)
 			defer cancel()
 			advertErr := make(chan error, 1)
@@ -221,6 +224,7 @@ explicitly wins over the profile. --reconciliation-interval sets both reconcilia
 	f.StringVar(&dataDir, "data-dir", "", "the scheduler's store and backups (default: <data-dir>/scheduler)")
 	f.StringVar(&hostname, "hostname", "", "host to advertise (default: the listen host)")
 	f.StringVar(&shiroINI, "shiro-ini", "", "require HTTP basic auth for mutating API calls, users from this file's [users] section (as Aurora's -shiro_ini)")
+	f.BoolVar(&allowRootTasks, "allow-root-tasks", false, "accept jobs whose role runs as uid 0 (root, or a user with uid 0); refused as INVALID_REQUEST otherwise")
 	f.StringVar(&announcerEnsemble, "announcer-ensemble", "", "ZooKeeper ensemble passed to executors for task announcements")
 	f.StringVar(&restore, "restore", "", "replace the store with this backup (from performBackup) before starting")
 	f.StringVar(&profile, "timing-profile", "dev", `defaults of the timing flags: "dev" or "aurora"`)
@@ -247,8 +251,8 @@ explicitly wins over the profile. --reconciliation-interval sets both reconcilia
 // ServerSet under path, for a standby's redirects, leaving out members
 // that name one of self (this scheduler's previous process's), and a
 // function that closes its ZooKeeper session.
-func leaderFinder(servers []string, path string, self []string) (func() (string, bool), func()) {
-	conn, _, err := zk.Connect(servers, 10*time.Second, zk.WithLogInfo(false))
+func leaderFinder(servers []string, path string, self []string, logger *slog.Logger) (func() (string, bool), func()) {
+	conn, _, err := zk.Connect(servers, 10*time.Second, zk.WithLogInfo(false), zklog.Option(logger, slog.LevelWarn))
 	if err != nil {
 		return func() (string, bool) { return "", false }, func() {}
 	}
@@ -277,12 +281,12 @@ func leaderFinder(servers []string, path string, self []string) (func() (string,
 
 // detectMaster finds the leading master under a zk:// URL, waiting for one
 // for up to a minute.
-func detectMaster(ctx context.Context, zkURL string) (string, error) {
+func detectMaster(ctx context.Context, zkURL string, logger *slog.Logger) (string, error) {
 	u, err := mesoszk.ParseURL(zkURL)
 	if err != nil {
 		return "", fmt.Errorf("--master: %w", err)
 	}
-	conn, _, err := mesoszk.Connect(u, 10*time.Second)
+	conn, _, err := mesoszk.Connect(u, 10*time.Second, logger)
 	if err != nil {
 		return "", err
 	}
@@ -301,37 +305,16 @@ func detectMaster(ctx context.Context, zkURL string) (string, error) {
 }
 
 // readUsers reads the [users] section of a Shiro INI file, as Aurora's
-// -shiro_ini: lines `name = password[, role...]`. Roles are not used yet:
-// every listed user may call every RPC.
+// -shiro_ini: user name → password. Roles are not used yet: every listed
+// user may call every RPC.
 func readUsers(path string) (map[string]string, error) {
-	b, err := os.ReadFile(path)
+	list, err := shiro.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
-	users := map[string]string{}
-	section := ""
-	for i, line := range strings.Split(string(b), "\n") {
-		line = strings.TrimSpace(line)
-		switch {
-		case line == "" || strings.HasPrefix(line, "#") || strings.HasPrefix(line, ";"):
-			continue
-		case strings.HasPrefix(line, "[") && strings.HasSuffix(line, "]"):
-			section = strings.TrimSpace(line[1 : len(line)-1])
-			continue
-		}
-		if section != "users" {
-			continue
-		}
-		name, rest, ok := strings.Cut(line, "=")
-		pass, _, _ := strings.Cut(rest, ",")
-		name, pass = strings.TrimSpace(name), strings.TrimSpace(pass)
-		if !ok || name == "" || pass == "" {
-			return nil, fmt.Errorf("%s:%d: want `name = password[, roles]` in [users]", path, i+1)
-		}
-		users[name] = pass
-	}
-	if len(users) == 0 {
-		return nil, fmt.Errorf("%s: no users in a [users] section", path)
+	users := make(map[string]string, len(list))
+	for _, u := range list {
+		users[u.Name] = u.Password
 	}
 	return users, nil
 }

@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/aurorabox/aurorabox/appliance/zookeeper/zklog"
 	"github.com/go-zookeeper/zk"
 )
 
@@ -124,7 +125,7 @@ func Start(ctx context.Context, cfg Config) (*Announcer, error) {
 	}
 	conn, _, err := zk.Connect(cfg.Servers, cfg.SessionTimeout,
 		zk.WithHostProvider(a.hosts),
-		zk.WithLogger(zkLogger{a.logger}),
+		zklog.Option(a.logger, slog.LevelDebug),
 		zk.WithEventCallback(a.onEvent))
 	if err != nil {
 		return nil, fmt.Errorf("announcer: connect to %s: %w", strings.Join(cfg.Servers, ","), err)
@@ -637,11 +638,4 @@ func (p *hostProvider) reset() {
 	p.mu.Lock()
 	p.tried = 0
 	p.mu.Unlock()
-}
-
-// zkLogger sends go-zookeeper's messages to slog at debug level.
-type zkLogger struct{ l *slog.Logger }
-
-func (z zkLogger) Printf(format string, args ...any) {
-	z.l.Debug(fmt.Sprintf(format, args...), "component", "zk-client")
 }

@@ -20,6 +20,7 @@ import (
 	"io"
 	"log/slog"
 	"net/url"
+	"os"
 	"sync"
 	"time"
 
@@ -62,6 +63,10 @@ type Driver struct {
 	doneOnce sync.Once
 }
 
+// EnvAuthenticationToken is where the agent puts the executor's token;
+// New reads it and removes it from the environment.
+const EnvAuthenticationToken = "MESOS_EXECUTOR_AUTHENTICATION_TOKEN"
+
 // New prepares a driver for the executor described by cfg (usually
 // config.FromEnv()).
 func New(cfg config.Config, logger *slog.Logger) *Driver {
@@ -69,8 +74,15 @@ func New(cfg config.Config, logger *slog.Logger) *Driver {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	endpoint := url.URL{Scheme: "http", Host: cfg.AgentEndpoint, Path: "/api/v1/executor"}
-	cli := httpcli.New(httpcli.Endpoint(endpoint.String()), httpcli.Codec(codecs.ByMediaType[codecs.MediaTypeProtobuf]),
-		httpcli.Do(httpcli.With(httpcli.Timeout(10*time.Second))))
+	cliOpts := []httpcli.Opt{httpcli.Endpoint(endpoint.String()), httpcli.Codec(codecs.ByMediaType[codecs.MediaTypeProtobuf]),
+		httpcli.Do(httpcli.With(httpcli.Timeout(10 * time.Second)))}
+	// The agent's token for this executor (Mesos' HTTP executor
+	// authentication), kept from the processes the executor starts.
+	if token := os.Getenv(EnvAuthenticationToken); token != "" {
+		os.Unsetenv(EnvAuthenticationToken)
+		cliOpts = append(cliOpts, httpcli.RequestOptions(httpcli.Header("Authorization", "Bearer "+token)))
+	}
+	cli := httpcli.New(cliOpts...)
 	opts := executor.CallOptions{calls.Framework(cfg.FrameworkID), calls.Executor(cfg.ExecutorID)}
 	return &Driver{
 		cfg: cfg, logger: logger,

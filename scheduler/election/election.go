@@ -23,6 +23,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/aurorabox/aurorabox/appliance/zookeeper/zklog"
 	"github.com/go-zookeeper/zk"
 )
 
@@ -84,7 +85,7 @@ func Elect(ctx context.Context, servers []string, groupPath, participant string,
 	for _, opt := range opts {
 		opt(&o)
 	}
-	conn, events, err := zk.Connect(servers, sessionTimeout, zk.WithLogInfo(false))
+	conn, events, err := zk.Connect(servers, sessionTimeout, zk.WithLogInfo(false), zklog.Option(logger, slog.LevelWarn))
 	if err != nil {
 		return nil, fmt.Errorf("election: %w", err)
 	}

@@ -1,8 +1,12 @@
 package election
 
 import (
+	"bytes"
 	"context"
+	"log/slog"
 	"net"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -119,5 +123,45 @@ func TestReclaimAfterRestart(t *testing.T) {
 	defer cancel()
 	if _, err := Elect(ctx, servers, group, "b.local:8081", 60*time.Second, nil, Reclaim()); err == nil {
 		t.Fatal("elected ahead of another live candidate")
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the zk client's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// go-zookeeper's own lines (here: its failed connection attempts) go to the
+// candidate's slog logger, formatted, rather than to the standard logger.
+func TestZKClientLogsThroughSlog(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // nothing listens there: every connection attempt fails
+	var buf syncBuffer
+	logger := slog.New(slog.NewTextHandler(&buf, nil))
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	if _, err := Elect(ctx, []string{addr}, "/g", "a", 5*time.Second, logger); err == nil {
+		t.Fatal("elected without a ZooKeeper")
+	}
+	out := buf.String()
+	if !strings.Contains(out, "level=WARN msg=\"failed to connect to "+addr) || !strings.Contains(out, "component=zk-client") {
+		t.Fatalf("the zk client's connection failures are not in the slog output:\n%s", out)
 	}
 }

@@ -14,8 +14,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -29,6 +31,7 @@ import (
 
 	"github.com/aurorabox/aurorabox/appliance/isolation"
 	"github.com/aurorabox/aurorabox/appliance/mesos/master"
+	"github.com/aurorabox/aurorabox/appliance/sandboxfs"
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 )
 
@@ -38,6 +41,15 @@ type Config struct {
 	Hostname   string // default: the listen host
 	MasterURL  string // http://host:port of the master
 	WorkDir    string // Mesos --work_dir
+	// AuthenticateExecutors makes every call of the executor API carry
+	// the calling executor's token (EnvExecutorToken), as Mesos'
+	// --authenticate_http_executors: without it any local user could send
+	// updates for any task.
+	AuthenticateExecutors bool
+	// MasterSecret is the agent secret the master checks on every request
+	// of the internal agent protocol (master.Config.AgentSecret); empty
+	// for a master that accepts any agent (--insecure-agents).
+	MasterSecret []byte
 	// Name tells apart agents that share one work dir (simulated hosts of
 	// `up --agents N`): each keeps its own id link, meta/slaves/latest-<name>.
 	// Empty for a lone agent (meta/slaves/latest, as Mesos).
@@ -87,15 +99,19 @@ type Config struct {
 	// IgnorePings, if set and true, leaves the master's pings unanswered,
 	// as a hung agent would (tests).
 	IgnorePings func() bool
-	Logger      *slog.Logger
-	Now         func() time.Time
+	// FilesLimiter bounds the /files requests in flight per client and in
+	// total; default sandboxfs.NewLimiter(0, 0) (its defaults).
+	FilesLimiter *sandboxfs.Limiter
+	Logger       *slog.Logger
+	Now          func() time.Time
 }
 
 // Agent is a running agent.
 type Agent struct {
-	cfg    Config
-	client *http.Client
-	start  time.Time
+	cfg     Config
+	client  *http.Client
+	start   time.Time
+	execKey []byte // signs executor tokens, with Config.AuthenticateExecutors
 
 	mu         sync.Mutex
 	id         string
@@ -132,6 +148,9 @@ func New(cfg Config) (*Agent, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.FilesLimiter == nil {
+		cfg.FilesLimiter = sandboxfs.NewLimiter(0, 0)
+	}
 	if cfg.ExecutorShutdownGrace <= 0 {
 		cfg.ExecutorShutdownGrace = 5 * time.Second
 	}
@@ -163,7 +182,15 @@ func New(cfg Config) (*Agent, error) {
 		}
 		cfg.Isolator = iso
 	}
-	if err := os.MkdirAll(cfg.WorkDir, 0o755); err != nil {
+	// Search-only for others: a task's user reaches its own sandbox (0700,
+	// its own) by name, and lists nothing on the way (see
+	// startExecutorLocked).
+	if err := mkdirSearchable(cfg.WorkDir, cfg.WorkDir); err != nil {
+		return nil, fmt.Errorf("work dir: %w", err)
+	}
+	// The meta dir (every task's config in its checkpoints) is the agent's
+	// alone, also when an older agent made it 0755.
+	if err := os.Chmod(filepath.Join(cfg.WorkDir, "meta"), 0o700); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("work dir: %w", err)
 	}
 	cfg.Resources = mergeResources(DetectResources(cfg.WorkDir), cfg.Resources)
@@ -185,6 +212,13 @@ func New(cfg Config) (*Agent, error) {
 		info:       mesos.AgentInfo{Hostname: cfg.Hostname, Port: &port32, Resources: cfg.Resources, Attributes: cfg.Attributes},
 		notices:    make(chan masterNotice, 1024),
 	}
+	if cfg.AuthenticateExecutors {
+		k, err := loadExecutorKey(a.executorKeyFile())
+		if err != nil {
+			return nil, fmt.Errorf("executor authentication: %w", err)
+		}
+		a.execKey = k
+	}
 	a.id = a.loadAgentID()
 	a.updates = newUpdateManager(a.forwardUpdate, cfg.StatusUpdateRetryInterval, cfg.Logger)
 	if a.id != "" {
@@ -194,6 +228,7 @@ func New(cfg Config) (*Agent, error) {
 		}
 		a.recoverExecutors()
 	}
+	a.destroyOrphanContainers()
 	return a, nil
 }
 
@@ -217,7 +252,7 @@ func (a *Agent) loadAgentID() string {
 }
 
 func (a *Agent) saveAgentID(id string) error {
-	if err := os.MkdirAll(filepath.Join(a.metaDir(), id), 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Join(a.metaDir(), id), 0o700); err != nil {
 		return err
 	}
 	tmp := filepath.Join(a.metaDir(), "."+a.idLink()+".tmp")
@@ -297,6 +332,7 @@ func (a *Agent) connectMaster(ctx context.Context) error {
 		return err
 	}
 	req.Header.Set("Content-Type", "application/json")
+	a.authorize(req)
 	// The stream stays open for as long as we are registered: no timeout.
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -447,12 +483,25 @@ func (a *Agent) noticeLoop(ctx context.Context) {
 	}
 }
 
+// authorize adds the agent secret to a request for the master.
+func (a *Agent) authorize(req *http.Request) {
+	if len(a.cfg.MasterSecret) > 0 {
+		req.Header.Set("Authorization", master.AgentAuthorization(a.cfg.MasterSecret))
+	}
+}
+
 func (a *Agent) postMaster(path string, v any) error {
 	body, err := json.Marshal(v)
 	if err != nil {
 		return err
 	}
-	resp, err := a.client.Post(a.cfg.MasterURL+path, "application/json", bytes.NewReader(body))
+	req, err := http.NewRequest("POST", a.cfg.MasterURL+path, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	a.authorize(req)
+	resp, err := a.client.Do(req)
 	if err != nil {
 		return err
 	}

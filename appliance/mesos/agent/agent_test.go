@@ -21,9 +21,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aurorabox/aurorabox/appliance/isolation"
 	"github.com/aurorabox/aurorabox/appliance/mesos/agent"
 	"github.com/aurorabox/aurorabox/appliance/mesos/commandexec"
 	"github.com/aurorabox/aurorabox/appliance/mesos/master"
+	"github.com/aurorabox/aurorabox/appliance/mesos/mesostest"
+	"github.com/gogo/protobuf/proto"
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 	"github.com/mesos/mesos-go/api/v1/lib/encoding"
 	"github.com/mesos/mesos-go/api/v1/lib/encoding/codecs"
@@ -119,6 +122,9 @@ type cluster struct {
 	sched     *sched
 }
 
+// testAgentSecret authenticates the test agents to their masters.
+var testAgentSecret = []byte("test-agent-secret-0123456789abcdef0123456789")
+
 // startCluster runs a master and an agent, and subscribes a framework.
 func startCluster(t *testing.T, opts ...func(*agent.Config)) *cluster {
 	t.Helper()
@@ -131,7 +137,7 @@ func startCluster(t *testing.T, opts ...func(*agent.Config)) *cluster {
 func startMasterAndAgent(t *testing.T, opts ...func(*agent.Config)) *cluster {
 	t.Helper()
 	msrv := httptest.NewUnstartedServer(nil)
-	m := master.New(master.Config{ListenAddr: msrv.Listener.Addr().String()})
+	m := master.New(master.Config{ListenAddr: msrv.Listener.Addr().String(), AgentSecret: testAgentSecret})
 	msrv.Config.Handler = m.Handler()
 	msrv.Start()
 	t.Cleanup(msrv.Close)
@@ -149,11 +155,11 @@ func startAgent(t *testing.T, masterURL string, opts ...func(*agent.Config)) *cl
 	}
 	self, _ := os.Executable()
 	workDir := t.TempDir()
-	res, _ := agent.ParseResources("cpus:2;mem:1024;disk:1024;ports:[31000-31010]")
+	res, _ := agent.ParseResources("cpus:2;mem:1024;disk:1024;" + mesostest.ReservePorts(t, 11).Resource())
 	attrs, _ := agent.ParseAttributes("rack:r1;host:h1")
 	cfg := agent.Config{
 		ListenAddr: ln.Addr().String(), MasterURL: masterURL, WorkDir: workDir, Resources: res, Attributes: attrs,
-		Exe: self, ExecutorShutdownGrace: time.Second,
+		Exe: self, ExecutorShutdownGrace: time.Second, MasterSecret: testAgentSecret,
 	}
 	for _, o := range opts {
 		o(&cfg)
@@ -540,7 +546,7 @@ func processesWithEnv(match func(kv string) bool) []int {
 // its stream and, answering again, re-registers under the same id.
 func TestUnansweredPingsReregister(t *testing.T) {
 	msrv := httptest.NewUnstartedServer(nil)
-	m := master.New(master.Config{ListenAddr: msrv.Listener.Addr().String(), AgentPingTimeout: 50 * time.Millisecond, MaxAgentPingTimeouts: 2})
+	m := master.New(master.Config{ListenAddr: msrv.Listener.Addr().String(), AgentSecret: testAgentSecret, AgentPingTimeout: 50 * time.Millisecond, MaxAgentPingTimeouts: 2})
 	msrv.Config.Handler = m.Handler()
 	msrv.Start()
 	t.Cleanup(msrv.Close)
@@ -557,4 +563,161 @@ func TestUnansweredPingsReregister(t *testing.T) {
 	s.take(func(ev *scheduler.Event) bool {
 		return ev.Type == scheduler.Event_OFFERS && ev.Offers.Offers[0].AgentID == offer.AgentID && ev.Offers.Offers[0].ID != offer.ID
 	}, "an offer of the re-registered agent")
+}
+
+// TestUnknownUserFailsLaunch: a root agent asked to run an executor as a
+// user that does not exist fails the launch, naming the user, rather than
+// run it as root.
+func TestUnknownUserFailsLaunch(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: only a root agent switches users")
+	}
+	c := startCluster(t)
+	s := c.sched
+	s.launch(func(o mesos.Offer) mesos.TaskInfo {
+		info := shellTask("nouser", "id -u > uid; sleep 300")(o)
+		info.Command.User = proto.String("aurorabox-no-such-user")
+		return info
+	})
+	st := s.updateFor("nouser")
+	if st.GetState() != mesos.TASK_FAILED || st.GetReason() != mesos.REASON_CONTAINER_LAUNCH_FAILED ||
+		st.GetMessage() != "executor user: user aurorabox-no-such-user does not exist" {
+		t.Fatalf("nouser: %s %s %q, want TASK_FAILED REASON_CONTAINER_LAUNCH_FAILED naming the user", st.GetState(), st.GetReason(), st.GetMessage())
+	}
+}
+
+// TestSandboxPathSearchOnly: the directories from the work dir down to a
+// run directory let other users pass (search) but not list them; the run
+// directory and the meta dir (checkpoints with every task's config) are
+// the agent's or the task user's alone.
+func TestSandboxPathSearchOnly(t *testing.T) {
+	c := startCluster(t)
+	s := c.sched
+	s.launch(shellTask("first", "true"))
+	for st := s.updateFor("first"); !mesosutilTerminal(st.GetState()); st = s.updateFor("first") {
+	}
+	// As an older agent left it: listable.
+	if err := os.Chmod(filepath.Join(c.workDir, "slaves"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	s.launch(shellTask("modes", "true"))
+	for st := s.updateFor("modes"); !mesosutilTerminal(st.GetState()); st = s.updateFor("modes") {
+	}
+	run, err := filepath.EvalSymlinks(c.sandbox("modes"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for d := filepath.Dir(run); d != c.workDir; d = filepath.Dir(d) {
+		fi, err := os.Stat(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Mode().Perm() != 0o711 {
+			t.Errorf("%s: %v, want 0711 (search only)", d, fi.Mode().Perm())
+		}
+	}
+	for _, d := range []string{run, filepath.Join(c.workDir, "meta")} {
+		if fi, err := os.Stat(d); err != nil || fi.Mode().Perm() != 0o700 {
+			t.Errorf("%s: %v %v, want 0700", d, fi.Mode().Perm(), err)
+		}
+	}
+}
+
+// TestOldMetaDirMadePrivate: an agent starting on a work dir whose meta
+// dir an older agent made 0755 makes it 0700.
+func TestOldMetaDirMadePrivate(t *testing.T) {
+	t.Setenv(isolation.EnvMode, "none") // the agent never runs: no cgroups
+	workDir := t.TempDir()
+	meta := filepath.Join(workDir, "meta")
+	if err := os.MkdirAll(filepath.Join(meta, "slaves"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(meta, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := agent.New(agent.Config{ListenAddr: "127.0.0.1:0", MasterURL: "http://127.0.0.1:1", WorkDir: workDir,
+		Exe: "/bin/true", MasterSecret: testAgentSecret}); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(meta); err != nil || fi.Mode().Perm() != 0o700 {
+		t.Fatalf("%s: %v %v, want 0700", meta, fi.Mode().Perm(), err)
+	}
+}
+
+func mesosutilTerminal(s mesos.TaskState) bool {
+	switch s {
+	case mesos.TASK_FINISHED, mesos.TASK_FAILED, mesos.TASK_KILLED, mesos.TASK_LOST, mesos.TASK_ERROR, mesos.TASK_DROPPED, mesos.TASK_GONE:
+		return true
+	}
+	return false
+}
+
+// TestExecutorAuthentication: with AuthenticateExecutors, an executor's
+// calls need its own token, which the agent hands it (and not its task):
+// a local user without it, or an executor holding another's, cannot send
+// updates.
+func TestExecutorAuthentication(t *testing.T) {
+	c := startCluster(t, func(cfg *agent.Config) { cfg.AuthenticateExecutors = true })
+	s := c.sched
+	s.launch(shellTask("authed", `env > env.txt; sleep 300`), shellTask("other", `sleep 300`))
+	for _, id := range []string{"authed", "other"} {
+		for _, want := range []mesos.TaskState{mesos.TASK_STARTING, mesos.TASK_RUNNING} {
+			if st := s.updateFor(id); st.GetState() != want {
+				t.Fatalf("%s: got %s (%s), want %s", id, st.GetState(), st.GetMessage(), want)
+			}
+		}
+	}
+	dir := c.sandbox("authed")
+	deadline := time.Now().Add(10 * time.Second)
+	var env []byte
+	for len(env) == 0 && time.Now().Before(deadline) {
+		env, _ = os.ReadFile(filepath.Join(dir, "env.txt"))
+		time.Sleep(20 * time.Millisecond)
+	}
+	if len(env) == 0 || strings.Contains(string(env), agent.EnvExecutorToken) {
+		t.Errorf("the task's environment (%d bytes) holds the executor's token, or was not written", len(env))
+	}
+	// The other executor's token, from its environment.
+	var otherToken string
+	for _, p := range executorPIDs("other") {
+		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/environ", p))
+		for _, kv := range strings.Split(string(b), "\x00") {
+			if v, ok := strings.CutPrefix(kv, agent.EnvExecutorToken+"="); ok {
+				otherToken = v
+			}
+		}
+	}
+	if otherToken == "" {
+		t.Fatal("the other executor got no token")
+	}
+	ts := float64(time.Now().Unix())
+	forged := executor.Call{
+		Type: executor.Call_UPDATE, FrameworkID: mesos.FrameworkID{Value: s.fwID}, ExecutorID: mesos.ExecutorID{Value: "authed"},
+		Update: &executor.Call_Update{Status: mesos.TaskStatus{TaskID: mesos.TaskID{Value: "authed"}, State: mesos.TASK_FAILED.Enum(),
+			Source: mesos.SOURCE_EXECUTOR.Enum(), UUID: []byte("0123456789abcdef"), Timestamp: &ts, ExecutorID: &mesos.ExecutorID{Value: "authed"}}},
+	}
+	body, _ := json.Marshal(&forged)
+	for _, auth := range []string{"", "Bearer " + otherToken, "Bearer garbage"} {
+		req, _ := http.NewRequest("POST", c.agentURL+"/api/v1/executor", bytes.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		if auth != "" {
+			req.Header.Set("Authorization", auth)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusUnauthorized {
+			t.Errorf("forged UPDATE with Authorization %q: %s, want 401", auth, resp.Status)
+		}
+	}
+	resp, err := s.caller.Call(context.Background(), calls.Kill("authed", "").With(calls.Framework(s.fwID)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	closeResp(resp)
+	if st := s.updateFor("authed"); st.GetState() != mesos.TASK_KILLED {
+		t.Fatalf("authed after the forged updates: %s %q, want TASK_KILLED on request", st.GetState(), st.GetMessage())
+	}
 }

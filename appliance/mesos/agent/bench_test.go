@@ -45,6 +45,7 @@ import (
 	"github.com/aurorabox/aurorabox/appliance/isolation"
 	"github.com/aurorabox/aurorabox/appliance/mesos/agent"
 	"github.com/aurorabox/aurorabox/appliance/mesos/master"
+	"github.com/aurorabox/aurorabox/appliance/mesos/mesostest"
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 	"github.com/mesos/mesos-go/api/v1/lib/encoding/codecs"
 	"github.com/mesos/mesos-go/api/v1/lib/httpcli"
@@ -72,7 +73,7 @@ import (
 // binary's pages, shared between executors) differs from production; the
 // anonymous part is what each further executor costs.
 func BenchmarkOfferToRunning(b *testing.B) {
-	s := startBenchCluster(b, "cpus:4;mem:4096;disk:1024;ports:[31000-31010]")
+	s := startBenchCluster(b, "cpus:4;mem:4096;disk:1024")
 	var lat, starting []time.Duration
 	var rss, anon []float64
 	i := 0
@@ -122,7 +123,7 @@ func BenchmarkOfferToRunning(b *testing.B) {
 func BenchmarkLaunch200(b *testing.B) {
 	const n = 200
 	const cpus, mem = 0.01, 4
-	s := startBenchCluster(b, "cpus:64;mem:65536;disk:1024;ports:[31000-31010]")
+	s := startBenchCluster(b, "cpus:64;mem:65536;disk:1024")
 	var total time.Duration
 	var lastStarting []time.Duration
 	iter := 0
@@ -262,7 +263,7 @@ const benchWait = 30 * time.Second
 func startBenchCluster(b *testing.B, res string) *benchSched {
 	b.Helper()
 	msrv := httptest.NewUnstartedServer(nil)
-	m := master.New(master.Config{ListenAddr: msrv.Listener.Addr().String()})
+	m := master.New(master.Config{ListenAddr: msrv.Listener.Addr().String(), AgentSecret: testAgentSecret})
 	msrv.Config.Handler = m.Handler()
 	msrv.Start()
 	b.Cleanup(msrv.Close)
@@ -275,7 +276,7 @@ func startBenchCluster(b *testing.B, res string) *benchSched {
 	if err != nil {
 		b.Fatal(err)
 	}
-	rs, err := agent.ParseResources(res)
+	rs, err := agent.ParseResources(res + ";" + mesostest.ReservePorts(b, 11).Resource())
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -290,7 +291,7 @@ func startBenchCluster(b *testing.B, res string) *benchSched {
 	b.Logf("isolation: %s %s", iso.Mode(), iso.Reason())
 	a, err := agent.New(agent.Config{
 		ListenAddr: ln.Addr().String(), MasterURL: msrv.URL, WorkDir: workDir, Resources: rs, Attributes: attrs,
-		Exe: self, ExecutorShutdownGrace: time.Second, Isolator: iso,
+		Exe: self, ExecutorShutdownGrace: time.Second, Isolator: iso, MasterSecret: testAgentSecret,
 	})
 	if err != nil {
 		b.Fatal(err)

@@ -243,6 +243,40 @@ func (a *Agent) recoverExecutors() {
 	}
 }
 
+// destroyOrphanContainers destroys the containers under the agent's cgroup
+// root that no recovered executor owns (their checkpoint is gone or was
+// never written), with whatever still runs in them, as Mesos destroys
+// orphan containers when it recovers.
+func (a *Agent) destroyOrphanContainers() {
+	ids, err := a.iso.List()
+	if err != nil {
+		a.cfg.Logger.Warn("listing containers to recover", "err", err)
+		return
+	}
+	known := map[string]bool{}
+	a.mu.Lock()
+	for _, fs := range a.frameworks {
+		for _, ex := range fs.executors {
+			known[ex.containerID] = true
+		}
+	}
+	a.mu.Unlock()
+	for _, id := range ids {
+		if known[id] {
+			continue
+		}
+		c, err := a.iso.Load(id)
+		if err == nil {
+			err = c.Destroy()
+		}
+		if err != nil {
+			a.cfg.Logger.Warn("destroying orphan container", "container", id, "err", err)
+			continue
+		}
+		a.cfg.Logger.Info("destroyed orphan container", "container", id)
+	}
+}
+
 // awaitSubscription destroys ex if it has not subscribed within d.
 func (a *Agent) awaitSubscription(ex *executorState, d time.Duration, why string) {
 	select {

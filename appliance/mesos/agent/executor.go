@@ -8,6 +8,7 @@ import (
 	"os/user"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -114,20 +115,64 @@ func (a *Agent) launch(fw mesos.FrameworkInfo, tasks []mesos.TaskInfo) {
 }
 
 // runUser is who the executor runs as: the command's user, else the
-// framework's, when that user exists and we may switch to it.
-func runUser(cmd *mesos.CommandInfo, fw mesos.FrameworkInfo) *user.User {
+// framework's. An agent that is not root runs every executor as its own
+// user (nil), as does one given no user. A root agent never runs an
+// executor as root in place of a user that does not exist: that is an
+// error, and the launch fails (Mesos' agent fails to chown the sandbox to
+// such a user).
+func runUser(cmd *mesos.CommandInfo, fw mesos.FrameworkInfo) (*user.User, error) {
 	name := cmd.GetUser()
 	if name == "" {
 		name = fw.User
 	}
 	if name == "" || os.Geteuid() != 0 {
-		return nil
+		return nil, nil
 	}
 	u, err := user.Lookup(name)
 	if err != nil {
-		return nil
+		if errors.As(err, new(user.UnknownUserError)) {
+			return nil, fmt.Errorf("user %s does not exist", name)
+		}
+		return nil, fmt.Errorf("looking up user %s: %w", name, err)
 	}
-	return u
+	return u, nil
+}
+
+// mkdirSearchable makes dir and the directories from base down to it: the
+// path a task's user takes to its sandbox. base (the operator's work dir)
+// gets the search permission for group and others that it lacks; each
+// directory beneath it, the agent's own, is exactly 0711 (search, never
+// read), whatever the umask or an older agent's 0755.
+func mkdirSearchable(base, dir string) error {
+	if err := os.MkdirAll(dir, 0o711); err != nil {
+		return err
+	}
+	rel, err := filepath.Rel(base, dir)
+	if err != nil || rel == ".." || strings.HasPrefix(rel, "../") {
+		return fmt.Errorf("%s is not beneath %s", dir, base)
+	}
+	base = filepath.Clean(base)
+	d := base
+	for _, part := range append([]string{"."}, strings.Split(rel, string(filepath.Separator))...) {
+		d = filepath.Join(d, part)
+		fi, err := os.Stat(d)
+		if err != nil {
+			return err
+		}
+		if !fi.IsDir() {
+			return fmt.Errorf("%s is not a directory", d)
+		}
+		want := fi.Mode().Perm() | 0o011
+		if d != base {
+			want = 0o711
+		}
+		if fi.Mode().Perm() != want {
+			if err := os.Chmod(d, want); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 func (a *Agent) startExecutorLocked(fs *frameworkState, info mesos.ExecutorInfo, builtin bool, first mesos.TaskInfo) (*executorState, error) {
@@ -135,7 +180,14 @@ func (a *Agent) startExecutorLocked(fs *frameworkState, info mesos.ExecutorInfo,
 	containerID := mesosutil.NewUUID()
 	runs := filepath.Join(a.cfg.WorkDir, "slaves", a.id, "frameworks", fwID, "executors", info.ExecutorID.Value, "runs")
 	dir := filepath.Join(runs, containerID)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	// The directories down to the run directory are search-only (0711) for
+	// other users: a task's user reaches its sandbox by name and can list
+	// no one else's; the run directory itself is 0700, given to the task's
+	// user.
+	if err := mkdirSearchable(a.cfg.WorkDir, runs); err != nil {
+		return nil, fmt.Errorf("sandbox: %w", err)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("sandbox: %w", err)
 	}
 	if err := os.Chmod(dir, 0o700); err != nil {
@@ -150,6 +202,10 @@ func (a *Agent) startExecutorLocked(fs *frameworkState, info mesos.ExecutorInfo,
 	if cmdInfo == nil {
 		return nil, errors.New("executor has no command")
 	}
+	runAs, err := runUser(cmdInfo, fs.info)
+	if err != nil {
+		return nil, fmt.Errorf("executor user: %w", err)
+	}
 	var cmd *exec.Cmd
 	if cmdInfo.GetShell() {
 		cmd = exec.Command("/bin/sh", "-c", cmdInfo.GetValue())
@@ -163,6 +219,9 @@ func (a *Agent) startExecutorLocked(fs *frameworkState, info mesos.ExecutorInfo,
 	}
 	cmd.Dir = dir
 	cmd.Env = a.executorEnv(fs.info, info, dir, cmdInfo)
+	if a.execKey != nil {
+		cmd.Env = append(cmd.Env, EnvExecutorToken+"="+executorToken(a.execKey, fwID, info.ExecutorID.Value, containerID))
+	}
 	stdout, err := os.OpenFile(filepath.Join(dir, "stdout"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, err
@@ -187,12 +246,15 @@ func (a *Agent) startExecutorLocked(fs *frameworkState, info mesos.ExecutorInfo,
 	if fd, ok := container.CgroupFD(); ok {
 		cmd.SysProcAttr.UseCgroupFD, cmd.SysProcAttr.CgroupFD = true, fd
 	}
-	if u := runUser(cmdInfo, fs.info); u != nil {
+	if u := runAs; u != nil {
 		uid, _ := strconv.Atoi(u.Uid)
 		gid, _ := strconv.Atoi(u.Gid)
 		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
 		for _, p := range []string{dir, filepath.Join(dir, "stdout"), filepath.Join(dir, "stderr")} {
-			os.Chown(p, uid, gid)
+			if err := os.Chown(p, uid, gid); err != nil {
+				container.Destroy()
+				return nil, fmt.Errorf("sandbox: giving it to %s: %w", u.Username, err)
+			}
 		}
 		cmd.Env = append(cmd.Env, "USER="+u.Username, "HOME="+dir)
 	}

@@ -72,6 +72,18 @@ func (a *Agent) serveExecutor(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "Expecting 'framework_id' and 'executor_id' to be present", http.StatusBadRequest)
 		return
 	}
+	if a.execKey != nil {
+		a.mu.Lock()
+		_, ex, _ := a.findExecutor(&call)
+		ok := a.executorAuthorized(r, call.FrameworkID.Value, call.ExecutorID.Value, ex)
+		a.mu.Unlock()
+		if !ok {
+			a.cfg.Logger.Warn("refused an executor call without the executor's token", "executor", call.ExecutorID.Value, "remote", r.RemoteAddr)
+			w.Header().Set("WWW-Authenticate", `Bearer realm="aurorabox executors"`)
+			http.Error(w, "executor authentication failed: this call needs the token of the executor it names ("+EnvExecutorToken+")", http.StatusUnauthorized)
+			return
+		}
+	}
 	// Errors are answered with HTTP status codes, as Mesos' agent does:
 	// it never sends an ERROR event to a v1 HTTP executor (executor.proto
 	// keeps that event for the old driver; mesos-go's and Mesos' executor

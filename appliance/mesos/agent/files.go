@@ -1,8 +1,6 @@
 package agent
 
 import (
-	"errors"
-	"github.com/aurorabox/aurorabox/appliance/mesos/mesosutil"
 	"io"
 	"io/fs"
 	"net/http"
@@ -11,68 +9,37 @@ import (
 	"path/filepath"
 	"sort"
 	"strconv"
-	"strings"
 	"syscall"
+
+	"github.com/aurorabox/aurorabox/appliance/mesos/mesosutil"
+	"github.com/aurorabox/aurorabox/appliance/sandboxfs"
 )
 
 // maxRead caps one /files/read answer, like Mesos' default page.
 const maxRead = 16 << 20
 
-var errForbidden = errors.New("path is outside the sandboxes")
-
-// resolve maps a requested path to a real file inside one sandbox. Paths are
-// absolute host paths, as Mesos serves them (the sandbox "directory" in
-// /state). Under a run directory the real target must stay inside that
-// sandbox, whatever `..` or symlinks say; nothing above a run directory is
-// served.
-func (a *Agent) resolve(requested string) (string, error) {
-	if requested == "" || !filepath.IsAbs(requested) || strings.ContainsRune(requested, 0) {
-		return "", errors.New("path must be absolute")
-	}
-	clean := filepath.Clean(requested)
-	root, err := filepath.EvalSymlinks(filepath.Join(a.cfg.WorkDir, "slaves"))
+// open maps a requested path (an absolute host path, as Mesos serves the
+// sandbox "directory" of /state) to its run directory and opens it there
+// with sandboxfs: nothing above a run directory is served, and nothing
+// under one can lead out of it, whatever `..`, symlinks or a task renaming
+// its files in the meantime say.
+func (a *Agent) open(requested string, kind sandboxfs.Kind) (*os.File, fs.FileInfo, error) {
+	slaves := filepath.Join(a.cfg.WorkDir, "slaves")
+	loc, err := sandboxfs.Locate(slaves, requested)
 	if err != nil {
-		return "", os.ErrNotExist
+		return nil, nil, err
 	}
-	rel, err := filepath.Rel(filepath.Join(a.cfg.WorkDir, "slaves"), clean)
-	if err != nil || rel == ".." || strings.HasPrefix(rel, "../") {
-		return "", errForbidden
-	}
-	real, err := filepath.EvalSymlinks(clean)
+	root, err := sandboxfs.OpenRun(slaves, loc.Run)
 	if err != nil {
-		return "", os.ErrNotExist
+		return nil, nil, err
 	}
-	parts := strings.Split(rel, "/")
-	// slaves/<agent>/frameworks/<fw>/executors/<ex>/runs/<container>/...
-	if len(parts) >= 7 && parts[1] == "frameworks" && parts[3] == "executors" && parts[5] == "runs" {
-		sandbox, err := filepath.EvalSymlinks(filepath.Join(append([]string{root}, parts[:7]...)...))
-		if err != nil {
-			return "", os.ErrNotExist
-		}
-		if !within(sandbox, root) {
-			return "", errForbidden
-		}
-		if !within(real, sandbox) {
-			return "", errForbidden
-		}
-		return real, nil
-	}
-	return "", errForbidden
-}
-
-func within(p, dir string) bool {
-	return p == dir || strings.HasPrefix(p, dir+"/")
+	defer root.Close()
+	return sandboxfs.Open(root, loc.Rel, kind)
 }
 
 func filesError(w http.ResponseWriter, err error) {
-	switch {
-	case errors.Is(err, errForbidden):
-		http.Error(w, err.Error(), http.StatusForbidden)
-	case errors.Is(err, os.ErrNotExist):
-		http.Error(w, "No such file or directory", http.StatusNotFound)
-	default:
-		http.Error(w, err.Error(), http.StatusBadRequest)
-	}
+	code, msg := sandboxfs.Status(err)
+	http.Error(w, msg, code)
 }
 
 type fileEntry struct {
@@ -103,14 +70,17 @@ func entryFor(path string, fi fs.FileInfo) fileEntry {
 
 func (a *Agent) serveBrowse(w http.ResponseWriter, r *http.Request) {
 	requested := r.URL.Query().Get("path")
-	real, err := a.resolve(requested)
+	d, _, err := a.open(requested, sandboxfs.Dir)
 	if err != nil {
 		filesError(w, err)
 		return
 	}
-	entries, err := os.ReadDir(real)
+	defer d.Close()
+	// Entries of a directory opened beneath the sandbox are stat'ed
+	// relative to it (fstatat), never by path.
+	entries, err := d.ReadDir(-1)
 	if err != nil {
-		filesError(w, err)
+		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return
 	}
 	out := []fileEntry{}
@@ -126,20 +96,9 @@ func (a *Agent) serveBrowse(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *Agent) openFile(w http.ResponseWriter, r *http.Request) (*os.File, fs.FileInfo, bool) {
-	real, err := a.resolve(r.URL.Query().Get("path"))
+	f, fi, err := a.open(r.URL.Query().Get("path"), sandboxfs.File)
 	if err != nil {
 		filesError(w, err)
-		return nil, nil, false
-	}
-	f, err := os.Open(real)
-	if err != nil {
-		filesError(w, err)
-		return nil, nil, false
-	}
-	fi, err := f.Stat()
-	if err != nil || fi.IsDir() {
-		f.Close()
-		http.Error(w, "Cannot read a directory", http.StatusBadRequest)
 		return nil, nil, false
 	}
 	return f, fi, true
@@ -177,7 +136,7 @@ func (a *Agent) serveRead(w http.ResponseWriter, r *http.Request) {
 	buf := make([]byte, min(length, max(0, fi.Size()-offset)))
 	n, err := f.ReadAt(buf, offset)
 	if err != nil && err != io.EOF {
-		filesError(w, err)
+		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return
 	}
 	mesosutil.WriteJSON(w, map[string]any{"data": string(buf[:n]), "offset": offset})

@@ -31,12 +31,14 @@ func (a *Agent) Handler() http.Handler {
 	}
 	mux.HandleFunc("/health", health)
 	mux.HandleFunc("/slave(1)/health", health)
-	mux.HandleFunc("/files/browse", a.serveBrowse)
-	mux.HandleFunc("/files/browse.json", a.serveBrowse)
-	mux.HandleFunc("/files/read", a.serveRead)
-	mux.HandleFunc("/files/read.json", a.serveRead)
-	mux.HandleFunc("/files/download", a.serveDownload)
-	mux.HandleFunc("/files/download.json", a.serveDownload)
+	// The sandbox-reading routes, bounded per client (sandboxfs.Limiter).
+	files := func(h http.HandlerFunc) http.Handler { return a.cfg.FilesLimiter.Wrap(h) }
+	mux.Handle("/files/browse", files(a.serveBrowse))
+	mux.Handle("/files/browse.json", files(a.serveBrowse))
+	mux.Handle("/files/read", files(a.serveRead))
+	mux.Handle("/files/read.json", files(a.serveRead))
+	mux.Handle("/files/download", files(a.serveDownload))
+	mux.Handle("/files/download.json", files(a.serveDownload))
 	mux.HandleFunc("/files/sandbox", a.serveSandbox)
 	for _, p := range []string{"/monitor/statistics", "/monitor/statistics.json"} {
 		mux.HandleFunc(p, func(w http.ResponseWriter, r *http.Request) { mesosutil.WriteJSON(w, a.statistics()) })

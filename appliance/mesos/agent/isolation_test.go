@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -216,5 +218,87 @@ func waitNoProcesses(t *testing.T, env string) {
 			t.Fatalf("processes left behind: %v %q", pids, cmds)
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// TestForkBombDiesWithItsExecutor: a bounded fork bomb (a tree of shells,
+// each forking its children again whenever they die, about 250 processes,
+// the container limited to 300) outlives its executor's kill -9 only until
+// the agent destroys the container: the cgroup is frozen, every process
+// killed, and nothing is left.
+func TestForkBombDiesWithItsExecutor(t *testing.T) {
+	c := isolated(t, func(cfg *agent.Config) { cfg.PidsLimit = 300 })
+	script := filepath.Join(t.TempDir(), "bomb.sh")
+	os.WriteFile(script, []byte(`trap '' TERM
+d=${1:-0}
+if [ "$d" -le 0 ]; then exec sleep 1000; fi
+for i in 1 2; do (trap '' TERM; while :; do bash "$0" $((d-1)); done) & done
+wait
+`), 0o644)
+	os.Chmod(filepath.Dir(script), 0o755)
+	c.sched.launch(taskWith("tree", "exec bash "+script+" 6", 0.5, 512))
+	c.awaitRunning("tree")
+	env := "MESOS_EXECUTOR_ID=tree"
+	deadline := time.Now().Add(30 * time.Second)
+	for len(processesWithEnv(func(kv string) bool { return kv == env })) < 200 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the fork bomb did not grow: %d processes", len(processesWithEnv(func(kv string) bool { return kv == env })))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	exs := executorPIDs("tree")
+	if len(exs) != 1 {
+		t.Fatalf("executor pids %v", exs)
+	}
+	syscall.Kill(exs[0], syscall.SIGKILL)
+	if st := c.sched.updateFor("tree"); st.GetState() != mesos.TASK_FAILED {
+		t.Fatalf("after the executor's kill -9: %s %q", st.GetState(), st.GetMessage())
+	}
+	waitNoProcesses(t, env)
+}
+
+// TestOrphanContainersDestroyed: a container under the agent's cgroup root
+// that no executor checkpoint knows (as after a crash between creating it
+// and checkpointing, or leftovers of a lost meta dir) is destroyed, with
+// what runs in it, when the agent starts; a supervisor's crash no longer
+// removes the containers, so the agent must.
+func TestOrphanContainersDestroyed(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root for cgroups")
+	}
+	workDir := t.TempDir()
+	iso, err := isolation.New(agent.CgroupRoot(workDir, ""), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if iso.Mode() == isolation.ModeNone {
+		t.Skipf("containers are not isolated here: %s", iso.Reason())
+	}
+	t.Cleanup(func() { iso.Cleanup() })
+	orphan, err := iso.Create("orphan", isolation.Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sleep := exec.Command("sleep", "300")
+	if err := sleep.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() { sleep.Wait(); close(exited) }()
+	t.Cleanup(func() { sleep.Process.Kill(); <-exited })
+	if err := orphan.Add(sleep.Process.Pid); err != nil {
+		t.Fatal(err)
+	}
+	self, _ := os.Executable()
+	if _, err := agent.New(agent.Config{ListenAddr: "127.0.0.1:1", MasterURL: "http://127.0.0.1:1", WorkDir: workDir, Exe: self}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-exited:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the orphan container's process still runs after the agent started")
+	}
+	if ids, err := iso.List(); err != nil || len(ids) != 0 {
+		t.Fatalf("containers left: %v %v", ids, err)
 	}
 }

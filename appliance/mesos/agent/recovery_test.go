@@ -17,6 +17,7 @@ import (
 	"github.com/aurorabox/aurorabox/appliance/isolation"
 	"github.com/aurorabox/aurorabox/appliance/mesos/agent"
 	"github.com/aurorabox/aurorabox/appliance/mesos/master"
+	"github.com/aurorabox/aurorabox/appliance/mesos/mesostest"
 	"github.com/gogo/protobuf/proto"
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 	"github.com/mesos/mesos-go/api/v1/lib/scheduler"
@@ -35,11 +36,11 @@ func killTask(t *testing.T, s *sched, id string) {
 // agentProcess runs an agent in this (re-executed) test binary, so that a
 // test can kill it with SIGKILL.
 func agentProcess() {
-	res, _ := agent.ParseResources("cpus:2;mem:1024;disk:1024;ports:[31000-31010]")
+	res, _ := agent.ParseResources("cpus:2;mem:1024;disk:1024;" + os.Getenv("AGENT_PORTS"))
 	self, _ := os.Executable()
 	a, err := agent.New(agent.Config{
 		ListenAddr: os.Getenv("AGENT_LISTEN"), MasterURL: os.Getenv("AGENT_MASTER"), WorkDir: os.Getenv("AGENT_WORKDIR"),
-		Resources: res, Exe: self, ExecutorShutdownGrace: time.Second, RecoveryTimeout: 20 * time.Second,
+		Resources: res, Exe: self, ExecutorShutdownGrace: time.Second, RecoveryTimeout: 20 * time.Second, MasterSecret: testAgentSecret,
 		Logger: slog.New(slog.NewTextHandler(os.Stderr, nil)),
 	})
 	if err != nil {
@@ -55,8 +56,17 @@ func agentProcess() {
 func startAgentProcess(t *testing.T, listen, masterURL, workDir string) *exec.Cmd {
 	t.Helper()
 	self, _ := os.Executable()
+	// The restarted agent offers the ports the first one reserved.
+	portsFile := filepath.Join(workDir, "test-ports")
+	ports, err := os.ReadFile(portsFile)
+	if err != nil {
+		ports = []byte(mesostest.ReservePorts(t, 11).Resource())
+		if err := os.WriteFile(portsFile, ports, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 	cmd := exec.Command(self, "agent-process")
-	cmd.Env = append(os.Environ(), "AGENT_LISTEN="+listen, "AGENT_MASTER="+masterURL, "AGENT_WORKDIR="+workDir)
+	cmd.Env = append(os.Environ(), "AGENT_LISTEN="+listen, "AGENT_MASTER="+masterURL, "AGENT_WORKDIR="+workDir, "AGENT_PORTS="+string(ports))
 	logf, _ := os.OpenFile(filepath.Join(workDir, "agent.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
@@ -74,7 +84,7 @@ func startAgentProcess(t *testing.T, listen, masterURL, workDir string) *exec.Cm
 // whose executor died as failed.
 func TestAgentKill9Recovery(t *testing.T) {
 	msrv := httptest.NewUnstartedServer(nil)
-	m := master.New(master.Config{ListenAddr: msrv.Listener.Addr().String()})
+	m := master.New(master.Config{ListenAddr: msrv.Listener.Addr().String(), AgentSecret: testAgentSecret})
 	msrv.Config.Handler = m.Handler()
 	msrv.Start()
 	t.Cleanup(msrv.Close) // last: after the agent process and the subscription are gone

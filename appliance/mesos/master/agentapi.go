@@ -219,8 +219,8 @@ func (m *Master) AgentPong(agentID string) {
 }
 
 func (m *Master) registerAgentAPI(mux *http.ServeMux) {
-	mux.HandleFunc("POST "+AgentSubscribePath, m.serveAgentSubscribe)
-	mux.HandleFunc("POST "+AgentPongPath, func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc("POST "+AgentSubscribePath, m.authAgent(m.serveAgentSubscribe))
+	mux.HandleFunc("POST "+AgentPongPath, m.authAgent(func(w http.ResponseWriter, r *http.Request) {
 		var p AgentPong
 		if err := json.NewDecoder(io.LimitReader(r.Body, maxCallBytes)).Decode(&p); err != nil {
 			http.Error(w, "bad pong: "+err.Error(), http.StatusBadRequest)
@@ -228,8 +228,8 @@ func (m *Master) registerAgentAPI(mux *http.ServeMux) {
 		}
 		m.AgentPong(p.AgentID)
 		w.WriteHeader(http.StatusAccepted)
-	})
-	mux.HandleFunc("POST "+AgentUpdatePath, func(w http.ResponseWriter, r *http.Request) {
+	}))
+	mux.HandleFunc("POST "+AgentUpdatePath, m.authAgent(func(w http.ResponseWriter, r *http.Request) {
 		var u AgentUpdate
 		if err := json.NewDecoder(io.LimitReader(r.Body, maxCallBytes)).Decode(&u); err != nil {
 			http.Error(w, "bad update: "+err.Error(), http.StatusBadRequest)
@@ -237,8 +237,8 @@ func (m *Master) registerAgentAPI(mux *http.ServeMux) {
 		}
 		m.StatusUpdate(u.AgentID, u.FrameworkID, u.Status)
 		w.WriteHeader(http.StatusAccepted)
-	})
-	mux.HandleFunc("POST "+AgentMessagePath, func(w http.ResponseWriter, r *http.Request) {
+	}))
+	mux.HandleFunc("POST "+AgentMessagePath, m.authAgent(func(w http.ResponseWriter, r *http.Request) {
 		var msg AgentMessage
 		if err := json.NewDecoder(io.LimitReader(r.Body, maxCallBytes)).Decode(&msg); err != nil {
 			http.Error(w, "bad message: "+err.Error(), http.StatusBadRequest)
@@ -246,8 +246,8 @@ func (m *Master) registerAgentAPI(mux *http.ServeMux) {
 		}
 		m.ExecutorMessage(msg)
 		w.WriteHeader(http.StatusAccepted)
-	})
-	mux.HandleFunc("POST "+AgentExecutorExitedPath, func(w http.ResponseWriter, r *http.Request) {
+	}))
+	mux.HandleFunc("POST "+AgentExecutorExitedPath, m.authAgent(func(w http.ResponseWriter, r *http.Request) {
 		var e AgentExecutorExited
 		if err := json.NewDecoder(io.LimitReader(r.Body, maxCallBytes)).Decode(&e); err != nil {
 			http.Error(w, "bad executor exit: "+err.Error(), http.StatusBadRequest)
@@ -255,7 +255,7 @@ func (m *Master) registerAgentAPI(mux *http.ServeMux) {
 		}
 		m.ExecutorExited(e)
 		w.WriteHeader(http.StatusAccepted)
-	})
+	}))
 }
 
 // ExecutorMessage relays an executor's message to its framework as a

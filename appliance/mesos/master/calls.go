@@ -468,6 +468,11 @@ func (m *Master) StatusUpdate(agentID string, fwID string, st mesos.TaskStatus) 
 		return
 	}
 	if t := fw.tasks[st.TaskID.Value]; t != nil {
+		if t.agent != agentID {
+			m.cfg.Logger.Warn("ignoring a status update from an agent that does not run the task",
+				"task", st.TaskID.Value, "from", agentID, "agent", t.agent)
+			return
+		}
 		if t.state != st.GetState() || len(t.statuses) == 0 {
 			t.statuses = append(t.statuses, st)
 		}

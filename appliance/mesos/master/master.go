@@ -48,8 +48,14 @@ type Config struct {
 	// open). See serveAgentSubscribe.
 	AgentPingTimeout     time.Duration
 	MaxAgentPingTimeouts int
-	Logger               *slog.Logger
-	Now                  func() time.Time
+	// AgentSecret, when set, is what every agent request on the internal
+	// paths must carry (see authAgent); agents without it get 401.
+	AgentSecret []byte
+	// InsecureAgents accepts agents without a secret when AgentSecret is
+	// empty; without either, the master refuses every agent (403).
+	InsecureAgents bool
+	Logger         *slog.Logger
+	Now            func() time.Time
 }
 
 // AgentLink carries the master's commands to one agent.

@@ -25,10 +25,28 @@ import (
 	"github.com/mesos/mesos-go/api/v1/lib/scheduler/calls"
 )
 
+// testAgentSecret is the agent secret of the test masters (startMaster)
+// and their fake agents.
+var testAgentSecret = []byte("test-agent-secret-0123456789abcdef0123456789")
+
+// agentPost POSTs a JSON body on an internal agent path, as an agent does.
+func agentPost(url string, body []byte) (*http.Response, error) {
+	req, err := http.NewRequest("POST", url, bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", master.AgentAuthorization(testAgentSecret))
+	return http.DefaultClient.Do(req)
+}
+
 func startMaster(t *testing.T, cfg master.Config) (*master.Master, *httptest.Server) {
 	t.Helper()
 	srv := httptest.NewUnstartedServer(nil)
 	cfg.ListenAddr = srv.Listener.Addr().String()
+	if cfg.AgentSecret == nil && !cfg.InsecureAgents {
+		cfg.AgentSecret = testAgentSecret
+	}
 	m := master.New(cfg)
 	srv.Config.Handler = m.Handler()
 	srv.Start()
@@ -81,6 +99,7 @@ func startAgentWith(t *testing.T, url string, sub master.AgentSubscribe) *fakeAg
 	t.Cleanup(cancel)
 	body, _ := json.Marshal(sub)
 	req, _ := http.NewRequestWithContext(ctx, "POST", url+master.AgentSubscribePath, bytes.NewReader(body))
+	req.Header.Set("Authorization", master.AgentAuthorization(testAgentSecret))
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -119,7 +138,7 @@ func (a *fakeAgent) loop(body io.ReadCloser) {
 		case master.CmdHeartbeat:
 			if !a.mute.Load() {
 				body, _ := json.Marshal(master.AgentPong{AgentID: a.id})
-				if resp, err := http.Post(a.url+master.AgentPongPath, "application/json", bytes.NewReader(body)); err == nil {
+				if resp, err := agentPost(a.url+master.AgentPongPath, body); err == nil {
 					resp.Body.Close()
 				}
 			}
@@ -150,7 +169,7 @@ func (a *fakeAgent) update(fw, task string, state mesos.TaskState) {
 		TaskID: mesos.TaskID{Value: task}, State: state.Enum(), Source: mesos.SOURCE_EXECUTOR.Enum(),
 		UUID: []byte(task + state.String()), Timestamp: &ts,
 	}})
-	resp, err := http.Post(a.url+master.AgentUpdatePath, "application/json", bytes.NewReader(body))
+	resp, err := agentPost(a.url+master.AgentUpdatePath, body)
 	if err == nil {
 		resp.Body.Close()
 	}
@@ -176,7 +195,7 @@ func (a *fakeAgent) command(want string) master.AgentCommand {
 func (a *fakeAgent) post(path string, v any) {
 	a.t.Helper()
 	body, _ := json.Marshal(v)
-	resp, err := http.Post(a.url+path, "application/json", bytes.NewReader(body))
+	resp, err := agentPost(a.url+path, body)
 	if err != nil {
 		a.t.Fatal(err)
 	}

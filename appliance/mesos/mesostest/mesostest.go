@@ -7,6 +7,8 @@ package mesostest
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"net"
 	"net/http/httptest"
 	"os"
@@ -16,6 +18,7 @@ import (
 
 	"github.com/aurorabox/aurorabox/appliance/mesos/agent"
 	"github.com/aurorabox/aurorabox/appliance/mesos/master"
+	"github.com/aurorabox/aurorabox/appliance/taskports"
 	"github.com/gogo/protobuf/proto"
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 	"github.com/mesos/mesos-go/api/v1/lib/encoding/codecs"
@@ -27,10 +30,13 @@ import (
 
 // Cluster is a master, one agent and a subscribed framework.
 type Cluster struct {
-	T           testing.TB
-	MasterURL   string
-	AgentURL    string
-	WorkDir     string
+	T         testing.TB
+	MasterURL string
+	AgentURL  string
+	WorkDir   string
+	// AgentSecret authenticates agents to the master (random per cluster):
+	// an extra agent a test starts needs it as agent.Config.MasterSecret.
+	AgentSecret []byte
 	Agent       *agent.Agent
 	caller      calls.Caller
 	events      chan *scheduler.Event
@@ -47,12 +53,13 @@ func Start(t testing.TB, opts ...func(*agent.Config)) *Cluster {
 }
 
 // StartAgent runs a master and an agent (resources cpus:4;mem:4096;disk:4096
-// and ports 31000-31100 unless opts change them), with no framework: for
+// and 101 free ports that no other cluster offers, unless opts change them), with no framework: for
 // tests of a framework of their own.
 func StartAgent(t testing.TB, opts ...func(*agent.Config)) *Cluster {
 	t.Helper()
+	secret := NewAgentSecret(t)
 	msrv := httptest.NewUnstartedServer(nil)
-	m := master.New(master.Config{ListenAddr: msrv.Listener.Addr().String()})
+	m := master.New(master.Config{ListenAddr: msrv.Listener.Addr().String(), AgentSecret: secret})
 	msrv.Config.Handler = m.Handler()
 	msrv.Start()
 	t.Cleanup(msrv.Close)
@@ -63,15 +70,15 @@ func StartAgent(t testing.TB, opts ...func(*agent.Config)) *Cluster {
 	}
 	self, _ := os.Executable()
 	workDir := t.TempDir()
-	// Test temp dirs are 0700; an agent's work dir is reachable by the
-	// role users that tasks run as.
+	// Test temp dirs are 0700; an agent's work dir is reachable (search
+	// only, as the appliance makes it) by the role users tasks run as.
 	for d := workDir; d != os.TempDir() && d != "/" && d != "."; d = filepath.Dir(d) {
-		os.Chmod(d, 0o755)
+		os.Chmod(d, 0o711)
 	}
-	res, _ := agent.ParseResources("cpus:4;mem:4096;disk:4096;ports:[31000-31100]")
+	res, _ := agent.ParseResources("cpus:4;mem:4096;disk:4096;" + ReservePorts(t, 101).Resource())
 	cfg := agent.Config{
 		ListenAddr: ln.Addr().String(), MasterURL: msrv.URL, WorkDir: workDir, Resources: res,
-		Exe: self, ExecutorShutdownGrace: 10 * time.Second,
+		Exe: self, ExecutorShutdownGrace: 10 * time.Second, MasterSecret: secret,
 	}
 	for _, o := range opts {
 		o(&cfg)
@@ -88,7 +95,16 @@ func StartAgent(t testing.TB, opts ...func(*agent.Config)) *Cluster {
 		cancel()
 		<-stopped
 	})
-	return &Cluster{T: t, MasterURL: msrv.URL, AgentURL: "http://" + ln.Addr().String(), WorkDir: workDir, Agent: a}
+	return &Cluster{T: t, MasterURL: msrv.URL, AgentURL: "http://" + ln.Addr().String(), WorkDir: workDir, AgentSecret: secret, Agent: a}
+}
+
+// NewAgentSecret returns a random agent secret, as `up` writes one.
+func NewAgentSecret(t testing.TB) []byte {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	return []byte(hex.EncodeToString(b))
 }
 
 func (c *Cluster) subscribe() {
@@ -236,4 +252,18 @@ func Ports(o mesos.Offer) []uint64 {
 		}
 	}
 	return out
+}
+
+// ReservePorts reserves n consecutive free ports, outside the ephemeral range
+// and the fixed clusters' 31000-32000 and apart from every other reservation
+// (other tests, appliances on --ports auto), until the test ends: what a test
+// agent offers as its ports resource.
+func ReservePorts(t testing.TB, n int) taskports.Range {
+	t.Helper()
+	r, err := taskports.Reserve(n, taskports.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(r.Release)
+	return r.Range
 }

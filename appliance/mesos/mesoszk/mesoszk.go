@@ -19,6 +19,7 @@ import (
 
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 
+	"github.com/aurorabox/aurorabox/appliance/zookeeper/zklog"
 	"github.com/go-zookeeper/zk"
 )
 
@@ -66,14 +67,10 @@ func ParseURL(s string) (URL, error) {
 	return u, nil
 }
 
-type discard struct{}
-
-func (discard) Printf(string, ...any) {}
-
 // Connect opens a session with u's servers and authenticates if u has
-// credentials.
-func Connect(u URL, timeout time.Duration) (*zk.Conn, <-chan zk.Event, error) {
-	c, ev, err := zk.Connect(u.Servers, timeout, zk.WithLogger(discard{}), zk.WithLogInfo(false))
+// credentials. The client's own log lines go to logger (nil: nowhere).
+func Connect(u URL, timeout time.Duration, logger *slog.Logger) (*zk.Conn, <-chan zk.Event, error) {
+	c, ev, err := zk.Connect(u.Servers, timeout, zklog.Option(logger, slog.LevelWarn), zk.WithLogInfo(false))
 	if err != nil {
 		return nil, nil, err
 	}
@@ -108,7 +105,7 @@ func Register(ctx context.Context, u URL, info *mesos.MasterInfo, logger *slog.L
 	if err != nil {
 		return nil, err
 	}
-	c, events, err := Connect(u, 10*time.Second)
+	c, events, err := Connect(u, 10*time.Second, logger)
 	if err != nil {
 		return nil, err
 	}

@@ -16,6 +16,7 @@ import (
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 
 	"github.com/aurorabox/aurorabox/appliance/zookeeper"
+	"github.com/aurorabox/aurorabox/appliance/zookeeper/zklog"
 )
 
 func TestParseURL(t *testing.T) {
@@ -85,7 +86,7 @@ func TestRegisterAndDetect(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	c, _, err := zk.Connect([]string{addr}, 5*time.Second, zk.WithLogger(discard{}))
+	c, _, err := zk.Connect([]string{addr}, 5*time.Second, zklog.Option(nil, slog.LevelDebug))
 	if err != nil {
 		t.Fatal(err)
 	}

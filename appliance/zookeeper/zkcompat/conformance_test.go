@@ -24,6 +24,10 @@ var knownDifferences = map[string]string{
 		"(\"built on MM/DD/YYYY HH:MM GMT\"); the Debian 3.8.0 build prints " +
 		"\"3.8.0-${mvngit.commit.id}, built on 2024-12-29 17:54 UTC\", which it cannot parse. " +
 		"Our server is not required to match either format; the suite parses srvr itself.",
+	"raw/unknown-opcode/async-close-real": "Apache ZooKeeper answers an unknown opcode with " +
+		"Unimplemented and queues the connection's close behind that reply " +
+		"(UnimplementedRequestProcessor: sendResponse, then sendCloseSession), so a request that " +
+		"arrives meanwhile may still be answered before the close; ours closes before it reads another request",
 	"system-nodes": "real ZooKeeper has /zookeeper, /zookeeper/quota and /zookeeper/config; " +
 		"our server may leave them out, so tests never list or count the root",
 }
@@ -1475,7 +1479,19 @@ func testUnknownOpcode(t *testing.T, tg *Target) {
 	if err != nil || rep.Err != -6 {
 		t.Fatalf("unknown opcode: %v %+v, want error -6 (Unimplemented)", err, rep)
 	}
-	if _, err = rc.call(opExists, (&juteW{}).str(r).boolean(false).b); !errors.Is(err, errConnClosedByServer) {
+	// A request sent after the error reply is not answered: the
+	// connection is closed. Apache ZooKeeper closes it asynchronously (it
+	// queues the close behind the reply), so it may still answer one that
+	// arrives first; either way the server must then close the connection,
+	// which awaitClose waits for, with a deadline, rather than probing once.
+	_, err = rc.call(opExists, (&juteW{}).str(r).boolean(false).b)
+	switch {
+	case errors.Is(err, errConnClosedByServer):
+	case err == nil && knownDifference(t, tg, "raw/unknown-opcode/async-close"):
+		if err := rc.awaitClose(10 * time.Second); err != nil {
+			t.Fatalf("the connection after an unknown opcode: %v, want it closed", err)
+		}
+	default:
 		t.Fatalf("the connection after an unknown opcode: %v, want it closed", err)
 	}
 	mustCreate(t, c, r+"/after", nil, 0)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"time"
 
 	"github.com/go-zookeeper/zk"
@@ -202,6 +203,27 @@ func (rc *rawConn) call(op int32, body []byte) (*rawReply, error) {
 			return nil, fmt.Errorf("reply xid %d, want %d", rep.Xid, rc.xid)
 		}
 		return rep, nil
+	}
+}
+
+// awaitClose reads (and drops) whatever the server still sends until it
+// closes the connection. It fails if the connection is still open after
+// timeout.
+func (rc *rawConn) awaitClose(timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	_ = rc.c.SetReadDeadline(deadline)
+	buf := make([]byte, 4096)
+	for {
+		_, err := rc.c.Read(buf)
+		switch {
+		case err == nil:
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			return fmt.Errorf("still open after %v", timeout)
+		case errors.Is(err, io.EOF), isConnReset(err):
+			return nil
+		default:
+			return err
+		}
 	}
 }
 

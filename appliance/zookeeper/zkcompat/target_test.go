@@ -222,6 +222,10 @@ admin.enableServer=false
 		return nil, nil, fmt.Errorf("real ZooKeeper did not become ready: %v\n%s", err, tailFile(logPath, 40))
 	}
 	tg.Ready = time.Now()
+	if err := waitServing(tg.Addr); err != nil {
+		stop()
+		return nil, nil, fmt.Errorf("real ZooKeeper did not accept a session: %v\n%s", err, tailFile(logPath, 40))
+	}
 	return tg, stop, nil
 }
 
@@ -260,6 +264,32 @@ func waitImok(addr string, exited <-chan error) error {
 		time.Sleep(10 * time.Millisecond)
 	}
 	return fmt.Errorf("no imok from %s within %v: %v", addr, startTimeout, last)
+}
+
+// waitServing opens sessions until the server accepts one (a session id
+// other than 0), the process exits or startTimeout passes. Apache ZooKeeper
+// answers ruok with imok as soon as it listens, before it has loaded its
+// data and started serving: a session asked for in between is dropped
+// ("ZooKeeperServer not running"), and a client's first request then fails
+// with ConnectionLoss. So a target is ready only once it serves sessions.
+// (A server that exits meanwhile refuses connections until the deadline.)
+func waitServing(addr string) error {
+	deadline := time.Now().Add(startTimeout)
+	var last error
+	for time.Now().Before(deadline) {
+		rc, err := rawDial(addr, 10*time.Second)
+		if err == nil {
+			ok := rc.SessionID != 0
+			rc.Close()
+			if ok {
+				return nil
+			}
+			err = errors.New("session refused (id 0)")
+		}
+		last = err
+		time.Sleep(10 * time.Millisecond)
+	}
+	return fmt.Errorf("no session from %s within %v: %v", addr, startTimeout, last)
 }
 
 // fourLetter sends a four-letter word and returns everything the server
