@@ -6,7 +6,7 @@ LDFLAGS  := -X main.version=$(VERSION)
 PREFIX   ?= /usr/local
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: all build install run test e2e bench lint clean
+.PHONY: all build install run test test-race e2e bench lint clean
 
 all: build
 
@@ -29,6 +29,13 @@ run: build
 # Unit and fast integration tests (hermetic: temp dirs, random ports).
 test:
 	$(GO) test -count=1 ./...
+
+# The packages with concurrency again under the race detector, one package
+# at a time (their tests start servers and processes and are timing-bound).
+RACE_PKGS := ./scheduler/... ./appliance/mesos/agent/... ./appliance/mesos/master/... \
+	./executor/... ./appliance/zookeeper/... ./appliance/supervise/...
+test-race:
+	$(GO) test -race -count=1 -p 1 -timeout 30m $(RACE_PKGS)
 
 # End-to-end tests against the built binary: whole appliances on random ports.
 e2e: build

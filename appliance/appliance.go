@@ -178,9 +178,21 @@ func Up(ctx context.Context, cfg *config.Config, opts UpOptions) (err error) {
 
 	sup := supervise.New(supervise.Options{Logger: logger})
 	defer func() {
+		// Every component but ZooKeeper first, then the task processes
+		// (they live outside the components' process groups) while
+		// ZooKeeper still runs: their executors leave their ServerSets and
+		// close their sessions as they stop, so no member outlives them
+		// (into the next up, until its session expired).
+		sup.StopExcept("zookeeper")
+		var zk []int
+		for _, c := range sup.Status() {
+			if c.Name == "zookeeper" && c.PID != 0 {
+				zk = append(zk, c.PID)
+			}
+		}
+		n := supervise.SweepExcept(marker, cfg.ShutdownGrace, supervise.InGroups(zk))
 		sup.Stop()
-		// Task processes live outside the components' process groups.
-		if n := supervise.Sweep(marker, cfg.ShutdownGrace); n > 0 {
+		if n += supervise.Sweep(marker, cfg.ShutdownGrace); n > 0 {
 			logger.Warn("killed leftover processes", "count", n)
 		}
 		removeContainers(cfg, logger)

@@ -20,6 +20,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/aurorabox/aurorabox/appliance/zookeeper/zklog"
@@ -140,7 +141,9 @@ type Client struct {
 	credProblem error
 	// BypassLeaderRedirect sends Aurora's Bypass-Leader-Redirect header.
 	BypassLeaderRedirect bool
-	leader               string
+	// RetryFor bounds Call's retries of transient errors (see Call).
+	RetryFor time.Duration
+	leader   string
 }
 
 // New returns a client for the named cluster.
@@ -154,9 +157,18 @@ func New(clusters map[string]Cluster, name string) (*Client, error) {
 		sort.Strings(names)
 		return nil, Errorf(ExitInvalidParameter, "Unknown cluster: %s (known: %s)", name, strings.Join(names, ", "))
 	}
-	cl := &Client{Cluster: c, HTTP: &http.Client{Timeout: 60 * time.Second}}
+	cl := &Client{Cluster: c, HTTP: &http.Client{Timeout: 60 * time.Second, CheckRedirect: checkRedirect}}
 	cl.findCredentials()
 	return cl, nil
+}
+
+// checkRedirect follows up to 10 redirects, as net/http does, and names a
+// loop errRedirectLoop so that Call can retry it.
+func checkRedirect(req *http.Request, via []*http.Request) error {
+	if len(via) >= 10 {
+		return fmt.Errorf("stopped after 10 redirects (at %s): %w", req.URL.Host, errRedirectLoop)
+	}
+	return nil
 }
 
 // findCredentials sets User and Password from the cluster's
@@ -261,7 +273,7 @@ func (c *Client) Leader(ctx context.Context) (string, error) {
 			c.leader = u
 			return u, nil
 		} else if c.Cluster.SchedulerURI == "" {
-			return "", Errorf(ExitNetworkError, "no scheduler found in ZooKeeper %s under %s: %v", strings.Join(servers, ","), c.Cluster.SchedulerZKPath, err)
+			return "", Errorf(ExitNetworkError, "no scheduler found in ZooKeeper %s under %s: %w", strings.Join(servers, ","), c.Cluster.SchedulerZKPath, err)
 		}
 	}
 	if c.Cluster.SchedulerURI == "" {
@@ -278,6 +290,9 @@ func serverSetLeader(servers []string, path string) (string, error) {
 	}
 	defer conn.Close()
 	kids, _, err := conn.Children(path)
+	if errors.Is(err, zk.ErrNoNode) {
+		return "", fmt.Errorf("%w under %s (no such path)", errNoMember, path)
+	}
 	if err != nil {
 		return "", err
 	}
@@ -306,22 +321,40 @@ func serverSetLeader(servers []string, path string) (string, error) {
 		}
 		return "http://" + net.JoinHostPort(e.Host, strconv.Itoa(e.Port)), nil
 	}
-	return "", fmt.Errorf("no member_ node under %s", path)
+	return "", fmt.Errorf("%w under %s", errNoMember, path)
 }
+
+// errNoMember is an empty ServerSet: no scheduler leads, or the leader has
+// not advertised itself yet.
+var errNoMember = errors.New("no member_ node")
 
 type endpoint struct {
 	Host string `json:"host"`
 	Port int    `json:"port"`
 }
 
+// Retry pacing of Call through a leader change (Aurora's client retries
+// transport errors too, re-resolving the leader each time).
+const (
+	// DefaultRetryFor bounds how long Call keeps retrying transient
+	// errors: long enough for a leader's ZooKeeper session to expire
+	// (10 s) and the next one to be elected and advertised.
+	DefaultRetryFor = 30 * time.Second
+	minRetryWait    = 100 * time.Millisecond
+	maxRetryWait    = 2 * time.Second
+)
+
 // Call invokes an RPC with named parameters and returns its Response. A
 // response that is not OK is returned with an *Error carrying
 // ExitAPIError (or ExitAuthError) and the scheduler's messages.
+//
+// Errors that say no scheduler handled the request (a refused connection,
+// HTTP 502, 503 or 504 without an API response, a redirect loop) are
+// transient: while the schedulers elect a leader, a standby answers 503
+// and the ServerSet may still name the old one. Call retries them with
+// backoff, looking the leader up again each time, for up to RetryFor
+// (DefaultRetryFor when zero, none when negative) or until ctx ends.
 func (c *Client) Call(ctx context.Context, method string, params any) (*api.Response, error) {
-	base, err := c.Leader(ctx)
-	if err != nil {
-		return nil, err
-	}
 	body, err := json.Marshal(params)
 	if err != nil {
 		return nil, Errorf(ExitUnknownError, "%s: %v", method, err)
@@ -329,9 +362,41 @@ func (c *Client) Call(ctx context.Context, method string, params any) (*api.Resp
 	if len(body) > limits.APIRequestBytes {
 		return nil, Errorf(ExitInvalidConfiguration, "%s: the request is %d bytes, more than the %d bytes the scheduler accepts", method, len(body), limits.APIRequestBytes)
 	}
+	retryFor := c.RetryFor
+	if retryFor == 0 {
+		retryFor = DefaultRetryFor
+	}
+	deadline := time.Now().Add(retryFor)
+	wait := minRetryWait
+	for {
+		r, transient, err := c.call(ctx, method, body)
+		if !transient || time.Now().Add(wait).After(deadline) {
+			return r, err
+		}
+		c.leader = "" // the leader may have changed: look again
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return r, err
+		case <-t.C:
+		}
+		wait = min(2*wait, maxRetryWait)
+	}
+}
+
+// call makes one attempt at an RPC; transient reports an error no
+// scheduler acted on, which Call retries.
+func (c *Client) call(ctx context.Context, method string, body []byte) (_ *api.Response, transient bool, _ error) {
+	base, err := c.Leader(ctx)
+	if err != nil {
+		// No scheduler in the ServerSet yet: the leader may be
+		// advertising itself.
+		return nil, errors.Is(err, errNoMember), err
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/api/"+method, bytes.NewReader(body))
 	if err != nil {
-		return nil, Errorf(ExitInvalidConfiguration, "%s: %v", method, err)
+		return nil, false, Errorf(ExitInvalidConfiguration, "%s: %v", method, err)
 	}
 	req.Header.Set("Content-Type", "application/json")
 	if c.User != "" {
@@ -342,7 +407,7 @@ func (c *Client) Call(ctx context.Context, method string, params any) (*api.Resp
 	}
 	resp, err := c.HTTP.Do(req)
 	if err != nil {
-		return nil, Errorf(ExitNetworkError, "Unable to connect to the scheduler at %s: %v", base, err)
+		return nil, notHandled(err), Errorf(ExitNetworkError, "Unable to connect to the scheduler at %s: %v", base, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden {
@@ -352,20 +417,36 @@ func (c *Client) Call(ctx context.Context, method string, params any) (*api.Resp
 		if json.Unmarshal(data, &r) == nil && len(r.Details) > 0 {
 			why += ": " + messages(&r)
 		}
-		return nil, c.authError(method, base, why)
+		return nil, false, c.authError(method, base, why)
 	}
 	data, _ := io.ReadAll(io.LimitReader(resp.Body, limits.APIResponseBytes))
 	var r api.Response
 	if err := json.Unmarshal(data, &r); err != nil {
-		return nil, Errorf(ExitNetworkError, "%s at %s: HTTP %d, not an API response: %.200s", method, base, resp.StatusCode, data)
+		busy := resp.StatusCode == http.StatusBadGateway || resp.StatusCode == http.StatusServiceUnavailable || resp.StatusCode == http.StatusGatewayTimeout
+		return nil, busy, Errorf(ExitNetworkError, "%s at %s: HTTP %d, not an API response: %.200s", method, base, resp.StatusCode, data)
 	}
 	if r.ResponseCode == api.AuthFailed {
-		return &r, c.authError(method, base, messages(&r))
+		return &r, false, c.authError(method, base, messages(&r))
 	}
 	if r.ResponseCode != api.OK && r.ResponseCode != api.Warning {
-		return &r, Errorf(ExitAPIError, "%s", messages(&r))
+		return &r, false, Errorf(ExitAPIError, "%s", messages(&r))
 	}
-	return &r, nil
+	return &r, false, nil
+}
+
+// errRedirectLoop is what CheckRedirect returns for a redirect loop (a
+// standby naming a scheduler that redirects back).
+var errRedirectLoop = errors.New("redirect loop")
+
+// notHandled reports a failed request that reached no scheduler's API: the
+// connection was refused (nothing listens: a scheduler restarting) or the
+// redirects went round in circles (standbys naming a stale leader).
+func notHandled(err error) bool {
+	if errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, errRedirectLoop) {
+		return true
+	}
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "dial"
 }
 
 func messages(r *api.Response) string {

@@ -2,16 +2,21 @@ package client
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/aurorabox/aurorabox/appliance/zookeeper"
+	"github.com/aurorabox/aurorabox/scheduler/api"
 	"github.com/go-zookeeper/zk"
 )
 
@@ -105,5 +110,63 @@ func TestLoadClustersOrder(t *testing.T) {
 	write(root, `not json`)
 	if _, err := LoadClusters(); err == nil || !strings.Contains(err.Error(), filepath.Join(root, "clusters.json")) {
 		t.Fatalf("bad file: %v", err)
+	}
+}
+
+// A scheduler that answers 503 (a standby during an election, or a leader
+// stopping) is asked again, and the call succeeds once one leads; an
+// answer some scheduler gave (an API error) is not retried.
+func TestCallRetriesThroughLeaderChange(t *testing.T) {
+	var calls atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch n := calls.Add(1); {
+		case n <= 2:
+			http.Error(w, "This scheduler is not the leader, and no leader is known.", http.StatusServiceUnavailable)
+		case n <= 13:
+			// A standby naming itself or a stale leader: a redirect loop.
+			http.Redirect(w, r, r.URL.String(), http.StatusTemporaryRedirect)
+		default:
+			json.NewEncoder(w).Encode(api.Response{ResponseCode: api.OK})
+		}
+	}))
+	defer srv.Close()
+	c, err := New(map[string]Cluster{"c": {Name: "c", SchedulerURI: srv.URL}}, "c")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Call(context.Background(), "getJobs", map[string]any{}); err != nil {
+		t.Fatalf("call through a leader change: %v", err)
+	}
+	// 2 × 503, 11 requests of the redirect loop, the answer.
+	if n := calls.Load(); n != 14 {
+		t.Errorf("%d requests; want 14", n)
+	}
+
+	api500 := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		w.WriteHeader(http.StatusServiceUnavailable)
+		json.NewEncoder(w).Encode(api.Response{ResponseCode: api.Error, Details: []api.ResponseDetail{{Message: "no"}}})
+	}))
+	defer api500.Close()
+	calls.Store(0)
+	c, _ = New(map[string]Cluster{"c": {Name: "c", SchedulerURI: api500.URL}}, "c")
+	var ce *Error
+	if _, err := c.Call(context.Background(), "getJobs", map[string]any{}); !errors.As(err, &ce) || ce.Code != ExitAPIError || calls.Load() != 1 {
+		t.Errorf("API error: %v after %d requests; want exit %d after 1", err, calls.Load(), ExitAPIError)
+	}
+}
+
+// Retries end after RetryFor with the last error: a scheduler that never
+// comes back makes the call fail with ExitNetworkError.
+func TestCallRetriesAreBounded(t *testing.T) {
+	dead := httptest.NewServer(http.NotFoundHandler())
+	url := dead.URL
+	dead.Close()
+	c, _ := New(map[string]Cluster{"c": {Name: "c", SchedulerURI: url}}, "c")
+	c.RetryFor = 300 * time.Millisecond
+	_, err := c.Call(context.Background(), "getJobs", map[string]any{})
+	var ce *Error
+	if !errors.As(err, &ce) || ce.Code != ExitNetworkError {
+		t.Fatalf("dead scheduler: %v; want exit %d", err, ExitNetworkError)
 	}
 }

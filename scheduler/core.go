@@ -254,7 +254,7 @@ func (tx *txn) apply(r state.Result) {
 // means for the task then (it may have moved on).
 func (s *Scheduler) arm(tm state.Timer) {
 	d := max(tm.At.Sub(s.cfg.Now()), 0)
-	time.AfterFunc(d, func() {
+	s.life.afterFunc(d, func() {
 		s.mu.Lock()
 		t := s.tasks[tm.TaskID]
 		if t == nil {
@@ -267,7 +267,7 @@ func (s *Scheduler) arm(tm state.Timer) {
 		err := tx.commit()
 		s.mu.Unlock()
 		if err == nil {
-			s.sendKills(context.Background(), tx.kills)
+			s.sendKills(s.life.ctx, tx.kills)
 			s.wake()
 		}
 	})

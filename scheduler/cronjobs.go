@@ -192,7 +192,8 @@ func (s *Scheduler) fireCron(ctx context.Context, k api.JobKey, at time.Time) er
 	if err == nil && act == cron.KillThenLaunch {
 		c.gen++
 		c.waiting[k] = c.gen
-		go s.launchAfterKills(ctx, k, ids, c.gen)
+		gen := c.gen
+		s.life.goFunc(func() { s.launchAfterKills(ctx, k, ids, gen) })
 	}
 	if err == nil && act == cron.Launch {
 		c.launches++

@@ -58,7 +58,7 @@ func (s *Scheduler) Handler() http.Handler {
 		mux.Handle(p, h)
 	}
 	mux.HandleFunc("/{$}", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/scheduler", http.StatusFound) })
-	return mux
+	return s.life.track(mux)
 }
 
 // serveLeaderHealth is /leaderhealth on the elected scheduler. As in
@@ -612,10 +612,13 @@ func (s *Scheduler) JobSummaries(role string) []api.JobSummary {
 	return out
 }
 
-// Serve serves the HTTP endpoints on ln until ctx ends.
+// Serve serves the HTTP endpoints on ln until ctx ends, and returns once
+// the server has shut down.
 func (s *Scheduler) Serve(ctx context.Context, ln net.Listener) error {
 	srv := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	shut := make(chan struct{})
 	go func() {
+		defer close(shut)
 		<-ctx.Done()
 		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
@@ -624,5 +627,6 @@ func (s *Scheduler) Serve(ctx context.Context, ln net.Listener) error {
 	if err := srv.Serve(ln); err != nil && err != http.ErrServerClosed {
 		return err
 	}
+	<-shut
 	return nil
 }

@@ -95,11 +95,19 @@ func (s *Scheduler) session(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("subscribe: %w", err)
 	}
-	defer resp.Close()
 	heartbeat := 45 * time.Second
 	events := make(chan *scheduler.Event)
 	errc := make(chan error, 1)
+	decoded := make(chan struct{})
+	defer func() {
+		// Closing the stream ends the decoder; wait for it, so that no
+		// goroutine of the session outlives it.
+		cancel()
+		resp.Close()
+		<-decoded
+	}()
 	go func() {
+		defer close(decoded)
 		for {
 			var ev scheduler.Event
 			if err := resp.Decode(&ev); err != nil {

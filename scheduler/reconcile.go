@@ -123,15 +123,17 @@ func (s *Scheduler) reconcileExplicit(ctx context.Context, batchSize int) (int, 
 		return len(tasks), len(batches)
 	}
 	send(batches[0])
-	go func() {
+	s.life.goFunc(func() {
 		for _, b := range batches[1:] {
 			select {
 			case <-ctx.Done():
+				return
+			case <-s.life.ctx.Done():
 				return
 			case <-s.after(interval):
 			}
 			send(b)
 		}
-	}()
+	})
 	return len(tasks), len(batches)
 }

@@ -243,6 +243,8 @@ type Scheduler struct {
 	// after waits between explicit reconciliation batches; time.After
 	// but in tests.
 	after func(time.Duration) <-chan time.Time
+	// life joins the background work before Run returns (lifecycle.go).
+	life *lifecycle
 }
 
 type heldOffer struct {
@@ -368,7 +370,7 @@ func New(cfg Config) (*Scheduler, error) {
 		hosts: map[string]map[string][]string{}, agents: map[string]agentSize{}, seenOffers: map[string]bool{},
 		updateKick: make(chan struct{}, 1), reserved: map[string]reservation{},
 		vetoes: map[string][]match.Veto{}, sched: newScheduling(cfg.MaxScheduleAttemptsPerSec),
-		activeCh: make(chan struct{}), after: time.After,
+		activeCh: make(chan struct{}), after: time.After, life: newLifecycle(),
 	}
 	s.loadSnapshot(snap)
 	if err := s.initCron(snap); err != nil {
@@ -399,25 +401,38 @@ func (s *Scheduler) observerURL(host string) string {
 	return "http://" + net.JoinHostPort(host, strconv.Itoa(s.cfg.ObserverPort))
 }
 
-// Close closes the store.
-func (s *Scheduler) Close() error { return s.store.Close() }
+// Close stops what is left of the background work (the state machine's
+// timers, when Run never ran) and closes the store. Call it after Run has
+// returned.
+func (s *Scheduler) Close() error {
+	s.life.stop()
+	return s.store.Close()
+}
 
-// Run connects to Mesos and schedules until ctx ends.
+// Run connects to Mesos and schedules until ctx ends. It returns once every
+// goroutine it started (and those they started) has ended and no timer of
+// the scheduler can fire any more; the scheduler does no more work then,
+// and Close may close the store.
 func (s *Scheduler) Run(ctx context.Context) {
+	ctx, cancel := context.WithCancel(ctx)
+	stopLife := context.AfterFunc(ctx, s.life.cancel)
+	defer func() {
+		cancel()
+		stopLife()
+		s.life.stop()
+	}()
 	s.start()
-	go s.advertise(ctx)
-	go s.runMesos(ctx)
-	go s.reconcileLoop(ctx)
-	go s.historyLoop(ctx)
-	go s.watchOffers(ctx)
+	for _, loop := range []func(context.Context){s.advertise, s.runMesos, s.reconcileLoop, s.historyLoop, s.watchOffers} {
+		s.life.goFunc(func() { loop(ctx) })
+	}
 	// Active updates carry on from where the store has them.
 	s.kickUpdates()
-	go s.updateLoop(ctx)
+	s.life.goFunc(func() { s.updateLoop(ctx) })
 	if !s.cfg.DisablePreemptor {
-		go s.preemptLoop(ctx)
+		s.life.goFunc(func() { s.preemptLoop(ctx) })
 	}
-	go s.cronLoop(ctx)
-	go s.slaDrainLoop(ctx)
+	s.life.goFunc(func() { s.cronLoop(ctx) })
+	s.life.goFunc(func() { s.slaDrainLoop(ctx) })
 	s.scheduleLoop(ctx)
 }
 

@@ -483,8 +483,8 @@ func (s *Scheduler) coordinatorAllows(u *jobUpdate, t *api.ScheduledTask, p api.
 	}
 	c.asking[id] = true
 	c.coordAttempts++
-	go func() {
-		allowed, userErr, err := s.callCoordinator(context.Background(), p, key, body)
+	s.life.goFunc(func() {
+		allowed, userErr, err := s.callCoordinator(s.life.ctx, p, key, body)
 		s.mu.Lock()
 		delete(c.asking, id)
 		switch {
@@ -504,7 +504,7 @@ func (s *Scheduler) coordinatorAllows(u *jobUpdate, t *api.ScheduledTask, p api.
 		if allowed {
 			s.kickUpdates()
 		}
-	}()
+	})
 	return false
 }
 

@@ -21,6 +21,7 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"slices"
 	"sync"
 	"syscall"
 	"time"
@@ -269,7 +270,7 @@ func (s *Supervisor) monitor(p *proc) {
 		case <-exited:
 		}
 		s.mu.Lock()
-		if s.stopping {
+		if s.stopping || isClosed(p.stop) {
 			s.mu.Unlock()
 			return
 		}
@@ -290,7 +291,7 @@ func (s *Supervisor) monitor(p *proc) {
 			}
 			backoff = min(backoff*2, s.opts.BackoffMax)
 			s.mu.Lock()
-			if s.stopping {
+			if s.stopping || isClosed(p.stop) {
 				s.mu.Unlock()
 				return
 			}
@@ -369,8 +370,31 @@ func (s *Supervisor) Stop() {
 	s.wg.Wait()
 }
 
+// StopExcept stops, in reverse start order, every component not named in
+// keep; Stop stops the others later. It lets what the components started
+// (task processes) end while a component they need (ZooKeeper, where they
+// leave their ServerSets) still runs.
+func (s *Supervisor) StopExcept(keep ...string) {
+	s.mu.Lock()
+	if s.stopping {
+		s.mu.Unlock()
+		return
+	}
+	procs := append([]*proc(nil), s.procs...)
+	s.mu.Unlock()
+	for i := len(procs) - 1; i >= 0; i-- {
+		if !slices.Contains(keep, procs[i].spec.Name) {
+			s.stopProc(procs[i])
+		}
+	}
+}
+
 func (s *Supervisor) stopProc(p *proc) {
 	s.mu.Lock()
+	if isClosed(p.stop) {
+		s.mu.Unlock()
+		return // stopped already (StopExcept)
+	}
 	close(p.stop)
 	p.health = Stopped
 	cmd, exited := p.cmd, p.exited

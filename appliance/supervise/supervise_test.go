@@ -347,6 +347,49 @@ func TestChildrenDieWithSupervisor(t *testing.T) {
 	}
 }
 
+// StopExcept stops the other components for good (none is restarted) and
+// leaves the kept one running, with its process group, while SweepExcept
+// ends a task process outside the groups; Stop then stops the kept one.
+func TestStopExceptKeepsOneForTheSweep(t *testing.T) {
+	dir := t.TempDir()
+	s := newSupervisor(t)
+	if err := s.Start(context.Background(), []Spec{
+		fakeSpec(dir, "zookeeper", "with-child", freeAddr()),
+		fakeSpec(dir, "agent", "listen", freeAddr()),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	task := exec.Command("sleep", "300")
+	task.Env = append(os.Environ(), Marker(dir))
+	task.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := task.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go task.Wait()
+	waitFor(t, "the processes", 5*time.Second, func() bool { return len(Find(Marker(dir))) == 4 })
+	zk := s.Status()[0].PID
+
+	s.StopExcept("zookeeper")
+	st := s.Status()
+	if st[0].Health != Healthy || st[0].PID != zk || st[1].Health != Stopped || st[1].PID != 0 {
+		t.Fatalf("after StopExcept: %+v", st)
+	}
+	if n := SweepExcept(Marker(dir), time.Second, InGroups([]int{zk})); n != 1 {
+		t.Fatalf("SweepExcept swept %d processes; want the task only", n)
+	}
+	if got := Find(Marker(dir)); len(got) != 2 { // the kept component and its child
+		t.Fatalf("left after the sweep: %v", got)
+	}
+	time.Sleep(300 * time.Millisecond) // past the restart backoff: the agent stays stopped
+	if st := s.Status(); st[1].PID != 0 || st[1].Restarts != 0 {
+		t.Fatalf("a stopped component was restarted: %+v", st[1])
+	}
+	s.Stop()
+	if got := Find(Marker(dir)); len(got) != 0 {
+		t.Fatalf("left after Stop: %v", got)
+	}
+}
+
 // The components a supervisor starts carry RoleVar; what they start outside
 // their process groups (executors, tasks) does not, and SweepComponents
 // leaves it alone while Sweep takes everything.

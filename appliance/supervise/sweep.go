@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"syscall"
 	"time"
@@ -96,6 +97,20 @@ func SweepComponents(marker string, grace time.Duration) int {
 	return sweep(func() []int { return FindComponents(marker) }, grace)
 }
 
+// SweepExcept is Sweep leaving alone the processes for which spare
+// reports true.
+func SweepExcept(marker string, grace time.Duration, spare func(pid int) bool) int {
+	return sweep(func() []int {
+		var out []int
+		for _, pid := range Find(marker) {
+			if !spare(pid) {
+				out = append(out, pid)
+			}
+		}
+		return out
+	}, grace)
+}
+
 func sweep(find func() []int, grace time.Duration) int {
 	pids := find()
 	if len(pids) == 0 {
@@ -118,4 +133,13 @@ func sweep(find func() []int, grace time.Duration) int {
 		time.Sleep(10 * time.Millisecond)
 	}
 	return len(pids)
+}
+
+// InGroups returns whether a process belongs to one of the process groups
+// led by pgids (the components', each started in its own group).
+func InGroups(pgids []int) func(pid int) bool {
+	return func(pid int) bool {
+		g, err := syscall.Getpgid(pid)
+		return err == nil && slices.Contains(pgids, g)
+	}
 }

@@ -25,6 +25,9 @@ type Env struct {
 	Clusters func() (map[string]client.Cluster, error)
 	// Poll is the interval of --wait-until and kill waits.
 	Poll time.Duration
+	// RetryFor bounds the retries of an RPC through a leader change
+	// (client.Client.RetryFor; 0: client.DefaultRetryFor).
+	RetryFor time.Duration
 }
 
 func (e *Env) clusters() (map[string]client.Cluster, error) {
@@ -39,7 +42,12 @@ func (e *Env) client(cluster string) (*client.Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return client.New(cs, cluster)
+	c, err := client.New(cs, cluster)
+	if err != nil {
+		return nil, err
+	}
+	c.RetryFor = e.RetryFor
+	return c, nil
 }
 
 // jobClient parses a CLUSTER/ROLE/ENV/NAME argument and returns the

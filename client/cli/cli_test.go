@@ -208,7 +208,7 @@ func ptr[T any](v T) *T { return &v }
 func run(t *testing.T, srvURL string, admin bool, args ...string) (int, string, string) {
 	t.Helper()
 	var out, errb bytes.Buffer
-	env := &Env{Stdout: &out, Stderr: &errb, Version: "test", Poll: time.Millisecond,
+	env := &Env{Stdout: &out, Stderr: &errb, Version: "test", Poll: time.Millisecond, RetryFor: -1,
 		Clusters: func() (map[string]client.Cluster, error) {
 			return map[string]client.Cluster{"devcluster": {Name: "devcluster", SchedulerURI: srvURL}}, nil
 		}}

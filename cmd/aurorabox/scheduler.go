@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -103,7 +104,7 @@ explicitly wins over the profile. --reconciliation-interval sets both reconcilia
 			// Serve at once; the handler becomes the scheduler's once it leads.
 			var handler atomic.Pointer[http.Handler]
 			setHandler := func(h http.Handler) { handler.Store(&h) }
-			setHandler(scheduler.StandbyHandler(func() (string, bool) { return "", false }))
+			setHandler(scheduler.StandbyHandler(nil, func() (string, bool) { return "", false }))
 			errc := make(chan error, 1)
 			go func() {
 				errc <- serveHTTP(ctx, ln, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { (*handler.Load()).ServeHTTP(w, r) }))
@@ -111,9 +112,19 @@ explicitly wins over the profile. --reconciliation-interval sets both reconcilia
 			var lost <-chan struct{}
 			if zkServers != "" {
 				servers := strings.Split(zkServers, ",")
-				sc.LeaderFinder = leaderFinder(servers, serversetPath, logger)
-				setHandler(scheduler.StandbyHandler(sc.LeaderFinder))
-				l, err := election.Elect(ctx, servers, serversetPath, hostname, 10*time.Second, logger)
+				// This scheduler's own addresses: a ServerSet member
+				// naming one is its previous process's, never a leader
+				// to redirect to.
+				self := []string{net.JoinHostPort(hostname, port), ln.Addr().String()}
+				finder, closeFinder := leaderFinder(servers, serversetPath, self, logger)
+				defer closeFinder()
+				sc.LeaderFinder = finder
+				setHandler(scheduler.StandbyHandler(self, sc.LeaderFinder))
+				// We hold the listener, so nothing else serves our
+				// host:port: what a previous process of ours left in the
+				// election is reclaimed, and the election proceeds
+				// without waiting for its session to expire.
+				l, err := election.Elect(ctx, servers, serversetPath, net.JoinHostPort(hostname, port), 10*time.Second, logger, election.Reclaim())
 				if err != nil {
 					return &exitError{1, fmt.Errorf("scheduler: %w", err)}
 				}
@@ -176,9 +187,19 @@ explicitly wins over the profile. --reconciliation-interval sets both reconcilia
 			if err != nil {
 				return &exitError{1, fmt.Errorf("scheduler: %w", err)}
 			}
-			defer s.Close()
+			runDone := make(chan struct{})
+			defer func() {
+				// The store closes only once Run has joined everything
+				// that uses it (its loops, timers and API requests).
+				cancel()
+				<-runDone
+				s.Close()
+			}()
 			setHandler(s.Handler())
-			go s.Run(ctx)
+			go func() {
+				defer close(runDone)
+				s.Run(ctx)
+			}()
 			select {
 			case <-ctx.Done():
 				return nil
@@ -227,11 +248,13 @@ explicitly wins over the profile. --reconciliation-interval sets both reconcilia
 }
 
 // leaderFinder returns the leading scheduler's host:port from the
-// ServerSet under path, for a standby's redirects.
-func leaderFinder(servers []string, path string, logger *slog.Logger) func() (string, bool) {
+// ServerSet under path, for a standby's redirects, leaving out members
+// that name one of self (this scheduler's previous process's), and a
+// function that closes its ZooKeeper session.
+func leaderFinder(servers []string, path string, self []string, logger *slog.Logger) (func() (string, bool), func()) {
 	conn, _, err := zk.Connect(servers, 10*time.Second, zk.WithLogInfo(false), zklog.Option(logger, slog.LevelWarn))
 	if err != nil {
-		return func() (string, bool) { return "", false }
+		return func() (string, bool) { return "", false }, func() {}
 	}
 	return func() (string, bool) {
 		kids, _, err := conn.Children(path)
@@ -246,11 +269,14 @@ func leaderFinder(servers []string, path string, logger *slog.Logger) func() (st
 			data, _, err := conn.Get(path + "/" + k)
 			var m announcer.Member
 			if err == nil && json.Unmarshal(data, &m) == nil && m.ServiceEndpoint.Host != "" {
-				return net.JoinHostPort(m.ServiceEndpoint.Host, strconv.Itoa(m.ServiceEndpoint.Port)), true
+				addr := net.JoinHostPort(m.ServiceEndpoint.Host, strconv.Itoa(m.ServiceEndpoint.Port))
+				if !slices.Contains(self, addr) {
+					return addr, true
+				}
 			}
 		}
 		return "", false
-	}
+	}, conn.Close
 }
 
 // detectMaster finds the leading master under a zk:// URL, waiting for one

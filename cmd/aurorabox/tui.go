@@ -52,6 +52,10 @@ that prints ` + "`aurorabox status --json`" + ` (e.g. over ssh), or --no-status 
 			if err != nil {
 				return clientExit(err)
 			}
+			// The TUI polls and shows a scheduler it cannot reach: no
+			// retries through a leader change, which would only hold up
+			// the screen.
+			sched.RetryFor = -1
 			env := map[string]string{}
 			if b, err := os.ReadFile(cfg.Path("env")); err == nil {
 				env = parseEnvFile(string(b))

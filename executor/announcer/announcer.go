@@ -3,12 +3,16 @@ package announcer
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/aurorabox/aurorabox/appliance/zookeeper/zklog"
@@ -421,6 +425,9 @@ func (a *Announcer) join(sid int64) (string, error) {
 			return p, nil
 		}
 	}
+	if err := a.reclaim(sid); err != nil {
+		return "", err
+	}
 	prefix := strings.TrimSuffix(a.cfg.Path, "/") + "/" + MemberPrefix
 	p, err := a.conn.Create(prefix, a.cfg.Member, zk.FlagEphemeralSequential, a.cfg.ACL)
 	if errors.Is(err, zk.ErrNoNode) {
@@ -480,6 +487,76 @@ func (a *Announcer) adopt(sid int64) (string, error) {
 		a.logger.Info("adopted member created before a connection loss", "member", keep)
 	}
 	return keep, nil
+}
+
+// reclaim deletes the stale members of other sessions, left by a process
+// that announced before us and whose session has not expired yet (an
+// executor killed before it could leave, the same task's executor before a
+// restart, an ended task of the same instance):
+//
+//   - a member naming our service endpoint (host and port): a port is held
+//     by one process of a host at a time, so whoever announced it is gone;
+//   - a member of our shard on our host whose service endpoint refuses
+//     connections: nothing serves that instance there any more.
+//
+// Either would send clients to an instance that is not there, or count it
+// twice. A live member deleted by mistake is re-created by its announcer,
+// which watches it.
+func (a *Announcer) reclaim(sid int64) error {
+	var ours Member
+	if json.Unmarshal(a.cfg.Member, &ours) != nil || ours.ServiceEndpoint.Host == "" || ours.ServiceEndpoint.Port == 0 {
+		return nil
+	}
+	children, _, err := a.conn.Children(a.cfg.Path)
+	if errors.Is(err, zk.ErrNoNode) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("list %s: %w", a.cfg.Path, err)
+	}
+	for _, c := range children {
+		if !strings.HasPrefix(c, MemberPrefix) {
+			continue
+		}
+		p := strings.TrimSuffix(a.cfg.Path, "/") + "/" + c
+		data, stat, err := a.conn.Get(p)
+		if errors.Is(err, zk.ErrNoNode) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("get %s: %w", p, err)
+		}
+		var m Member
+		if stat.EphemeralOwner == sid || stat.EphemeralOwner == 0 || json.Unmarshal(data, &m) != nil ||
+			m.ServiceEndpoint.Host != ours.ServiceEndpoint.Host {
+			continue
+		}
+		sameEndpoint := m.ServiceEndpoint.Port == ours.ServiceEndpoint.Port
+		if !sameEndpoint && !(sameShard(m, ours) && refused(m.ServiceEndpoint)) {
+			continue
+		}
+		if err := a.conn.Delete(p, stat.Version); err != nil && !errors.Is(err, zk.ErrNoNode) {
+			return fmt.Errorf("delete stale member %s: %w", p, err)
+		}
+		a.logger.Info("deleted a stale member", "member", p, "same_endpoint", sameEndpoint,
+			"endpoint", net.JoinHostPort(m.ServiceEndpoint.Host, strconv.Itoa(m.ServiceEndpoint.Port)),
+			"session", fmt.Sprintf("0x%x", stat.EphemeralOwner))
+	}
+	return nil
+}
+
+func sameShard(a, b Member) bool { return a.Shard != nil && b.Shard != nil && *a.Shard == *b.Shard }
+
+// refused reports whether a connection to e is refused: nothing listens
+// there (on our own host). Any other outcome (a timeout, a name that does
+// not resolve) says nothing.
+func refused(e Endpoint) bool {
+	c, err := net.DialTimeout("tcp", net.JoinHostPort(e.Host, strconv.Itoa(e.Port)), time.Second)
+	if err == nil {
+		c.Close()
+		return false
+	}
+	return errors.Is(err, syscall.ECONNREFUSED)
 }
 
 // makePath creates the serverset path and its missing ancestors,

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -81,6 +82,8 @@ func TestAnnouncer(t *testing.T) {
 			t.Run("Stop", func(t *testing.T) { testStop(t, addr) })
 			t.Run("EphemeralParentFailsFast", func(t *testing.T) { testEphemeralParent(t, addr) })
 			t.Run("DigestACL", func(t *testing.T) { testDigestACL(t, addr) })
+			t.Run("ReclaimsStaleMemberOfOurEndpoint", func(t *testing.T) { testReclaim(t, addr) })
+			t.Run("ReclaimsDeadMemberOfOurShard", func(t *testing.T) { testReclaimShard(t, addr) })
 		})
 	}
 }
@@ -445,5 +448,80 @@ func TestConfigErrors(t *testing.T) {
 	if !slices.Equal(cfg.Servers, []string{"a:1", "b:2", "c:3"}) || cfg.Path != "/aurora/x" ||
 		cfg.SessionTimeout != DefaultSessionTimeout || cfg.ConnectTimeout != DefaultConnectTimeout {
 		t.Errorf("defaults: %+v", cfg)
+	}
+}
+
+// testReclaim: a member naming our endpoint, left by another session that
+// is still alive (an executor killed before its session expired; here an
+// open client), is deleted when we join, so the endpoint is announced
+// once; a member of another endpoint is left alone.
+func testReclaim(t *testing.T, addr string) {
+	old := observe(t, addr)
+	path := newPath()
+	p := ""
+	for _, part := range strings.Split(strings.TrimPrefix(path, "/"), "/") {
+		p += "/" + part
+		if _, err := old.Create(p, nil, 0, zk.WorldACL(zk.PermAll)); err != nil && !errors.Is(err, zk.ErrNodeExists) {
+			t.Fatal(err)
+		}
+	}
+	create := func(data []byte) string {
+		t.Helper()
+		m, err := old.Create(path+"/"+MemberPrefix, data, zk.FlagEphemeralSequential, zk.WorldACL(zk.PermAll))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	stale, other := create(testMember(t, 0)), create(testMember(t, 1))
+	a := startAnnouncer(t, addr, path, 0, nil)
+	if got, want := members(t, old, path), []string{other, a.Path()}; !slices.Equal(got, want) {
+		t.Fatalf("members %v; want %v (the stale %s of our endpoint deleted)", got, want, stale)
+	}
+}
+
+// testReclaimShard: a member of our shard on our host whose endpoint
+// refuses connections (the instance's previous task, gone before its
+// session expired) is deleted when we join; one of our shard that answers,
+// and one of another shard, are left alone.
+func testReclaimShard(t *testing.T, addr string) {
+	old := observe(t, addr)
+	path := newPath()
+	p := ""
+	for _, part := range strings.Split(strings.TrimPrefix(path, "/"), "/") {
+		p += "/" + part
+		if _, err := old.Create(p, nil, 0, zk.WorldACL(zk.PermAll)); err != nil && !errors.Is(err, zk.ErrNodeExists) {
+			t.Fatal(err)
+		}
+	}
+	port := func(live bool) int {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if live {
+			t.Cleanup(func() { ln.Close() })
+		} else {
+			ln.Close()
+		}
+		return ln.Addr().(*net.TCPAddr).Port
+	}
+	member := func(port, shard int) []byte {
+		return MemberJSON(Endpoint{Host: "127.0.0.1", Port: port}, nil, shard)
+	}
+	create := func(data []byte) string {
+		t.Helper()
+		m, err := old.Create(path+"/"+MemberPrefix, data, zk.FlagEphemeralSequential, zk.WorldACL(zk.PermAll))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	dead := create(member(port(false), 0))
+	live := create(member(port(true), 0))
+	otherShard := create(member(port(false), 1))
+	a := startAnnouncer(t, addr, path, 0, func(c *Config) { c.Member = member(port(true), 0) })
+	if got, want := members(t, old, path), []string{live, otherShard, a.Path()}; !slices.Equal(got, want) {
+		t.Fatalf("members %v; want %v (the dead %s of our shard deleted)", got, want, dead)
 	}
 }

@@ -49,6 +49,12 @@
 //     in flight) is resolved before trying again: if the session survived,
 //     a member it owns with our data is adopted instead of creating a
 //     duplicate.
+//   - Before creating a member, stale members of other sessions are
+//     deleted: those naming the same service endpoint (only one process of
+//     a host holds a port), and those of the same shard on the same host
+//     whose endpoint refuses connections. They were left by an executor
+//     killed (or a task ended) before its session expired; Aurora leaves
+//     them until the session expires.
 //   - After a session expiry the ZooKeeper client reconnects at once instead
 //     of sleeping a second first (go-zookeeper's default), so re-registration
 //     takes milliseconds once the ensemble is reachable.

@@ -154,8 +154,11 @@ func TestMonitorHealthyOnce(t *testing.T) {
 	w := h.wait(10 * time.Second) // the first attempt is made at once
 	h.expect(1)
 	h.fire(w)
-	h.step(10 * time.Second)
+	// Counted while the monitor sleeps: once fired, it makes the next
+	// attempt at once.
+	w = h.wait(10 * time.Second)
 	h.expect(2)
+	h.fire(w)
 	w = h.wait(10 * time.Second)
 	h.expect(3, report{Healthy, HealthyMessage})
 	h.fire(w)
@@ -179,12 +182,14 @@ func TestMonitorHealthyOnce(t *testing.T) {
 func TestMonitorFailedAfterHealthy(t *testing.T) {
 	cfg := hc(0, 5*time.Second, 1, 1)
 	h := startHarness(t, cfg, "", 0, true, false, true, false, false)
-	for range 4 {
+	for range 3 {
 		h.step(5 * time.Second)
 	}
+	w := h.wait(5 * time.Second) // stats while it sleeps, before attempt 5
 	if s := h.m.Stats(); s.ConsecutiveFailures != 1 || s.Checks != 4 {
 		t.Errorf("stats %+v", s)
 	}
+	h.fire(w)
 	r := h.finished()
 	msg := "Failed health check! probe 5 failed"
 	if r != (report{Failed, msg}) {

@@ -63,11 +63,12 @@ func (t *Trigger) Set(key string, s Schedule, lastFired time.Time) time.Time {
 	if lastFired.After(base) {
 		base = lastFired
 	}
-	e := &entry{s: s, next: s.Next(base, t.loc)}
+	next := s.Next(base, t.loc)
 	t.mu.Lock()
-	t.jobs[key] = e
+	t.jobs[key] = &entry{s: s, next: next}
 	t.mu.Unlock()
-	return e.next
+	// Not the entry's next: once published, DueAt may move it on.
+	return next
 }
 
 // Remove deschedules the job key (descheduleCronJob), reporting whether it

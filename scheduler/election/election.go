@@ -12,11 +12,14 @@ package election
 import (
 	"context"
 	"crypto/rand"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"path"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -54,11 +57,33 @@ func sequence(name string) string {
 	return name[len(name)-10:]
 }
 
+// Option configures Elect.
+type Option func(*options)
+
+type options struct {
+	reclaim bool
+}
+
+// Reclaim says that participant is this candidate's advertised host:port
+// and that the caller holds it (listens on it), so that no other live
+// process can be that candidate: what an earlier process of the same
+// candidate left under the group path with a ZooKeeper session that has
+// not expired yet (a restart after a crash) is deleted before the
+// election, so that it proceeds at once instead of waiting for the old
+// session to expire. That is its lock node (data participant) and its
+// ServerSet member (service endpoint participant).
+func Reclaim() Option { return func(o *options) { o.reclaim = true } }
+
 // Elect joins the election under groupPath and returns once this candidate
-// leads, or with ctx's error. servers is host:port,...
-func Elect(ctx context.Context, servers []string, groupPath, participant string, sessionTimeout time.Duration, logger *slog.Logger) (*Leadership, error) {
+// leads, or with ctx's error. servers is host:port,...; participant is the
+// lock node's data.
+func Elect(ctx context.Context, servers []string, groupPath, participant string, sessionTimeout time.Duration, logger *slog.Logger, opts ...Option) (*Leadership, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
+	}
+	var o options
+	for _, opt := range opts {
+		opt(&o)
 	}
 	conn, events, err := zk.Connect(servers, sessionTimeout, zk.WithLogInfo(false), zklog.Option(logger, slog.LevelWarn))
 	if err != nil {
@@ -73,6 +98,11 @@ func Elect(ctx context.Context, servers []string, groupPath, participant string,
 	// group path (persistent) first.
 	if err := ensurePath(ctx, conn, groupPath); err != nil {
 		return fail(err)
+	}
+	if o.reclaim {
+		if err := reclaim(conn, groupPath, participant, logger); err != nil {
+			return fail(err)
+		}
 	}
 	prefix := "_c_" + newID() + "-lock-"
 	l.node, err = conn.Create(path.Join(groupPath, prefix), []byte(participant), zk.FlagEphemeral|zk.FlagSequence, zk.WorldACL(zk.PermAll))
@@ -151,6 +181,54 @@ func ensurePath(ctx context.Context, conn *zk.Conn, p string) error {
 			}
 			time.Sleep(100 * time.Millisecond)
 		}
+	}
+	return nil
+}
+
+// reclaim deletes the lock nodes and ServerSet members under groupPath that
+// name self (host:port) and belong to a session other than conn's: an
+// earlier process's of this candidate (see Reclaim).
+func reclaim(conn *zk.Conn, groupPath, self string, logger *slog.Logger) error {
+	kids, _, err := conn.Children(groupPath)
+	if err != nil {
+		return fmt.Errorf("list %s: %w", groupPath, err)
+	}
+	for _, k := range kids {
+		lock, member := strings.Contains(k, "-lock-"), strings.HasPrefix(k, "member_")
+		if !lock && !member {
+			continue
+		}
+		p := path.Join(groupPath, k)
+		data, stat, err := conn.Get(p)
+		if errors.Is(err, zk.ErrNoNode) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("get %s: %w", p, err)
+		}
+		if stat.EphemeralOwner == 0 || stat.EphemeralOwner == conn.SessionID() {
+			continue
+		}
+		ours := lock && string(data) == self
+		if member {
+			var m struct {
+				ServiceEndpoint struct {
+					Host string `json:"host"`
+					Port int    `json:"port"`
+				} `json:"serviceEndpoint"`
+			}
+			ours = json.Unmarshal(data, &m) == nil && m.ServiceEndpoint.Host != "" &&
+				net.JoinHostPort(m.ServiceEndpoint.Host, strconv.Itoa(m.ServiceEndpoint.Port)) == self
+		}
+		if !ours {
+			continue
+		}
+		// Only as read: a node whose data changed since is left alone.
+		if err := conn.Delete(p, stat.Version); err != nil && !errors.Is(err, zk.ErrNoNode) {
+			return fmt.Errorf("delete %s, left by an earlier process of %s: %w", p, self, err)
+		}
+		logger.Info("deleted a node left by an earlier process of this scheduler", "node", p,
+			"session", fmt.Sprintf("0x%x", stat.EphemeralOwner))
 	}
 	return nil
 }

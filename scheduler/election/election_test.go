@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/aurorabox/aurorabox/appliance/zookeeper"
+	"github.com/go-zookeeper/zk"
 )
 
 func startZK(t *testing.T) string {
@@ -71,6 +72,57 @@ func TestElectGivesUpWithContext(t *testing.T) {
 	defer cancel()
 	if _, err := Elect(ctx, zk, "/g", "b", 5*time.Second, nil); err == nil {
 		t.Fatal("a second leader was elected")
+	}
+}
+
+// A candidate restarted while its previous process's ZooKeeper session is
+// still alive (here: a client that never closes it, with a session timeout
+// longer than the test's deadline) reclaims that process's lock node and
+// ServerSet member, and leads at once instead of waiting for the session
+// to expire; another candidate's nodes are left alone.
+func TestReclaimAfterRestart(t *testing.T) {
+	servers := []string{startZK(t)}
+	old, _, err := zk.Connect(servers, 60*time.Second, zk.WithLogInfo(false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer old.Close()
+	const group, self = "/aurora/scheduler", "sched.local:8081"
+	if err := ensurePath(context.Background(), old, group); err != nil {
+		t.Fatal(err)
+	}
+	create := func(name, data string) string {
+		t.Helper()
+		p, err := old.Create(group+"/"+name, []byte(data), zk.FlagEphemeral|zk.FlagSequence, zk.WorldACL(zk.PermAll))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	staleLock := create("_c_0ld-lock-", self)
+	staleMember := create("member_", `{"serviceEndpoint": {"host": "sched.local", "port": 8081}, "additionalEndpoints": {}, "status": "ALIVE"}`)
+	otherMember := create("member_", `{"serviceEndpoint": {"host": "sched.local", "port": 8082}, "additionalEndpoints": {}, "status": "ALIVE"}`)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	l, err := Elect(ctx, servers, group, self, 60*time.Second, nil, Reclaim())
+	if err != nil {
+		t.Fatalf("the restarted candidate was not elected while its old session lives: %v", err)
+	}
+	defer l.Resign()
+	for p, want := range map[string]bool{staleLock: false, staleMember: false, otherMember: true} {
+		if ok, _, err := old.Exists(p); err != nil || ok != want {
+			t.Errorf("%s exists: %v %v; want %v", p, ok, err, want)
+		}
+	}
+
+	// Another candidate's lock node is not reclaimed: "b" waits behind it.
+	create("_c_0ther-lock-", "other.local:8081")
+	l.Resign()
+	ctx, cancel = context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	if _, err := Elect(ctx, servers, group, "b.local:8081", 60*time.Second, nil, Reclaim()); err == nil {
+		t.Fatal("elected ahead of another live candidate")
 	}
 }
 
