@@ -263,9 +263,10 @@ func (s *Scheduler) activeTasks(k api.JobKey, instances []int) []*api.ScheduledT
 }
 
 // KillTasks is killTasks: KILLING for the job's active tasks (all
-// instances when none are given). A job is its tasks: once the last of
-// them has ended, the job no longer exists, however its instances were
-// named. A cron job's template stays until descheduleCronJob.
+// instances when none are given). A job is its tasks: once the last
+// active one has ended, the job no longer exists (state.JobExists),
+// whether or not the instances were named. A cron job's template stays
+// until descheduleCronJob.
 func (s *Scheduler) KillTasks(ctx context.Context, k api.JobKey, instances []int, message string) (int, error) {
 	if err := k.Validate(); err != nil {
 		return 0, invalid("%v", err)
