@@ -251,15 +251,11 @@ func (s *Scheduler) RoleSummaries() []api.RoleSummary {
 	for _, t := range s.tasks {
 		add(t.AssignedTask.Task.Job)
 	}
-	for k, j := range s.jobs {
-		if j.CronSchedule != "" {
-			cron[k.Role]++
-			if jobs[k.Role] == nil {
-				jobs[k.Role] = map[api.JobKey]bool{}
-			}
-			continue
+	for k := range s.cronJobs {
+		cron[k.Role]++
+		if jobs[k.Role] == nil {
+			jobs[k.Role] = map[api.JobKey]bool{}
 		}
-		add(k)
 	}
 	out := []api.RoleSummary{}
 	for _, role := range sortedKeys(jobs) {

@@ -3,6 +3,7 @@ package scheduler
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"time"
 
 	"github.com/aurorabox/aurorabox/scheduler/api"
@@ -24,8 +25,7 @@ type txn struct {
 	now    time.Time
 	dirty  map[string]bool
 	delete map[string]bool
-	jobs   []api.JobConfiguration
-	drop   []api.JobKey // job configurations to remove
+	jobs   []api.JobConfiguration // cron job templates to store
 	kills  []string
 	timers []state.Timer
 	// maint are hosts whose maintenance mode changed (already applied to
@@ -76,11 +76,6 @@ func (tx *txn) commit() error {
 				return err
 			}
 		}
-		for _, k := range tx.drop {
-			if err := w.DeleteJob(k); err != nil {
-				return err
-			}
-		}
 		for id := range tx.delete {
 			if err := w.DeleteTask(id); err != nil {
 				return err
@@ -120,12 +115,14 @@ func (s *Scheduler) reload() {
 
 // loadSnapshot makes the store's contents the in-memory state.
 func (s *Scheduler) loadSnapshot(snap *storage.Snapshot) {
-	s.jobs = map[api.JobKey]*api.JobConfiguration{}
+	s.cronJobs = map[api.JobKey]*api.JobConfiguration{}
 	s.tasks = map[string]*api.ScheduledTask{}
 	s.quotas = map[string]api.ResourceAggregate{}
 	s.maintenance = map[string]match.MaintenanceMode{}
 	for i := range snap.Jobs {
-		s.jobs[snap.Jobs[i].Key] = &snap.Jobs[i]
+		if snap.Jobs[i].CronSchedule != "" {
+			s.cronJobs[snap.Jobs[i].Key] = &snap.Jobs[i]
+		}
 	}
 	for i := range snap.Tasks {
 		s.tasks[snap.Tasks[i].AssignedTask.TaskID] = &snap.Tasks[i]
@@ -142,6 +139,34 @@ func (s *Scheduler) loadSnapshot(snap *storage.Snapshot) {
 		s.maintenance[host] = match.MaintenanceMode(mode)
 	}
 	s.loadUpdates(snap.Updates)
+}
+
+// dropStoredJobs removes from the store the configurations of jobs that
+// are not cron jobs, which versions before jobs were read from their tasks
+// stored (and kept after the jobs ended, so a killed job could not be
+// created again). loadSnapshot already ignores them.
+func (s *Scheduler) dropStoredJobs(snap *storage.Snapshot) error {
+	var drop []api.JobKey
+	for _, j := range snap.Jobs {
+		if j.CronSchedule == "" {
+			drop = append(drop, j.Key)
+		}
+	}
+	if len(drop) == 0 {
+		return nil
+	}
+	if err := s.store.Update(func(w *storage.Writer) error {
+		for _, k := range drop {
+			if err := w.DeleteJob(k); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		return fmt.Errorf("removing stored job configurations: %w", err)
+	}
+	s.log.Info("stored configurations of non-cron jobs removed; such jobs are read from their tasks", "jobs", len(drop))
+	return nil
 }
 
 // sendKills asks Mesos to kill tasks, after their state is stored.

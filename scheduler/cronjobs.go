@@ -64,7 +64,7 @@ func (s *Scheduler) initCron(snap *storage.Snapshot) error {
 			s.cron.fired[k] = at
 		}
 	}
-	for k, j := range s.jobs {
+	for k, j := range s.cronJobs {
 		if j.CronSchedule == "" {
 			continue
 		}
@@ -143,7 +143,7 @@ func (s *Scheduler) cronTick(ctx context.Context) {
 func (s *Scheduler) fireCron(ctx context.Context, k api.JobKey, at time.Time) error {
 	c := s.cron
 	s.mu.Lock()
-	j := s.jobs[k]
+	j := s.cronJobs[k]
 	if j == nil || j.CronSchedule == "" {
 		if !at.IsZero() {
 			c.misfires++
@@ -249,7 +249,7 @@ func (s *Scheduler) launchAfterKills(ctx context.Context, k api.JobKey, killed [
 			continue
 		}
 		delete(c.waiting, k)
-		j := s.jobs[k]
+		j := s.cronJobs[k]
 		if j == nil || j.CronSchedule == "" {
 			s.mu.Unlock()
 			return
@@ -335,11 +335,13 @@ func (s *Scheduler) ScheduleCronJob(ctx context.Context, j api.JobConfiguration,
 	if err := s.checkNotUpdating(k, method); err != nil {
 		return err
 	}
-	old := s.jobs[k]
+	old := s.cronJobs[k]
 	switch {
-	case replace && (old == nil || old.CronSchedule == ""):
+	case replace && old == nil:
 		return invalid("No cron template found for the given key: %s", k)
-	case old != nil && old.CronSchedule == "":
+	case old == nil && s.jobExists(k):
+		// A job with active tasks; one whose tasks have all ended no
+		// longer exists and may become a cron job (Aurora 0.11).
 		return invalid("Job %s already exists and is not a cron job.", k)
 	}
 	if err := s.checkFits(j.TaskConfig); err != nil {
@@ -353,7 +355,7 @@ func (s *Scheduler) ScheduleCronJob(ctx context.Context, j api.JobConfiguration,
 	}
 	tx := s.begin()
 	tx.jobs = append(tx.jobs, j)
-	s.jobs[k] = &j
+	s.cronJobs[k] = &j
 	if err := tx.commit(); err != nil {
 		return err
 	}
@@ -372,7 +374,7 @@ func (s *Scheduler) DescheduleCronJob(ctx context.Context, k api.JobKey) (bool, 
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	j := s.jobs[k]
+	j := s.cronJobs[k]
 	if j == nil || j.CronSchedule == "" {
 		return false, nil
 	}
@@ -384,7 +386,7 @@ func (s *Scheduler) DescheduleCronJob(ctx context.Context, k api.JobKey) (bool, 
 	}); err != nil {
 		return false, err
 	}
-	delete(s.jobs, k)
+	delete(s.cronJobs, k)
 	delete(s.cron.fired, k)
 	delete(s.cron.waiting, k)
 	s.cron.trigger.Remove(k.String())
@@ -410,7 +412,7 @@ func (s *Scheduler) CronJobs() []api.CronJob {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	out := []api.CronJob{}
-	for _, j := range s.jobs {
+	for _, j := range s.cronJobs {
 		if j.CronSchedule == "" {
 			continue
 		}
@@ -450,7 +452,7 @@ func (s *Scheduler) nextCronRun(j api.JobConfiguration) *int64 {
 func (s *Scheduler) cronVars(v map[string]any) {
 	c := s.cron
 	n := 0
-	for _, j := range s.jobs {
+	for _, j := range s.cronJobs {
 		if j.CronSchedule != "" {
 			n++
 		}

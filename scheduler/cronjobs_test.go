@@ -163,10 +163,11 @@ func TestCronJobFiresAndKillsExisting(t *testing.T) {
 		t.Fatalf("vars after the collision: launches %v collisions %v", v["cron_job_launches"], v["cron_job_collisions"])
 	}
 
-	// Descheduled: the template is gone, the running run stays, and no
-	// later slot fires.
+	// Descheduled: the template is gone, the running run stays (and with
+	// it the job, no longer a cron job, as in Aurora 0.11), and no later
+	// slot fires.
 	e.mustOK("descheduleCronJob", map[string]any{"job": key})
-	if jobs := e.jobs(); len(jobs) != 0 {
+	if jobs := e.jobs(); len(jobs) != 1 || jobs[0].CronSchedule != "" || jobs[0].InstanceCount != 1 {
 		t.Fatalf("getJobs after descheduleCronJob: %+v", jobs)
 	}
 	if c := e.cronJobs(); len(c.Scheduled)+len(c.Jobs) != 0 {

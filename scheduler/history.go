@@ -13,9 +13,9 @@ import (
 // HistoryPruneThreshold after it ended, and sooner when its job has more
 // than HistoryMaxPerJob terminal tasks: the oldest beyond that many go as
 // soon as they have been terminal for HistoryMinRetention, which no task
-// is deleted before. A job that is left with no task at all, and is not a
-// cron job, is forgotten too (Aurora knows non-cron jobs only by their
-// tasks).
+// is deleted before. Pruning never ends a job: a job whose tasks are all
+// terminal already no longer exists (state.JobExists); pruning only
+// forgets its history.
 
 // Task history defaults, the same in both timing profiles.
 const (
@@ -54,8 +54,8 @@ func ended(t *api.ScheduledTask) time.Time {
 	return time.Time{}
 }
 
-// pruneHistory deletes the terminal tasks whose time has come, and the
-// jobs they leave empty, in one stored batch. It returns how many tasks
+// pruneHistory deletes the terminal tasks whose time has come, in one
+// stored batch. It returns how many tasks
 // it deleted and when the next one may go (zero: no terminal task).
 func (s *Scheduler) pruneHistory() (int, time.Time) {
 	s.mu.Lock()
@@ -113,30 +113,13 @@ func (s *Scheduler) pruneHistory() (int, time.Time) {
 	return n, next
 }
 
-// deleteTasks deletes terminal tasks, and then the non-cron jobs they
-// leave without any task (unless they are being updated). It returns how
-// many tasks it deleted. The caller holds s.mu.
+// deleteTasks deletes terminal tasks. It returns how many it deleted. The
+// caller holds s.mu.
 func (s *Scheduler) deleteTasks(tx *txn, ids []string) int {
 	n := 0
-	touched := map[api.JobKey]bool{}
 	for _, id := range ids {
-		t := s.tasks[id]
-		if t == nil {
-			continue
-		}
-		k := t.AssignedTask.Task.Job
 		if tx.transition(id, state.Deleted, "") == state.Success {
 			n++
-			touched[k] = true
-		}
-	}
-	for _, t := range s.tasks {
-		delete(touched, t.AssignedTask.Task.Job)
-	}
-	for k := range touched {
-		if j := s.jobs[k]; j != nil && j.CronSchedule == "" && s.activeUpdate(k) == nil {
-			delete(s.jobs, k)
-			tx.drop = append(tx.drop, k)
 		}
 	}
 	return n

@@ -98,7 +98,7 @@ func (s *Scheduler) vars() map[string]any {
 	if s.registered {
 		reg = 1
 	}
-	v := map[string]any{"framework_registered": reg, "jobs": len(s.jobs), "outstanding_offers": len(s.offers)}
+	v := map[string]any{"framework_registered": reg, "jobs": len(s.listJobs("", true)), "outstanding_offers": len(s.offers)}
 	for _, l := range lifecycleStates {
 		v["scheduler_lifecycle_"+l] = 0
 	}
@@ -584,11 +584,14 @@ func orEmpty[T any](s []T) []T {
 	return s
 }
 
-// JobSummaries is getJobSummary.
+// JobSummaries is getJobSummary. As in Aurora 0.11 it covers the jobs
+// getJobs lists and also the jobs that only have task history left (with
+// their finished and failed counts, until the history is pruned), so the
+// role page still shows how they ended.
 func (s *Scheduler) JobSummaries(role string) []api.JobSummary {
-	jobs := s.Jobs(role)
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	jobs := s.listJobs(role, false)
 	out := make([]api.JobSummary, 0, len(jobs))
 	for _, j := range jobs {
 		sum := api.JobSummary{Job: j, NextCronRunMs: s.nextCronRun(j)}

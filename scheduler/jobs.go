@@ -138,8 +138,11 @@ func (s *Scheduler) PopulateJobConfig(j api.JobConfiguration) (api.TaskConfig, e
 	return j.TaskConfig, nil
 }
 
-// CreateJob is createJob: it stores the job and its instances as PENDING
-// tasks, durably, before returning.
+// CreateJob is createJob: it stores the job's instances as PENDING tasks,
+// durably, before returning. The key must not name a job that exists
+// (state.JobExists): one with an active task, or a cron job. A job whose
+// tasks have all ended may be created again, with any configuration; its
+// old tasks stay in the history. Nothing but the tasks is stored.
 func (s *Scheduler) CreateJob(ctx context.Context, j api.JobConfiguration) error {
 	if err := s.validateJob(&j); err != nil {
 		return err
@@ -152,15 +155,8 @@ func (s *Scheduler) CreateJob(ctx context.Context, j api.JobConfiguration) error
 	if err := s.checkNotUpdating(j.Key, "createJob"); err != nil {
 		return err
 	}
-	if _, ok := s.jobs[j.Key]; ok {
+	if s.jobExists(j.Key) {
 		return invalid("Job %s already exists.", j.Key)
-	}
-	for _, t := range s.tasks {
-		if t.AssignedTask.Task.Job == j.Key {
-			if st, _ := state.ParseStatus(t.Status); st.Active() {
-				return invalid("Job %s already has active tasks.", j.Key)
-			}
-		}
 	}
 	if err := s.checkFits(j.TaskConfig); err != nil {
 		return err
@@ -169,8 +165,6 @@ func (s *Scheduler) CreateJob(ctx context.Context, j api.JobConfiguration) error
 		return err
 	}
 	tx := s.begin()
-	tx.jobs = append(tx.jobs, j)
-	s.jobs[j.Key] = &j
 	for i := 0; i < j.InstanceCount; i++ {
 		s.addTask(tx, j.TaskConfig, i)
 	}
@@ -198,7 +192,7 @@ func (s *Scheduler) AddInstances(ctx context.Context, key api.InstanceKey, count
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if j := s.jobs[k]; j != nil && j.CronSchedule != "" {
+	if s.cronJobs[k] != nil {
 		return nil, invalid("Instances may not be added to cron jobs.")
 	}
 	if err := s.checkNotUpdating(k, "addInstances"); err != nil {
@@ -229,13 +223,6 @@ func (s *Scheduler) AddInstances(ctx context.Context, key api.InstanceKey, count
 		s.addTask(tx, tc, i)
 		ids = append(ids, i)
 	}
-	j := api.JobConfiguration{Key: k, Owner: tc.Owner, TaskConfig: tc}
-	if old := s.jobs[k]; old != nil {
-		j = *old
-	}
-	j.InstanceCount = len(active) + count
-	tx.jobs = append(tx.jobs, j)
-	s.jobs[k] = &j
 	if err := tx.commit(); err != nil {
 		return nil, err
 	}
@@ -279,7 +266,10 @@ func (s *Scheduler) activeTasks(k api.JobKey, instances []int) []*api.ScheduledT
 }
 
 // KillTasks is killTasks: KILLING for the job's active tasks (all
-// instances when none are given). Killing every instance removes the job.
+// instances when none are given). A job is its tasks: once the last
+// active one has ended, the job no longer exists (state.JobExists),
+// whether or not the instances were named. A cron job's template stays
+// until descheduleCronJob.
 func (s *Scheduler) KillTasks(ctx context.Context, k api.JobKey, instances []int, message string) (int, error) {
 	if err := k.Validate(); err != nil {
 		return 0, invalid("%v", err)
@@ -300,12 +290,6 @@ func (s *Scheduler) KillTasks(ctx context.Context, k api.JobKey, instances []int
 	}
 	for _, t := range tasks {
 		tx.transition(t.AssignedTask.TaskID, state.Killing, message)
-	}
-	if j := s.jobs[k]; len(instances) == 0 && (j == nil || j.CronSchedule == "") {
-		// A job without instances is gone, as in Aurora; a cron job's
-		// template stays until descheduleCronJob.
-		delete(s.jobs, k)
-		tx.drop = append(tx.drop, k)
 	}
 	err := tx.commit()
 	s.mu.Unlock()
@@ -355,16 +339,89 @@ func (s *Scheduler) Tasks(q api.TaskQuery) []api.ScheduledTask {
 	return s.sortedTasks(q)
 }
 
-// Jobs is getJobs: the role's job configurations (all roles when empty).
+// jobExists reports whether job k exists (state.JobExists): it has an
+// active task or is a cron job. The caller holds s.mu.
+func (s *Scheduler) jobExists(k api.JobKey) bool {
+	if s.cronJobs[k] != nil {
+		return true
+	}
+	for _, t := range s.tasks {
+		if t.AssignedTask.Task.Job == k {
+			if st, _ := state.ParseStatus(t.Status); state.JobExists(false, st) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// Jobs is getJobs: the role's jobs (all roles when empty) that exist, as
+// in Aurora 0.11: each job with an active task, and each cron job. A cron
+// job is its stored template; any other job is read from its active
+// tasks (see jobFromTasks).
 func (s *Scheduler) Jobs(role string) []api.JobConfiguration {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	return s.listJobs(role, true)
+}
+
+// listJobs lists the role's jobs (all roles when empty): the cron jobs,
+// and the jobs with an active task or, unless activeOnly, with any
+// stored task. The caller holds s.mu.
+func (s *Scheduler) listJobs(role string, activeOnly bool) []api.JobConfiguration {
+	byJob := map[api.JobKey][]*api.ScheduledTask{}
+	for _, t := range s.tasks {
+		k := t.AssignedTask.Task.Job
+		if role != "" && k.Role != role {
+			continue
+		}
+		if st, _ := state.ParseStatus(t.Status); activeOnly && !st.Active() {
+			continue
+		}
+		byJob[k] = append(byJob[k], t)
+	}
 	var out []api.JobConfiguration
-	for _, j := range s.jobs {
-		if role == "" || j.Key.Role == role {
+	for k, tasks := range byJob {
+		if s.cronJobs[k] == nil {
+			out = append(out, jobFromTasks(k, tasks))
+		}
+	}
+	for k, j := range s.cronJobs {
+		if role == "" || k.Role == role {
 			out = append(out, *j)
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Key.String() < out[j].Key.String() })
 	return out
+}
+
+// jobFromTasks is the configuration of a job that is not a cron job, read
+// from its tasks as Aurora 0.11 does: the task config of its latest task
+// (active ones before ended ones, then the latest event, then the task
+// id), and as many instances as it has active instances (0 when it only
+// has history).
+func jobFromTasks(k api.JobKey, tasks []*api.ScheduledTask) api.JobConfiguration {
+	var latest *api.ScheduledTask
+	var latestActive bool
+	instances := map[int]bool{}
+	for _, t := range tasks {
+		st, _ := state.ParseStatus(t.Status)
+		if st.Active() {
+			instances[t.AssignedTask.InstanceID] = true
+		}
+		switch {
+		case latest == nil, st.Active() && !latestActive:
+		case st.Active() != latestActive:
+			continue
+		case !ended(t).Equal(ended(latest)):
+			if ended(t).Before(ended(latest)) {
+				continue
+			}
+		case t.AssignedTask.TaskID < latest.AssignedTask.TaskID:
+			continue
+		}
+		latest, latestActive = t, st.Active()
+	}
+	tc := latest.AssignedTask.Task
+	return api.JobConfiguration{Key: k, Owner: tc.Owner, TaskConfig: tc, InstanceCount: len(instances)}
 }

@@ -456,8 +456,8 @@ func (e *knobEnv) addTask(j api.JobConfiguration, id, status string, end time.Ti
 	e.s.mu.Lock()
 	defer e.s.mu.Unlock()
 	tx := e.s.begin()
-	if _, ok := e.s.jobs[j.Key]; !ok {
-		e.s.jobs[j.Key] = &j
+	if _, ok := e.s.cronJobs[j.Key]; !ok && j.CronSchedule != "" {
+		e.s.cronJobs[j.Key] = &j
 		tx.jobs = append(tx.jobs, j)
 	}
 	e.s.tasks[id] = &api.ScheduledTask{AssignedTask: api.AssignedTask{TaskID: id, Task: j.TaskConfig},
@@ -490,7 +490,7 @@ func (e *knobEnv) jobNames() string {
 // History pruning keeps the HistoryMaxPerJob newest terminal tasks of a
 // job, and no older terminal task once it has been terminal for
 // HistoryMinRetention; any terminal task goes after HistoryPruneThreshold;
-// a non-cron job left without tasks goes too. It is stored.
+// a job is listed while it has an active task or is a cron job. It is stored.
 func TestHistoryPruning(t *testing.T) {
 	e := newKnobEnv(t, func(c *Config) {
 		c.HistoryMaxPerJob, c.HistoryMinRetention, c.HistoryPruneThreshold = 2, time.Hour, 48*time.Hour

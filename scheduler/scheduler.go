@@ -205,7 +205,10 @@ type Scheduler struct {
 	mu          sync.Mutex
 	frameworkID string
 	registered  bool
-	jobs        map[api.JobKey]*api.JobConfiguration
+	// cronJobs are the cron jobs' templates; stored. A job that is not a
+	// cron job is not stored: it is its tasks, and exists while one is
+	// active (state.JobExists; see jobs.go).
+	cronJobs    map[api.JobKey]*api.JobConfiguration
 	tasks       map[string]*api.ScheduledTask
 	offers      map[string]heldOffer
 	kick        chan struct{}                    // wakes the scheduling loop
@@ -373,12 +376,16 @@ func New(cfg Config) (*Scheduler, error) {
 		activeCh: make(chan struct{}), after: time.After, life: newLifecycle(),
 	}
 	s.loadSnapshot(snap)
+	if err := s.dropStoredJobs(snap); err != nil {
+		st.Close()
+		return nil, err
+	}
 	if err := s.initCron(snap); err != nil {
 		st.Close()
 		return nil, err
 	}
 	s.initSlaDrains(snap)
-	s.log.Info("storage loaded", "framework_id", snap.FrameworkID, "jobs", len(s.jobs), "tasks", len(s.tasks),
+	s.log.Info("storage loaded", "framework_id", snap.FrameworkID, "cron_jobs", len(s.cronJobs), "tasks", len(s.tasks),
 		"quotas", len(s.quotas), "hosts_in_maintenance", len(s.maintenance), "job_updates", len(s.updates))
 	return s, nil
 }

@@ -339,46 +339,14 @@ func fits(a, b api.TaskConfig) bool {
 	return string(x) == string(y)
 }
 
-// settleJob brings the job's stored configuration in line with an update
-// that has ended: rolled forward, the job runs the new configuration; in
-// any case its instance count is what is active, and a job left with no
-// instance is gone. Reservations made for the update are released. The
+// settleJob tidies up after an update that has ended: the reservations
+// made for it are released and the job's oldest ended updates forgotten.
+// The job needs no stored configuration: it is its tasks (see Jobs). The
 // caller holds s.mu.
 func (s *Scheduler) settleJob(tx *txn, u *jobUpdate) {
 	k := u.key().Job
 	s.releaseReservations(k)
 	s.pruneUpdates(tx, k)
-	instances := map[int]bool{}
-	for _, t := range s.tasks {
-		if t.AssignedTask.Task.Job != k {
-			continue
-		}
-		if st, _ := state.ParseStatus(t.Status); st.Active() {
-			instances[t.AssignedTask.InstanceID] = true
-		}
-	}
-	j, ok := s.jobs[k]
-	if len(instances) == 0 {
-		if ok {
-			delete(s.jobs, k)
-			tx.drop = append(tx.drop, k)
-		}
-		return
-	}
-	var nj api.JobConfiguration
-	if ok {
-		nj = *j
-	}
-	d := u.rec.Instructions.DesiredState
-	if u.ctl.Status == update.RolledForward && d != nil || !ok && d != nil {
-		nj.Key, nj.Owner, nj.TaskConfig = k, d.Task.Owner, d.Task
-	}
-	if nj.Key != k {
-		return // no configuration to store
-	}
-	nj.InstanceCount = len(instances)
-	s.jobs[k] = &nj
-	tx.jobs = append(tx.jobs, nj)
 }
 
 // pruneUpdates forgets the job's oldest ended updates beyond
@@ -569,7 +537,7 @@ func (s *Scheduler) planUpdate(req api.JobUpdateRequest) (*plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	if cj := s.jobs[j.Key]; cj != nil && cj.CronSchedule != "" {
+	if s.cronJobs[j.Key] != nil {
 		return nil, invalid("Cron jobs may only be updated by calling replaceCronTemplate.")
 	}
 	if err := s.checkFits(tc); err != nil {
@@ -709,12 +677,6 @@ func (s *Scheduler) StartJobUpdate(ctx context.Context, req api.JobUpdateRequest
 	}
 	u.configs[p.desired] = p.tc
 	s.updates[key.ID] = u
-	if _, ok := s.jobs[k]; !ok {
-		// An update may create its job.
-		j := api.JobConfiguration{Key: k, Owner: p.tc.Owner, TaskConfig: p.tc, InstanceCount: req.InstanceCount}
-		s.jobs[k] = &j
-		tx.jobs = append(tx.jobs, j)
-	}
 	s.drive(tx, u, r)
 	if err := tx.commit(); err != nil {
 		s.mu.Unlock()

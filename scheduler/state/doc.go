@@ -107,6 +107,14 @@
 // it lets the first flap go unpenalized. This package penalizes the first
 // flap (30 s), as the reference describes.
 //
+// # Jobs
+//
+// A job is its tasks: JobExists says it exists while one of them is active,
+// or while it has a cron schedule (Aurora 0.11's createJob check and
+// getJobs). So a transition that ends a job's last active task without a
+// replacement (the end of a kill, a batch instance FINISHED, the last
+// allowed FAILED) ends the job too, and its key is free again.
+//
 // # Differences from Aurora, on purpose
 //
 // ASSIGNED -> PARTITIONED is not allowed: reference section 5.2 leaves it

@@ -34,9 +34,15 @@ var base = time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
 //	       [initial_never_ran_delay=D]
 //	                            Machine config for what follows (default aurora)
 //	task [service] [max_task_failures=N] [failure_count=N]
-//	     [partition=reschedule|keep] [partition_delay=D]
+//	     [partition=reschedule|keep] [partition_delay=D] [job=NAME]
 //	                            a new task tN in INIT (max_task_failures
-//	                            defaults to 1, as in Aurora); becomes current
+//	                            defaults to 1, as in Aurora); becomes current.
+//	                            With job=NAME it is an instance of job NAME,
+//	                            and so are its replacements
+//	cron NAME on|off            job NAME gets (scheduleCronJob) or loses
+//	                            (descheduleCronJob) a cron schedule
+//	job NAME                    "> job NAME exists|does not exist (...)", with
+//	                            the statuses of its tasks (see JobExists)
 //	[at OFFSET] [@tN] insert    INIT -> PENDING
 //	[at OFFSET] [@tN] assign    -> ASSIGNED (the offer matcher placed it)
 //	[at OFFSET] [@tN] update STATUS [msg="..."]    a status update
@@ -55,7 +61,9 @@ var base = time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
 // "> tN timer KIND at OFFSET". Outcomes other than success print
 // "> tN illegal OLD -> NEW", "> tN noop (STATUS)"; a firing timer prints
 // "> tN KIND timer fires" or "> tN KIND timer for STATUS since OFFSET is
-// stale (task is STATUS since OFFSET)".
+// stale (task is STATUS since OFFSET)". After every command, each job whose
+// existence changed prints "> job NAME exists" or "> job NAME no longer
+// exists".
 func TestTranscripts(t *testing.T) {
 	files := transcriptFiles(t)
 	for _, f := range files {
@@ -204,10 +212,18 @@ type script struct {
 	now    time.Time
 	out    []string
 	pairs  map[pair]bool // transitions made (successful outcomes only)
+	// Jobs: the job of each task that has one, the jobs with a cron
+	// schedule, whether each job existed after the last command, and
+	// the jobs in the order they were named.
+	taskJob map[string]string
+	cron    map[string]bool
+	exists  map[string]bool
+	jobs    []string
 }
 
 func newScript(t *testing.T) *script {
-	s := &script{t: t, tasks: map[string]Task{}, now: base, pairs: map[pair]bool{}}
+	s := &script{t: t, tasks: map[string]Task{}, now: base, pairs: map[pair]bool{},
+		taskJob: map[string]string{}, cron: map[string]bool{}, exists: map[string]bool{}}
 	s.m = &Machine{Config: AuroraConfig(), NewTaskID: s.newID}
 	return s
 }
@@ -236,6 +252,7 @@ func (s *script) run(in string) string {
 		if err := s.command(fields(trimmed)); err != nil {
 			s.t.Fatalf("line %d %q: %v", n+1, line, err)
 		}
+		s.reportJobs()
 	}
 	return strings.Join(s.out, "\n") + "\n"
 }
@@ -313,7 +330,7 @@ func (s *script) command(f []string) error {
 	if err != nil {
 		return err
 	}
-	if cmd != "config" && cmd != "task" && cmd != "tick" && target == "" {
+	if cmd != "config" && cmd != "task" && cmd != "tick" && cmd != "cron" && cmd != "job" && target == "" {
 		return fmt.Errorf("%s before any task", cmd)
 	}
 	switch cmd {
@@ -352,6 +369,17 @@ func (s *script) command(f []string) error {
 		s.transition(target, st, msg["msg"])
 	case "tick":
 		s.tick()
+	case "cron":
+		if len(args) != 2 || args[1] != "on" && args[1] != "off" {
+			return fmt.Errorf("cron needs a job name and on or off")
+		}
+		s.addJob(args[0])
+		s.cron[args[0]] = args[1] == "on"
+	case "job":
+		if len(args) != 1 {
+			return fmt.Errorf("job needs a job name")
+		}
+		s.emit("%s", s.describeJob(args[0]))
 	case "status":
 		tk := s.tasks[target]
 		line := fmt.Sprintf("%s %s failures=%d flaps=%d%s", tk.ID, tk.Status, tk.FailureCount, tk.Flaps, neverRan(tk))
@@ -437,6 +465,12 @@ func (s *script) newTask(opts map[string]string) error {
 		case "partition_delay":
 			havePolicy = true
 			pp.Delay, err = time.ParseDuration(v)
+		case "job":
+			if v == "" {
+				err = fmt.Errorf("job= needs a name")
+			}
+			s.addJob(v)
+			s.taskJob[tk.ID] = v
 		default:
 			err = fmt.Errorf("unknown task option %q", k)
 		}
@@ -492,6 +526,9 @@ func (s *script) apply(before Task, r Result) {
 		case Reschedule:
 			if id == s.cur {
 				s.cur = a.Replacement.ID
+			}
+			if j, ok := s.taskJob[a.TaskID]; ok {
+				s.taskJob[a.Replacement.ID] = j
 			}
 		case Schedule:
 			s.timers = append(s.timers, a.Timer)
@@ -609,4 +646,70 @@ func neverRan(t Task) string {
 		return ""
 	}
 	return fmt.Sprintf(" never_ran=%d", t.NeverRan)
+}
+
+func (s *script) addJob(name string) {
+	for _, j := range s.jobs {
+		if j == name {
+			return
+		}
+	}
+	s.jobs = append(s.jobs, name)
+}
+
+// jobStatuses are the statuses of a job's stored tasks, and their
+// description ("t1 KILLED, t2 PENDING"), by task number.
+func (s *script) jobStatuses(name string) ([]Status, string) {
+	var ids []string
+	for id, j := range s.taskJob {
+		if tk, ok := s.tasks[id]; j == name && ok && tk.Status != Deleted {
+			ids = append(ids, id)
+		}
+	}
+	sort.Slice(ids, func(a, b int) bool {
+		x, _ := strconv.Atoi(ids[a][1:])
+		y, _ := strconv.Atoi(ids[b][1:])
+		return x < y
+	})
+	var sts []Status
+	var desc []string
+	for _, id := range ids {
+		sts = append(sts, s.tasks[id].Status)
+		desc = append(desc, id+" "+s.tasks[id].Status.String())
+	}
+	return sts, strings.Join(desc, ", ")
+}
+
+func (s *script) describeJob(name string) string {
+	sts, desc := s.jobStatuses(name)
+	verdict := "does not exist"
+	if JobExists(s.cron[name], sts...) {
+		verdict = "exists"
+	}
+	var why []string
+	if s.cron[name] {
+		why = append(why, "cron")
+	}
+	if desc == "" {
+		desc = "no tasks"
+	}
+	why = append(why, desc)
+	return fmt.Sprintf("job %s %s (%s)", name, verdict, strings.Join(why, "; "))
+}
+
+// reportJobs prints the jobs whose existence changed.
+func (s *script) reportJobs() {
+	for _, name := range s.jobs {
+		sts, _ := s.jobStatuses(name)
+		now := JobExists(s.cron[name], sts...)
+		if now == s.exists[name] {
+			continue
+		}
+		s.exists[name] = now
+		if now {
+			s.emit("job %s exists", name)
+		} else {
+			s.emit("job %s no longer exists", name)
+		}
+	}
 }
