@@ -39,7 +39,7 @@ test-race:
 
 # End-to-end tests against the built binary: whole appliances on random ports.
 e2e: build
-	AURORABOX_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -tags e2e -timeout 20m ./e2e/...
+	AURORABOX_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -tags e2e -timeout 30m ./e2e/...
 
 # Benchmarks, several runs each so benchstat can take medians; each baseline
 # runs in the same invocation as what it is compared with. The task launch
