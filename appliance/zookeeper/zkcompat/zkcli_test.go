@@ -109,7 +109,12 @@ func testZkCliScript(t *testing.T, r *realZK, tg *Target) {
 		}
 	}
 	var want []string
-	want = append(want, `WatchedEvent state:SyncConnected type:None path:null`, `Created /zkcli`, `hello`, `world`)
+	// zkCli's watcher thread prints the session's SyncConnected event
+	// whenever it comes, before or after the first commands' output.
+	if !regexp.MustCompile(`(?m)^WatchedEvent state:SyncConnected type:None path:null$`).MatchString(out) {
+		t.Errorf("zkCli output lacks the SyncConnected event; output:\n%s", out)
+	}
+	want = append(want, `Created /zkcli`, `hello`, `world`)
 	want = append(want, stat("0", "1", "5", "0")...)
 	want = append(want, `Created /zkcli/child`, `Created /zkcli/eph`, `Created /zkcli/seq-0000000002`,
 		`Created /zkcli/eseq-0000000003`, `\[.*\]`)
