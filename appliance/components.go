@@ -71,6 +71,9 @@ func Components(cfg *config.Config, exe string) []Component {
 				"--name", fmt.Sprint(i), "--attributes", fmt.Sprintf("rack:r%d;host:%s", (i-1)%2+1, host),
 				"--resources", fmt.Sprintf("ports:[%d-%d]", lo, lo+span-1)}
 		}
+		if cfg.RevocableCPUs > 0 {
+			args = append(args, "--oversubscribed-resources", fmt.Sprintf("cpus:%g", cfg.RevocableCPUs))
+		}
 		a := spec("agent", addr, append(args, agentSecretArgs(cfg)...)...)
 		a.Name, a.Log = name, cfg.Path("logs", name+".log")
 		a.Probe = httpProbe("http://" + addr + "/health") // 200 once registered with the master

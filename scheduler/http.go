@@ -53,6 +53,8 @@ func (s *Scheduler) Handler() http.Handler {
 	mux.HandleFunc("/tiers", s.serveTiers)
 	mux.HandleFunc("/cron", s.serveCron)
 	// The UI's own handler answers wrong methods, so no method patterns.
+	// It shows pending reasons (the scheduler is a ui.PendingReasonSource).
+	var _ ui.PendingReasonSource = s
 	h := ui.Handler(s, ui.Config{ObserverURL: s.observerURL, Now: s.cfg.Now})
 	for _, p := range []string{"/scheduler", "/scheduler/", "/updates", "/cronjobs"} {
 		mux.Handle(p, h)

@@ -354,7 +354,7 @@ func TestPartitionAware(t *testing.T) {
 	for _, aware := range []bool{true, false} {
 		e := newKnobEnv(t, func(c *Config) { c.DisablePartitionAware = !aware })
 		caps := e.s.frameworkInfo("").Capabilities
-		if has := len(caps) == 1 && caps[0].Type == mesos.FrameworkInfo_Capability_PARTITION_AWARE; has != aware || (!aware && len(caps) != 0) {
+		if has := hasCapability(caps, mesos.FrameworkInfo_Capability_PARTITION_AWARE); has != aware {
 			t.Errorf("partition aware %v: capabilities %v", aware, caps)
 		}
 		// A policy that keeps a PARTITIONED task PARTITIONED.
@@ -582,6 +582,27 @@ func TestTimersFireOffTheMillisecond(t *testing.T) {
 	for deadline := time.Now().Add(30 * time.Second); fmt.Sprint(e.statuses("api")) != "map[LOST:1 PENDING:1]"; time.Sleep(10 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatalf("the PARTITIONED task did not go LOST: %v", e.statuses("api"))
+		}
+	}
+}
+
+func hasCapability(caps []mesos.FrameworkInfo_Capability, t mesos.FrameworkInfo_Capability_Type) bool {
+	for _, c := range caps {
+		if c.Type == t {
+			return true
+		}
+	}
+	return false
+}
+
+// TestReceiveRevocableResources: the scheduler registers REVOCABLE_RESOURCES
+// unless DisableRevocableResources (--receive-revocable-resources=false).
+func TestReceiveRevocableResources(t *testing.T) {
+	for _, receive := range []bool{true, false} {
+		e := newKnobEnv(t, func(c *Config) { c.DisableRevocableResources = !receive })
+		caps := e.s.frameworkInfo("").Capabilities
+		if has := hasCapability(caps, mesos.FrameworkInfo_Capability_REVOCABLE_RESOURCES); has != receive {
+			t.Errorf("receive revocable %v: capabilities %v", receive, caps)
 		}
 	}
 }

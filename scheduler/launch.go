@@ -44,7 +44,17 @@ func (s *Scheduler) taskInfo(at api.AssignedTask, agentID string) (mesos.TaskInf
 		}
 		return r
 	}
-	taskRes := []mesos.Resource{res(resources.NewCPUs(cpus).Resource), res(resources.NewMemory(float64(ram)).Resource)}
+	// A revocable task's CPUs, and its executor's, are revocable; the
+	// rest is not (Aurora without -enable_revocable_ram).
+	revocable := tiers[at.Task.Tier].revocable
+	cpuRes := func(x float64) mesos.Resource {
+		r := res(resources.NewCPUs(x).Resource)
+		if revocable {
+			r.Revocable = &mesos.Resource_RevocableInfo{}
+		}
+		return r
+	}
+	taskRes := []mesos.Resource{cpuRes(cpus), res(resources.NewMemory(float64(ram)).Resource)}
 	if disk > 0 {
 		taskRes = append(taskRes, res(resources.NewDisk(float64(disk)).Resource))
 	}
@@ -63,7 +73,7 @@ func (s *Scheduler) taskInfo(at api.AssignedTask, agentID string) (mesos.TaskInf
 	if len(ranges) > 0 {
 		taskRes = append(taskRes, res(mesos.Resource{Name: "ports", Type: mesos.RANGES.Enum(), Ranges: &mesos.Value_Ranges{Range: ranges}}))
 	}
-	execRes := []mesos.Resource{res(resources.NewCPUs(s.cfg.Overhead.CPUs).Resource), res(resources.NewMemory(s.cfg.Overhead.MemMB).Resource)}
+	execRes := []mesos.Resource{cpuRes(s.cfg.Overhead.CPUs), res(resources.NewMemory(s.cfg.Overhead.MemMB).Resource)}
 	source := k.Role + "." + k.Environment + "." + k.Name + "." + strconv.Itoa(at.InstanceID)
 	args := append([]string{s.cfg.ExecutorPath, "executor"}, s.cfg.ExecutorFlags...)
 	labels := &mesos.Labels{Labels: []mesos.Label{

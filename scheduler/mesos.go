@@ -39,7 +39,8 @@ func (f *framework) call(ctx context.Context, c *scheduler.Call) error {
 }
 
 // frameworkInfo is how the scheduler registers: as Aurora does, with
-// checkpointing and a long failover timeout, partition aware unless
+// checkpointing and a long failover timeout, partition aware and taking
+// revocable resources (Aurora's -receive_revocable_resources) unless
 // configured otherwise, and its id once it has one.
 func (s *Scheduler) frameworkInfo(id string) *mesos.FrameworkInfo {
 	fi := &mesos.FrameworkInfo{
@@ -49,7 +50,10 @@ func (s *Scheduler) frameworkInfo(id string) *mesos.FrameworkInfo {
 		WebUiURL:        proto.String("http://" + s.cfg.advertised() + "/scheduler"),
 	}
 	if !s.cfg.DisablePartitionAware {
-		fi.Capabilities = []mesos.FrameworkInfo_Capability{{Type: mesos.FrameworkInfo_Capability_PARTITION_AWARE}}
+		fi.Capabilities = append(fi.Capabilities, mesos.FrameworkInfo_Capability{Type: mesos.FrameworkInfo_Capability_PARTITION_AWARE})
+	}
+	if !s.cfg.DisableRevocableResources {
+		fi.Capabilities = append(fi.Capabilities, mesos.FrameworkInfo_Capability{Type: mesos.FrameworkInfo_Capability_REVOCABLE_RESOURCES})
 	}
 	if s.cfg.Role != "" {
 		fi.Role = proto.String(s.cfg.Role)

@@ -69,6 +69,11 @@ func matchOffer(o mesos.Offer, attrs map[string][]string, maintenance match.Main
 	mo := match.Offer{ID: o.ID.Value, AgentID: o.AgentID.Value, Hostname: o.Hostname, Attributes: attrs, Maintenance: maintenance}
 	for _, r := range o.Resources {
 		if r.Revocable != nil {
+			// Only revocable CPUs are used, as in Aurora without
+			// -enable_revocable_ram.
+			if r.Name == "cpus" {
+				mo.RevocableCPUs += r.GetScalar().GetValue()
+			}
 			continue
 		}
 		switch r.Name {
@@ -113,6 +118,7 @@ func (s *Scheduler) agentOffers() ([]match.Offer, map[string][]mesos.Offer) {
 				continue
 			}
 			mo.CPUs += one.CPUs
+			mo.RevocableCPUs += one.RevocableCPUs
 			mo.MemMB += one.MemMB
 			mo.DiskMB += one.DiskMB
 			mo.Ports = append(mo.Ports, one.Ports...)
@@ -143,6 +149,7 @@ func request(t *api.ScheduledTask) match.Request {
 	r := match.Request{
 		TaskID: t.AssignedTask.TaskID, Job: match.JobKey{Role: c.Job.Role, Environment: c.Job.Environment, Name: c.Job.Name},
 		Instance: t.AssignedTask.InstanceID, CPUs: cpus, MemMB: float64(ram), DiskMB: float64(disk), PortNames: ports,
+		Revocable: tiers[c.Tier].revocable,
 	}
 	for _, con := range c.Constraints {
 		mc := match.Constraint{Name: con.Name}

@@ -105,6 +105,11 @@ type Config struct {
 	// any TASK_UNREACHABLE or TASK_UNKNOWN for TASK_LOST too, so tasks go
 	// LOST (and are rescheduled) instead of PARTITIONED.
 	DisablePartitionAware bool
+	// DisableRevocableResources registers without the REVOCABLE_RESOURCES
+	// capability (Aurora's -receive_revocable_resources=false, its own
+	// default; the Vagrant devcluster sets it): Mesos then offers no
+	// revocable resources and tasks of a revocable tier stay PENDING.
+	DisableRevocableResources bool
 	// HistoryPruneThreshold is how long a terminal task is kept (Aurora's
 	// -history_prune_threshold); default 2 days.
 	HistoryPruneThreshold time.Duration

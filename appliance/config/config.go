@@ -8,6 +8,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"os"
 	"path/filepath"
@@ -68,6 +69,11 @@ type Config struct {
 	// AllowRootTasks lets jobs run as uid 0 (the scheduler's
 	// --allow-root-tasks).
 	AllowRootTasks bool `mapstructure:"allow_root_tasks"`
+	// RevocableCPUs is each agent's fixed revocable-CPU estimate (the
+	// agent's --oversubscribed-resources, as Mesos' FixedResourceEstimator;
+	// Aurora's Vagrant agent advertised 3), offered to frameworks that take
+	// revocable resources for tasks of the revocable tier. 0: none.
+	RevocableCPUs float64 `mapstructure:"revocable_cpus"`
 
 	// File is the config file that was read, or "" when none was.
 	File string `mapstructure:"-"`
@@ -107,6 +113,7 @@ var defaults = map[string]any{
 	"observer.port":     1338,
 	"auth":              AuthBasic,
 	"allow_root_tasks":  false,
+	"revocable_cpus":    3.0,
 }
 
 // Keys returns all known config keys, sorted.
@@ -301,6 +308,9 @@ func (c *Config) validate() error {
 	case AuthBasic, AuthNone:
 	default:
 		return &FieldError{"auth", fmt.Sprintf("%q must be %q or %q", c.Auth, AuthBasic, AuthNone)}
+	}
+	if c.RevocableCPUs < 0 || math.IsNaN(c.RevocableCPUs) || math.IsInf(c.RevocableCPUs, 0) {
+		return &FieldError{"revocable_cpus", fmt.Sprintf("%g must be a non-negative number", c.RevocableCPUs)}
 	}
 	if c.Agents < 1 || c.Agents > MaxAgents {
 		return &FieldError{"agents", fmt.Sprintf("%d must be between 1 and %d", c.Agents, MaxAgents)}

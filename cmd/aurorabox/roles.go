@@ -160,7 +160,7 @@ func masterCommand() *cobra.Command {
 }
 
 func agentCommand() *cobra.Command {
-	var listen, masterURL, workDir, hostname, res, attrs, name, secretFile string
+	var listen, masterURL, workDir, hostname, res, oversub, attrs, name, secretFile string
 	var gcDelay time.Duration
 	var enableCFS, authExecutors bool
 	cmd := &cobra.Command{
@@ -184,6 +184,10 @@ func agentCommand() *cobra.Command {
 			resources, err := agent.ParseResources(res)
 			if err != nil {
 				return &exitError{2, err}
+			}
+			oversubscribed, err := agent.ParseOversubscribed(oversub)
+			if err != nil {
+				return &exitError{2, fmt.Errorf("agent: --oversubscribed-resources: %w", err)}
 			}
 			attributes, err := agent.ParseAttributes(attrs)
 			if err != nil {
@@ -211,7 +215,7 @@ func agentCommand() *cobra.Command {
 			}
 			a, err := agent.New(agent.Config{
 				ListenAddr: ln.Addr().String(), Hostname: hostname, MasterURL: masterURL, WorkDir: workDir, Name: name,
-				Resources: resources, Attributes: attributes, Exe: exe, ExtraEnv: extraEnv, Logger: newLogger(),
+				Resources: resources, Oversubscribed: oversubscribed, Attributes: attributes, Exe: exe, ExtraEnv: extraEnv, Logger: newLogger(),
 				GCDelay: gcDelay, EnableCFS: enableCFS, MasterSecret: secret, AuthenticateExecutors: authExecutors,
 			})
 			if err != nil {
@@ -226,6 +230,7 @@ func agentCommand() *cobra.Command {
 	f.StringVar(&workDir, "work-dir", "", "work dir (default: <data-dir>/mesos)")
 	f.StringVar(&hostname, "hostname", "", "hostname to advertise (default: the listen host)")
 	f.StringVar(&res, "resources", "", `resources overriding the detected ones by name, e.g. "cpus:4;mem:4096;ports:[31000-32000]"`)
+	f.StringVar(&oversub, "oversubscribed-resources", "", `a fixed revocable-resource estimate offered besides --resources, to frameworks that take revocable resources, e.g. "cpus:3" (as Mesos' FixedResourceEstimator)`)
 	f.StringVar(&attrs, "attributes", "", `attributes, e.g. "rack:r1;host:h1"`)
 	f.StringVar(&name, "name", "", "tells apart agents sharing one work dir (up --agents)")
 	f.BoolVar(&authExecutors, "authenticate-http-executors", true, "require each executor's token (MESOS_EXECUTOR_AUTHENTICATION_TOKEN) on the executor API (as mesos-agent --authenticate_http_executors)")

@@ -328,6 +328,7 @@ type schedulerKnobs struct {
 	// reconcile is --reconciliation-interval, the old single interval.
 	reconcile      time.Duration
 	partitionAware bool
+	revocable      bool
 }
 
 // addSchedulerKnobs registers the profiled flags on cmd.
@@ -402,6 +403,8 @@ func addSchedulerKnobs(cmd *cobra.Command) *schedulerKnobs {
 		&k.sc.HistoryMaxPerJob, "terminal tasks kept per job; older ones go once past --history-min-retention-threshold")
 	addProfiled(&k.list, f.BoolVar, "partition-aware", true, false, &k.partitionAware,
 		"register PARTITION_AWARE: an unreachable agent's tasks go PARTITIONED (and follow their partition policy) instead of LOST")
+	addProfiled(&k.list, f.BoolVar, "receive-revocable-resources", true, true, &k.revocable,
+		"register REVOCABLE_RESOURCES and place tasks of a revocable tier on revocable CPUs (Aurora defaults to false; its Vagrant devcluster, like both profiles here, sets true)")
 	f.DurationVar(&k.reconcile, "reconciliation-interval", 0,
 		"both reconciliation intervals at once (the explicit and implicit flags win when given)")
 	return k
@@ -463,6 +466,7 @@ func (k *schedulerKnobs) resolve(cmd *cobra.Command, profile string) error {
 		k.sc.UnavailabilityThreshold = -1 // Config's "none"; its zero is the default
 	}
 	k.sc.DisablePartitionAware = !k.partitionAware
+	k.sc.DisableRevocableResources = !k.revocable
 	return nil
 }
 

@@ -14,11 +14,13 @@ import "slices"
 // caller accepts it with all its tasks and Mesos offers the rest again); and,
 // for every request left pending, the vetoes of its nearest fit (empty when
 // there was no offer to try). A request whose TaskID repeats an earlier one is
-// ignored. Offers without CPU or memory are not tried, as in Aurora.
+// ignored. Offers without CPU (revocable or not) or memory are not tried, as
+// in Aurora. A revocable request takes its CPUs only from revocable CPUs, any
+// other only from non-revocable ones.
 func (m *Matcher) Assign(offers []Offer, pending []Request, existing map[JobKey][]Placed) (assignments []Assignment, remaining []Offer, vetoes map[string][]Veto) {
 	hosts := make([]*host, 0, len(offers))
 	for i := range offers {
-		if offers[i].CPUs > 0 && offers[i].MemMB > 0 {
+		if (offers[i].CPUs > 0 || offers[i].RevocableCPUs > 0) && offers[i].MemMB > 0 {
 			hosts = append(hosts, m.newHost(&offers[i]))
 		}
 	}
@@ -74,7 +76,7 @@ func (m *Matcher) Assign(offers []Offer, pending []Request, existing map[JobKey]
 			continue
 		}
 		chosen.used = true
-		chosen.cpus -= r.cpus
+		*chosen.cpuPool(&r) -= r.cpus
 		chosen.mem -= r.mem
 		chosen.disk -= r.disk
 		last.placed = append(last.placed, chosen)

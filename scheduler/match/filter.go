@@ -39,6 +39,7 @@ type host struct {
 	// vetoed is the maintenance veto reason ("draining", "drained"), if any.
 	vetoed string
 	cpus   int64 // thousandths
+	rcpus  int64 // revocable CPUs, thousandths
 	mem    int64 // thousandths of MB
 	disk   int64 // thousandths of MB
 	ports  []Range
@@ -51,6 +52,7 @@ func (m *Matcher) newHost(o *Offer) *host {
 		offer: o,
 		attrs: hostAttributes(o.Hostname, o.Attributes),
 		cpus:  fixed(o.CPUs),
+		rcpus: fixed(o.RevocableCPUs),
 		mem:   fixed(o.MemMB),
 		disk:  fixed(o.DiskMB),
 		ports: normalizeRanges(o.Ports),
@@ -64,6 +66,15 @@ func (m *Matcher) newHost(o *Offer) *host {
 		h.vetoed = strings.ToLower(string(ModeDraining))
 	}
 	return h
+}
+
+// cpuPool is the host's CPUs the request draws on: the revocable ones for a
+// revocable request, the others otherwise.
+func (h *host) cpuPool(r *request) *int64 {
+	if r.Revocable {
+		return &h.rcpus
+	}
+	return &h.cpus
 }
 
 // request is a Request prepared for matching.
@@ -142,7 +153,7 @@ func (m *Matcher) Filter(offer Offer, req Request, agg *AttributeAggregate) []Ve
 // fits reports whether the request fits the host: the vetoes would be empty.
 // It makes the cheapest checks first and allocates nothing.
 func fits(h *host, r *request, agg *AttributeAggregate) bool {
-	return r.cpus <= h.cpus && r.mem <= h.mem && r.disk <= h.disk &&
+	return r.cpus <= *h.cpuPool(r) && r.mem <= h.mem && r.disk <= h.disk &&
 		uint64(len(r.ports)) <= h.nports &&
 		(r.dedicated || !h.dedicated) && h.vetoed == "" &&
 		noConstraintVeto(h, r, agg)
@@ -186,8 +197,8 @@ func (m *Matcher) vetoes(h *host, r *request, agg *AttributeAggregate, out *[]Ve
 	}
 	// 4. Resources: every one that is short.
 	score := 0
-	if r.cpus > h.cpus {
-		score += add(resourceVeto(resCPU, float64(r.cpus-h.cpus)/scale))
+	if cpus := *h.cpuPool(r); r.cpus > cpus {
+		score += add(resourceVeto(resCPU, float64(r.cpus-cpus)/scale))
 	}
 	if r.mem > h.mem {
 		score += add(resourceVeto(resRAM, float64(r.mem-h.mem)/scale))

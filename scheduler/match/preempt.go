@@ -129,6 +129,9 @@ func (m *Matcher) fitsWith(slack Offer, r *request, victims []Victim, agg *Attri
 	for _, v := range victims {
 		cpus, mem, disk := m.freed(v)
 		h.cpus += cpus
+		if v.Revocable {
+			h.rcpus += fixed(v.CPUs) + fixed(m.Overhead.CPUs)
+		}
 		h.mem += mem
 		h.disk += disk
 		for _, p := range v.Ports {

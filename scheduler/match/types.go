@@ -39,7 +39,10 @@ type Range struct {
 }
 
 // Offer is a Mesos resource offer together with the Aurora host attributes of
-// its agent. Only non-revocable resources are modelled.
+// its agent. Of the revocable resources only CPUs are modelled, as Aurora
+// does without -enable_revocable_ram: a revocable task takes its CPUs from
+// RevocableCPUs and everything else from the non-revocable resources; any
+// other task never uses RevocableCPUs.
 type Offer struct {
 	ID, AgentID, Hostname string
 	// Attributes are the agent's text attributes (Mesos scalar attributes
@@ -50,6 +53,9 @@ type Offer struct {
 	MemMB      float64
 	DiskMB     float64
 	Ports      []Range
+	// RevocableCPUs are the offer's revocable CPUs (Mesos resources with
+	// revocable set, offered to frameworks with REVOCABLE_RESOURCES).
+	RevocableCPUs float64
 	// Maintenance is the host's Aurora maintenance mode.
 	Maintenance MaintenanceMode
 	// UnavailabilityStart is the start of a Mesos maintenance window on the
@@ -77,6 +83,9 @@ type Request struct {
 	// PortNames are the task's named ports; duplicates count once.
 	PortNames   []string
 	Constraints []Constraint
+	// Revocable: the task's tier is revocable. Its CPUs, executor overhead
+	// included, come from the offer's RevocableCPUs.
+	Revocable bool
 }
 
 // Overhead is what the executor adds to every task's resources.

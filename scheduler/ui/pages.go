@@ -251,6 +251,9 @@ type taskRow struct {
 	AncestorHref     string
 	FailureCount     int
 	TimesPartitioned int
+	// PendingReason is why a PENDING task was not placed (the Source's
+	// getPendingReason), "" when unknown.
+	PendingReason string
 }
 
 func (h *handler) observer(host, taskID string) string {
@@ -264,7 +267,35 @@ func (h *handler) observer(host, taskID string) string {
 	return strings.TrimRight(base, "/") + "/task/" + url.PathEscape(taskID)
 }
 
-func (h *handler) row(t api.ScheduledTask) taskRow {
+// pendingReasons returns why each PENDING task among tasks is pending, by
+// task id, when the Source can say (a PendingReasonSource).
+func (h *handler) pendingReasons(tasks []api.ScheduledTask) map[string]string {
+	src, ok := h.src.(PendingReasonSource)
+	if !ok {
+		return nil
+	}
+	var q api.TaskQuery
+	for _, t := range tasks {
+		if t.Status == state.Pending.String() {
+			q.TaskIDs = append(q.TaskIDs, t.AssignedTask.TaskID)
+		}
+	}
+	if len(q.TaskIDs) == 0 {
+		return nil
+	}
+	rs, err := src.PendingReasons(q)
+	if err != nil {
+		return nil
+	}
+	out := make(map[string]string, len(rs))
+	for _, r := range rs {
+		out[r.TaskID] = r.Reason
+	}
+	return out
+}
+
+// row is a task's row; reasons are the pending reasons by task id.
+func (h *handler) row(t api.ScheduledTask, reasons map[string]string) taskRow {
 	at := t.AssignedTask
 	k := at.Task.Job
 	r := taskRow{
@@ -274,6 +305,7 @@ func (h *handler) row(t api.ScheduledTask) taskRow {
 		Host:         at.SlaveHost,
 		ObserverHref: h.observer(at.SlaveHost, at.TaskID),
 		AncestorID:   t.AncestorID, FailureCount: t.FailureCount, TimesPartitioned: t.TimesPartitioned,
+		PendingReason: reasons[at.TaskID],
 	}
 	if t.AncestorID != "" {
 		r.AncestorHref = taskHref(k, t.AncestorID)
@@ -300,17 +332,18 @@ type taskTables struct {
 
 func (h *handler) tables(tasks []api.ScheduledTask) taskTables {
 	var v taskTables
+	reasons := h.pendingReasons(tasks)
 	var done []api.ScheduledTask
 	for _, t := range tasks {
 		if terminal(t.Status) {
 			done = append(done, t)
 		} else {
-			v.Active = append(v.Active, h.row(t))
+			v.Active = append(v.Active, h.row(t, reasons))
 		}
 	}
 	sort.SliceStable(done, func(i, j int) bool { return lastChange(done[i]) > lastChange(done[j]) })
 	for _, t := range done {
-		v.Completed = append(v.Completed, h.row(t))
+		v.Completed = append(v.Completed, h.row(t, nil))
 	}
 	return v
 }
@@ -425,7 +458,7 @@ func (h *handler) task(k api.JobKey, id string) (*page, *httpError) {
 		return nil, errorf(http.StatusNotFound, "Job %s has no task %s.", k, id)
 	}
 	at := t.AssignedTask
-	v := taskView{Task: h.row(*t), AgentID: at.SlaveID, Config: configSummary(at.Task),
+	v := taskView{Task: h.row(*t, h.pendingReasons([]api.ScheduledTask{*t})), AgentID: at.SlaveID, Config: configSummary(at.Task),
 		ExecutorName: at.Task.ExecutorConfig.Name, ExecutorConfig: prettyJSON(at.Task.ExecutorConfig.Data)}
 	for name, port := range at.AssignedPorts {
 		p := portView{Name: name, Port: port}

@@ -46,6 +46,13 @@ type Source interface {
 	UpdateDetails(key api.JobUpdateKey) (api.JobUpdateDetails, bool)
 }
 
+// PendingReasonSource is a Source that can say why PENDING tasks are not
+// placed (getPendingReason); the scheduler is one. Task rows then show the
+// reason next to a PENDING status, as Aurora's UI did.
+type PendingReasonSource interface {
+	PendingReasons(q api.TaskQuery) ([]api.PendingReason, error)
+}
+
 // Config adjusts the UI.
 type Config struct {
 	// ObserverURL returns the base URL of the Thermos observer on an agent

@@ -56,8 +56,13 @@ type Config struct {
 	// Empty for a lone agent (meta/slaves/latest, as Mesos).
 	Name string
 	// Resources override the detected ones by name, as Mesos' --resources.
-	Resources  []mesos.Resource
-	Attributes []mesos.Attribute
+	Resources []mesos.Resource
+	// Oversubscribed are revocable resources the agent offers besides
+	// Resources, a fixed estimate as Mesos' FixedResourceEstimator (see
+	// ParseOversubscribed). The master offers them only to frameworks with
+	// the REVOCABLE_RESOURCES capability.
+	Oversubscribed []mesos.Resource
+	Attributes     []mesos.Attribute
 	// Exe is the aurorabox binary; the built-in command executor is
 	// `Exe command-executor`.
 	Exe string
@@ -195,6 +200,12 @@ func New(cfg Config) (*Agent, error) {
 		return nil, fmt.Errorf("work dir: %w", err)
 	}
 	cfg.Resources = mergeResources(DetectResources(cfg.WorkDir), cfg.Resources)
+	for _, r := range cfg.Oversubscribed {
+		if r.Revocable == nil {
+			return nil, fmt.Errorf("oversubscribed resource %s is not revocable", r.Name)
+		}
+	}
+	cfg.Resources = append(cfg.Resources, cfg.Oversubscribed...)
 	host, portStr, err := net.SplitHostPort(cfg.ListenAddr)
 	if err != nil {
 		return nil, fmt.Errorf("listen address %q: %w", cfg.ListenAddr, err)

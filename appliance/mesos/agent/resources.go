@@ -52,6 +52,23 @@ func ParseResources(s string) ([]mesos.Resource, error) {
 	return out, nil
 }
 
+// ParseOversubscribed reads a fixed revocable-resource estimate in the
+// --resources syntax, e.g. "cpus:3" (the resources parameter of Mesos'
+// FixedResourceEstimator): scalar resources only, each marked revocable.
+func ParseOversubscribed(s string) ([]mesos.Resource, error) {
+	rs, err := ParseResources(s)
+	if err != nil {
+		return nil, err
+	}
+	for i := range rs {
+		if rs[i].GetType() != mesos.SCALAR {
+			return nil, fmt.Errorf("resource %s: oversubscribed resources must be scalars, e.g. cpus:3", rs[i].Name)
+		}
+		rs[i].Revocable = &mesos.Resource_RevocableInfo{}
+	}
+	return rs, nil
+}
+
 // ParseAttributes reads Mesos' --attributes syntax: "rack:r1;host:h1;zone:2".
 // Numbers become scalars, everything else text.
 func ParseAttributes(s string) ([]mesos.Attribute, error) {

@@ -291,21 +291,30 @@ func (m *Master) allocateLocked() {
 		if len(avail) == 0 || isEmpty(avail) {
 			continue
 		}
-		for i := 0; i < len(fws); i++ {
-			fw := fws[(next+i)%len(fws)]
+		// The first framework in turn gets what it can take; revocable
+		// resources it cannot take go to the next one that can.
+		start := next
+		for i := 0; i < len(fws) && !isEmpty(avail); i++ {
+			fw := fws[(start+i)%len(fws)]
 			if until, ok := fw.filters[aid]; ok && now.Before(until) {
 				if earliest.IsZero() || until.Before(earliest) {
 					earliest = until
 				}
 				continue
 			}
-			o := &offer{id: fmt.Sprintf("%s-O%d", m.id, m.nextOffer), fw: fw.id, agent: aid, res: avail.Clone()}
+			res := offerable(fw, avail)
+			if len(res) == 0 || isEmpty(res) {
+				continue
+			}
+			o := &offer{id: fmt.Sprintf("%s-O%d", m.id, m.nextOffer), fw: fw.id, agent: aid, res: res}
 			m.nextOffer++
 			m.offers[o.id] = o
-			a.offered = a.offered.Plus(avail...)
+			a.offered = a.offered.Plus(res...)
+			avail = avail.Minus(res...)
 			byFW[fw.id] = append(byFW[fw.id], m.offerProto(o))
-			next = (next + i + 1) % len(fws)
-			break
+			if start == next {
+				next = (start + i + 1) % len(fws)
+			}
 		}
 	}
 	for fid, offers := range byFW {
@@ -314,6 +323,30 @@ func (m *Master) allocateLocked() {
 	if !earliest.IsZero() {
 		m.scheduleAllocation(earliest.Sub(now))
 	}
+}
+
+// offerable is what of avail the framework may be offered: revocable
+// resources only with the REVOCABLE_RESOURCES capability, as Mesos.
+func offerable(fw *framework, avail mesos.Resources) mesos.Resources {
+	if hasCapability(fw.info, mesos.FrameworkInfo_Capability_REVOCABLE_RESOURCES) {
+		return avail.Clone()
+	}
+	var out mesos.Resources
+	for _, r := range avail {
+		if r.Revocable == nil {
+			out = append(out, *proto.Clone(&r).(*mesos.Resource))
+		}
+	}
+	return out
+}
+
+func hasCapability(fi mesos.FrameworkInfo, t mesos.FrameworkInfo_Capability_Type) bool {
+	for _, c := range fi.Capabilities {
+		if c.Type == t {
+			return true
+		}
+	}
+	return false
 }
 
 // scheduleAllocation runs the allocator again after d (when a filter lapses).

@@ -64,6 +64,9 @@ func (m *Master) taskJSON(t *task) map[string]any {
 		"id": t.info.TaskID.Value, "name": t.info.Name, "framework_id": t.fw, "slave_id": t.agent,
 		"state": t.state.String(), "resources": mesosutil.ResourcesJSON(t.info.Resources), "statuses": statuses,
 		"executor_id": "",
+		// Not in Mesos' JSON (its operator API has each resource's
+		// revocable field): which of the resources are revocable.
+		"revocable_resources": mesosutil.ResourcesJSON(revocable(t.info.Resources, true)),
 	}
 	if t.info.Executor != nil {
 		out["executor_id"] = t.info.Executor.ExecutorID.Value
@@ -156,9 +159,10 @@ func (m *Master) State() map[string]any {
 		a := m.agents[id]
 		slaves = append(slaves, map[string]any{
 			"id": a.id, "pid": a.pid, "hostname": a.info.Hostname, "port": a.info.GetPort(),
-			"registered_time": a.registered.Unix(), "resources": mesosutil.ResourcesJSON(a.total),
-			"used_resources": mesosutil.ResourcesJSON(a.used), "offered_resources": mesosutil.ResourcesJSON(a.offered),
-			"reserved_resources": map[string]any{}, "unreserved_resources": mesosutil.ResourcesJSON(a.total),
+			"registered_time": a.registered.Unix(), "resources": mesosutil.ResourcesJSON(revocable(a.total, false)),
+			"revocable_resources": mesosutil.ResourcesJSON(revocable(a.total, true)),
+			"used_resources":      mesosutil.ResourcesJSON(a.used), "offered_resources": mesosutil.ResourcesJSON(a.offered),
+			"reserved_resources": map[string]any{}, "unreserved_resources": mesosutil.ResourcesJSON(revocable(a.total, false)),
 			"attributes": attributesJSON(a.info.Attributes), "active": a.link != nil, "version": Version,
 		})
 	}
@@ -219,4 +223,17 @@ func (m *Master) serveMetrics(w http.ResponseWriter, r *http.Request) {
 	}
 	m.mu.Unlock()
 	mesosutil.WriteJSON(w, out)
+}
+
+// revocable returns the resources that are revocable (want true) or not
+// (want false). As in Mesos, an agent's resources are its non-revocable
+// ones; its oversubscribed (revocable) ones are listed apart.
+func revocable(rs []mesos.Resource, want bool) []mesos.Resource {
+	var out []mesos.Resource
+	for _, r := range rs {
+		if (r.Revocable != nil) == want {
+			out = append(out, r)
+		}
+	}
+	return out
 }
