@@ -67,6 +67,10 @@ type Config struct {
 	// AllowRootTasks lets jobs run as uid 0 (the scheduler's
 	// --allow-root-tasks).
 	AllowRootTasks bool `mapstructure:"allow_root_tasks"`
+	// AllowDockerParameters lets Docker containers carry parameters (the
+	// scheduler's --allow-docker-parameters, Aurora's
+	// -allow_docker_parameters).
+	AllowDockerParameters bool `mapstructure:"allow_docker_parameters"`
 
 	// File is the config file that was read, or "" when none was.
 	File string `mapstructure:"-"`
@@ -102,6 +106,8 @@ var defaults = map[string]any{
 	"observer.port":     1338,
 	"auth":              AuthBasic,
 	"allow_root_tasks":  false,
+
+	"allow_docker_parameters": false,
 }
 
 // Keys returns all known config keys, sorted.
@@ -125,6 +131,8 @@ var flagKeys = map[string]string{
 	// up's own flags (AddUpFlags).
 	"auth":             "auth",
 	"allow-root-tasks": "allow_root_tasks",
+
+	"allow-docker-parameters": "allow_docker_parameters",
 }
 
 // AddFlags registers the global flags on fs.
@@ -141,6 +149,7 @@ func AddFlags(fs *pflag.FlagSet) {
 func AddUpFlags(fs *pflag.FlagSet) {
 	fs.String("auth", "", `scheduler API authentication: "basic" (a credential generated in the data dir; the default) or "none" (open API)`)
 	fs.Bool("allow-root-tasks", false, "let jobs run as uid 0 (role root, or a user with uid 0); refused by default")
+	fs.Bool("allow-docker-parameters", false, `let Docker containers carry parameters (refused with "Docker parameters not allowed." by default)`)
 }
 
 // Load builds the configuration from defaults, the config file, the
