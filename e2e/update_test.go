@@ -262,7 +262,15 @@ func (c *cluster) healthOf(t *testing.T, key string) []string {
 	}
 	var bodies []string
 	for _, addr := range strings.Fields(out) {
-		resp, err := http.Get("http://" + addr + "/health")
+		// As in Aurora 0.11, RUNNING means the processes were started, not
+		// that the server listens yet: give it the time a health check would.
+		var resp *http.Response
+		var err error
+		for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+			if resp, err = http.Get("http://" + addr + "/health"); err == nil || time.Now().After(deadline) {
+				break
+			}
+		}
 		if err != nil {
 			t.Fatalf("GET %s/health: %v", addr, err)
 		}

@@ -22,8 +22,9 @@ import (
 // failure reason.
 const maxCheckOutput = 4096
 
-// startChecks starts the status checkers of §6.1: the health checker, which
-// decides TASK_RUNNING and may fail the task, and the announcer.
+// startChecks starts the status checkers of §6.1 once the task is RUNNING:
+// the health checker, which may fail the task (its first check waits
+// initial_interval_secs, as in Aurora 0.11), and the announcer.
 func (e *thermos) startChecks(ctx context.Context, r *runner.Runner, at *assigned.AssignedTask, job *assigned.Job, u *user.User, host string) {
 	hc := job.HealthCheckConfig.Resolved()
 	sandbox := r.Header().Sandbox
@@ -45,15 +46,12 @@ func (e *thermos) startChecks(ctx context.Context, r *runner.Runner, at *assigne
 		}
 	}
 	m := health.NewMonitor(hc, probe, sandbox, nil)
-	go m.Run(ctx, func(v health.Verdict, msg string) {
-		switch v {
-		case health.Healthy:
-			e.markRunning()
-		case health.Failed:
+	go func() {
+		if v, msg := m.Run(ctx); v == health.Failed {
 			e.log.Warn("health check failed", "message", msg)
-			go e.teardown(healthFailure(msg), PreemptionWait)
+			e.teardown(healthFailure(msg), PreemptionWait)
 		}
-	})
+	}()
 	if job.Announce != nil && e.cfg.AnnouncerEnsemble != "" {
 		e.aux.Add(1)
 		go func() {

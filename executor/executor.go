@@ -4,8 +4,9 @@
 // so it runs under a real Mesos agent too.
 //
 // It decodes the assigned task from TaskInfo.data (package assigned), runs
-// its processes with Thermos semantics (packages planner and runner), gates
-// TASK_RUNNING on health checks (package health), announces the task in a
+// its processes with Thermos semantics (packages planner and runner), sends
+// TASK_RUNNING once they are started and fails the task on failing health
+// checks (package health), as Aurora 0.11's executor, announces the task in a
 // ZooKeeper ServerSet (package announcer), and on KILL or SHUTDOWN tears the
 // task down as Aurora's executor does (reference §6.3): POST
 // /quitquitquit, then /abortabortabort, on the health port, each with its
@@ -29,7 +30,6 @@
 //	SHUTDOWN                       KILLED         -                                        Told to shut down executor.
 //	killed before the runner ran   KILLED         REASON_TASK_KILLED_DURING_LAUNCH         Task killed during initialization.
 //	health check failure           FAILED         REASON_TASK_HEALTH_CHECK_STATUS_UPDATED  Failed health check! <reason>
-//	never healthy                  FAILED         REASON_TASK_HEALTH_CHECK_STATUS_UPDATED  Not enough successful health checks in time.
 //	undecodable or invalid task    FAILED         REASON_TASK_INVALID                      Could not deserialize task. / Task is invalid: ...
 //	                                                                                       / Invalid health check: ...
 //	sandbox set-up failure         FAILED         REASON_EXECUTOR_TERMINATED               Failed to initialize sandbox: ...
@@ -304,6 +304,10 @@ func (e *thermos) launch(task mesos.TaskInfo) {
 	if over {
 		return // a task that ended before the restart is only reported
 	}
+	// As Aurora 0.11's executor: TASK_RUNNING once the runner has started
+	// the task's processes; health checks then only decide whether it must
+	// fail (later Aurora releases gate RUNNING on them instead).
+	e.markRunning()
 	e.startChecks(aux, r, at, job, u, host)
 }
 

@@ -80,7 +80,11 @@ func httpServer(port string, exitOnQuit bool) {
 		os.Exit(0)
 	}()
 	http.HandleFunc("/health", func(w http.ResponseWriter, r *http.Request) {
-		logEvent("health")
+		ev := "health"
+		if q := r.URL.RawQuery; q != "" {
+			ev += "?" + q // tells this task's checks from strays (the port range is shared)
+		}
+		logEvent(ev)
 		fmt.Fprint(w, "OK\n")
 	})
 	for _, p := range []string{"/quitquitquit", "/abortabortabort"} {
@@ -121,6 +125,19 @@ func readEvents(t *testing.T, sandbox string) []event {
 		out = append(out, event{time.Unix(0, n), what})
 	}
 	return out
+}
+
+// waitEvent waits until the task in sandbox has written the event what.
+func waitEvent(t *testing.T, sandbox, what string) {
+	t.Helper()
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		for _, e := range readEvents(t, sandbox) {
+			if e.what == what {
+				return
+			}
+		}
+	}
+	t.Fatalf("the task did not write %q: %v", what, readEvents(t, sandbox))
 }
 
 func ptr[T any](v T) *T { return &v }
@@ -225,32 +242,59 @@ func timestamp(st mesos.TaskStatus) time.Time {
 
 func self() string { p, _ := os.Executable(); return p }
 
-// TestHealthGatesRunning checks from the task's side that TASK_RUNNING was
-// sent only after min_consecutive_successes health checks had succeeded:
-// the server stamps each check it answers, the executor stamps its update
-// (both on this host's clock), and a check counts only if it was answered
-// before the update was sent.
-func TestHealthGatesRunning(t *testing.T) {
-	c := mesostest.Start(t)
+// TestRunningBeforeHealthChecks checks from the task's side Aurora 0.11's
+// order: TASK_RUNNING is sent once the processes are started, before any
+// health check, and the first check comes initial_interval_secs after it.
+// The server stamps each check it answers, the executor stamps its update
+// (both on this host's clock).
+func TestRunningBeforeHealthChecks(t *testing.T) {
+	c := mesostest.Start(t, freePort(t))
 	j := job("hello", process("server", self()+" httpserver {{thermos.ports[health]}}"))
-	j.HealthCheckConfig.MinConsecutiveSuccesses = ptr(3)
 	j.Lifecycle = &assigned.LifecycleConfig{} // no HTTP lifecycle: the kill goes straight to SIGTERM
-	c.Launch(thermosTask(c, "gated", j, nil, "health"))
-	expect(t, c, "gated", mesos.TASK_STARTING, 20*time.Second)
-	running := timestamp(expect(t, c, "gated", mesos.TASK_RUNNING, 20*time.Second))
-	var before []time.Time
-	for _, e := range readEvents(t, sandbox(c, "gated")) {
-		if e.what == "health" && e.at.Before(running) {
-			before = append(before, e.at)
+	// Other tests on this host may use the same ports: this task's checks
+	// carry their own query.
+	j.HealthCheckConfig.HealthChecker.HTTP = &assigned.HTTPHealthChecker{Endpoint: ptr("/health?from=ungated")}
+	initial := time.Duration(*j.HealthCheckConfig.InitialIntervalSecs * float64(time.Second))
+	c.Launch(thermosTask(c, "ungated", j, nil, "health"))
+	expect(t, c, "ungated", mesos.TASK_STARTING, 20*time.Second)
+	running := timestamp(expect(t, c, "ungated", mesos.TASK_RUNNING, 20*time.Second))
+	box := sandbox(c, "ungated")
+	var first time.Time
+	deadline := time.Now().Add(30 * time.Second)
+	for first.IsZero() && time.Now().Before(deadline) {
+		for _, e := range readEvents(t, box) {
+			if e.what == "health?from=ungated" {
+				first = e.at
+				break
+			}
 		}
+		time.Sleep(50 * time.Millisecond)
 	}
-	if len(before) < 3 {
-		t.Fatalf("TASK_RUNNING sent after %d successful health checks (%v, RUNNING at %v); min_consecutive_successes is 3",
-			len(before), before, running)
+	if first.IsZero() {
+		t.Fatalf("no health check was made (task events %v)", readEvents(t, box))
 	}
-	t.Logf("TASK_RUNNING %s after the 3rd successful check", running.Sub(before[2]).Round(time.Microsecond))
-	c.Kill("gated")
-	checkEnd(t, expect(t, c, "gated", mesos.TASK_KILLED, 30*time.Second), "Instructed to kill task.", nil)
+	if first.Before(running.Add(initial)) {
+		t.Fatalf("first health check at %v, TASK_RUNNING at %v: want the check initial_interval_secs (%v) after RUNNING", first, running, initial)
+	}
+	t.Logf("first health check %v after TASK_RUNNING", first.Sub(running).Round(time.Millisecond))
+	c.Kill("ungated")
+	checkEnd(t, expect(t, c, "ungated", mesos.TASK_KILLED, 30*time.Second), "Instructed to kill task.", nil)
+}
+
+// freePort offers one port the kernel just gave out instead of the shared
+// 31000-31100, which other tests on this host may be using.
+func freePort(t *testing.T) func(*agent.Config) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	res, err := agent.ParseResources(fmt.Sprintf("cpus:4;mem:4096;disk:4096;ports:[%d-%d]", port, port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return func(c *agent.Config) { c.Resources = res }
 }
 
 func TestBadShellHealthCheckFailsTask(t *testing.T) {
@@ -260,37 +304,48 @@ func TestBadShellHealthCheckFailsTask(t *testing.T) {
 	j.HealthCheckConfig.MaxConsecutiveFailures = ptr(1)
 	c.Launch(thermosTask(c, "badcheck", j, nil))
 	expect(t, c, "badcheck", mesos.TASK_STARTING, 20*time.Second)
+	expect(t, c, "badcheck", mesos.TASK_RUNNING, 20*time.Second)
 	checkEnd(t, expect(t, c, "badcheck", mesos.TASK_FAILED, 30*time.Second),
 		"Failed health check! Command 'echo nope; exit 3' returned non-zero exit status 3 with output 'nope'",
 		mesos.REASON_TASK_HEALTH_CHECK_STATUS_UPDATED.Enum())
 }
 
-// A check that alternates between success and failure never makes two
-// successes in a row, never fails twice in a row: the task runs out of
-// attempts.
-func TestNeverHealthyFailsTask(t *testing.T) {
+// TestFailingChecksFailRunningTask: a RUNNING task whose checks fail more
+// than max_consecutive_failures times in a row fails with the last check's
+// reason, counting from the first check, as in 0.11 (later Aurora forgave
+// the checks of the initial interval). The check appends a line to
+// "checks" in the sandbox on each run and succeeds only on run 2; with
+// max_consecutive_failures 1 the runs go F S F F: the success resets the
+// count and run 4 ends the task.
+func TestFailingChecksFailRunningTask(t *testing.T) {
 	c := mesostest.Start(t)
-	j := job("flapping", process("sleeper", "sleep 600"))
+	j := job("turnsbad", process("sleeper", "sleep 600"))
 	j.HealthCheckConfig.HealthChecker = assigned.HealthChecker{Shell: &assigned.ShellHealthChecker{
-		ShellCommand: "if [ -e flip ]; then rm flip; else touch flip; exit 1; fi"}}
-	j.HealthCheckConfig.InitialIntervalSecs = ptr(0.0)
-	j.HealthCheckConfig.MinConsecutiveSuccesses = ptr(2)
-	j.HealthCheckConfig.MaxConsecutiveFailures = ptr(3)
-	c.Launch(thermosTask(c, "flapping", j, nil))
-	expect(t, c, "flapping", mesos.TASK_STARTING, 20*time.Second)
-	checkEnd(t, expect(t, c, "flapping", mesos.TASK_FAILED, 30*time.Second),
-		"Not enough successful health checks in time.", mesos.REASON_TASK_HEALTH_CHECK_STATUS_UPDATED.Enum())
+		ShellCommand: "echo >> checks; n=$(wc -l < checks); [ $n -eq 2 ] || { echo run $n; exit 1; }"}}
+	j.HealthCheckConfig.InitialIntervalSecs = ptr(0.5)
+	j.HealthCheckConfig.MaxConsecutiveFailures = ptr(1)
+	c.Launch(thermosTask(c, "turnsbad", j, nil))
+	expect(t, c, "turnsbad", mesos.TASK_STARTING, 20*time.Second)
+	expect(t, c, "turnsbad", mesos.TASK_RUNNING, 20*time.Second)
+	checkEnd(t, expect(t, c, "turnsbad", mesos.TASK_FAILED, 30*time.Second),
+		"Failed health check! Command '"+j.HealthCheckConfig.HealthChecker.Shell.ShellCommand+"' returned non-zero exit status 1 with output 'run 4'",
+		mesos.REASON_TASK_HEALTH_CHECK_STATUS_UPDATED.Enum())
+	b, _ := os.ReadFile(filepath.Join(sandbox(c, "turnsbad"), "checks"))
+	if n := strings.Count(string(b), "\n"); n != 4 {
+		t.Errorf("%d checks were made, want 4 (F S F F)", n)
+	}
 }
 
 // TestTeardownSequence watches a kill from the task's side: POST
 // /quitquitquit, 5 s, POST /abortabortabort, 5 s, then SIGTERM (§6.3).
 func TestTeardownSequence(t *testing.T) {
-	c := mesostest.Start(t)
+	c := mesostest.Start(t, freePort(t))
 	j := job("teardown", process("server", self()+" httpserver {{thermos.ports[health]}}"))
 	c.Launch(thermosTask(c, "teardown", j, nil, "health"))
 	expect(t, c, "teardown", mesos.TASK_STARTING, 20*time.Second)
 	expect(t, c, "teardown", mesos.TASK_RUNNING, 20*time.Second)
 	sb := sandbox(c, "teardown")
+	waitEvent(t, sb, "listening") // RUNNING comes once the process is started, not once it serves
 	killed := time.Now()
 	c.Kill("teardown")
 	checkEnd(t, expect(t, c, "teardown", mesos.TASK_KILLED, 30*time.Second), "Instructed to kill task.", nil)
@@ -326,12 +381,13 @@ func TestTeardownSequence(t *testing.T) {
 // come before TASK_KILLED); the task got no SIGTERM; and the runner's
 // checkpoint shows the task ending on its own, with no kill record.
 func TestTeardownStopsEarly(t *testing.T) {
-	c := mesostest.Start(t)
+	c := mesostest.Start(t, freePort(t))
 	j := job("quitter", process("server", self()+" httpserver {{thermos.ports[health]}} exit-on-quit"))
 	c.Launch(thermosTask(c, "quitter", j, nil, "health"))
 	expect(t, c, "quitter", mesos.TASK_STARTING, 20*time.Second)
 	expect(t, c, "quitter", mesos.TASK_RUNNING, 20*time.Second)
 	sb := sandbox(c, "quitter")
+	waitEvent(t, sb, "listening")
 	ckpt := filepath.Join(filepath.Dir(sb), "checkpoints", "checkpoints", "quitter")
 	var h runner.Header
 	if b, err := os.ReadFile(filepath.Join(ckpt, "header.json")); err != nil || json.Unmarshal(b, &h) != nil {

@@ -66,6 +66,9 @@ func (s *Scheduler) validateJob(j *api.JobConfiguration) error {
 	if tc.MaxTaskFailures == 0 {
 		tc.MaxTaskFailures = 1
 	}
+	if err := s.checkContainer(*tc); err != nil {
+		return err
+	}
 	if err := populateTier(tc); err != nil {
 		return err
 	}
@@ -211,6 +214,10 @@ func (s *Scheduler) AddInstances(ctx context.Context, key api.InstanceKey, count
 		return nil, invalid("No active task found for a given instance ID.")
 	}
 	tc := template.AssignedTask.Task
+	// A job stored before containers were checked may not grow.
+	if err := s.checkContainer(tc); err != nil {
+		return nil, err
+	}
 	if err := s.checkFits(tc); err != nil {
 		return nil, err
 	}

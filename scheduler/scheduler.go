@@ -173,6 +173,11 @@ type Config struct {
 	// toor), is refused as INVALID_REQUEST by every RPC that adds or
 	// starts tasks of it: the executor runs a task as its role's user.
 	AllowRootTasks bool
+	// AllowDockerParameters lets a Docker container carry parameters
+	// (Aurora's -allow_docker_parameters); without it such a job is
+	// refused with "Docker parameters not allowed.". Docker containers are
+	// refused either way until image support exists (checkContainer).
+	AllowDockerParameters bool
 	// CronTimezone is the zone cron schedules are read in (Aurora's
 	// -cron_timezone): GMT when empty, else UTC or an IANA name.
 	CronTimezone string

@@ -134,7 +134,7 @@ func (e *env) runningCmds(name string) map[int]string {
 }
 
 // withShellHealthCheck gives j's task a shell health check, checked at
-// once and every 100 ms, that must pass once.
+// once and every 100 ms; its first failure fails the task.
 func withShellHealthCheck(t *testing.T, j api.JobConfiguration, cmd string) api.JobConfiguration {
 	var a assigned.Job
 	if err := json.Unmarshal([]byte(j.TaskConfig.ExecutorConfig.Data), &a); err != nil {
@@ -272,9 +272,10 @@ func TestFailingUpdateRollsBack(t *testing.T) {
 	j := jobConfig("failing", 2, true, 1, "sleep 600")
 	e.mustOK("createJob", map[string]any{"description": j})
 	e.await("failing", "2 RUNNING", allRunning(2))
-	// The new tasks never become healthy, so never RUNNING: they fail.
+	// The new tasks are RUNNING at once and fail their first health check
+	// (as in Aurora 0.11), within the 5 s watch (watch_secs).
 	key := e.startUpdate(withShellHealthCheck(t, jobConfig("failing", 2, true, 1, "sleep 600"), "exit 1"),
-		api.JobUpdateSettings{UpdateGroupSize: 1, RollbackOnFailure: true})
+		api.JobUpdateSettings{UpdateGroupSize: 1, RollbackOnFailure: true, MinWaitInInstanceRunningMs: 5000})
 	d := e.awaitUpdate(key, "ROLLED_BACK", "ROLLED_FORWARD", "FAILED", "ERROR")
 	if got := updateStatuses(d); got != "ROLLING_FORWARD,ROLLING_BACK,ROLLED_BACK" {
 		t.Fatalf("update statuses %s:\n%s", got, describeUpdate(d))

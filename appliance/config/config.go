@@ -74,6 +74,10 @@ type Config struct {
 	// Aurora's Vagrant agent advertised 3), offered to frameworks that take
 	// revocable resources for tasks of the revocable tier. 0: none.
 	RevocableCPUs float64 `mapstructure:"revocable_cpus"`
+	// AllowDockerParameters lets Docker containers carry parameters (the
+	// scheduler's --allow-docker-parameters, Aurora's
+	// -allow_docker_parameters).
+	AllowDockerParameters bool `mapstructure:"allow_docker_parameters"`
 
 	// File is the config file that was read, or "" when none was.
 	File string `mapstructure:"-"`
@@ -97,23 +101,24 @@ type Listener struct {
 
 // defaults lists every key. Keys not listed here are unknown and rejected.
 var defaults = map[string]any{
-	"data_dir":          "~/.aurorabox",
-	"bind":              "127.0.0.1",
-	"cluster":           "devcluster",
-	"ports":             PortsFixed,
-	"ready_timeout":     30 * time.Second,
-	"shutdown_grace":    10 * time.Second,
-	"zookeeper.mode":    ZKEmbedded,
-	"zookeeper.servers": "",
-	"zookeeper.port":    2181,
-	"master.port":       5050,
-	"agent.port":        5051,
-	"agents":            1,
-	"scheduler.port":    8081,
-	"observer.port":     1338,
-	"auth":              AuthBasic,
-	"allow_root_tasks":  false,
-	"revocable_cpus":    3.0,
+	"data_dir":                "~/.aurorabox",
+	"bind":                    "127.0.0.1",
+	"cluster":                 "devcluster",
+	"ports":                   PortsFixed,
+	"ready_timeout":           30 * time.Second,
+	"shutdown_grace":          10 * time.Second,
+	"zookeeper.mode":          ZKEmbedded,
+	"zookeeper.servers":       "",
+	"zookeeper.port":          2181,
+	"master.port":             5050,
+	"agent.port":              5051,
+	"agents":                  1,
+	"scheduler.port":          8081,
+	"observer.port":           1338,
+	"auth":                    AuthBasic,
+	"allow_root_tasks":        false,
+	"revocable_cpus":          3.0,
+	"allow_docker_parameters": false,
 }
 
 // Keys returns all known config keys, sorted.
@@ -137,6 +142,8 @@ var flagKeys = map[string]string{
 	// up's own flags (AddUpFlags).
 	"auth":             "auth",
 	"allow-root-tasks": "allow_root_tasks",
+
+	"allow-docker-parameters": "allow_docker_parameters",
 }
 
 // AddFlags registers the global flags on fs.
@@ -153,6 +160,7 @@ func AddFlags(fs *pflag.FlagSet) {
 func AddUpFlags(fs *pflag.FlagSet) {
 	fs.String("auth", "", `scheduler API authentication: "basic" (a credential generated in the data dir; the default) or "none" (open API)`)
 	fs.Bool("allow-root-tasks", false, "let jobs run as uid 0 (role root, or a user with uid 0); refused by default")
+	fs.Bool("allow-docker-parameters", false, `let Docker containers carry parameters (refused with "Docker parameters not allowed." by default)`)
 }
 
 // Load builds the configuration from defaults, the config file, the

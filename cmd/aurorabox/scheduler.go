@@ -38,7 +38,7 @@ func schedulerCommand() *cobra.Command {
 	var slaMinInstances int
 	var overhead scheduler.Overhead
 	var maxTasks, observerPort, maxUpdateFailures, updateHistory int
-	var enablePreemptor, allowRootTasks bool
+	var enablePreemptor, allowRootTasks, allowDockerParameters bool
 	var offerReservation time.Duration
 	var knobs *schedulerKnobs
 	cmd := &cobra.Command{
@@ -153,6 +153,7 @@ explicitly wins over the profile. --reconciliation-interval sets both reconcilia
 			sc.ObserverPort, sc.MaxUpdateInstanceFailures, sc.UpdateReservation = observerPort, maxUpdateFailures, updateReservation
 			sc.UpdateHistoryPerJob, sc.CronTimezone, sc.HostMaintenancePollInterval = updateHistory, cronTZ, maintenancePoll
 			sc.SlaMinRequiredInstances, sc.AllowRootTasks = slaMinInstances, allowRootTasks
+			sc.AllowDockerParameters = allowDockerParameters
 			ctx, cancel := context.WithCancel(ctx)
 			defer cancel()
 			advertErr := make(chan error, 1)
@@ -225,6 +226,7 @@ explicitly wins over the profile. --reconciliation-interval sets both reconcilia
 	f.StringVar(&hostname, "hostname", "", "host to advertise (default: the listen host)")
 	f.StringVar(&shiroINI, "shiro-ini", "", "require HTTP basic auth for mutating API calls, users from this file's [users] section (as Aurora's -shiro_ini)")
 	f.BoolVar(&allowRootTasks, "allow-root-tasks", false, "accept jobs whose role runs as uid 0 (root, or a user with uid 0); refused as INVALID_REQUEST otherwise")
+	f.BoolVar(&allowDockerParameters, "allow-docker-parameters", false, `let Docker containers carry parameters (Aurora's -allow_docker_parameters); refused with "Docker parameters not allowed." otherwise (Docker containers themselves are refused until image support exists)`)
 	f.StringVar(&announcerEnsemble, "announcer-ensemble", "", "ZooKeeper ensemble passed to executors for task announcements")
 	f.StringVar(&restore, "restore", "", "replace the store with this backup (from performBackup) before starting")
 	f.StringVar(&profile, "timing-profile", "dev", `defaults of the timing flags: "dev" or "aurora"`)

@@ -106,6 +106,8 @@ type Process struct {
 }
 
 // HealthCheckConfig is Aurora's HealthCheckConfig; zero fields get its defaults.
+// MinConsecutiveSuccesses is later Aurora's: 0.11 has none, and the health
+// checker ignores it.
 type HealthCheckConfig struct {
 	HealthChecker           HealthChecker `json:"health_checker"`
 	InitialIntervalSecs     *float64      `json:"initial_interval_secs"`    // 15

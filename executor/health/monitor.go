@@ -36,8 +36,8 @@ func (realClock) After(d time.Duration) <-chan time.Time { return time.After(d) 
 // HealthCheckerProvider decides: a shell check always does; an HTTP check
 // only when ports (the task's resolved port map: assigned ports plus the
 // announce portmap's aliases, Aurora's resolve_ports) has a "health" port.
-// When it does not apply, the executor uses a no-op checker that is
-// healthy at once (NoopMessage); NewMonitor with a nil Probe is one.
+// When it does not apply the task has no health checker (NewMonitor with a
+// nil Probe makes one that never fails).
 func Applies(cfg assigned.HealthCheck, ports map[string]int) bool {
 	if cfg.Shell != "" {
 		return true
@@ -91,6 +91,7 @@ type Monitor struct {
 	checker  *Checker
 	probe    Probe
 	snooze   string
+	initial  time.Duration
 	interval time.Duration
 	clock    Clock
 
@@ -98,62 +99,65 @@ type Monitor struct {
 	stats Stats
 }
 
-// NewMonitor returns a monitor running probe every cfg.Interval, judged by
-// a Checker for cfg. The snooze file is looked for in sandbox ("" = never
-// snoozed). A nil probe makes a no-op monitor, Healthy at once with
-// NoopMessage. A nil clock is real time.
+// NewMonitor returns a monitor running probe every cfg.Interval after
+// cfg.InitialInterval, judged by a Checker for cfg. The snooze file is
+// looked for in sandbox ("" = never snoozed). A nil probe makes a no-op
+// monitor that never fails. A nil clock is real time.
 func NewMonitor(cfg assigned.HealthCheck, probe Probe, sandbox string, clock Clock) *Monitor {
 	if clock == nil {
 		clock = realClock{}
 	}
-	m := &Monitor{checker: NewChecker(cfg), probe: probe, interval: interval(cfg), clock: clock}
+	m := &Monitor{checker: NewChecker(cfg), probe: probe, initial: max(cfg.InitialInterval, 0), interval: interval(cfg), clock: clock}
 	if sandbox != "" {
 		m.snooze = filepath.Join(sandbox, SnoozeFile)
 	}
 	return m
 }
 
-// Run makes attempts until the verdict is Failed or ctx is done, and
-// returns the last verdict and message. The first attempt is made at once
-// (as Aurora, whose grace is counted in attempts rather than time), the
-// next ones interval apart. report is called on each change: Healthy with
-// HealthyMessage (or NoopMessage for a no-op monitor) at most once, then
-// possibly Failed with "Failed health check! <reason>"; or Failed directly.
-// Run must be called once.
-func (m *Monitor) Run(ctx context.Context, report func(Verdict, string)) (Verdict, string) {
-	if report == nil {
-		report = func(Verdict, string) {}
+// interval is the time between attempts; non-positive means one second.
+func interval(cfg assigned.HealthCheck) time.Duration {
+	if cfg.Interval <= 0 {
+		return time.Second
 	}
-	if m.probe == nil {
-		report(Healthy, NoopMessage)
-		<-ctx.Done()
-		return Healthy, NoopMessage
-	}
+	return cfg.Interval
+}
+
+// Run waits the initial interval, then makes attempts interval apart until
+// the verdict is Failed or ctx is done, and returns the verdict and its
+// message ("Failed health check! <reason>" when Failed, else ""). The
+// executor reports TASK_RUNNING before it starts the monitor, as 0.11's
+// does; a Failed verdict ends the task with TASK_FAILED. Run must be
+// called once.
+func (m *Monitor) Run(ctx context.Context) (Verdict, string) {
 	c := m.checker
-	last := Pending
+	if m.probe == nil {
+		<-ctx.Done()
+		return c.Verdict(), c.Message()
+	}
+	if m.initial > 0 {
+		select {
+		case <-ctx.Done():
+			return c.Verdict(), c.Message()
+		case <-m.clock.After(m.initial):
+		}
+	}
 	for ctx.Err() == nil {
-		v, msg := c.BeforeAttempt()
-		if v != Failed {
-			if m.snoozed() {
-				m.update(func(s *Stats) { s.Snoozed = true })
-				v, msg = c.RecordSnoozed()
-			} else {
-				m.update(func(s *Stats) { s.Snoozed = false })
-				start := m.clock.Now()
-				ok, reason := m.attempt(ctx)
-				took := m.clock.Now().Sub(start)
-				m.update(func(s *Stats) { s.Checks++; s.TotalLatencySecs += took.Seconds() })
-				if ctx.Err() != nil {
-					break // the attempt was cut short by the stop: not an outcome
-				}
-				v, msg = c.Record(ok, reason)
+		var v Verdict
+		if m.snoozed() {
+			m.update(func(s *Stats) { s.Snoozed = true })
+			v, _ = c.RecordSnoozed()
+		} else {
+			m.update(func(s *Stats) { s.Snoozed = false })
+			start := m.clock.Now()
+			ok, reason := m.attempt(ctx)
+			took := m.clock.Now().Sub(start)
+			m.update(func(s *Stats) { s.Checks++; s.TotalLatencySecs += took.Seconds() })
+			if ctx.Err() != nil {
+				break // the attempt was cut short by the stop: not an outcome
 			}
-			m.update(func(s *Stats) { s.ConsecutiveFailures = c.ConsecutiveFailures() })
+			v, _ = c.Record(ok, reason)
 		}
-		if v != last {
-			last = v
-			report(v, msg)
-		}
+		m.update(func(s *Stats) { s.ConsecutiveFailures = c.ConsecutiveFailures() })
 		if v == Failed {
 			break
 		}

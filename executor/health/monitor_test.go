@@ -55,15 +55,14 @@ type report struct {
 // harness runs a Monitor whose probe returns scripted outcomes, each
 // taking latency of fake time.
 type harness struct {
-	t       *testing.T
-	clock   *fakeClock
-	m       *Monitor
-	mu      sync.Mutex
-	script  []bool
-	calls   int
-	reports []report
-	cancel  context.CancelFunc
-	done    chan report
+	t      *testing.T
+	clock  *fakeClock
+	m      *Monitor
+	mu     sync.Mutex
+	script []bool
+	calls  int
+	cancel context.CancelFunc
+	done   chan report
 }
 
 func startHarness(t *testing.T, cfg assigned.HealthCheck, sandbox string, latency time.Duration, script ...bool) *harness {
@@ -85,24 +84,20 @@ func startHarness(t *testing.T, cfg assigned.HealthCheck, sandbox string, latenc
 	ctx, h.cancel = context.WithCancel(context.Background())
 	t.Cleanup(h.cancel)
 	go func() {
-		v, msg := h.m.Run(ctx, func(v Verdict, msg string) {
-			h.mu.Lock()
-			defer h.mu.Unlock()
-			h.reports = append(h.reports, report{v, msg})
-		})
+		v, msg := h.m.Run(ctx)
 		h.done <- report{v, msg}
 	}()
 	return h
 }
 
-// wait waits for the monitor to sleep (after an attempt) and checks the
-// interval; the monitor stays blocked until fire.
-func (h *harness) wait(interval time.Duration) fakeWait {
+// wait waits for the monitor to sleep and checks for how long; the monitor
+// stays blocked until fire.
+func (h *harness) wait(d time.Duration) fakeWait {
 	h.t.Helper()
 	select {
 	case w := <-h.clock.waits:
-		if w.d != interval {
-			h.t.Errorf("sleeps %v, want %v", w.d, interval)
+		if w.d != d {
+			h.t.Errorf("sleeps %v, want %v", w.d, d)
 		}
 		return w
 	case r := <-h.done:
@@ -118,8 +113,8 @@ func (h *harness) fire(w fakeWait) {
 	w.c <- h.clock.Now()
 }
 
-// step lets one attempt happen: waits for the sleep after it and fires it.
-func (h *harness) step(interval time.Duration) { h.fire(h.wait(interval)) }
+// step lets one sleep end: waits for it and fires it.
+func (h *harness) step(d time.Duration) { h.fire(h.wait(d)) }
 
 func (h *harness) finished() report {
 	h.t.Helper()
@@ -134,84 +129,83 @@ func (h *harness) finished() report {
 	return report{}
 }
 
-func (h *harness) state() (calls int, reports []report) {
+func (h *harness) expectCalls(calls int) {
+	h.t.Helper()
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return h.calls, append([]report(nil), h.reports...)
-}
-
-func (h *harness) expect(calls int, reports ...report) {
-	h.t.Helper()
-	c, r := h.state()
-	if c != calls || fmt.Sprint(r) != fmt.Sprint(reports) {
-		h.t.Errorf("probe calls %d, reports %v; want %d, %v", c, r, calls, reports)
+	if h.calls != calls {
+		h.t.Errorf("probe calls %d, want %d", h.calls, calls)
 	}
 }
 
-func TestMonitorHealthyOnce(t *testing.T) {
-	cfg := hc(15*time.Second, 10*time.Second, 0, 1) // grace 2
-	h := startHarness(t, cfg, "", 250*time.Millisecond, false, false, true, true, true)
-	w := h.wait(10 * time.Second) // the first attempt is made at once
-	h.expect(1)
+// TestMonitorWaitsInitialInterval: as in Aurora 0.11 the first check is
+// made initial_interval_secs after the monitor starts, not at once; then
+// every interval_secs; with max_consecutive_failures 0 the first failure
+// ends it.
+func TestMonitorWaitsInitialInterval(t *testing.T) {
+	cfg := hc(15*time.Second, 10*time.Second, 0)
+	h := startHarness(t, cfg, "", 250*time.Millisecond, true, true, false)
+	w := h.wait(15 * time.Second)
+	h.expectCalls(0)
 	h.fire(w)
-	// Counted while the monitor sleeps: once fired, it makes the next
-	// attempt at once.
 	w = h.wait(10 * time.Second)
-	h.expect(2)
-	h.fire(w)
-	w = h.wait(10 * time.Second)
-	h.expect(3, report{Healthy, HealthyMessage})
+	h.expectCalls(1)
 	h.fire(w)
 	h.step(10 * time.Second)
-	w = h.wait(10 * time.Second)
-	h.expect(5, report{Healthy, HealthyMessage})
-	want := Stats{ConsecutiveFailures: 0, Snoozed: false, Checks: 5, TotalLatencySecs: 1.25}
+	r := h.finished()
+	if r != (report{Failed, "Failed health check! probe 3 failed"}) {
+		t.Errorf("returned %v", r)
+	}
+	h.expectCalls(3)
+	want := Stats{ConsecutiveFailures: 1, Snoozed: false, Checks: 3, TotalLatencySecs: 0.75}
 	if s := h.m.Stats(); s != want {
 		t.Errorf("stats %+v, want %+v", s, want)
 	}
-	if m := h.m.Stats().Map(); m["checks"] != 5 || m["total_latency_secs"] != 1.25 || m["snoozed"] != 0 || m["consecutive_failures"] != 0 {
+	if m := h.m.Stats().Map(); m["checks"] != 3 || m["total_latency_secs"] != 0.75 || m["snoozed"] != 0 || m["consecutive_failures"] != 1 {
 		t.Errorf("metrics %v", m)
-	}
-	h.cancel()
-	w.c <- h.clock.Now() // either the cancel or this ends the wait
-	if r := h.finished(); r != (report{Healthy, HealthyMessage}) {
-		t.Errorf("returned %v", r)
 	}
 }
 
-func TestMonitorFailedAfterHealthy(t *testing.T) {
-	cfg := hc(0, 5*time.Second, 1, 1)
+// TestMonitorCancelDuringInitialInterval: stopped before the first check,
+// the monitor never probes and has not failed.
+func TestMonitorCancelDuringInitialInterval(t *testing.T) {
+	h := startHarness(t, hc(15*time.Second, 10*time.Second, 0), "", 0, false)
+	h.wait(15 * time.Second)
+	h.cancel()
+	if r := h.finished(); r != (report{Healthy, ""}) {
+		t.Errorf("returned %v", r)
+	}
+	h.expectCalls(0)
+}
+
+func TestMonitorMaxConsecutiveFailures(t *testing.T) {
+	cfg := hc(5*time.Second, 5*time.Second, 1)
 	h := startHarness(t, cfg, "", 0, true, false, true, false, false)
-	for range 3 {
+	h.step(5 * time.Second) // the initial interval
+	for range 4 {
 		h.step(5 * time.Second)
 	}
-	w := h.wait(5 * time.Second) // stats while it sleeps, before attempt 5
 	if s := h.m.Stats(); s.ConsecutiveFailures != 1 || s.Checks != 4 {
 		t.Errorf("stats %+v", s)
 	}
-	h.fire(w)
-	r := h.finished()
 	msg := "Failed health check! probe 5 failed"
-	if r != (report{Failed, msg}) {
+	if r := h.finished(); r != (report{Failed, msg}) {
 		t.Errorf("returned %v", r)
 	}
-	h.expect(5, report{Healthy, HealthyMessage}, report{Failed, msg})
+	h.expectCalls(5)
 	if s := h.m.Stats(); s.ConsecutiveFailures != 2 || s.Checks != 5 {
 		t.Errorf("stats %+v", s)
 	}
 }
 
-func TestMonitorDeadlineSkipsProbe(t *testing.T) {
-	cfg := hc(0, 10*time.Second, 1, 2) // max_attempts 3, deadline before attempt 5
-	h := startHarness(t, cfg, "", 0, true, false, true, false)
-	for range 4 {
-		h.step(10 * time.Second)
-	}
-	msg := DeadlineReason
-	if r := h.finished(); r != (report{Failed, msg}) {
+// TestMonitorInitialIntervalZero: checks start at once, and the first one
+// decides (0.11 makes it when the checker is built).
+func TestMonitorInitialIntervalZero(t *testing.T) {
+	h := startHarness(t, hc(0, 10*time.Second, 3), "", 0, false)
+	if r := h.finished(); r != (report{Failed, "Failed health check! probe 1 failed"}) {
 		t.Errorf("returned %v", r)
 	}
-	h.expect(4, report{Failed, msg})
+	h.expectCalls(1)
 }
 
 // The snooze file is changed only while the monitor sleeps (between wait
@@ -219,10 +213,10 @@ func TestMonitorDeadlineSkipsProbe(t *testing.T) {
 func TestMonitorSnooze(t *testing.T) {
 	sandbox := t.TempDir()
 	snooze := filepath.Join(sandbox, SnoozeFile)
-	cfg := hc(0, 10*time.Second, 0, 1)
+	cfg := hc(0, 10*time.Second, 0)
 	h := startHarness(t, cfg, sandbox, 0, true, false)
 	w := h.wait(10 * time.Second)
-	h.expect(1, report{Healthy, HealthyMessage})
+	h.expectCalls(1)
 	if err := os.WriteFile(snooze, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -247,52 +241,60 @@ func TestMonitorSnooze(t *testing.T) {
 	if r := h.finished(); r != (report{Failed, msg}) {
 		t.Errorf("returned %v", r)
 	}
-	h.expect(2, report{Healthy, HealthyMessage}, report{Failed, msg})
+	h.expectCalls(2)
 	if s := h.m.Stats(); s.Snoozed || s.Checks != 2 || s.ConsecutiveFailures != 1 {
 		t.Errorf("stats %+v", s)
 	}
 }
 
-func TestMonitorSnoozeMakesFailuresHarmless(t *testing.T) {
-	// The probe would fail every time after the first success; with the
-	// snooze file in place it is never run and the task stays healthy.
+// TestMonitorSnoozeResetsFailures: a snoozed attempt is a success in 0.11,
+// so failures on either side of it are not consecutive.
+func TestMonitorSnoozeResetsFailures(t *testing.T) {
 	sandbox := t.TempDir()
-	cfg := hc(0, 10*time.Second, 0, 1)
-	h := startHarness(t, cfg, sandbox, 0, true, false, false, false)
-	w := h.wait(10 * time.Second)
-	if err := os.WriteFile(filepath.Join(sandbox, SnoozeFile), []byte("debugging"), 0o644); err != nil {
+	snooze := filepath.Join(sandbox, SnoozeFile)
+	h := startHarness(t, hc(10*time.Second, 10*time.Second, 1), sandbox, 0, false, false)
+	h.step(10 * time.Second)
+	w := h.wait(10 * time.Second) // after failure 1
+	if err := os.WriteFile(snooze, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	h.fire(w)
-	for range 10 {
-		h.step(10 * time.Second)
+	w = h.wait(10 * time.Second) // after the snoozed attempt
+	if s := h.m.Stats(); s.ConsecutiveFailures != 0 {
+		t.Errorf("consecutive failures %d after a snoozed attempt", s.ConsecutiveFailures)
 	}
-	w = h.wait(10 * time.Second)
-	h.expect(1, report{Healthy, HealthyMessage})
-	h.cancel() // while the monitor sleeps: it must stop without another attempt
+	if err := os.Remove(snooze); err != nil {
+		t.Fatal(err)
+	}
 	h.fire(w)
-	if r := h.finished(); r.v != Healthy {
+	w = h.wait(10 * time.Second) // after failure 2, not consecutive
+	h.expectCalls(2)
+	h.cancel()
+	h.fire(w)
+	if r := h.finished(); r != (report{Healthy, ""}) {
 		t.Errorf("returned %v", r)
 	}
 }
 
 func TestMonitorSnoozedFromTheStart(t *testing.T) {
-	// As in Aurora, snoozed attempts are not successes: a task snoozed
-	// before it became healthy runs into the deadline (max_attempts 3,
-	// declared before attempt 5), and the probe is never run.
+	// The probe is never run and, snoozed attempts being successes, the
+	// task never fails.
 	sandbox := t.TempDir()
 	if err := os.WriteFile(filepath.Join(sandbox, SnoozeFile), nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	h := startHarness(t, hc(15*time.Second, 10*time.Second, 0, 1), sandbox, 0)
-	for range 4 {
+	h := startHarness(t, hc(15*time.Second, 10*time.Second, 0), sandbox, 0)
+	h.step(15 * time.Second)
+	for range 5 {
 		h.step(10 * time.Second)
 	}
-	msg := DeadlineReason
-	if r := h.finished(); r != (report{Failed, msg}) {
+	w := h.wait(10 * time.Second)
+	h.cancel()
+	h.fire(w)
+	if r := h.finished(); r != (report{Healthy, ""}) {
 		t.Errorf("returned %v", r)
 	}
-	h.expect(0, report{Failed, msg})
+	h.expectCalls(0)
 	if s := h.m.Stats(); !s.Snoozed || s.Checks != 0 {
 		t.Errorf("stats %+v", s)
 	}
@@ -302,23 +304,22 @@ func TestMonitorCancelDuringProbe(t *testing.T) {
 	clock := newFakeClock()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var reports []report
 	probe := func(ctx context.Context) (bool, string) {
 		cancel()
 		<-ctx.Done()
 		return false, "cancelled"
 	}
-	m := NewMonitor(hc(0, time.Second, 0, 1), probe, "", clock)
+	m := NewMonitor(hc(0, time.Second, 0), probe, "", clock)
 	done := make(chan report)
 	go func() {
-		v, msg := m.Run(ctx, func(v Verdict, msg string) { reports = append(reports, report{v, msg}) })
+		v, msg := m.Run(ctx)
 		done <- report{v, msg}
 	}()
 	select {
 	case r := <-done:
 		// The cut-short attempt is not an outcome: no failure.
-		if r != (report{Pending, ""}) || len(reports) != 0 {
-			t.Errorf("returned %v, reports %v", r, reports)
+		if r != (report{Healthy, ""}) {
+			t.Errorf("returned %v", r)
 		}
 	case w := <-clock.waits:
 		t.Fatalf("sleeps %v after cancel", w.d)
@@ -330,10 +331,10 @@ func TestMonitorCancelDuringProbe(t *testing.T) {
 func TestMonitorProbePanics(t *testing.T) {
 	clock := newFakeClock()
 	probe := func(context.Context) (bool, string) { panic("boom") }
-	m := NewMonitor(hc(0, time.Second, 0, 1), probe, "", clock)
+	m := NewMonitor(hc(0, time.Second, 0), probe, "", clock)
 	done := make(chan report)
 	go func() {
-		v, msg := m.Run(context.Background(), nil)
+		v, msg := m.Run(context.Background())
 		done <- report{v, msg}
 	}()
 	select {
@@ -347,28 +348,24 @@ func TestMonitorProbePanics(t *testing.T) {
 }
 
 func TestNoopMonitor(t *testing.T) {
-	m := NewMonitor(hc(15*time.Second, 10*time.Second, 0, 1), nil, t.TempDir(), newFakeClock())
+	clock := newFakeClock()
+	m := NewMonitor(hc(15*time.Second, 10*time.Second, 0), nil, t.TempDir(), clock)
 	ctx, cancel := context.WithCancel(context.Background())
-	got := make(chan report, 2)
 	done := make(chan report)
 	go func() {
-		v, msg := m.Run(ctx, func(v Verdict, msg string) { got <- report{v, msg} })
+		v, msg := m.Run(ctx)
 		done <- report{v, msg}
 	}()
 	select {
-	case r := <-got:
-		if r != (report{Healthy, NoopMessage}) {
-			t.Errorf("reported %v", r)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("no report")
+	case r := <-done:
+		t.Fatalf("returned %v before the stop", r)
+	case w := <-clock.waits:
+		t.Fatalf("no-op monitor sleeps %v", w.d)
+	default:
 	}
 	cancel()
-	if r := <-done; r != (report{Healthy, NoopMessage}) {
+	if r := <-done; r != (report{Healthy, ""}) {
 		t.Errorf("returned %v", r)
-	}
-	if len(got) != 0 {
-		t.Errorf("more reports: %v", <-got)
 	}
 }
 

@@ -13,7 +13,7 @@ type Status int
 const (
 	Pending     Status = 0  // waiting for an offer
 	Starting    Status = 1  // the agent/executor acknowledged the launch
-	Running     Status = 2  // running (and healthy)
+	Running     Status = 2  // its processes started (as 0.11: health checks may still fail it)
 	Finished    Status = 3  // exited 0
 	Failed      Status = 4  // exited non-zero
 	Killed      Status = 5  // terminated by the system
