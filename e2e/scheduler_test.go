@@ -309,8 +309,15 @@ func constrainedJob(name string, instances int, constraints []api.Constraint) st
 	d["key"].(map[string]any)["name"] = name
 	tc := d["taskConfig"].(map[string]any)
 	tc["job"].(map[string]any)["name"] = name
+	// The executor refuses a config whose name is not the job key's.
+	ec := tc["executorConfig"].(map[string]any)
+	var data map[string]any
+	json.Unmarshal([]byte(ec["data"].(string)), &data)
+	data["name"] = name
+	b, _ := json.Marshal(data)
+	ec["data"] = string(b)
 	tc["constraints"] = constraints
-	b, _ := json.Marshal(m)
+	b, _ = json.Marshal(m)
 	return string(b)
 }
 
