@@ -69,7 +69,7 @@ func rootCommand() *cobra.Command {
 		Version:       version,
 	}
 	addConfigFlags(root)
-	root.AddCommand(upCommand(), downCommand(), statusCommand(), logsCommand(), versionCommand(), tuiCommand())
+	root.AddCommand(upCommand(), downCommand(), restartCommand(), destroyCommand(), statusCommand(), logsCommand(), versionCommand(), tuiCommand())
 	root.AddCommand(roleCommands()...)
 	for _, name := range []string{"aurora", "aurora_admin"} {
 		c := clientCommand(name)
