@@ -158,7 +158,7 @@ func TestUpStatusLogsDown(t *testing.T) {
 	if err != nil {
 		t.Fatalf("curl /master/state: %v", err)
 	}
-	jq(t, string(state), `.version == "1.6.1" and (.slaves | length) == 1 and .slaves[0].active and .activated_slaves == 1 and (.frameworks | length) == 1 and .frameworks[0].name == "Aurora" and (.slaves[0].resources.ports | startswith("[31000-32000"))`)
+	jq(t, string(state), `.version == "1.1.0" and .build_user == "aurorabox" and (.slaves | length) == 1 and .slaves[0].active and .activated_slaves == 1 and (.frameworks | length) == 1 and .frameworks[0].name == "Aurora" and (.slaves[0].resources.ports | startswith("[31000-32000"))`)
 	if l := c.run("logs", "master"); l.code != 0 || !strings.Contains(l.stdout, "master | --- ") {
 		t.Fatalf("logs: %d %q %s", l.code, l.stdout, l.stderr)
 	}
