@@ -59,7 +59,7 @@ type Config struct {
 	// /master/state's build fields and on the web page.
 	BuildVersion string
 	Logger       *slog.Logger
-	Now            func() time.Time
+	Now          func() time.Time
 }
 
 // AgentLink carries the master's commands to one agent.

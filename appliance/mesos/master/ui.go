@@ -53,9 +53,9 @@ type uiTask struct{ ID, Name, State, Framework, Host, Sandbox string }
 
 type uiPage struct {
 	Hostname, PID, Version, Build string
-	Agents                 []uiAgent
-	Frameworks             []uiFramework
-	Tasks                  []uiTask
+	Agents                        []uiAgent
+	Frameworks                    []uiFramework
+	Tasks                         []uiTask
 }
 
 // str renders a state value for the page: maps (resources, attributes)
