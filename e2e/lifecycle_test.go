@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -20,7 +21,33 @@ import (
 // agent takes its executors back from its checkpoints).
 func TestRestartComponentKeepsTasks(t *testing.T) {
 	c := newCluster(t)
-	c.up()
+	// The appliance runs from its own copy of the binary, which is then
+	// replaced the way a rebuild replaces it (a new file renamed over the
+	// old), so that the test can tell the new binary's processes apart.
+	exe := filepath.Join(t.TempDir(), "aurorabox")
+	install := func() {
+		b, err := os.ReadFile(bin(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(exe+".new", b, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(exe+".new", exe); err != nil {
+			t.Fatal(err)
+		}
+	}
+	install()
+	up := exec.Command(exe, "up", "--detach")
+	up.Env = append(os.Environ(), "AURORABOX_DATA_DIR="+c.dir, "AURORABOX_PORTS=auto")
+	if out, err := up.CombinedOutput(); err != nil {
+		t.Fatalf("up --detach: %v\n%s", err, out)
+	}
+	install() // make build
+	onDisk := func(pid int) bool {
+		target, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid))
+		return err == nil && target == exe
+	}
 	cfg := filepath.Join(c.dir, "sleeper.aurora")
 	os.WriteFile(cfg, []byte(fmt.Sprintf(pidService, "sleeper")), 0o644)
 	key := "devcluster/www-data/test/sleeper"
@@ -44,6 +71,10 @@ func TestRestartComponentKeepsTasks(t *testing.T) {
 				t.Fatalf("restart %s: pid %d unchanged", name, s.PID)
 			case s.Name != name && s.PID != before[s.Name]:
 				t.Fatalf("restart %s also restarted %s", name, s.Name)
+			case s.Name == name && !onDisk(s.PID):
+				t.Fatalf("restarted %s does not run the binary on disk", name)
+			case s.Name == "master" && onDisk(s.PID):
+				t.Fatal("the master, never restarted, runs the new binary: the test cannot tell them apart")
 			}
 		}
 		c.sameTasks(t, key, want, "restart "+name)
