@@ -47,11 +47,7 @@ func Components(cfg *config.Config, exe string) []Component {
 	out = append(out, Component{Spec: m, URL: "http://" + masterAddr})
 	for i := 1; i <= cfg.Agents; i++ {
 		name, addr := "agent", agentAddr
-		tp := cfg.TaskPortRange()
 		args := []string{"--listen", addr, "--master", "http://" + masterAddr, "--work-dir", AgentWorkDir(cfg)}
-		if tp != config.DefaultTaskPorts {
-			args = append(args, "--resources", fmt.Sprintf("ports:[%d-%d]", tp.Lo, tp.Hi))
-		}
 		if cfg.Agents > 1 {
 			// Simulated hosts: agent i listens on 127.0.0.i, which is its
 			// hostname, sits in one of two racks, and gets its own slice
@@ -61,8 +57,8 @@ func Components(cfg *config.Config, exe string) []Component {
 			if i > 1 {
 				name = fmt.Sprintf("agent%d", i)
 			}
-			span := (tp.Hi - tp.Lo) / cfg.Agents
-			lo := tp.Lo + (i-1)*span
+			span := 1000 / cfg.Agents
+			lo := 31000 + (i-1)*span
 			args = []string{"--listen", addr, "--master", "http://" + masterAddr, "--work-dir", AgentWorkDir(cfg),
 				"--name", fmt.Sprint(i), "--attributes", fmt.Sprintf("rack:r%d;host:%s", (i-1)%2+1, host),
 				"--resources", fmt.Sprintf("ports:[%d-%d]", lo, lo+span-1)}

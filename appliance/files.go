@@ -30,8 +30,6 @@ func envFile(cfg *config.Config, comps []Component) []byte {
 		"AURORABOX_MESOS_ZK": MesosZK(cfg), // what mesos-go, Aurora and mesos-* tools take as --master
 		// The aurora client looks for clusters.json in $AURORA_CONFIG_ROOT.
 		"AURORA_CONFIG_ROOT": cfg.DataDir,
-		// The ports the agents offer to tasks.
-		"AURORABOX_TASK_PORTS": cfg.TaskPortRange().String(),
 	}
 	for _, c := range comps {
 		if c.URL != "" {

@@ -70,10 +70,6 @@ type Config struct {
 
 	// File is the config file that was read, or "" when none was.
 	File string `mapstructure:"-"`
-	// TaskPorts is the port range the agents offer to tasks: the zero
-	// value means DefaultTaskPorts; ResolvePorts sets a free range when
-	// Ports is "auto".
-	TaskPorts PortRange `mapstructure:"-"`
 }
 
 // ZooKeeperConfig selects the embedded server or a real ensemble.

@@ -1,8 +1,6 @@
 package config
 
 import (
-	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -199,51 +197,5 @@ func TestAuthKeys(t *testing.T) {
 	os.WriteFile(file, []byte("allow_root_tasks: maybe\n"), 0o600)
 	if _, err := Load(upFlags("--config", file), nil, t.TempDir()); err == nil || !strings.Contains(err.Error(), `a.yaml:1: allow_root_tasks: "maybe" is not true or false`) {
 		t.Errorf("bad bool: %v", err)
-	}
-}
-
-// With fixed ports tasks get Mesos' 31000-32000; with auto ports a free
-// range of their own, which skips ports something listens on and the
-// components' ports, so that two appliances' tasks do not collide.
-func TestTaskPorts(t *testing.T) {
-	fixed, err := Load(flags(t), nil, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := fixed.ResolvePorts(FreePort); err != nil || fixed.TaskPortRange() != DefaultTaskPorts {
-		t.Fatalf("fixed: %v %v", fixed.TaskPortRange(), err)
-	}
-	busy, err := net.Listen("tcp", fmt.Sprintf(":%d", autoTaskPortLo+autoTaskPortSpan+7))
-	if err != nil {
-		t.Skipf("cannot hold a port in the auto range: %v", err)
-	}
-	defer busy.Close()
-	held := busy.Addr().(*net.TCPAddr).Port
-	taken := autoTaskPortLo + 3*autoTaskPortSpan + 1
-	seen := map[PortRange]bool{}
-	for range 40 {
-		cfg, err := Load(flags(t, "--ports", "auto"), nil, t.TempDir())
-		if err != nil {
-			t.Fatal(err)
-		}
-		i := 0
-		pick := func(string) (int, error) { i++; return taken + i - 1, nil }
-		if err := cfg.ResolvePorts(pick); err != nil {
-			t.Fatal(err)
-		}
-		r := cfg.TaskPortRange()
-		if r.Hi-r.Lo+1 != autoTaskPortSpan || r.Lo < autoTaskPortLo || r.Hi >= autoTaskPortHi || r == DefaultTaskPorts {
-			t.Fatalf("auto task ports %v", r)
-		}
-		if r.Lo <= held && held <= r.Hi {
-			t.Fatalf("range %v holds port %d, which is in use", r, held)
-		}
-		if r.Lo <= taken && taken <= r.Hi {
-			t.Fatalf("range %v holds the zookeeper port %d", r, taken)
-		}
-		seen[r] = true
-	}
-	if len(seen) < 2 {
-		t.Fatalf("40 appliances all got %v", seen)
 	}
 }
