@@ -8,7 +8,8 @@
 //
 //	aurorabox.yaml   optional config file
 //	aurorabox.lock   flock held by the running supervisor (contains its pid)
-//	aurorabox.sock   control socket (HTTP: GET /v1/status, POST /v1/shutdown)
+//	aurorabox.sock   control socket (HTTP: GET /v1/status, POST /v1/shutdown,
+//	                 POST /v1/restart/<component>)
 //	env              shell-sourceable AURORABOX_* endpoints, written when ready
 //	clusters.json    Aurora client cluster config, written when ready
 //	scheduler/shiro.ini  the scheduler's HTTP basic credential (0600), made
@@ -220,7 +221,7 @@ func Up(ctx context.Context, cfg *config.Config, opts UpOptions) (err error) {
 		}
 		return st
 	}
-	ctl, err := startControl(socketPath(cfg), status, stop)
+	ctl, err := startControl(socketPath(cfg), controlHandlers{status: status, shutdown: stop, restart: sup.Restart})
 	if err != nil {
 		return err
 	}
@@ -318,7 +319,7 @@ func printComponents(w io.Writer, cs []supervise.Status) {
 func GetStatus(ctx context.Context, cfg *config.Config) (*Status, error) {
 	var st Status
 	err := controlDo(ctx, cfg, "GET", "/v1/status", &st)
-	if errors.Is(err, errNotRunning) {
+	if errors.Is(err, ErrNotRunning) {
 		return &Status{Version: StatusVersion, DataDir: cfg.DataDir, Components: []supervise.Status{}}, nil
 	}
 	if err != nil {

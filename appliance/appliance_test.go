@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -210,6 +211,13 @@ func TestLockRefusesSecondUp(t *testing.T) {
 	}
 	if !strings.Contains(err.Error(), "already running on data dir "+cfg.DataDir) {
 		t.Fatalf("message: %v", err)
+	}
+	// It says what holds the dir (a foreground `make run` is easy to
+	// forget) and how to stop it.
+	for _, want := range []string{"pid " + strconv.Itoa(os.Getpid()) + ": " + os.Args[0], "make run", "aurorabox down", "Ctrl-C"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Fatalf("message %q lacks %q", err, want)
+		}
 	}
 }
 

@@ -5,15 +5,18 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/aurorabox/aurorabox/appliance/config"
+	"github.com/aurorabox/aurorabox/appliance/supervise"
 )
 
-// The supervisor answers `status` and `down` over HTTP on a unix socket in
+// The supervisor answers `status`, `restart` and `down` over HTTP on a unix socket in
 // the data dir: only users who can reach the data dir can control it.
 func socketPath(cfg *config.Config) string { return cfg.Path("aurorabox.sock") }
 
@@ -25,7 +28,16 @@ type controlServer struct {
 	ln  net.Listener
 }
 
-func startControl(path string, status func() *Status, shutdown func()) (*controlServer, error) {
+// controlHandlers are what the control socket serves.
+type controlHandlers struct {
+	status   func() *Status
+	shutdown func()
+	// restart restarts one component; supervise.ErrUnknownComponent for a
+	// name the appliance does not run.
+	restart func(ctx context.Context, name string) error
+}
+
+func startControl(path string, h controlHandlers) (*controlServer, error) {
 	if len(path) > maxSocketPath {
 		return nil, fmt.Errorf("control socket path %s is longer than %d bytes; use a shorter --data-dir", path, maxSocketPath)
 	}
@@ -41,11 +53,22 @@ func startControl(path string, status func() *Status, shutdown func()) (*control
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
-		json.NewEncoder(w).Encode(status())
+		json.NewEncoder(w).Encode(h.status())
 	})
 	mux.HandleFunc("POST /v1/shutdown", func(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusAccepted)
-		shutdown()
+		h.shutdown()
+	})
+	// POST /v1/restart/<component>: answers once the component's new run is
+	// ready (200), or with the reason it is not (404 unknown, 500 failed).
+	mux.HandleFunc("POST /v1/restart/{component}", func(w http.ResponseWriter, r *http.Request) {
+		err := h.restart(r.Context(), r.PathValue("component"))
+		switch {
+		case errors.Is(err, supervise.ErrUnknownComponent):
+			http.Error(w, err.Error(), http.StatusNotFound)
+		case err != nil:
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+		}
 	})
 	cs := &controlServer{srv: &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}, ln: ln}
 	go cs.srv.Serve(ln)
@@ -59,13 +82,13 @@ func (cs *controlServer) close() {
 	os.Remove(cs.ln.Addr().String())
 }
 
-// errNotRunning means no supervisor answers on the data dir's socket.
-var errNotRunning = errors.New("not running")
+// ErrNotRunning means no supervisor answers on the data dir's socket.
+var ErrNotRunning = errors.New("not running")
 
-func controlClient(cfg *config.Config) *http.Client {
+func controlClient(cfg *config.Config, timeout time.Duration) *http.Client {
 	path := socketPath(cfg)
 	return &http.Client{
-		Timeout: 5 * time.Second,
+		Timeout: timeout,
 		Transport: &http.Transport{
 			DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 				var d net.Dialer
@@ -75,22 +98,39 @@ func controlClient(cfg *config.Config) *http.Client {
 	}
 }
 
+// controlError is a non-2xx answer of the supervisor.
+type controlError struct {
+	code int
+	msg  string
+}
+
+func (e *controlError) Error() string { return e.msg }
+
 func controlDo(ctx context.Context, cfg *config.Config, method, path string, out any) error {
+	return controlDoTimeout(ctx, cfg, method, path, out, 5*time.Second)
+}
+
+func controlDoTimeout(ctx context.Context, cfg *config.Config, method, path string, out any, timeout time.Duration) error {
 	req, err := http.NewRequestWithContext(ctx, method, "http://aurorabox"+path, nil)
 	if err != nil {
 		return err
 	}
-	resp, err := controlClient(cfg).Do(req)
+	resp, err := controlClient(cfg, timeout).Do(req)
 	if err != nil {
 		var op *net.OpError
 		if errors.As(err, &op) && op.Op == "dial" {
-			return errNotRunning
+			return ErrNotRunning
 		}
 		return fmt.Errorf("supervisor: %w", err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode/100 != 2 {
-		return fmt.Errorf("supervisor: %s %s: %s", method, path, resp.Status)
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		msg := strings.TrimSpace(string(b))
+		if msg == "" {
+			msg = resp.Status
+		}
+		return &controlError{resp.StatusCode, fmt.Sprintf("supervisor: %s %s: %s", method, path, msg)}
 	}
 	if out != nil {
 		return json.NewDecoder(resp.Body).Decode(out)

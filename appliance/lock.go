@@ -19,7 +19,24 @@ type LockedError struct {
 }
 
 func (e *LockedError) Error() string {
-	return fmt.Sprintf("an appliance is already running on data dir %s (supervisor pid %d); stop it with `aurorabox down` or use another --data-dir", e.DataDir, e.PID)
+	how := ""
+	if cmd := cmdline(e.PID); cmd != "" {
+		how = ": " + cmd
+	}
+	return fmt.Sprintf("an appliance is already running on data dir %s (supervisor pid %d%s; `make run` or `aurorabox up` in another terminal counts too); "+
+		"stop it with `aurorabox down` (or Ctrl-C where it runs in the foreground), or use another --data-dir", e.DataDir, e.PID, how)
+}
+
+// cmdline is pid's command line, space-separated, or "".
+func cmdline(pid int) string {
+	if pid <= 0 {
+		return ""
+	}
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(strings.ReplaceAll(string(b), "\x00", " "))
 }
 
 func (e *LockedError) Unwrap() error { return ErrLocked }

@@ -159,7 +159,7 @@ func TestUpStatusLogsDown(t *testing.T) {
 	if err != nil {
 		t.Fatalf("curl /master/state: %v", err)
 	}
-	jq(t, string(state), `.version == "1.6.1" and (.slaves | length) == 1 and .slaves[0].active and .activated_slaves == 1 and (.frameworks | length) == 1 and .frameworks[0].name == "Aurora"`)
+	jq(t, string(state), `.version == "1.1.0" and .build_user == "aurorabox" and (.slaves | length) == 1 and .slaves[0].active and .activated_slaves == 1 and (.frameworks | length) == 1 and .frameworks[0].name == "Aurora"`)
 	// On --ports auto, the agent offers the task ports up reserved and recorded.
 	tp, _ := os.ReadFile(filepath.Join(c.dir, "task-ports"))
 	jq(t, string(state), `.slaves[0].resources.ports == "[`+strings.TrimSpace(string(tp))+`]"`)

@@ -140,6 +140,10 @@ type proc struct {
 	health    Health
 	lastErr   string
 	stop      chan struct{} // closed to end the restart loop
+	// restarting is non-nil while Restart replaces the process on purpose:
+	// monitor waits for it to be closed instead of treating the exit as a
+	// crash.
+	restarting chan struct{}
 }
 
 // Start starts the specs in order, each after the previous one is ready. If
@@ -274,6 +278,21 @@ func (s *Supervisor) monitor(p *proc) {
 			s.mu.Unlock()
 			return
 		}
+		if rs := p.restarting; rs != nil {
+			// A restart asked for: Restart starts the next run.
+			s.mu.Unlock()
+			select {
+			case <-p.stop:
+				return
+			case <-rs:
+			}
+			backoff = s.opts.BackoffInitial
+			continue
+		}
+		if p.exited != exited {
+			s.mu.Unlock()
+			continue // Restart already started the next run
+		}
 		ran := s.opts.Clock.Now().Sub(p.startedAt)
 		if ran >= s.opts.StableAfter {
 			backoff = s.opts.BackoffInitial
@@ -351,6 +370,104 @@ func (s *Supervisor) healthLoop() {
 	}
 }
 
+// ErrUnknownComponent is returned by Restart for a name no spec has.
+var ErrUnknownComponent = errors.New("unknown component")
+
+// Names lists the components, in start order.
+func (s *Supervisor) Names() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]string, len(s.procs))
+	for i, p := range s.procs {
+		out[i] = p.spec.Name
+	}
+	return out
+}
+
+// Restart stops the named component (SIGTERM to its process group, SIGKILL
+// after its grace period), starts it again from its spec's executable (so a
+// rebuilt binary takes effect) and waits until its probe passes. Other
+// components keep running. Processes that left the component's group (task
+// executors, which run in their own sessions) are not touched.
+func (s *Supervisor) Restart(ctx context.Context, name string) error {
+	s.mu.Lock()
+	var p *proc
+	for _, q := range s.procs {
+		if q.spec.Name == name {
+			p = q
+		}
+	}
+	switch {
+	case s.stopping:
+		s.mu.Unlock()
+		return errors.New("supervisor is stopping")
+	case p == nil:
+		s.mu.Unlock()
+		return fmt.Errorf("%w %q", ErrUnknownComponent, name)
+	case p.restarting != nil:
+		s.mu.Unlock()
+		return fmt.Errorf("%s is already restarting", name)
+	case isClosed(p.stop):
+		s.mu.Unlock()
+		return fmt.Errorf("%s is stopped", name)
+	}
+	rs := make(chan struct{})
+	p.restarting = rs
+	cmd, exited := p.cmd, p.exited
+	p.health = Starting
+	s.mu.Unlock()
+	s.opts.Logger.Info("restarting component", "component", name)
+
+	if cmd != nil && !isClosed(exited) {
+		s.terminate(p, cmd.Process.Pid, exited)
+	}
+	s.mu.Lock()
+	var err error
+	if s.stopping {
+		err = errors.New("supervisor is stopping")
+	} else if err = s.spawn(p); err != nil {
+		p.health = Unhealthy
+		p.lastErr = err.Error()
+	} else {
+		p.lastErr = ""
+	}
+	p.restarting = nil
+	s.mu.Unlock()
+	close(rs) // monitor resumes: on a spawn error it retries with backoff
+	if err != nil {
+		return err
+	}
+	if err := s.awaitReady(ctx, p); err != nil {
+		s.mu.Lock()
+		p.health = Unhealthy
+		p.lastErr = err.Error()
+		s.mu.Unlock()
+		return err
+	}
+	s.opts.Logger.Info("component restarted", "component", name, "pid", p.pid())
+	return nil
+}
+
+// terminate sends SIGTERM to the group of pid, and SIGKILL after p's grace
+// period, and waits for the leader to exit.
+func (s *Supervisor) terminate(p *proc, pid int, exited chan struct{}) {
+	grace := p.spec.StopGrace
+	if grace <= 0 {
+		grace = 10 * time.Second
+	}
+	_ = syscall.Kill(-pid, syscall.SIGTERM)
+	select {
+	case <-exited:
+		// The leader is gone; finish off anything left in its group.
+		_ = syscall.Kill(-pid, syscall.SIGKILL)
+		return
+	case <-s.opts.Clock.After(grace):
+	}
+	s.opts.Logger.Warn("component ignored SIGTERM; killing", "component", p.spec.Name, "grace", grace)
+	_ = syscall.Kill(-pid, syscall.SIGKILL)
+	<-exited
+}
+
 // Stop stops all components in reverse start order and waits for them.
 // It is safe to call more than once.
 func (s *Supervisor) Stop() {
@@ -402,23 +519,8 @@ func (s *Supervisor) stopProc(p *proc) {
 	if cmd == nil || isClosed(exited) {
 		return
 	}
-	grace := p.spec.StopGrace
-	if grace <= 0 {
-		grace = 10 * time.Second
-	}
-	pid := cmd.Process.Pid
-	_ = syscall.Kill(-pid, syscall.SIGTERM)
-	select {
-	case <-exited:
-		// The leader is gone; finish off anything left in its group.
-		_ = syscall.Kill(-pid, syscall.SIGKILL)
-		s.opts.Logger.Info("component stopped", "component", p.spec.Name)
-		return
-	case <-s.opts.Clock.After(grace):
-	}
-	s.opts.Logger.Warn("component ignored SIGTERM; killing", "component", p.spec.Name, "grace", grace)
-	_ = syscall.Kill(-pid, syscall.SIGKILL)
-	<-exited
+	s.terminate(p, cmd.Process.Pid, exited)
+	s.opts.Logger.Info("component stopped", "component", p.spec.Name)
 }
 
 // Status returns every component's state, in start order.

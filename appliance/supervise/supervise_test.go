@@ -3,6 +3,7 @@ package supervise
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -429,4 +430,65 @@ func TestSweepComponentsSparesTasks(t *testing.T) {
 	if n := Sweep(Marker(dir), time.Second); n != 1 || len(Find(Marker(dir))) != 0 {
 		t.Fatalf("Sweep = %d, left %v", n, Find(Marker(dir)))
 	}
+}
+
+func TestRestartOnRequest(t *testing.T) {
+	dir := t.TempDir()
+	s := newSupervisor(t)
+	specs := []Spec{fakeSpec(dir, "keep", "listen", freeAddr()), fakeSpec(dir, "again", "listen", freeAddr())}
+	if err := s.Start(context.Background(), specs); err != nil {
+		t.Fatal(err)
+	}
+	before := s.Status()
+	if err := s.Restart(context.Background(), "again"); err != nil {
+		t.Fatal(err)
+	}
+	after := s.Status()
+	if after[0].PID != before[0].PID {
+		t.Fatalf("restarting again also restarted keep: %+v -> %+v", before[0], after[0])
+	}
+	if after[1].PID == before[1].PID || after[1].PID == 0 || after[1].Health != Healthy || after[1].LastError != "" {
+		t.Fatalf("after restart: %+v (was pid %d)", after[1], before[1].PID)
+	}
+	if syscall.Kill(before[1].PID, 0) == nil {
+		t.Fatalf("the old process %d still runs", before[1].PID)
+	}
+	// The monitor took the exit for a restart, not a crash: a crash of the
+	// new run is still restarted, once.
+	if err := syscall.Kill(after[1].PID, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "crash restart", 5*time.Second, func() bool {
+		st := s.Status()[1]
+		return st.PID != 0 && st.PID != after[1].PID && st.Health == Healthy
+	})
+	if got := strings.Join(readRecord(t, dir), " "); got != "keep again again again" {
+		t.Fatalf("start record %q", got)
+	}
+	if st := s.Status()[1]; st.Restarts != 1 {
+		t.Fatalf("restarts %d, want 1 (the crash, not the requested restart)", st.Restarts)
+	}
+
+	if err := s.Restart(context.Background(), "nosuch"); !errors.Is(err, ErrUnknownComponent) {
+		t.Fatalf("unknown component: %v", err)
+	}
+	if got := strings.Join(s.Names(), " "); got != "keep again" {
+		t.Fatalf("names %q", got)
+	}
+}
+
+func TestRestartOnRequestKillsItsGroup(t *testing.T) {
+	dir := t.TempDir()
+	s := newSupervisor(t)
+	if err := s.Start(context.Background(), []Spec{fakeSpec(dir, "parent", "with-child", freeAddr())}); err != nil {
+		t.Fatal(err)
+	}
+	old := s.Status()[0].PID
+	if err := s.Restart(context.Background(), "parent"); err != nil {
+		t.Fatal(err)
+	}
+	// The old run's sleep child (same process group) is gone with it.
+	waitFor(t, "old group gone", 5*time.Second, func() bool {
+		return syscall.Kill(-old, 0) != nil
+	})
 }

@@ -36,7 +36,7 @@ func newLogger() *slog.Logger {
 }
 
 func upCommand() *cobra.Command {
-	var detach bool
+	var detach, fresh, yes bool
 	cmd := &cobra.Command{
 		Use:   "up",
 		Short: "Start the cluster's components and supervise them (foreground; Ctrl-C stops)",
@@ -50,10 +50,15 @@ func upCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if fresh {
+				if _, err := destroy(cmd, cfg, yes); err != nil {
+					return err
+				}
+			}
 			if detach {
 				var args []string
 				for _, a := range os.Args[1:] {
-					if a != "--detach" && a != "-d" && !strings.HasPrefix(a, "--detach=") {
+					if !isFlag(a, "detach", "d") && !isFlag(a, "fresh", "") && !isFlag(a, "yes", "y") {
 						args = append(args, a)
 					}
 				}
@@ -82,8 +87,15 @@ func upCommand() *cobra.Command {
 		},
 	}
 	cmd.Flags().BoolVarP(&detach, "detach", "d", false, "run in the background; return once every component is ready")
+	cmd.Flags().BoolVar(&fresh, "fresh", false, "first stop the appliance and delete its data dir, as destroy (asks unless --yes)")
+	cmd.Flags().BoolVarP(&yes, "yes", "y", false, "with --fresh: do not ask before deleting the data dir")
 	config.AddUpFlags(cmd.Flags())
 	return cmd
+}
+
+// isFlag reports whether arg is the boolean flag --long (or -short).
+func isFlag(arg, long, short string) bool {
+	return arg == "--"+long || strings.HasPrefix(arg, "--"+long+"=") || (short != "" && arg == "-"+short)
 }
 
 func downCommand() *cobra.Command {

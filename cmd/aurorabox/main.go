@@ -1,5 +1,5 @@
 // Command aurorabox is the multi-call binary: the appliance controls (up,
-// down, status, logs, version), the component roles that `up` runs as child
+// down, restart, destroy, status, logs, version), the component roles that `up` runs as child
 // processes, and, when invoked as `aurora` or `aurora_admin` (symlinks made
 // by `make install`), Aurora's client commands. It only dispatches; the work
 // is in the packages under appliance/, scheduler/, executor/ and so on.
@@ -69,7 +69,7 @@ func rootCommand() *cobra.Command {
 		Version:       version,
 	}
 	addConfigFlags(root)
-	root.AddCommand(upCommand(), downCommand(), statusCommand(), logsCommand(), versionCommand(), tuiCommand())
+	root.AddCommand(upCommand(), downCommand(), restartCommand(), destroyCommand(), statusCommand(), logsCommand(), versionCommand(), tuiCommand())
 	root.AddCommand(roleCommands()...)
 	for _, name := range []string{"aurora", "aurora_admin"} {
 		c := clientCommand(name)

@@ -134,7 +134,7 @@ func masterCommand() *cobra.Command {
 			}
 			m := master.New(master.Config{ListenAddr: ln.Addr().String(), Hostname: hostname, Logger: logger,
 				AgentPingTimeout: pingTimeout, MaxAgentPingTimeouts: maxPingTimeouts,
-				AgentSecret: secret, InsecureAgents: insecureAgents && secretFile == ""})
+				AgentSecret: secret, InsecureAgents: insecureAgents && secretFile == "", BuildVersion: version})
 			if zkURL != "" {
 				u, err := mesoszk.ParseURL(zkURL)
 				if err != nil {

@@ -137,7 +137,7 @@ func (a *Agent) State() map[string]any {
 	}
 	masterHost := strings.TrimPrefix(strings.TrimPrefix(a.cfg.MasterURL, "http://"), "https://")
 	return map[string]any{
-		"id": a.id, "pid": a.pid(), "hostname": a.info.Hostname, "version": "1.6.1",
+		"id": a.id, "pid": a.pid(), "hostname": a.info.Hostname, "version": mesosutil.MesosAPIVersion,
 		"start_time": float64(a.start.UnixNano()) / 1e9, "resources": mesosutil.ResourcesJSON(a.info.Resources),
 		"attributes": attrs, "master_hostname": masterHost, "registered": a.registered,
 		"flags": map[string]string{"work_dir": a.cfg.WorkDir, "hostname": a.info.Hostname, "master": a.cfg.MasterURL,

@@ -25,8 +25,9 @@ import (
 	"github.com/mesos/mesos-go/api/v1/lib/scheduler"
 )
 
-// Version is the Mesos version we present (the one Aurora's Vagrant box ran).
-const Version = "1.6.1"
+// Version is the Mesos version we present: the release whose APIs we
+// implement (see mesosutil.MesosAPIVersion), not a Mesos build.
+const Version = mesosutil.MesosAPIVersion
 
 // Config configures a master. Zero values get the defaults noted.
 type Config struct {
@@ -54,8 +55,11 @@ type Config struct {
 	// InsecureAgents accepts agents without a secret when AgentSecret is
 	// empty; without either, the master refuses every agent (403).
 	InsecureAgents bool
-	Logger         *slog.Logger
-	Now            func() time.Time
+	// BuildVersion is aurorabox's own version, shown in /version's and
+	// /master/state's build fields and on the web page.
+	BuildVersion string
+	Logger       *slog.Logger
+	Now          func() time.Time
 }
 
 // AgentLink carries the master's commands to one agent.

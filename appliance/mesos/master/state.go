@@ -19,8 +19,14 @@ func (m *Master) registerOperator(mux *http.ServeMux) {
 	health := func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusOK) }
 	mux.HandleFunc("/master/health", health)
 	mux.HandleFunc("/health", health)
+	for _, p := range []string{"/master/slaves", "/slaves"} {
+		mux.HandleFunc(p, m.serveSlaves)
+	}
+	for _, p := range []string{"/master/frameworks", "/frameworks"} {
+		mux.HandleFunc(p, m.serveFrameworks)
+	}
 	mux.HandleFunc("/version", func(w http.ResponseWriter, r *http.Request) {
-		mesosutil.WriteJSON(w, map[string]any{"version": Version, "build_date": "", "build_time": 0, "build_user": "aurorabox", "git_sha": ""})
+		mesosutil.WriteJSON(w, mesosutil.VersionJSON(m.cfg.BuildVersion))
 	})
 	mux.HandleFunc("/metrics/snapshot", m.serveMetrics)
 	redirect := func(w http.ResponseWriter, r *http.Request) {
@@ -154,9 +160,38 @@ func (m *Master) State() map[string]any {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	info := m.masterInfo()
+	slaves := m.slavesLocked("")
+	frameworks, completed := m.frameworksLocked("")
+	active := 0
+	for _, a := range m.agents {
+		if a.link != nil {
+			active++
+		}
+	}
+	start := float64(m.start.UnixNano()) / 1e9
+	out := map[string]any{
+		"start_time": start, "elected_time": start, "id": m.id, "pid": info.GetPID(),
+		"hostname": info.GetHostname(), "leader": info.GetPID(), "leader_info": info,
+		"activated_slaves": active, "deactivated_slaves": len(m.agents) - active,
+		"log_dir": "", "flags": map[string]string{"hostname": info.GetHostname(), "port": fmt.Sprint(info.Port)},
+		"slaves": slaves, "frameworks": frameworks, "completed_frameworks": completed,
+		"orphan_tasks": []any{}, "unregistered_frameworks": []any{},
+	}
+	for k, v := range mesosutil.VersionJSON(m.cfg.BuildVersion) {
+		out[k] = v
+	}
+	return out
+}
+
+// slavesLocked is the agents as /master/state and /master/slaves show
+// them; only the one with id when id is not empty.
+func (m *Master) slavesLocked(id string) []map[string]any {
 	slaves := []map[string]any{}
-	for _, id := range m.agentOrder {
-		a := m.agents[id]
+	for _, aid := range m.agentOrder {
+		a := m.agents[aid]
+		if id != "" && a.id != id {
+			continue
+		}
 		slaves = append(slaves, map[string]any{
 			"id": a.id, "pid": a.pid, "hostname": a.info.Hostname, "port": a.info.GetPort(),
 			"registered_time": a.registered.Unix(), "resources": mesosutil.ResourcesJSON(revocable(a.total, false)),
@@ -166,34 +201,50 @@ func (m *Master) State() map[string]any {
 			"attributes": attributesJSON(a.info.Attributes), "active": a.link != nil, "version": Version,
 		})
 	}
-	frameworks, completed := []map[string]any{}, []map[string]any{}
+	return slaves
+}
+
+// frameworksLocked is the registered and the completed frameworks as
+// /master/state and /master/frameworks show them; only the one with id
+// when id is not empty.
+func (m *Master) frameworksLocked(id string) (frameworks, completed []map[string]any) {
+	frameworks, completed = []map[string]any{}, []map[string]any{}
 	ids := make([]string, 0, len(m.frameworks))
-	for id := range m.frameworks {
-		ids = append(ids, id)
+	for fid := range m.frameworks {
+		ids = append(ids, fid)
 	}
 	sort.Strings(ids)
-	for _, id := range ids {
-		frameworks = append(frameworks, m.frameworkJSON(m.frameworks[id], true))
-	}
-	for _, fw := range m.completed {
-		completed = append(completed, m.frameworkJSON(fw, false))
-	}
-	active := 0
-	for _, a := range m.agents {
-		if a.link != nil {
-			active++
+	for _, fid := range ids {
+		if id == "" || fid == id {
+			frameworks = append(frameworks, m.frameworkJSON(m.frameworks[fid], true))
 		}
 	}
-	start := float64(m.start.UnixNano()) / 1e9
-	return map[string]any{
-		"version": Version, "git_sha": "", "build_date": "", "build_user": "aurorabox",
-		"start_time": start, "elected_time": start, "id": m.id, "pid": info.GetPID(),
-		"hostname": info.GetHostname(), "leader": info.GetPID(), "leader_info": info,
-		"activated_slaves": active, "deactivated_slaves": len(m.agents) - active,
-		"log_dir": "", "flags": map[string]string{"hostname": info.GetHostname(), "port": fmt.Sprint(info.Port)},
-		"slaves": slaves, "frameworks": frameworks, "completed_frameworks": completed,
-		"orphan_tasks": []any{}, "unregistered_frameworks": []any{},
+	for _, fw := range m.completed {
+		if id == "" || fw.id == id {
+			completed = append(completed, m.frameworkJSON(fw, false))
+		}
 	}
+	return frameworks, completed
+}
+
+// serveSlaves is Mesos' /master/slaves: the registered agents, and the
+// agents recovered from the registry that have not come back (none: the
+// master keeps no registry). ?slave_id= narrows it to one agent.
+func (m *Master) serveSlaves(w http.ResponseWriter, r *http.Request) {
+	m.mu.Lock()
+	slaves := m.slavesLocked(r.URL.Query().Get("slave_id"))
+	m.mu.Unlock()
+	mesosutil.WriteJSON(w, map[string]any{"slaves": slaves, "recovered_slaves": []any{}})
+}
+
+// serveFrameworks is Mesos' /master/frameworks: the registered frameworks
+// with their tasks and offers, and the completed ones.
+// ?framework_id= narrows it to one framework.
+func (m *Master) serveFrameworks(w http.ResponseWriter, r *http.Request) {
+	m.mu.Lock()
+	frameworks, completed := m.frameworksLocked(r.URL.Query().Get("framework_id"))
+	m.mu.Unlock()
+	mesosutil.WriteJSON(w, map[string]any{"frameworks": frameworks, "completed_frameworks": completed, "unregistered_frameworks": []any{}})
 }
 
 func (m *Master) serveState(w http.ResponseWriter, r *http.Request) {

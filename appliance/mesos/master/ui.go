@@ -23,7 +23,7 @@ table{border-collapse:collapse;width:100%}th,td{text-align:left;padding:.3em .6e
 th{background:#f4f4f4}code{font-size:.9em}.muted{color:#777}
 </style></head><body>
 <h1>Mesos master <code>{{.PID}}</code></h1>
-<p class="muted">version {{.Version}} · {{len .Agents}} agent(s) · {{len .Frameworks}} framework(s) ·
+<p class="muted">aurorabox {{.Build}} · Mesos API {{.Version}} · {{len .Agents}} agent(s) · {{len .Frameworks}} framework(s) ·
 <a href="/master/state">/master/state</a> · <a href="/metrics/snapshot">/metrics/snapshot</a> ·
 <a href="/master/maintenance/schedule">maintenance schedule</a></p>
 <h2>Agents</h2>
@@ -52,10 +52,10 @@ type uiFramework struct {
 type uiTask struct{ ID, Name, State, Framework, Host, Sandbox string }
 
 type uiPage struct {
-	Hostname, PID, Version string
-	Agents                 []uiAgent
-	Frameworks             []uiFramework
-	Tasks                  []uiTask
+	Hostname, PID, Version, Build string
+	Agents                        []uiAgent
+	Frameworks                    []uiFramework
+	Tasks                         []uiTask
 }
 
 // str renders a state value for the page: maps (resources, attributes)
@@ -92,7 +92,7 @@ func (m *Master) serveUI(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	st := m.State()
-	page := uiPage{Hostname: str(st["hostname"]), PID: str(st["pid"]), Version: Version}
+	page := uiPage{Hostname: str(st["hostname"]), PID: str(st["pid"]), Version: Version, Build: m.cfg.BuildVersion}
 	agentURL := map[string]string{}
 	for _, s := range st["slaves"].([]map[string]any) {
 		pid := str(s["pid"])

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"runtime/debug"
 	"strings"
 
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
@@ -60,4 +61,31 @@ func NewUUID() string {
 	b[6] = b[6]&0x0f | 0x40
 	b[8] = b[8]&0x3f | 0x80
 	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
+}
+
+// MesosAPIVersion is the Mesos release whose HTTP APIs the master and agent
+// implement, reported where Mesos reports its own version (/version,
+// /master/state, MasterInfo in ZooKeeper): the v1 scheduler and executor
+// APIs of Mesos 1.0 with the partition awareness of 1.1 (PARTITION_AWARE,
+// TASK_UNREACHABLE). Tools compare it as a release number, so it is one;
+// aurorabox's own version goes in the build fields (see VersionJSON).
+const MesosAPIVersion = "1.1.0"
+
+// VersionJSON is Mesos' /version document (the keys of mesos-go's
+// VersionInfo) for an aurorabox build: version is MesosAPIVersion, and the
+// build fields name aurorabox, its version (git_tag) and its commit
+// (git_sha, from the Go build info when the binary has it).
+func VersionJSON(build string) map[string]any {
+	sha := ""
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" {
+				sha = s.Value
+			}
+		}
+	}
+	return map[string]any{
+		"version": MesosAPIVersion, "build_user": "aurorabox", "build_date": "", "build_time": 0,
+		"git_sha": sha, "git_branch": "", "git_tag": build,
+	}
 }
