@@ -450,15 +450,49 @@ func (a *Announcer) join(sid int64) (string, error) {
 // whose answer was lost), keeps the first and deletes the others. It
 // returns "" when there is none.
 func (a *Announcer) adopt(sid int64) (string, error) {
+	nodes, err := a.members()
+	if err != nil {
+		return "", err
+	}
+	var keep string
+	for _, n := range nodes {
+		if n.stat.EphemeralOwner != sid || !bytes.Equal(n.data, a.cfg.Member) {
+			continue
+		}
+		if keep == "" {
+			keep = n.path
+			continue
+		}
+		if err := a.conn.Delete(n.path, -1); err != nil && !errors.Is(err, zk.ErrNoNode) {
+			return "", fmt.Errorf("delete duplicate member %s: %w", n.path, err)
+		}
+		a.logger.Info("deleted duplicate member", "member", n.path)
+	}
+	if keep != "" {
+		a.logger.Info("adopted member created before a connection loss", "member", keep)
+	}
+	return keep, nil
+}
+
+// memberNode is one member_ node of the ServerSet, as read.
+type memberNode struct {
+	path string
+	data []byte
+	stat *zk.Stat
+}
+
+// members reads the ServerSet's member_ nodes in name order; a node that
+// goes while they are read is left out, and so is a missing ServerSet.
+func (a *Announcer) members() ([]memberNode, error) {
 	children, _, err := a.conn.Children(a.cfg.Path)
 	if errors.Is(err, zk.ErrNoNode) {
-		return "", nil
+		return nil, nil
 	}
 	if err != nil {
-		return "", fmt.Errorf("list %s: %w", a.cfg.Path, err)
+		return nil, fmt.Errorf("list %s: %w", a.cfg.Path, err)
 	}
 	slices.Sort(children)
-	var keep string
+	var out []memberNode
 	for _, c := range children {
 		if !strings.HasPrefix(c, MemberPrefix) {
 			continue
@@ -469,24 +503,11 @@ func (a *Announcer) adopt(sid int64) (string, error) {
 			continue
 		}
 		if err != nil {
-			return "", fmt.Errorf("get %s: %w", p, err)
+			return nil, fmt.Errorf("get %s: %w", p, err)
 		}
-		if stat.EphemeralOwner != sid || !bytes.Equal(data, a.cfg.Member) {
-			continue
-		}
-		if keep == "" {
-			keep = p
-			continue
-		}
-		if err := a.conn.Delete(p, -1); err != nil && !errors.Is(err, zk.ErrNoNode) {
-			return "", fmt.Errorf("delete duplicate member %s: %w", p, err)
-		}
-		a.logger.Info("deleted duplicate member", "member", p)
+		out = append(out, memberNode{p, data, stat})
 	}
-	if keep != "" {
-		a.logger.Info("adopted member created before a connection loss", "member", keep)
-	}
-	return keep, nil
+	return out, nil
 }
 
 // reclaim deletes the stale members of other sessions, left by a process
@@ -507,25 +528,12 @@ func (a *Announcer) reclaim(sid int64) error {
 	if json.Unmarshal(a.cfg.Member, &ours) != nil || ours.ServiceEndpoint.Host == "" || ours.ServiceEndpoint.Port == 0 {
 		return nil
 	}
-	children, _, err := a.conn.Children(a.cfg.Path)
-	if errors.Is(err, zk.ErrNoNode) {
-		return nil
-	}
+	nodes, err := a.members()
 	if err != nil {
-		return fmt.Errorf("list %s: %w", a.cfg.Path, err)
+		return err
 	}
-	for _, c := range children {
-		if !strings.HasPrefix(c, MemberPrefix) {
-			continue
-		}
-		p := strings.TrimSuffix(a.cfg.Path, "/") + "/" + c
-		data, stat, err := a.conn.Get(p)
-		if errors.Is(err, zk.ErrNoNode) {
-			continue
-		}
-		if err != nil {
-			return fmt.Errorf("get %s: %w", p, err)
-		}
+	for _, n := range nodes {
+		p, data, stat := n.path, n.data, n.stat
 		var m Member
 		if stat.EphemeralOwner == sid || stat.EphemeralOwner == 0 || json.Unmarshal(data, &m) != nil ||
 			m.ServiceEndpoint.Host != ours.ServiceEndpoint.Host {
