@@ -6,11 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
-	"path/filepath"
 
 	"github.com/aurorabox/aurorabox/appliance/config"
 	"github.com/aurorabox/aurorabox/appliance/mesos/master"
+	"github.com/aurorabox/aurorabox/appliance/secretfile"
 )
 
 // AgentSecretPath is the file with the secret that authenticates the
@@ -38,29 +37,9 @@ func ensureAgentSecret(cfg *config.Config) error {
 	if _, err := rand.Read(b); err != nil {
 		return fmt.Errorf("agent secret: %w", err)
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".agent.secret.*")
-	if err != nil {
+	if err := secretfile.Create(path, []byte(hex.EncodeToString(b)+"\n")); err != nil && !errors.Is(err, fs.ErrExist) {
 		return fmt.Errorf("agent secret: %w", err)
 	}
-	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(0o600); err != nil {
-		tmp.Close()
-		return fmt.Errorf("agent secret: %w", err)
-	}
-	if _, err := tmp.WriteString(hex.EncodeToString(b) + "\n"); err != nil {
-		tmp.Close()
-		return fmt.Errorf("agent secret: %w", err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("agent secret: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("agent secret: %w", err)
-	}
-	if err := os.Link(tmp.Name(), path); err != nil && !errors.Is(err, fs.ErrExist) {
-		return fmt.Errorf("agent secret: %w", err)
-	}
-	_, err = master.ReadAgentSecret(path)
+	_, err := master.ReadAgentSecret(path)
 	return err
 }

@@ -12,6 +12,7 @@ import (
 	"syscall"
 
 	"github.com/aurorabox/aurorabox/appliance/config"
+	"github.com/aurorabox/aurorabox/appliance/secretfile"
 	"github.com/aurorabox/aurorabox/scheduler/shiro"
 )
 
@@ -94,25 +95,7 @@ func createCredential(path string) error {
 		"The aurora and aurora_admin clients find this file through basic_auth_file in clusters.json.",
 		"Kept across restarts; delete it and restart the appliance for a new password.",
 	}, []shiro.User{{Name: CredentialUser, Password: base64.RawURLEncoding.EncodeToString(secret), Roles: []string{"admin"}}})
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".shiro.ini.*") // mode 0600
-	if err != nil {
-		return fmt.Errorf("credential: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	_, err = tmp.Write(data)
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("credential: %w", err)
-	}
-	if err := os.Link(tmp.Name(), path); err != nil {
-		if errors.Is(err, fs.ErrExist) {
-			return err
-		}
+	if err := secretfile.Create(path, data); err != nil {
 		return fmt.Errorf("credential: %w", err)
 	}
 	return nil
