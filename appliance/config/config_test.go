@@ -201,6 +201,43 @@ func TestAuthKeys(t *testing.T) {
 	}
 }
 
+// timing_profile comes from up's --timing-profile, the environment or the
+// file (dev by default); a bad value names the key and the file's line.
+func TestTimingProfileKey(t *testing.T) {
+	upFlags := func(args ...string) *pflag.FlagSet {
+		fs := pflag.NewFlagSet("up", pflag.ContinueOnError)
+		AddFlags(fs)
+		AddUpFlags(fs)
+		if err := fs.Parse(args); err != nil {
+			t.Fatal(err)
+		}
+		return fs
+	}
+	file := filepath.Join(t.TempDir(), "a.yaml")
+	os.WriteFile(file, []byte("timing_profile: aurora\n"), 0o600)
+	for _, c := range []struct {
+		name string
+		args []string
+		env  []string
+		want string
+	}{
+		{"default", nil, nil, TimingDev},
+		{"flag", []string{"--timing-profile", "aurora"}, nil, TimingAurora},
+		{"env", nil, []string{"AURORABOX_TIMING_PROFILE=aurora"}, TimingAurora},
+		{"file", []string{"--config", file}, nil, TimingAurora},
+		{"flag over file", []string{"--config", file, "--timing-profile", "dev"}, nil, TimingDev},
+	} {
+		cfg, err := Load(upFlags(c.args...), c.env, t.TempDir())
+		if err != nil || cfg.TimingProfile != c.want {
+			t.Errorf("%s: timing profile %+v, %v; want %q", c.name, cfg, err, c.want)
+		}
+	}
+	os.WriteFile(file, []byte("timing_profile: fast\n"), 0o600)
+	if _, err := Load(upFlags("--config", file), nil, t.TempDir()); err == nil || !strings.Contains(err.Error(), `a.yaml:1: timing_profile: "fast" must be "dev" or "aurora"`) {
+		t.Errorf("bad profile: %v", err)
+	}
+}
+
 // A restart on --ports auto keeps the ports of the last run that are still
 // free, and picks new ones for the others.
 func TestResolvePortsKeeping(t *testing.T) {
