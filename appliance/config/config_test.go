@@ -32,7 +32,7 @@ func TestDefaults(t *testing.T) {
 		Ports: PortsFixed, ReadyTimeout: 30 * time.Second, ShutdownGrace: 10 * time.Second,
 		ZooKeeper: ZooKeeperConfig{Mode: ZKEmbedded, Port: 2181}, Agents: 1,
 		Master: Listener{5050}, Agent: Listener{5051}, Scheduler: Listener{8081}, Observer: Listener{1338},
-		Auth: AuthBasic,
+		Auth: AuthBasic, TimingProfile: TimingDev,
 	}
 	if *cfg != want {
 		t.Fatalf("defaults:\n got %+v\nwant %+v", *cfg, want)
