@@ -310,6 +310,13 @@ func constrainedJob(name string, instances int, constraints []api.Constraint) st
 	tc := d["taskConfig"].(map[string]any)
 	tc["job"].(map[string]any)["name"] = name
 	tc["constraints"] = constraints
+	// The executor refuses a config whose name differs from the job key's.
+	ec := tc["executorConfig"].(map[string]any)
+	var data map[string]any
+	json.Unmarshal([]byte(ec["data"].(string)), &data)
+	data["name"] = name
+	db, _ := json.Marshal(data)
+	ec["data"] = string(db)
 	b, _ := json.Marshal(m)
 	return string(b)
 }
