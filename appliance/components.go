@@ -91,6 +91,9 @@ func Components(cfg *config.Config, exe string) []Component {
 	if cfg.AllowDockerParameters {
 		sc.Args = append(sc.Args, "--allow-docker-parameters")
 	}
+	if cfg.TimingProfile != "" {
+		sc.Args = append(sc.Args, "--timing-profile", cfg.TimingProfile)
+	}
 	sc.Probe = httpProbe("http://" + schedAddr + "/leaderhealth") // 200 once leading and registered with Mesos
 	out = append(out, Component{Spec: sc, URL: "http://" + schedAddr})
 	obsAddr := cfg.Addr(cfg.Observer.Port)

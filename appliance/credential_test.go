@@ -93,7 +93,8 @@ func TestUpGeneratesCredential(t *testing.T) {
 }
 
 // With auth none there is no credential, the scheduler gets none, and
-// status and up warn; allow_root_tasks reaches the scheduler and warns.
+// status and up warn; allow_root_tasks reaches the scheduler and warns, and
+// so does timing_profile (issue 15).
 func TestUpAuthNone(t *testing.T) {
 	cfg := testConfig(t)
 	cfg.Auth, cfg.AllowRootTasks = config.AuthNone, true
@@ -114,6 +115,10 @@ func TestUpAuthNone(t *testing.T) {
 	args := strings.Join(schedulerArgs(t, cfg), " ")
 	if strings.Contains(args, "--shiro-ini") || !strings.Contains(args, "--allow-root-tasks") {
 		t.Fatalf("scheduler args: %s", args)
+	}
+	cfg.TimingProfile = config.TimingAurora
+	if args := strings.Join(schedulerArgs(t, cfg), " "); !strings.Contains(args, "--timing-profile aurora") {
+		t.Fatalf("scheduler args with timing_profile aurora: %s", args)
 	}
 	if c := readClusters(t, cfg); c["basic_auth_file"] != nil {
 		t.Fatalf("clusters.json entry %v", c)

@@ -377,7 +377,9 @@ func TestPartitionAware(t *testing.T) {
 		update(mesos.TASK_UNREACHABLE)
 		want := map[string]int{"PARTITIONED": 1}
 		if !aware {
-			want = map[string]int{"LOST": 1, "PENDING": 1}
+			// LOST and replaced; the task ran for no time, so the dev
+			// profile throttles its replacement as flapping.
+			want = map[string]int{"LOST": 1, "THROTTLED": 1}
 		}
 		if got := e.statuses("web"); fmt.Sprint(got) != fmt.Sprint(want) {
 			t.Errorf("partition aware %v: after TASK_UNREACHABLE %v, want %v", aware, got, want)
@@ -579,7 +581,9 @@ func TestTimersFireOffTheMillisecond(t *testing.T) {
 	for _, st := range []mesos.TaskState{mesos.TASK_RUNNING, mesos.TASK_UNREACHABLE} {
 		e.s.onUpdate(e.ctx, mesos.TaskStatus{TaskID: api.TaskID, State: st.Enum(), AgentID: &mesos.AgentID{Value: "agent-1"}})
 	}
-	for deadline := time.Now().Add(30 * time.Second); fmt.Sprint(e.statuses("api")) != "map[LOST:1 PENDING:1]"; time.Sleep(10 * time.Millisecond) {
+	// (The replacement of a task that ran for no time is THROTTLED as
+	// flapping.)
+	for deadline := time.Now().Add(30 * time.Second); fmt.Sprint(e.statuses("api")) != "map[LOST:1 THROTTLED:1]"; time.Sleep(10 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatalf("the PARTITIONED task did not go LOST: %v", e.statuses("api"))
 		}
@@ -604,5 +608,58 @@ func TestReceiveRevocableResources(t *testing.T) {
 		if has := hasCapability(caps, mesos.FrameworkInfo_Capability_REVOCABLE_RESOURCES); has != receive {
 			t.Errorf("receive revocable %v: capabilities %v", receive, caps)
 		}
+	}
+}
+
+// Each task's executor gets the configured overhead on top of the task's own
+// resources, and an offer must hold both: the dev profile's small default,
+// or Aurora 0.11's 0.25 cpus and 128 MB (the aurora profile's).
+func TestExecutorOverhead(t *testing.T) {
+	for _, c := range []struct {
+		name     string
+		overhead *Overhead
+		want     Overhead
+	}{
+		{"default", nil, DevExecutorOverhead},
+		{"aurora", &AuroraExecutorOverhead, Overhead{CPUs: 0.25, MemMB: 128}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			e := newKnobEnv(t, func(cfg *Config) {
+				if c.overhead != nil {
+					cfg.Overhead = *c.overhead
+				}
+			})
+			e.create("web", 1) // 0.1 cpus, 16 MB
+			sized := func(cpus, mem float64) func(*mesos.Offer) {
+				return func(o *mesos.Offer) {
+					o.Resources[0].Scalar.Value, o.Resources[1].Scalar.Value = cpus, mem
+				}
+			}
+			// Room for the task but not for its executor's memory.
+			e.offer("agent-1", sized(0.1+c.want.CPUs, 16+c.want.MemMB-1))
+			e.s.scheduleRound(e.ctx)
+			if n := len(e.launched()); n != 0 || e.statuses("web")["PENDING"] != 1 {
+				t.Fatalf("launched %d tasks on an offer 1 MB short of task plus overhead: %v", n, e.statuses("web"))
+			}
+			e.advance(time.Minute)
+			e.offer("agent-2", sized(0.1+c.want.CPUs, 16+c.want.MemMB))
+			e.s.scheduleRound(e.ctx)
+			launched := e.launched()
+			if len(launched) != 1 || launched[0].Executor == nil {
+				t.Fatalf("launched %+v on an offer of exactly task plus overhead", launched)
+			}
+			var cpus, mem float64
+			for _, r := range launched[0].Executor.Resources {
+				switch r.Name {
+				case "cpus":
+					cpus = r.GetScalar().GetValue()
+				case "mem":
+					mem = r.GetScalar().GetValue()
+				}
+			}
+			if (Overhead{CPUs: cpus, MemMB: mem}) != c.want {
+				t.Errorf("executor resources %v cpus %v MB, want %+v", cpus, mem, c.want)
+			}
+		})
 	}
 }

@@ -26,6 +26,15 @@ type Overhead struct {
 	MemMB float64
 }
 
+// Executor overheads of the two timing profiles: the dev profile's (the
+// default) is small, as aurorabox's executor is a small Go process; the
+// aurora profile's is Aurora 0.11's -thermos_executor_cpu 0.25 and
+// -thermos_executor_ram 128MB, so that the same jobs fit the same agents.
+var (
+	DevExecutorOverhead    = Overhead{CPUs: 0.01, MemMB: 32}
+	AuroraExecutorOverhead = Overhead{CPUs: 0.25, MemMB: 128}
+)
+
 // taskInfo is the Mesos TaskInfo for an assigned task, as Aurora builds it
 // (§5.2): name role/env/job, executor thermos-<taskId> running the
 // executor command, the assigned task in data, source and labels, and

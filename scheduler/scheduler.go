@@ -45,7 +45,7 @@ type Config struct {
 	// `<path> executor <ExecutorFlags...>`.
 	ExecutorPath    string
 	ExecutorFlags   []string
-	Overhead        Overhead      // default 0.01 cpus, 32 MB
+	Overhead        Overhead      // default DevExecutorOverhead (0.01 cpus, 32 MB)
 	FailoverTimeout time.Duration // default 21 days, as Aurora
 	// OfferHold is how long an unused offer is kept before it is declined
 	// (Aurora's -min_offer_hold_time); default 1 minute.
@@ -281,7 +281,7 @@ func New(cfg Config) (*Scheduler, error) {
 		cfg.Hostname, _, _ = net.SplitHostPort(cfg.ListenAddr)
 	}
 	if cfg.Overhead == (Overhead{}) {
-		cfg.Overhead = Overhead{CPUs: 0.01, MemMB: 32}
+		cfg.Overhead = DevExecutorOverhead
 	}
 	if cfg.FailoverTimeout <= 0 {
 		cfg.FailoverTimeout = 21 * 24 * time.Hour

@@ -46,6 +46,13 @@ const (
 	AuthNone  = "none"  // the scheduler's API is open to anyone who can reach it
 )
 
+// Timing profiles (the timing_profile key): the defaults of the scheduler's
+// timing flags (its --timing-profile).
+const (
+	TimingDev    = "dev"    // short waits, a dev-scaled flapping throttle, a small executor overhead
+	TimingAurora = "aurora" // Aurora 0.11's production defaults
+)
+
 // MaxAgents bounds --agents: each agent is a simulated host.
 const MaxAgents = 16
 
@@ -78,6 +85,9 @@ type Config struct {
 	// scheduler's --allow-docker-parameters, Aurora's
 	// -allow_docker_parameters).
 	AllowDockerParameters bool `mapstructure:"allow_docker_parameters"`
+	// TimingProfile is TimingDev (the default) or TimingAurora, the
+	// scheduler's --timing-profile.
+	TimingProfile string `mapstructure:"timing_profile"`
 
 	// File is the config file that was read, or "" when none was.
 	File string `mapstructure:"-"`
@@ -119,6 +129,7 @@ var defaults = map[string]any{
 	"allow_root_tasks":        false,
 	"revocable_cpus":          3.0,
 	"allow_docker_parameters": false,
+	"timing_profile":          TimingDev,
 }
 
 // Keys returns all known config keys, sorted.
@@ -144,6 +155,7 @@ var flagKeys = map[string]string{
 	"allow-root-tasks": "allow_root_tasks",
 
 	"allow-docker-parameters": "allow_docker_parameters",
+	"timing-profile":          "timing_profile",
 }
 
 // AddFlags registers the global flags on fs.
@@ -161,6 +173,7 @@ func AddUpFlags(fs *pflag.FlagSet) {
 	fs.String("auth", "", `scheduler API authentication: "basic" (a credential generated in the data dir; the default) or "none" (open API)`)
 	fs.Bool("allow-root-tasks", false, "let jobs run as uid 0 (role root, or a user with uid 0); refused by default")
 	fs.Bool("allow-docker-parameters", false, `let Docker containers carry parameters (refused with "Docker parameters not allowed." by default)`)
+	fs.String("timing-profile", "", `the scheduler's timing defaults: "dev" (short waits, flapping tasks throttled 1 s doubling to 30 s, 0.01 cpu / 32 MB executor overhead; the default) or "aurora" (Aurora 0.11's: 30 s doubling to 5 min, 0.25 cpu / 128 MB, ...)`)
 }
 
 // Load builds the configuration from defaults, the config file, the
@@ -319,6 +332,11 @@ func (c *Config) validate() error {
 	}
 	if c.RevocableCPUs < 0 || math.IsNaN(c.RevocableCPUs) || math.IsInf(c.RevocableCPUs, 0) {
 		return &FieldError{"revocable_cpus", fmt.Sprintf("%g must be a non-negative number", c.RevocableCPUs)}
+	}
+	switch c.TimingProfile {
+	case TimingDev, TimingAurora:
+	default:
+		return &FieldError{"timing_profile", fmt.Sprintf("%q must be %q or %q", c.TimingProfile, TimingDev, TimingAurora)}
 	}
 	if c.Agents < 1 || c.Agents > MaxAgents {
 		return &FieldError{"agents", fmt.Sprintf("%d must be between 1 and %d", c.Agents, MaxAgents)}

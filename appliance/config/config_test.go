@@ -32,7 +32,7 @@ func TestDefaults(t *testing.T) {
 		Ports: PortsFixed, ReadyTimeout: 30 * time.Second, ShutdownGrace: 10 * time.Second,
 		ZooKeeper: ZooKeeperConfig{Mode: ZKEmbedded, Port: 2181}, Agents: 1,
 		Master: Listener{5050}, Agent: Listener{5051}, Scheduler: Listener{8081}, Observer: Listener{1338},
-		Auth: AuthBasic, RevocableCPUs: 3,
+		Auth: AuthBasic, RevocableCPUs: 3, TimingProfile: TimingDev,
 	}
 	if *cfg != want {
 		t.Fatalf("defaults:\n got %+v\nwant %+v", *cfg, want)
@@ -198,6 +198,43 @@ func TestAuthKeys(t *testing.T) {
 	os.WriteFile(file, []byte("allow_root_tasks: maybe\n"), 0o600)
 	if _, err := Load(upFlags("--config", file), nil, t.TempDir()); err == nil || !strings.Contains(err.Error(), `a.yaml:1: allow_root_tasks: "maybe" is not true or false`) {
 		t.Errorf("bad bool: %v", err)
+	}
+}
+
+// timing_profile comes from up's --timing-profile, the environment or the
+// file (dev by default); a bad value names the key and the file's line.
+func TestTimingProfileKey(t *testing.T) {
+	upFlags := func(args ...string) *pflag.FlagSet {
+		fs := pflag.NewFlagSet("up", pflag.ContinueOnError)
+		AddFlags(fs)
+		AddUpFlags(fs)
+		if err := fs.Parse(args); err != nil {
+			t.Fatal(err)
+		}
+		return fs
+	}
+	file := filepath.Join(t.TempDir(), "a.yaml")
+	os.WriteFile(file, []byte("timing_profile: aurora\n"), 0o600)
+	for _, c := range []struct {
+		name string
+		args []string
+		env  []string
+		want string
+	}{
+		{"default", nil, nil, TimingDev},
+		{"flag", []string{"--timing-profile", "aurora"}, nil, TimingAurora},
+		{"env", nil, []string{"AURORABOX_TIMING_PROFILE=aurora"}, TimingAurora},
+		{"file", []string{"--config", file}, nil, TimingAurora},
+		{"flag over file", []string{"--config", file, "--timing-profile", "dev"}, nil, TimingDev},
+	} {
+		cfg, err := Load(upFlags(c.args...), c.env, t.TempDir())
+		if err != nil || cfg.TimingProfile != c.want {
+			t.Errorf("%s: timing profile %+v, %v; want %q", c.name, cfg, err, c.want)
+		}
+	}
+	os.WriteFile(file, []byte("timing_profile: fast\n"), 0o600)
+	if _, err := Load(upFlags("--config", file), nil, t.TempDir()); err == nil || !strings.Contains(err.Error(), `a.yaml:1: timing_profile: "fast" must be "dev" or "aurora"`) {
+		t.Errorf("bad profile: %v", err)
 	}
 }
 

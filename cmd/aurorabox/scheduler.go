@@ -36,7 +36,6 @@ func schedulerCommand() *cobra.Command {
 	var listen, masterURL, zkServers, dataDir, hostname, serversetPath, announcerEnsemble, shiroINI, profile, restore, cronTZ string
 	var failover, updateReservation, maintenancePoll time.Duration
 	var slaMinInstances int
-	var overhead scheduler.Overhead
 	var maxTasks, observerPort, maxUpdateFailures, updateHistory int
 	var enablePreemptor, allowRootTasks, allowDockerParameters bool
 	var offerReservation time.Duration
@@ -51,9 +50,10 @@ Until then it answers /leaderhealth with 503 (another scheduler is advertised) o
 while standing by it redirects everything else to the leader.
 
 Timing flags are Aurora's (§5.3 and §8.2 of the reference); --timing-profile picks their defaults:
-"dev" (no multi-second waits before scheduling, no flapping throttle but for tasks that never ran
-(1 s doubling), no scheduling rate limit to speak of, preemption by tasks pending 5 s, searched
-every second, reconciliation at registration and every 5 min, partition aware) or "aurora" (Aurora's production defaults). A timing flag given
+"dev" (no multi-second waits before scheduling, flapping tasks throttled 1 s doubling to 30 s, no
+scheduling rate limit to speak of, preemption by tasks pending 5 s, searched every second,
+reconciliation at registration and every 5 min, partition aware, a 0.01 cpu / 32 MB executor
+overhead) or "aurora" (Aurora 0.11's production defaults, 0.25 cpu / 128 MB executor overhead). A timing flag given
 explicitly wins over the profile. --reconciliation-interval sets both reconciliation intervals.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -149,7 +149,7 @@ explicitly wins over the profile. --reconciliation-interval sets both reconcilia
 			sc.DisablePreemptor, sc.OfferReservation = !enablePreemptor, offerReservation
 			sc.Cluster, sc.ListenAddr, sc.Hostname, sc.MasterURL, sc.DataDir = cfg.Cluster, listen, hostname, masterURL, dataDir
 			sc.ExecutorPath, sc.ExecutorFlags, sc.Logger, sc.BasicAuth, sc.Timings = exe, flags, logger, users, &tc
-			sc.FailoverTimeout, sc.Overhead, sc.MaxTasksPerJob = failover, overhead, maxTasks
+			sc.FailoverTimeout, sc.MaxTasksPerJob = failover, maxTasks
 			sc.ObserverPort, sc.MaxUpdateInstanceFailures, sc.UpdateReservation = observerPort, maxUpdateFailures, updateReservation
 			sc.UpdateHistoryPerJob, sc.CronTimezone, sc.HostMaintenancePollInterval = updateHistory, cronTZ, maintenancePoll
 			sc.SlaMinRequiredInstances, sc.AllowRootTasks = slaMinInstances, allowRootTasks
@@ -235,8 +235,6 @@ explicitly wins over the profile. --reconciliation-interval sets both reconcilia
 	f.DurationVar(&offerReservation, "offer-reservation-duration", scheduler.DefaultOfferReservation,
 		"how long an agent whose tasks were preempted is kept for the task they were preempted for")
 	f.DurationVar(&failover, "framework-failover-timeout", 21*24*time.Hour, "how long Mesos keeps the framework's tasks while no scheduler is connected")
-	f.Float64Var(&overhead.CPUs, "thermos-executor-cpu", 0.01, "cpus added to each task for its executor")
-	f.Float64Var(&overhead.MemMB, "thermos-executor-ram", 32, "MB of RAM added to each task for its executor")
 	f.IntVar(&maxTasks, "max-tasks-per-job", 4000, "most instances a job may have")
 	f.IntVar(&maxUpdateFailures, "max-update-instance-failures", 20000, "most maxPerInstanceFailures × instance count a job update may allow")
 	f.IntVar(&updateHistory, "job-update-history-per-job-threshold", 10, "ended job updates kept per job (older ones are forgotten)")
@@ -399,6 +397,10 @@ func addSchedulerKnobs(cmd *cobra.Command) *schedulerKnobs {
 		&k.sc.SchedulingMaxBatchSize, "most scheduling attempts matched against the offers and stored together")
 	addProfiled(&k.list, f.IntVar, "max-tasks-per-schedule-attempt", scheduler.DevMaxTasksPerScheduleAttempt, scheduler.AuroraMaxTasksPerScheduleAttempt,
 		&k.sc.MaxTasksPerScheduleAttempt, "most tasks of one task group a scheduling attempt tries to place")
+	addProfiled(&k.list, f.Float64Var, "thermos-executor-cpu", scheduler.DevExecutorOverhead.CPUs, scheduler.AuroraExecutorOverhead.CPUs,
+		&k.sc.Overhead.CPUs, "cpus added to each task for its executor")
+	addProfiled(&k.list, f.Float64Var, "thermos-executor-ram", scheduler.DevExecutorOverhead.MemMB, scheduler.AuroraExecutorOverhead.MemMB,
+		&k.sc.Overhead.MemMB, "MB of RAM added to each task for its executor")
 	addProfiled(&k.list, f.IntVar, "reconciliation-explicit-batch-size", 1000, 1000,
 		&k.sc.ReconcileExplicitBatchSize, "most tasks named in one explicit reconciliation call")
 	addProfiled(&k.list, f.IntVar, "history-max-per-job-threshold", scheduler.DefaultHistoryMaxPerJob, scheduler.DefaultHistoryMaxPerJob,
@@ -447,6 +449,9 @@ func (k *schedulerKnobs) resolve(cmd *cobra.Command, profile string) error {
 		if n <= 0 {
 			return fmt.Errorf("--%s must be positive", name)
 		}
+	}
+	if k.sc.Overhead.CPUs < 0 || k.sc.Overhead.MemMB < 0 {
+		return errors.New("--thermos-executor-cpu and --thermos-executor-ram must not be negative")
 	}
 	if k.sc.MaxScheduleAttemptsPerSec <= 0 {
 		return errors.New("--max-schedule-attempts-per-sec must be positive")

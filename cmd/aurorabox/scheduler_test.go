@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aurorabox/aurorabox/scheduler"
 	"github.com/spf13/cobra"
 )
 
@@ -72,6 +73,10 @@ func TestSchedulerKnobs(t *testing.T) {
 		{"history_min_retention_threshold", dev.sc.HistoryMinRetention, aurora.sc.HistoryMinRetention},
 		{"first_schedule_delay", dev.tc.FirstScheduleDelay, aurora.tc.FirstScheduleDelay},
 		{"preemption_delay", dev.sc.PreemptionDelay, aurora.sc.PreemptionDelay},
+		{"thermos_executor_cpu", dev.sc.Overhead.CPUs, aurora.sc.Overhead.CPUs},
+		{"thermos_executor_ram", dev.sc.Overhead.MemMB, aurora.sc.Overhead.MemMB},
+		{"initial_flapping_task_delay", dev.tc.InitialFlappingTaskDelay, aurora.tc.InitialFlappingTaskDelay},
+		{"max_flapping_task_delay", dev.tc.MaxFlappingTaskDelay, aurora.tc.MaxFlappingTaskDelay},
 	} {
 		want := map[string]string{
 			"max_schedule_attempts_per_sec": "1000 40", "scheduling_max_batch_size": "100 3", "max_tasks_per_schedule_attempt": "1000 5",
@@ -82,6 +87,11 @@ func TestSchedulerKnobs(t *testing.T) {
 			"partition_aware (disabled)": "false true", "history_prune_threshold": "48h0m0s 48h0m0s",
 			"history_max_per_job_threshold": "100 100", "history_min_retention_threshold": "1h0m0s 1h0m0s",
 			"first_schedule_delay": "0s 1ms", "preemption_delay": "5s 3m0s",
+			// Aurora 0.11's -thermos_executor_cpu/-thermos_executor_ram in
+			// the aurora profile, a small Go executor's in the dev one.
+			"thermos_executor_cpu": "0.01 0.25", "thermos_executor_ram": "32 128",
+			// The dev profile throttles flapping tasks too (issue 15).
+			"initial_flapping_task_delay": "1s 30s", "max_flapping_task_delay": "30s 5m0s",
 		}[c.name]
 		if got := fmt.Sprint(c.dev, " ", c.prod); got != want {
 			t.Errorf("%s: dev and aurora %s, want %s", c.name, got, want)
@@ -93,13 +103,16 @@ func TestSchedulerKnobs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if k.sc.Overhead != scheduler.AuroraExecutorOverhead {
+		t.Errorf("aurora profile's executor overhead %+v", k.sc.Overhead)
+	}
 	if k.sc.ReconcileExplicitInterval != 10*time.Minute || k.sc.ReconcileImplicitInterval != 20*time.Minute ||
 		k.sc.SchedulingMaxBatchSize != 7 || k.sc.DisablePartitionAware || k.sc.UnavailabilityThreshold >= 0 ||
 		k.sc.MaxTasksPerScheduleAttempt != 5 {
 		t.Errorf("explicit flags over the aurora profile: %+v", k.sc)
 	}
 	for _, args := range [][]string{{"--scheduling-max-batch-size=0"}, {"--offer-filter-duration=-1s"}, {"--max-schedule-attempts-per-sec=0"},
-		{"--reconciliation-interval=0"}, {"--history-prune-threshold=0"}} {
+		{"--reconciliation-interval=0"}, {"--history-prune-threshold=0"}, {"--thermos-executor-cpu=-1"}, {"--thermos-executor-ram=-1"}} {
 		if _, err := resolve("dev", args...); err == nil {
 			t.Errorf("%v accepted", args)
 		}

@@ -64,15 +64,17 @@ func AuroraConfig() Config {
 }
 
 // DevConfig returns the aurorabox dev profile: Aurora's timeouts, but no
-// multi-second waits before a task is (re)scheduled. Flapping tasks are not
-// throttled unless InitialFlappingTaskDelay is set (MaxFlappingTaskDelay keeps
-// Aurora's 5 min so that setting only the initial delay works), except those
-// that never ran: 1 s, doubling up to 5 min (InitialNeverRanTaskDelay); the first
-// scheduling attempt is immediate, failed attempts back off from 100 ms to
-// 1 s, and there is no random delay after a scheduler start.
+// multi-second waits before a task is first scheduled. Flapping tasks (those
+// that ran shorter than Aurora's 5 min threshold) are throttled as in Aurora
+// but on a dev scale: 1 s, doubling up to 30 s (InitialFlappingTaskDelay,
+// MaxFlappingTaskDelay), and so are tasks that never ran
+// (InitialNeverRanTaskDelay, 1 s); the first scheduling attempt is
+// immediate, failed attempts back off from 100 ms to 1 s, and there is no
+// random delay after a scheduler start.
 func DevConfig() Config {
 	c := AuroraConfig()
-	c.InitialFlappingTaskDelay = 0
+	c.InitialFlappingTaskDelay = time.Second
+	c.MaxFlappingTaskDelay = 30 * time.Second
 	c.InitialNeverRanTaskDelay = time.Second
 	c.FirstScheduleDelay = 0
 	c.InitialSchedulePenalty = 100 * time.Millisecond

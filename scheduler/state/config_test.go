@@ -19,16 +19,17 @@ func TestFlappingPenalty(t *testing.T) {
 	if got := aurora.FlappingPenalty(-1); got != 0 {
 		t.Errorf("FlappingPenalty(-1) = %v", got)
 	}
+	// The dev profile throttles too, on a dev scale (issue 15).
 	dev := DevConfig()
-	for flaps := 0; flaps < 10; flaps++ {
-		if got := dev.FlappingPenalty(flaps); got != 0 {
-			t.Errorf("dev FlappingPenalty(%d) = %v, want 0", flaps, got)
+	for flaps, want := range []time.Duration{0, s, 2 * s, 4 * s, 8 * s, 16 * s, 30 * s, 30 * s, 30 * s} {
+		if got := dev.FlappingPenalty(flaps); got != want {
+			t.Errorf("dev FlappingPenalty(%d) = %v, want %v", flaps, got, want)
 		}
 	}
-	dev.InitialFlappingTaskDelay = time.Second
-	for flaps, want := range []time.Duration{0, s, 2 * s, 4 * s} {
-		if got := dev.FlappingPenalty(flaps); got != want {
-			t.Errorf("dev with 1s FlappingPenalty(%d) = %v, want %v", flaps, got, want)
+	dev.InitialFlappingTaskDelay = 0
+	for flaps := 0; flaps < 10; flaps++ {
+		if got := dev.FlappingPenalty(flaps); got != 0 {
+			t.Errorf("dev without the throttle FlappingPenalty(%d) = %v, want 0", flaps, got)
 		}
 	}
 	odd := Config{InitialFlappingTaskDelay: 10 * s, MaxFlappingTaskDelay: 25 * s}
@@ -189,7 +190,8 @@ func TestStartupScheduleDelay(t *testing.T) {
 	if got := c.StartupScheduleDelay(Task{Flaps: 2}, 0.5); got != 15*time.Second+time.Minute {
 		t.Errorf("StartupScheduleDelay = %v", got)
 	}
-	if got := DevConfig().StartupScheduleDelay(Task{Flaps: 2}, 0.9); got != 0 {
+	// No random part in the dev profile, only the penalty.
+	if got := DevConfig().StartupScheduleDelay(Task{Flaps: 2}, 0.9); got != 2*time.Second {
 		t.Errorf("dev StartupScheduleDelay = %v", got)
 	}
 }
@@ -212,7 +214,11 @@ func TestConfigs(t *testing.T) {
 		t.Errorf("AuroraConfig() = %+v, want %+v", a, want)
 	}
 	d := DevConfig()
-	if d.InitialFlappingTaskDelay != 0 || d.FirstScheduleDelay != 0 || d.MaxRescheduleTaskDelayOnStartup != 0 || d.MaxSchedulePenalty > time.Second {
+	if d.FirstScheduleDelay != 0 || d.MaxRescheduleTaskDelayOnStartup != 0 || d.MaxSchedulePenalty > time.Second {
 		t.Errorf("DevConfig() has multi-second waits: %+v", d)
+	}
+	// It throttles flapping tasks, on a dev scale (issue 15).
+	if d.FlappingTaskThreshold != 5*time.Minute || d.InitialFlappingTaskDelay != time.Second || d.MaxFlappingTaskDelay != 30*time.Second {
+		t.Errorf("DevConfig() flapping throttle: %+v", d)
 	}
 }

@@ -101,7 +101,7 @@
 // has Flaps = old Flaps + 1, otherwise 0 (counted even when throttling is
 // disabled), and is THROTTLED for
 // Config.FlappingPenalty(Flaps): 30 s, 1 min, 2 min, 4 min, then 5 min with
-// Aurora's defaults. Aurora walks the stored ancestor chain instead, which
+// Aurora's defaults, 1 s doubling up to 30 s with the dev profile's. Aurora walks the stored ancestor chain instead, which
 // stops early if an ancestor has been pruned; it also decides THROTTLED from
 // the ancestors of the task that ended rather than from that task itself, so
 // it lets the first flap go unpenalized. This package penalizes the first
