@@ -494,15 +494,18 @@ func testReclaimShard(t *testing.T, addr string) {
 			t.Fatal(err)
 		}
 	}
+	// Every port is held until all are chosen, so that no two are the same
+	// (a port just closed can be handed out again); the dead ones are
+	// closed before the announcer looks.
+	var deadLns []net.Listener
 	port := func(live bool) int {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			t.Fatal(err)
 		}
-		if live {
-			t.Cleanup(func() { ln.Close() })
-		} else {
-			ln.Close()
+		t.Cleanup(func() { ln.Close() })
+		if !live {
+			deadLns = append(deadLns, ln)
 		}
 		return ln.Addr().(*net.TCPAddr).Port
 	}
@@ -520,7 +523,11 @@ func testReclaimShard(t *testing.T, addr string) {
 	dead := create(member(port(false), 0))
 	live := create(member(port(true), 0))
 	otherShard := create(member(port(false), 1))
-	a := startAnnouncer(t, addr, path, 0, func(c *Config) { c.Member = member(port(true), 0) })
+	ours := member(port(true), 0)
+	for _, ln := range deadLns {
+		ln.Close()
+	}
+	a := startAnnouncer(t, addr, path, 0, func(c *Config) { c.Member = ours })
 	if got, want := members(t, old, path), []string{live, otherShard, a.Path()}; !slices.Equal(got, want) {
 		t.Fatalf("members %v; want %v (the dead %s of our shard deleted)", got, want, dead)
 	}

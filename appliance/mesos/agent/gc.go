@@ -65,16 +65,18 @@ func (a *Agent) collectSandboxes(usage float64) {
 		if err != nil || !fi.IsDir() || live[run] || now.Sub(fi.ModTime()) < maxAge {
 			continue
 		}
-		if err := os.RemoveAll(run); err != nil {
-			a.cfg.Logger.Warn("removing sandbox", "dir", run, "err", err)
-			continue
-		}
-		a.cfg.Logger.Info("removed sandbox", "dir", run, "age", now.Sub(fi.ModTime()).Round(time.Second), "disk_usage", usage)
+		// The latest link goes first, so that nothing reaches the run
+		// through it while it is being removed.
 		runsDir := filepath.Dir(run)
 		latest := filepath.Join(runsDir, "latest")
 		if target, err := os.Readlink(latest); err == nil && target == filepath.Base(run) {
 			os.Remove(latest)
 		}
+		if err := os.RemoveAll(run); err != nil {
+			a.cfg.Logger.Warn("removing sandbox", "dir", run, "err", err)
+			continue
+		}
+		a.cfg.Logger.Info("removed sandbox", "dir", run, "age", now.Sub(fi.ModTime()).Round(time.Second), "disk_usage", usage)
 		// The executor's meta dir (its run checkpoints) goes with the sandbox.
 		rel, _ := filepath.Rel(filepath.Join(a.cfg.WorkDir, "slaves"), run)
 		os.RemoveAll(filepath.Join(a.metaDir(), rel))
