@@ -1,15 +1,12 @@
 package observer
 
 import (
-	"context"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/aurorabox/aurorabox/appliance/sandboxfs"
 	"github.com/aurorabox/aurorabox/appliance/sandboxfs/sandboxfstest"
@@ -69,7 +66,7 @@ func TestSpecialFilesRefused(t *testing.T) {
 	// other task is still listed and the pages answer.
 	mkfifo(t, filepath.Join(f.runs[finishedID], "checkpoints", "tasks", "finished"))
 	for _, target := range []string{"/", "/j/task_ids", "/task/" + activeID} {
-		code, body := getURL(t, u+target)
+		code, body := sandboxfstest.Get(t, u+target)
 		if code != http.StatusOK || (target == "/j/task_ids" && !strings.Contains(body, activeID)) {
 			t.Errorf("%s: %d\n%s", target, code, body)
 		}
@@ -85,26 +82,6 @@ func mkfifo(t *testing.T, path string) {
 	if err := unix.Mkfifo(path, 0o644); err != nil {
 		t.Fatal(err)
 	}
-}
-
-// getURL GETs url over a real connection, failing the test if there is no
-// answer within 10 seconds.
-func getURL(t *testing.T, url string) (int, string) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, "GET", url, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Errorf("%s: %v (blocked?)", url, err)
-		return 0, ""
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(body)
 }
 
 // Requests that read the work dir beyond a client's bound get 429 at once;

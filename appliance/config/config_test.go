@@ -163,15 +163,6 @@ func TestResolvePorts(t *testing.T) {
 // auth and allow_root_tasks come from up's flags, the environment or the
 // file, in that order of precedence; bad values name the key.
 func TestAuthKeys(t *testing.T) {
-	upFlags := func(args ...string) *pflag.FlagSet {
-		fs := pflag.NewFlagSet("up", pflag.ContinueOnError)
-		AddFlags(fs)
-		AddUpFlags(fs)
-		if err := fs.Parse(args); err != nil {
-			t.Fatal(err)
-		}
-		return fs
-	}
 	file := filepath.Join(t.TempDir(), "a.yaml")
 	os.WriteFile(file, []byte("auth: none\nallow_root_tasks: true\n"), 0o600)
 	for _, c := range []struct {
@@ -187,16 +178,16 @@ func TestAuthKeys(t *testing.T) {
 		{"file", []string{"--config", file}, nil, AuthNone, true},
 		{"flag over file", []string{"--config", file, "--auth", "basic", "--allow-root-tasks=false"}, nil, AuthBasic, false},
 	} {
-		cfg, err := Load(upFlags(c.args...), c.env, t.TempDir())
+		cfg, err := Load(upFlags(t, c.args...), c.env, t.TempDir())
 		if err != nil || cfg.Auth != c.auth || cfg.AllowRootTasks != c.allow {
 			t.Errorf("%s: auth %q allow %v, %v; want %q %v", c.name, cfg.Auth, cfg.AllowRootTasks, err, c.auth, c.allow)
 		}
 	}
-	if _, err := Load(upFlags("--auth", "kerberos"), nil, t.TempDir()); err == nil || !strings.Contains(err.Error(), `auth: "kerberos" must be "basic" or "none"`) {
+	if _, err := Load(upFlags(t, "--auth", "kerberos"), nil, t.TempDir()); err == nil || !strings.Contains(err.Error(), `auth: "kerberos" must be "basic" or "none"`) {
 		t.Errorf("bad auth: %v", err)
 	}
 	os.WriteFile(file, []byte("allow_root_tasks: maybe\n"), 0o600)
-	if _, err := Load(upFlags("--config", file), nil, t.TempDir()); err == nil || !strings.Contains(err.Error(), `a.yaml:1: allow_root_tasks: "maybe" is not true or false`) {
+	if _, err := Load(upFlags(t, "--config", file), nil, t.TempDir()); err == nil || !strings.Contains(err.Error(), `a.yaml:1: allow_root_tasks: "maybe" is not true or false`) {
 		t.Errorf("bad bool: %v", err)
 	}
 }
@@ -204,15 +195,6 @@ func TestAuthKeys(t *testing.T) {
 // timing_profile comes from up's --timing-profile, the environment or the
 // file (dev by default); a bad value names the key and the file's line.
 func TestTimingProfileKey(t *testing.T) {
-	upFlags := func(args ...string) *pflag.FlagSet {
-		fs := pflag.NewFlagSet("up", pflag.ContinueOnError)
-		AddFlags(fs)
-		AddUpFlags(fs)
-		if err := fs.Parse(args); err != nil {
-			t.Fatal(err)
-		}
-		return fs
-	}
 	file := filepath.Join(t.TempDir(), "a.yaml")
 	os.WriteFile(file, []byte("timing_profile: aurora\n"), 0o600)
 	for _, c := range []struct {
@@ -227,13 +209,13 @@ func TestTimingProfileKey(t *testing.T) {
 		{"file", []string{"--config", file}, nil, TimingAurora},
 		{"flag over file", []string{"--config", file, "--timing-profile", "dev"}, nil, TimingDev},
 	} {
-		cfg, err := Load(upFlags(c.args...), c.env, t.TempDir())
+		cfg, err := Load(upFlags(t, c.args...), c.env, t.TempDir())
 		if err != nil || cfg.TimingProfile != c.want {
 			t.Errorf("%s: timing profile %+v, %v; want %q", c.name, cfg, err, c.want)
 		}
 	}
 	os.WriteFile(file, []byte("timing_profile: fast\n"), 0o600)
-	if _, err := Load(upFlags("--config", file), nil, t.TempDir()); err == nil || !strings.Contains(err.Error(), `a.yaml:1: timing_profile: "fast" must be "dev" or "aurora"`) {
+	if _, err := Load(upFlags(t, "--config", file), nil, t.TempDir()); err == nil || !strings.Contains(err.Error(), `a.yaml:1: timing_profile: "fast" must be "dev" or "aurora"`) {
 		t.Errorf("bad profile: %v", err)
 	}
 }
@@ -265,4 +247,16 @@ func TestResolvePortsKeeping(t *testing.T) {
 	if cfg.Observer.Port == free {
 		t.Errorf("observer.port = %d, the port master.port already has", cfg.Observer.Port)
 	}
+}
+
+// upFlags parses args as `aurorabox up`'s flags.
+func upFlags(t *testing.T, args ...string) *pflag.FlagSet {
+	t.Helper()
+	fs := pflag.NewFlagSet("up", pflag.ContinueOnError)
+	AddFlags(fs)
+	AddUpFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		t.Fatal(err)
+	}
+	return fs
 }

@@ -178,9 +178,10 @@ func Race(t testing.TB, sw *Swapper, urls []string, n, workers int) {
 	}
 }
 
-// Refused GETs url and fails the test unless the answer is a 4xx, or if
-// there is none within 10 seconds (the request blocked).
-func Refused(t testing.TB, url string) {
+// Get GETs url over a real connection and returns the status and body; it
+// fails the test (status 0) if there is no answer within 10 seconds (the
+// request blocked).
+func Get(t testing.TB, url string) (int, string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -191,13 +192,24 @@ func Refused(t testing.TB, url string) {
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Errorf("%s: %v (blocked?)", url, err)
-		return
+		return 0, ""
 	}
+	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode < 400 || resp.StatusCode > 499 {
-		t.Errorf("%s: %d %s, want a 4xx", url, resp.StatusCode, body)
+	return resp.StatusCode, string(body)
+}
+
+// Refused GETs url and fails the test unless the answer is a 4xx, or if
+// there is none within 10 seconds (the request blocked).
+func Refused(t testing.TB, url string) {
+	t.Helper()
+	code, body := Get(t, url)
+	if code == 0 {
 		return
 	}
-	t.Logf("%s: %d %s", url, resp.StatusCode, strings.TrimSpace(string(body)))
+	if code < 400 || code > 499 {
+		t.Errorf("%s: %d %s, want a 4xx", url, code, body)
+		return
+	}
+	t.Logf("%s: %d %s", url, code, strings.TrimSpace(body))
 }
