@@ -458,21 +458,7 @@ func TestConfigErrors(t *testing.T) {
 func testReclaim(t *testing.T, addr string) {
 	old := observe(t, addr)
 	path := newPath()
-	p := ""
-	for _, part := range strings.Split(strings.TrimPrefix(path, "/"), "/") {
-		p += "/" + part
-		if _, err := old.Create(p, nil, 0, zk.WorldACL(zk.PermAll)); err != nil && !errors.Is(err, zk.ErrNodeExists) {
-			t.Fatal(err)
-		}
-	}
-	create := func(data []byte) string {
-		t.Helper()
-		m, err := old.Create(path+"/"+MemberPrefix, data, zk.FlagEphemeralSequential, zk.WorldACL(zk.PermAll))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return m
-	}
+	create := staleMembers(t, old, path)
 	stale, other := create(testMember(t, 0)), create(testMember(t, 1))
 	a := startAnnouncer(t, addr, path, 0, nil)
 	if got, want := members(t, old, path), []string{other, a.Path()}; !slices.Equal(got, want) {
@@ -487,13 +473,6 @@ func testReclaim(t *testing.T, addr string) {
 func testReclaimShard(t *testing.T, addr string) {
 	old := observe(t, addr)
 	path := newPath()
-	p := ""
-	for _, part := range strings.Split(strings.TrimPrefix(path, "/"), "/") {
-		p += "/" + part
-		if _, err := old.Create(p, nil, 0, zk.WorldACL(zk.PermAll)); err != nil && !errors.Is(err, zk.ErrNodeExists) {
-			t.Fatal(err)
-		}
-	}
 	// Every port is held until all are chosen, so that no two are the same
 	// (a port just closed can be handed out again); the dead ones are
 	// closed before the announcer looks.
@@ -512,14 +491,7 @@ func testReclaimShard(t *testing.T, addr string) {
 	member := func(port, shard int) []byte {
 		return MemberJSON(Endpoint{Host: "127.0.0.1", Port: port}, nil, shard)
 	}
-	create := func(data []byte) string {
-		t.Helper()
-		m, err := old.Create(path+"/"+MemberPrefix, data, zk.FlagEphemeralSequential, zk.WorldACL(zk.PermAll))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return m
-	}
+	create := staleMembers(t, old, path)
 	dead := create(member(port(false), 0))
 	live := create(member(port(true), 0))
 	otherShard := create(member(port(false), 1))
@@ -530,5 +502,27 @@ func testReclaimShard(t *testing.T, addr string) {
 	a := startAnnouncer(t, addr, path, 0, func(c *Config) { c.Member = ours })
 	if got, want := members(t, old, path), []string{live, otherShard, a.Path()}; !slices.Equal(got, want) {
 		t.Fatalf("members %v; want %v (the dead %s of our shard deleted)", got, want, dead)
+	}
+}
+
+// staleMembers makes path with old's session and returns a function that
+// adds an ephemeral member with the given data under it, as another
+// process's announcer would have, and returns its path.
+func staleMembers(t *testing.T, old *zk.Conn, path string) func(data []byte) string {
+	t.Helper()
+	p := ""
+	for _, part := range strings.Split(strings.TrimPrefix(path, "/"), "/") {
+		p += "/" + part
+		if _, err := old.Create(p, nil, 0, zk.WorldACL(zk.PermAll)); err != nil && !errors.Is(err, zk.ErrNodeExists) {
+			t.Fatal(err)
+		}
+	}
+	return func(data []byte) string {
+		t.Helper()
+		m, err := old.Create(path+"/"+MemberPrefix, data, zk.FlagEphemeralSequential, zk.WorldACL(zk.PermAll))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m
 	}
 }
