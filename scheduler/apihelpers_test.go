@@ -59,7 +59,7 @@ func (e *apiEnv) restart() {
 	}
 	cfg := scheduler.Config{
 		ListenAddr: ln.Addr().String(), MasterURL: e.cluster.MasterURL, DataDir: e.dataDir,
-		ExecutorPath: self, User: "root",
+		ExecutorPath: self, User: "root", Overhead: testOverhead,
 		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	}
 	if e.configure != nil {

@@ -55,6 +55,9 @@ func TestPreemptionOnAFullAgent(t *testing.T) {
 	e := &apiEnv{env: &env{t: t, cluster: mesostest.StartAgent(t, func(c *agent.Config) { c.Resources = res }), dataDir: t.TempDir()},
 		configure: func(c *scheduler.Config) {
 			c.PreemptionDelay, c.PreemptionSlotSearchInterval = 100*time.Millisecond, 100*time.Millisecond
+			// The sizes below count on the default overhead (a race
+			// build's executor fits in these tasks' 128 MB too).
+			c.Overhead = scheduler.DevExecutorOverhead
 		}}
 	e.restart()
 	t.Cleanup(func() { e.stop() })

@@ -54,6 +54,10 @@ func start(t testing.TB) *env {
 	return e
 }
 
+// testOverhead is the executor overhead the tests' schedulers use: the
+// default, except in race builds (race_test.go).
+var testOverhead scheduler.Overhead
+
 // startScheduler runs a scheduler on the env's data dir.
 func (e *env) startScheduler() {
 	e.t.Helper()
@@ -65,7 +69,7 @@ func (e *env) startScheduler() {
 	s, err := scheduler.New(scheduler.Config{
 		ListenAddr: ln.Addr().String(), MasterURL: e.cluster.MasterURL, DataDir: e.dataDir,
 		ExecutorPath: self, User: "root", Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
-		ReconcileInterval: 300 * time.Millisecond,
+		ReconcileInterval: 300 * time.Millisecond, Overhead: testOverhead,
 	})
 	if err != nil {
 		e.t.Fatal(err)

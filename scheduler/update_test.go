@@ -521,7 +521,7 @@ func runChildScheduler() {
 		os.Exit(2)
 	}
 	s, err := scheduler.New(scheduler.Config{ListenAddr: ln.Addr().String(), MasterURL: master, DataDir: dataDir, ExecutorPath: self, User: "root",
-		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
+		Overhead: testOverhead, Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)

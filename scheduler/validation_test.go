@@ -3,6 +3,7 @@ package scheduler_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net"
 	"os"
@@ -13,6 +14,16 @@ import (
 	"github.com/aurorabox/aurorabox/scheduler"
 	"github.com/aurorabox/aurorabox/scheduler/api"
 )
+
+// ramWithOverhead is how the refusals name a task's RAM of mb with the
+// tests' executor overhead.
+func ramWithOverhead(mb int64) string {
+	o := testOverhead
+	if o == (scheduler.Overhead{}) {
+		o = scheduler.DevExecutorOverhead
+	}
+	return fmt.Sprintf("%d MB RAM", mb+int64(o.MemMB))
+}
 
 // TestCreateJobValidation checks every refusal of createJob and
 // populateJobConfig, with its message, against a scheduler that has seen
@@ -37,9 +48,9 @@ func TestCreateJobValidation(t *testing.T) {
 		{"task key mismatch", func(j *api.JobConfiguration) { j.TaskConfig.Job.Name = "other" }, true,
 			"Task config job key www-data/prod/other does not match the job key www-data/prod/bad"},
 		{"too many cpus", func(j *api.JobConfiguration) { j.TaskConfig.Resources[0].NumCpus = ptr(64.0) }, true,
-			"Task resources exceed the largest agent: the task needs 64.01 cpus, 48 MB RAM, 16 MB disk (executor overhead included) and no agent has as much; largest seen: 127.0.0.1 with 4 cpus, 4096 MB RAM, 4096 MB disk."},
+			"Task resources exceed the largest agent: the task needs 64.01 cpus, " + ramWithOverhead(16) + ", 16 MB disk (executor overhead included) and no agent has as much; largest seen: 127.0.0.1 with 4 cpus, 4096 MB RAM, 4096 MB disk."},
 		{"too much ram", func(j *api.JobConfiguration) { j.TaskConfig.Resources[1].RAMMb = ptr(int64(8192)) }, true,
-			"Task resources exceed the largest agent: the task needs 0.11 cpus, 8224 MB RAM"},
+			"Task resources exceed the largest agent: the task needs 0.11 cpus, " + ramWithOverhead(8192)},
 		{"too much disk", func(j *api.JobConfiguration) { j.TaskConfig.Resources[2].DiskMb = ptr(int64(5000)) }, true,
 			"5000 MB disk (executor overhead included) and no agent has as much"},
 		{"unknown tier", func(j *api.JobConfiguration) { j.TaskConfig.Tier = "gold" }, true,
