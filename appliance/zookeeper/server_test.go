@@ -377,12 +377,20 @@ func TestCorruptSnapshotFallsBack(t *testing.T) {
 	b[len(b)/2] ^= 0xff
 	os.WriteFile(snaps[len(snaps)-1], b, 0o600)
 
+	// And a snapshot write that a crash interrupted leaves its temporary
+	// file, which recovery removes.
+	leftover := filepath.Join(dir, "."+filepath.Base(snaps[len(snaps)-1])+".123.tmp")
+	os.WriteFile(leftover, b[:len(b)/3], 0o600)
+
 	_, addr = newServer(t, dir, nil)
 	c = dial(t, addr, 2*time.Second)
 	for i := 0; i < 45; i++ {
 		if ok, _, err := c.Exists(fmt.Sprintf("/c%02d", i)); !ok || err != nil {
 			t.Fatalf("/c%02d missing after recovery from an older snapshot: %v", i, err)
 		}
+	}
+	if _, err := os.Stat(leftover); !os.IsNotExist(err) {
+		t.Errorf("the interrupted snapshot's temporary file is still there: %v", err)
 	}
 }
 

@@ -19,6 +19,7 @@ import (
 
 	"github.com/aurorabox/aurorabox/appliance/zookeeper/jute"
 	"github.com/aurorabox/aurorabox/appliance/zookeeper/ztree"
+	"github.com/aurorabox/aurorabox/atomicfile"
 )
 
 // On-disk layout, in DataDir:
@@ -102,7 +103,7 @@ func openLog(dir string, zxid, off int64, logger *slog.Logger) (*wal, error) {
 		f.Close()
 		return nil, err
 	}
-	if err := syncDir(dir); err != nil {
+	if err := atomicfile.SyncDir(dir); err != nil {
 		f.Close()
 		return nil, err
 	}
@@ -171,18 +172,6 @@ func (w *wal) close() error {
 	return w.f.Close()
 }
 
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("fsync %s: %w", dir, err)
-	}
-	return nil
-}
-
 // readLog calls fn for each valid record of the log file at path and
 // returns the offset just past the last one. It streams, and stops at the
 // zeroed, preallocated tail without reading it.
@@ -248,27 +237,7 @@ func snapshotBytes(zxid int64, tree *ztree.Tree, sessions map[int64]*session) []
 
 // writeSnapshot stores b as the snapshot for zxid, atomically.
 func writeSnapshot(dir string, zxid int64, b []byte) error {
-	final := filepath.Join(dir, fileName(snapPrefix, zxid))
-	tmp := final + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, final); err != nil {
-		return err
-	}
-	return syncDir(dir)
+	return atomicfile.Write(filepath.Join(dir, fileName(snapPrefix, zxid)), b, 0o600)
 }
 
 // readSnapshot loads the snapshot file at path.
@@ -318,7 +287,7 @@ func recoverState(dir string, logger *slog.Logger) (*recovered, error) {
 		return nil, fmt.Errorf("zookeeper data dir: %w", err)
 	}
 	// Leftovers of a snapshot interrupted mid-write.
-	tmps, _ := filepath.Glob(filepath.Join(dir, snapPrefix+"*.tmp"))
+	tmps, _ := filepath.Glob(filepath.Join(dir, "."+snapPrefix+"*.tmp"))
 	for _, t := range tmps {
 		_ = os.Remove(t)
 	}

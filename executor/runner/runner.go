@@ -55,6 +55,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/aurorabox/aurorabox/atomicfile"
 	"github.com/aurorabox/aurorabox/executor/planner"
 )
 
@@ -337,22 +338,7 @@ func (r *Runner) writeActive() error {
 }
 
 func writeFileSync(path string, data []byte) error {
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
+	return atomicfile.Write(path, data, 0o644)
 }
 
 // apply feeds a record to the planner and, if it took it, to the checkpoint.
@@ -477,7 +463,7 @@ func (r *Runner) finish() {
 	from := filepath.Join(r.cfg.CheckpointRoot, "tasks", "active", r.header.TaskID)
 	to := filepath.Join(r.cfg.CheckpointRoot, "tasks", "finished", r.header.TaskID)
 	if err := os.MkdirAll(filepath.Dir(to), 0o755); err == nil {
-		err = os.Rename(from, to)
+		err = atomicfile.Rename(from, to)
 		if err != nil && !errors.Is(err, os.ErrNotExist) {
 			r.cfg.Logger.Warn("moving the task to finished", "err", err)
 		}

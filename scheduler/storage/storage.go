@@ -15,6 +15,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -22,6 +23,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/aurorabox/aurorabox/atomicfile"
 	"github.com/aurorabox/aurorabox/scheduler/api"
 	bolt "go.etcd.io/bbolt"
 )
@@ -441,26 +443,13 @@ func (s *Store) Backup(dir string, now time.Time) (string, error) {
 		return "", fmt.Errorf("storage: backup: %w", err)
 	}
 	name := backupPrefix + now.UTC().Format("2006-01-02-15-04-05.000")
-	tmp := filepath.Join(dir, "."+name+".tmp")
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
-	if err != nil {
-		return "", fmt.Errorf("storage: backup: %w", err)
-	}
-	err = s.db.View(func(tx *bolt.Tx) error {
-		_, err := tx.WriteTo(f)
-		return err
+	err := atomicfile.WriteFunc(filepath.Join(dir, name), 0o600, func(w io.Writer) error {
+		return s.db.View(func(tx *bolt.Tx) error {
+			_, err := tx.WriteTo(w)
+			return err
+		})
 	})
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, filepath.Join(dir, name))
-	}
 	if err != nil {
-		os.Remove(tmp)
 		return "", fmt.Errorf("storage: backup: %w", err)
 	}
 	return name, nil
@@ -515,9 +504,8 @@ func Restore(backup, path string) error {
 	if err != nil {
 		return fmt.Errorf("storage: restore: %w", err)
 	}
-	tmp := path + ".restore"
-	if err := os.WriteFile(tmp, data, 0o600); err != nil {
+	if err := atomicfile.Write(path, data, 0o600); err != nil {
 		return fmt.Errorf("storage: restore: %w", err)
 	}
-	return os.Rename(tmp, path)
+	return nil
 }

@@ -32,6 +32,7 @@ import (
 	"github.com/aurorabox/aurorabox/appliance/isolation"
 	"github.com/aurorabox/aurorabox/appliance/mesos/master"
 	"github.com/aurorabox/aurorabox/appliance/sandboxfs"
+	"github.com/aurorabox/aurorabox/atomicfile"
 	"github.com/aurorabox/aurorabox/limits"
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 )
@@ -272,7 +273,7 @@ func (a *Agent) saveAgentID(id string) error {
 	if err := os.Symlink(id, tmp); err != nil {
 		return err
 	}
-	return os.Rename(tmp, filepath.Join(a.metaDir(), a.idLink()))
+	return atomicfile.Rename(tmp, filepath.Join(a.metaDir(), a.idLink()))
 }
 
 // pid is the agent's libprocess-style pid, shown in the master's state.

@@ -15,6 +15,7 @@ import (
 
 	"github.com/aurorabox/aurorabox/appliance/isolation"
 	"github.com/aurorabox/aurorabox/appliance/mesos/mesosutil"
+	"github.com/aurorabox/aurorabox/atomicfile"
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 )
 
@@ -54,28 +55,13 @@ type checkpointTask struct {
 	KillRequested bool           `json:"kill_requested,omitempty"`
 }
 
-// writeFileAtomic replaces path with data durably.
+// writeFileAtomic replaces path with data durably, making its directory
+// first.
 func writeFileAtomic(path string, data []byte) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return err
 	}
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
+	return atomicfile.Write(path, data, 0o600)
 }
 
 func (a *Agent) agentMetaDir() string { return filepath.Join(a.metaDir(), a.id) }
