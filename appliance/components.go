@@ -30,7 +30,7 @@ func Components(cfg *config.Config, exe string) []Component {
 	env := childEnv(cfg)
 	spec := func(name string, addr string, args ...string) supervise.Spec {
 		return supervise.Spec{
-			Name: name, Path: exe, Args: append([]string{name}, args...), Env: env,
+			Name: name, Path: exe, Args: append(append([]string{name}, args...), "--log-level", cfg.LogLevel), Env: env,
 			Dir: cfg.DataDir, Log: cfg.Path("logs", name+".log"), Addr: addr,
 			ReadyTimeout: cfg.ReadyTimeout, StopGrace: cfg.ShutdownGrace,
 		}

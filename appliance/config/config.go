@@ -8,6 +8,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"math"
 	"net"
 	"os"
@@ -88,6 +89,9 @@ type Config struct {
 	// TimingProfile is TimingDev (the default) or TimingAurora, the
 	// scheduler's --timing-profile.
 	TimingProfile string `mapstructure:"timing_profile"`
+	// LogLevel is the components' log level: debug, info (the default),
+	// warn or error; `up` passes it to each as --log-level.
+	LogLevel string `mapstructure:"log_level"`
 
 	// File is the config file that was read, or "" when none was.
 	File string `mapstructure:"-"`
@@ -130,6 +134,7 @@ var defaults = map[string]any{
 	"revocable_cpus":          3.0,
 	"allow_docker_parameters": false,
 	"timing_profile":          TimingDev,
+	"log_level":               "info",
 }
 
 // Keys returns all known config keys, sorted.
@@ -150,6 +155,8 @@ var flagKeys = map[string]string{
 	"cluster":  "cluster",
 	"ports":    "ports",
 	"agents":   "agents",
+	// A persistent flag of every command: the roles read it themselves.
+	"log-level": "log_level",
 	// up's own flags (AddUpFlags).
 	"auth":             "auth",
 	"allow-root-tasks": "allow_root_tasks",
@@ -166,6 +173,23 @@ func AddFlags(fs *pflag.FlagSet) {
 	fs.String("cluster", "", "cluster name (default devcluster)")
 	fs.String("ports", "", `"fixed" (2181, 5050, 5051, 8081, 1338) or "auto" (free ports)`)
 	fs.Int("agents", 0, "number of Mesos agents, each a simulated host on 127.0.0.N (default 1)")
+	fs.String("log-level", "", "log level of every component: debug, info, warn or error (default info; env "+EnvPrefix+"_LOG_LEVEL)")
+}
+
+// ParseLogLevel reads a log_level value: debug, info, warn or error, in
+// any case.
+func ParseLogLevel(s string) (slog.Level, error) {
+	switch strings.ToLower(s) {
+	case "debug":
+		return slog.LevelDebug, nil
+	case "info":
+		return slog.LevelInfo, nil
+	case "warn", "warning":
+		return slog.LevelWarn, nil
+	case "error":
+		return slog.LevelError, nil
+	}
+	return 0, fmt.Errorf("%q must be debug, info, warn or error", s)
 }
 
 // AddUpFlags registers the flags of `up` that set keys.
@@ -337,6 +361,9 @@ func (c *Config) validate() error {
 	case TimingDev, TimingAurora:
 	default:
 		return &FieldError{"timing_profile", fmt.Sprintf("%q must be %q or %q", c.TimingProfile, TimingDev, TimingAurora)}
+	}
+	if _, err := ParseLogLevel(c.LogLevel); err != nil {
+		return &FieldError{"log_level", err.Error()}
 	}
 	if c.Agents < 1 || c.Agents > MaxAgents {
 		return &FieldError{"agents", fmt.Sprintf("%d must be between 1 and %d", c.Agents, MaxAgents)}

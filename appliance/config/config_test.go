@@ -32,7 +32,7 @@ func TestDefaults(t *testing.T) {
 		Ports: PortsFixed, ReadyTimeout: 30 * time.Second, ShutdownGrace: 10 * time.Second,
 		ZooKeeper: ZooKeeperConfig{Mode: ZKEmbedded, Port: 2181}, Agents: 1,
 		Master: Listener{5050}, Agent: Listener{5051}, Scheduler: Listener{8081}, Observer: Listener{1338},
-		Auth: AuthBasic, RevocableCPUs: 3, TimingProfile: TimingDev,
+		Auth: AuthBasic, RevocableCPUs: 3, TimingProfile: TimingDev, LogLevel: "info",
 	}
 	if *cfg != want {
 		t.Fatalf("defaults:\n got %+v\nwant %+v", *cfg, want)
@@ -217,6 +217,33 @@ func TestTimingProfileKey(t *testing.T) {
 	os.WriteFile(file, []byte("timing_profile: fast\n"), 0o600)
 	if _, err := Load(upFlags(t, "--config", file), nil, t.TempDir()); err == nil || !strings.Contains(err.Error(), `a.yaml:1: timing_profile: "fast" must be "dev" or "aurora"`) {
 		t.Errorf("bad profile: %v", err)
+	}
+}
+
+// log_level comes from --log-level, the environment or the file, and a
+// bad value is refused naming the key and the accepted values.
+func TestLogLevelKey(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "a.yaml")
+	os.WriteFile(file, []byte("log_level: warn\n"), 0o600)
+	for _, c := range []struct {
+		name string
+		args []string
+		env  []string
+		want string
+	}{
+		{"default", nil, nil, "info"},
+		{"flag", []string{"--log-level", "debug"}, nil, "debug"},
+		{"env", nil, []string{"AURORABOX_LOG_LEVEL=error"}, "error"},
+		{"file", []string{"--config", file}, nil, "warn"},
+		{"flag over env", []string{"--log-level", "debug"}, []string{"AURORABOX_LOG_LEVEL=error"}, "debug"},
+	} {
+		cfg, err := Load(upFlags(t, c.args...), c.env, t.TempDir())
+		if err != nil || cfg.LogLevel != c.want {
+			t.Errorf("%s: log level %q, %v; want %q", c.name, cfg.LogLevel, err, c.want)
+		}
+	}
+	if _, err := Load(upFlags(t, "--log-level", "loud"), nil, t.TempDir()); err == nil || !strings.Contains(err.Error(), `log_level: "loud" must be debug, info, warn or error`) {
+		t.Errorf("bad level: %v", err)
 	}
 }
 

@@ -31,8 +31,30 @@ func loadConfig(cmd *cobra.Command) (*config.Config, error) {
 	return cfg, nil
 }
 
+// logLevel is the level of every logger newLogger makes, set from
+// --log-level or AURORABOX_LOG_LEVEL before any command runs (setLogLevel).
+var logLevel slog.LevelVar
+
 func newLogger() *slog.Logger {
-	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: &logLevel}))
+}
+
+// setLogLevel reads the --log-level flag, else AURORABOX_LOG_LEVEL, else
+// info. The roles that `up` runs get the flag from it.
+func setLogLevel(cmd *cobra.Command) error {
+	s, where := os.Getenv(config.EnvPrefix+"_LOG_LEVEL"), config.EnvPrefix+"_LOG_LEVEL"
+	if f := cmd.Flags().Lookup("log-level"); f != nil && f.Changed {
+		s, where = f.Value.String(), "--log-level"
+	}
+	if s == "" {
+		s = "info"
+	}
+	l, err := config.ParseLogLevel(s)
+	if err != nil {
+		return &exitError{2, fmt.Errorf("%s: %w", where, err)}
+	}
+	logLevel.Set(l)
+	return nil
 }
 
 func upCommand() *cobra.Command {

@@ -67,6 +67,9 @@ func rootCommand() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		Version:       version,
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			return setLogLevel(cmd)
+		},
 	}
 	addConfigFlags(root)
 	root.AddCommand(upCommand(), downCommand(), restartCommand(), destroyCommand(), statusCommand(), logsCommand(), versionCommand(), tuiCommand())

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -119,5 +121,27 @@ func TestSchedulerKnobs(t *testing.T) {
 	}
 	if _, err := resolve("prod"); err == nil {
 		t.Error("--timing-profile prod accepted")
+	}
+}
+
+// --log-level (or AURORABOX_LOG_LEVEL) sets every logger's level before a
+// command runs, so Debug lines can be turned on; a bad level exits 2.
+func TestLogLevel(t *testing.T) {
+	defer logLevel.Set(slog.LevelInfo)
+	if code := run([]string{"aurorabox", "--log-level", "debug", "version"}); code != 0 {
+		t.Fatalf("version with --log-level debug: exit %d", code)
+	}
+	if !newLogger().Enabled(context.Background(), slog.LevelDebug) {
+		t.Error("--log-level debug: Debug lines are still off")
+	}
+	t.Setenv("AURORABOX_LOG_LEVEL", "warn")
+	if code := run([]string{"aurorabox", "version"}); code != 0 {
+		t.Fatalf("version with AURORABOX_LOG_LEVEL=warn: exit %d", code)
+	}
+	if l := newLogger(); l.Enabled(context.Background(), slog.LevelInfo) || !l.Enabled(context.Background(), slog.LevelWarn) {
+		t.Error("AURORABOX_LOG_LEVEL=warn: want Warn on and Info off")
+	}
+	if code := run([]string{"aurorabox", "--log-level", "loud", "version"}); code != 2 {
+		t.Errorf("--log-level loud: exit %d, want 2", code)
 	}
 }
