@@ -28,6 +28,10 @@ func loadConfig(cmd *cobra.Command) (*config.Config, error) {
 	if err != nil {
 		return nil, &exitError{2, err}
 	}
+	// The config file may set the level too (validated by Load).
+	if l, err := config.ParseLogLevel(cfg.LogLevel); err == nil {
+		logLevel.Set(l)
+	}
 	return cfg, nil
 }
 
