@@ -232,9 +232,15 @@ func TestTriggerTimezone(t *testing.T) {
 	}
 }
 
+// Concurrent Set, Wake, NextRun, DueAt and Remove (the API goroutines and
+// the cron loop): no slot of a job is handed out twice, every job fires,
+// and once all are removed nothing is scheduled.
 func TestTriggerConcurrentUse(t *testing.T) {
 	clock := &fakeClock{now: gmtTime("2024-01-01 00:00:00")}
 	tr := NewTrigger(nil, clock.Now)
+	var mu sync.Mutex
+	fired := map[Firing]int{}
+	perKey := map[string]int{}
 	var wg sync.WaitGroup
 	for i := range 8 {
 		wg.Go(func() {
@@ -242,11 +248,35 @@ func TestTriggerConcurrentUse(t *testing.T) {
 			for range 50 {
 				tr.Set(key, MustParse("* * * * *"), time.Time{})
 				tr.Wake()
-				tr.NextRun(key)
-				tr.DueAt(clock.Advance(time.Minute))
+				if _, ok := tr.NextRun(key); !ok {
+					t.Errorf("%s: no next run right after Set", key)
+				}
+				fs := tr.DueAt(clock.Advance(time.Minute))
+				mu.Lock()
+				for _, f := range fs {
+					fired[f]++
+					perKey[f.Key]++
+				}
+				mu.Unlock()
 			}
 			tr.Remove(key)
 		})
 	}
 	wg.Wait()
+	for f, n := range fired {
+		if n > 1 {
+			t.Errorf("%s at %v handed out %d times", f.Key, f.At, n)
+		}
+	}
+	for i := range 8 {
+		if key := fmt.Sprint("job", i); perKey[key] == 0 {
+			t.Errorf("%s never fired", key)
+		}
+		if _, ok := tr.NextRun(fmt.Sprint("job", i)); ok {
+			t.Errorf("job%d still scheduled after Remove", i)
+		}
+	}
+	if _, ok := tr.Wake(); ok {
+		t.Error("Wake reports a firing with every job removed")
+	}
 }
