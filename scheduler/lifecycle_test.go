@@ -11,8 +11,9 @@ import (
 	"github.com/aurorabox/aurorabox/scheduler/api"
 )
 
-// schedulerGoroutines are the stacks of the goroutines running a method of
-// the Scheduler (or a function literal inside one).
+// schedulerGoroutines are the stacks of the goroutines running code of the
+// scheduler's packages (scheduler and below: a method of the Scheduler, a
+// function literal inside one, an engine), other than the tests' own.
 func schedulerGoroutines() []string {
 	buf := make([]byte, 1<<20)
 	for {
@@ -25,8 +26,14 @@ func schedulerGoroutines() []string {
 	}
 	var out []string
 	for _, g := range strings.Split(string(buf), "\n\n") {
-		if strings.Contains(g, "aurorabox/scheduler.(*Scheduler).") {
-			out = append(out, g)
+		if strings.Contains(g, "testing.tRunner") {
+			continue
+		}
+		for _, line := range strings.Split(g, "\n") {
+			if strings.HasPrefix(line, "github.com/aurorabox/aurorabox/scheduler.") || strings.HasPrefix(line, "github.com/aurorabox/aurorabox/scheduler/") {
+				out = append(out, g)
+				break
+			}
 		}
 	}
 	return out
