@@ -120,7 +120,7 @@ func Run(ctx context.Context, cfg Config) error {
 	defer procs.Close()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	e := &thermos{cfg: cfg, env: env, procs: procs, d: driver.New(env, cfg.Logger), ctx: ctx, log: cfg.Logger}
+	e := &thermos{cfg: cfg, env: env, procs: procs, d: driver.New(env, cfg.Logger), log: cfg.Logger}
 	err = e.d.Run(ctx, e)
 	if err != nil {
 		// The agent is gone for good (or we were stopped): take the
@@ -136,7 +136,6 @@ type thermos struct {
 	env   config.Config
 	procs *runner.Procs
 	d     *driver.Driver
-	ctx   context.Context
 	log   *slog.Logger
 
 	mu       sync.Mutex
@@ -155,7 +154,7 @@ type thermos struct {
 }
 
 // Launch implements driver.Handler.
-func (e *thermos) Launch(task mesos.TaskInfo) {
+func (e *thermos) Launch(ctx context.Context, task mesos.TaskInfo) {
 	e.mu.Lock()
 	if e.taskID != nil {
 		e.mu.Unlock()
@@ -165,7 +164,7 @@ func (e *thermos) Launch(task mesos.TaskInfo) {
 	e.taskID = &task.TaskID
 	e.finished = make(chan struct{})
 	e.mu.Unlock()
-	go e.launch(task)
+	go e.launch(ctx, task)
 }
 
 // status is a terminal update: its state, its Mesos reason (nil where
@@ -220,7 +219,7 @@ func (e *thermos) fail(st status) {
 	})
 }
 
-func (e *thermos) launch(task mesos.TaskInfo) {
+func (e *thermos) launch(ctx context.Context, task mesos.TaskInfo) {
 	e.update(mesos.TASK_STARTING, nil, "")
 	at, job, err := assigned.Decode(task.Data)
 	if err != nil {
@@ -280,7 +279,7 @@ func (e *thermos) launch(task mesos.TaskInfo) {
 	if b, err := json.MarshalIndent(r.Header().Task, "", "  "); err == nil {
 		os.WriteFile(filepath.Join(sandboxRoot, "task.json"), b, 0o644)
 	}
-	aux, stopAux := context.WithCancel(e.ctx)
+	aux, stopAux := context.WithCancel(ctx)
 	e.mu.Lock()
 	if e.tearing {
 		// Killed while it was being set up: that has been reported, and
@@ -293,7 +292,7 @@ func (e *thermos) launch(task mesos.TaskInfo) {
 	e.runDone = make(chan struct{})
 	e.mu.Unlock()
 	go func() {
-		state := r.Run(e.ctx)
+		state := r.Run(ctx)
 		e.mu.Lock()
 		e.final = state
 		e.mu.Unlock()

@@ -36,7 +36,9 @@ import (
 // Handler receives the agent's events. Its methods run on the driver's
 // event loop and must not block for long: start work in goroutines.
 type Handler interface {
-	Launch(task mesos.TaskInfo)
+	// Launch starts a task. ctx is Run's: it ends when the executor stops
+	// (not when a subscription does), and bounds the task's work.
+	Launch(ctx context.Context, task mesos.TaskInfo)
 	Kill(task mesos.TaskID, policy *mesos.KillPolicy)
 	// Shutdown asks the executor to kill all its tasks and exit within
 	// the agent's shutdown grace period (Config.ExecutorShutdownGracePeriod).
@@ -185,7 +187,7 @@ func (d *Driver) session(ctx context.Context, h Handler) (subscribed bool, err e
 				d.tasks[ev.Launch.Task.TaskID.Value] = ev.Launch.Task
 				d.mu.Unlock()
 				if !dup {
-					h.Launch(ev.Launch.Task)
+					h.Launch(ctx, ev.Launch.Task)
 				}
 			case executor.Event_KILL:
 				h.Kill(ev.Kill.TaskID, ev.Kill.KillPolicy)

@@ -82,7 +82,7 @@ func (r *runner) Kill(_ mesos.TaskID, kp *mesos.KillPolicy) {
 func (r *runner) Shutdown() { go r.kill(r.cfg.ExecutorShutdownGracePeriod) }
 
 // Launch implements driver.Handler.
-func (r *runner) Launch(task mesos.TaskInfo) { r.launch(task) }
+func (r *runner) Launch(_ context.Context, task mesos.TaskInfo) { r.launch(task) }
 
 func (r *runner) launch(task mesos.TaskInfo) {
 	r.mu.Lock()
