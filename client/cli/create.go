@@ -340,8 +340,8 @@ func printInspect(env *Env, j *config.Job) {
 	stdoutf(env, "\n")
 	for _, p := range t.Processes {
 		stdoutf(env, "Process '%s':\n", p.Name)
-		if p.MaxFailures != 1 {
-			stdoutf(env, "  max failures: %d\n", p.MaxFailures)
+		if n := p.MaxFailuresOrDefault(); n != 1 {
+			stdoutf(env, "  max failures: %d\n", n)
 		}
 		if p.Daemon {
 			stdoutf(env, "  daemon\n")

@@ -13,9 +13,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-zookeeper/zk"
+	"github.com/aurorabox/aurorabox/thermos/schema"
 
-	"github.com/aurorabox/aurorabox/executor/assigned"
+	"github.com/go-zookeeper/zk"
 )
 
 var jobSeq atomic.Int64
@@ -27,7 +27,7 @@ func newPath() string {
 
 func testMember(t *testing.T, shard int) []byte {
 	t.Helper()
-	primary, additional, err := Endpoints(assigned.Announcer{},
+	primary, additional, err := Endpoints(schema.Announcer{},
 		map[string]int{"http": 31000 + shard, "health": 32000 + shard}, "agent.test")
 	if err != nil {
 		t.Fatal(err)

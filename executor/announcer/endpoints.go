@@ -10,7 +10,7 @@ import (
 	"strings"
 	"unicode/utf16"
 
-	"github.com/aurorabox/aurorabox/executor/assigned"
+	"github.com/aurorabox/aurorabox/thermos/schema"
 )
 
 // DefaultBase is the default serverset root (the executor's
@@ -75,7 +75,7 @@ var primaryMustache = regexp.MustCompile(`\{\{\s*primary_port\s*\}\}`)
 //     if it is not allocated (Aurora registers 0 then, for auto-registering
 //     tasks); additional holds every resolved name, the primary port's name
 //     and its aliases included.
-func Endpoints(a assigned.Announcer, assignedPorts map[string]int, host string) (primary Endpoint, additional map[string]Endpoint, err error) {
+func Endpoints(a schema.Announcer, assignedPorts map[string]int, host string) (primary Endpoint, additional map[string]Endpoint, err error) {
 	primaryName := a.PrimaryPortOrDefault()
 	portmap := a.Portmap
 	if portmap == nil {
@@ -96,7 +96,7 @@ func Endpoints(a assigned.Announcer, assignedPorts map[string]int, host string) 
 // the assigned ports, plus, with an announcer, its portmap aliases
 // resolved as Endpoints resolves them (Aurora's executor hands the
 // runner resolve_ports' result). A portmap cycle is an error.
-func TaskPorts(a *assigned.Announcer, assignedPorts map[string]int) (map[string]int, error) {
+func TaskPorts(a *schema.Announcer, assignedPorts map[string]int) (map[string]int, error) {
 	if a == nil {
 		return assignedPorts, nil
 	}
