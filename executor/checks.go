@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/aurorabox/aurorabox/scheduler/api"
+	"github.com/aurorabox/aurorabox/serverset"
 	"github.com/aurorabox/aurorabox/thermos/schema"
 
 	"github.com/aurorabox/aurorabox/executor/announcer"
@@ -114,10 +115,12 @@ func (e *thermos) announce(ctx context.Context, at *api.AssignedTask, job *schem
 	if job.Announce.ZKPath != "" && e.cfg.AnnouncerAllowCustomServersetPath {
 		path = filepath.Clean("/" + job.Announce.ZKPath)
 	}
+	shard := at.InstanceID
+	member := serverset.Member{ServiceEndpoint: primary, AdditionalEndpoints: additional, Status: serverset.Alive, Shard: &shard}
 	a, err := announcer.Start(ctx, announcer.Config{
 		Servers:        strings.Split(e.cfg.AnnouncerEnsemble, ","),
 		Path:           path,
-		Member:         announcer.MemberJSON(primary, additional, at.InstanceID),
+		Member:         serverset.Marshal(member),
 		ConnectTimeout: max(hc.InitialInterval+time.Duration(hc.MaxConsecutiveFailures)*hc.Interval, 5*time.Second),
 		Logger:         e.log,
 	})

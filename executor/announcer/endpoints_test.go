@@ -1,11 +1,11 @@
 package announcer
 
 import (
-	"encoding/json"
 	"errors"
 	"maps"
 	"testing"
 
+	"github.com/aurorabox/aurorabox/serverset"
 	"github.com/aurorabox/aurorabox/thermos/schema"
 )
 
@@ -172,12 +172,12 @@ func TestEndpoints(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if want := (Endpoint{Host: host, Port: tc.primary}); primary != want {
+			if want := (serverset.Endpoint{Host: host, Port: tc.primary}); primary != want {
 				t.Errorf("primary = %+v, want %+v", primary, want)
 			}
-			want := map[string]Endpoint{}
+			want := map[string]serverset.Endpoint{}
 			for name, port := range tc.extra {
-				want[name] = Endpoint{Host: host, Port: port}
+				want[name] = serverset.Endpoint{Host: host, Port: port}
 			}
 			if !maps.Equal(additional, want) {
 				t.Errorf("additional = %v, want %v", additional, want)
@@ -208,57 +208,6 @@ func TestCycleErrorIsDeterministic(t *testing.T) {
 	}
 	if want := "cycle in announcer portmap: a -> b -> c -> b"; first.Error() != want {
 		t.Errorf("error %q, want %q", first, want)
-	}
-}
-
-func TestMemberJSON(t *testing.T) {
-	primary := Endpoint{Host: "agent1", Port: 31337}
-	additional := map[string]Endpoint{
-		"http":   {Host: "agent1", Port: 31337},
-		"aurora": {Host: "agent1", Port: 31337},
-		"health": {Host: "agent1", Port: 31338},
-	}
-	got := string(MemberJSON(primary, additional, 3))
-	want := `{"serviceEndpoint": {"host": "agent1", "port": 31337}, "additionalEndpoints": {` +
-		`"aurora": {"host": "agent1", "port": 31337}, "health": {"host": "agent1", "port": 31338}, ` +
-		`"http": {"host": "agent1", "port": 31337}}, "status": "ALIVE", "shard": 3}`
-	if got != want {
-		t.Errorf("MemberJSON =\n%s\nwant\n%s", got, want)
-	}
-
-	var m Member
-	if err := json.Unmarshal([]byte(got), &m); err != nil {
-		t.Fatal(err)
-	}
-	if m.ServiceEndpoint != primary || !maps.Equal(m.AdditionalEndpoints, additional) ||
-		m.Status != "ALIVE" || m.Shard == nil || *m.Shard != 3 {
-		t.Errorf("decoded %+v", m)
-	}
-
-	if got, want := string(MemberJSON(Endpoint{Host: "h"}, nil, 0)),
-		`{"serviceEndpoint": {"host": "h", "port": 0}, "additionalEndpoints": {}, "status": "ALIVE", "shard": 0}`; got != want {
-		t.Errorf("empty: %s, want %s", got, want)
-	}
-}
-
-func TestMemberJSONEscapesLikePython(t *testing.T) {
-	// json.dumps(u'...') with ensure_ascii=True.
-	for in, want := range map[string]string{
-		`a"b\c`:       `"a\"b\\c"`,
-		"tab\tnl\n":   `"tab\tnl\n"`,
-		"\x01\x7f":    `"\u0001\u007f"`,
-		"héllo":       `"h\u00e9llo"`,
-		"\U0001F600":  `"\ud83d\ude00"`,
-		"<tag>&amp;":  `"<tag>&amp;"`,
-		"bad\xffutf8": `"bad\ufffdutf8"`,
-	} {
-		if got := string(appendString(nil, in)); got != want {
-			t.Errorf("appendString(%q) = %s, want %s", in, got, want)
-		}
-		var back string
-		if err := json.Unmarshal(appendString(nil, in), &back); err != nil {
-			t.Errorf("%q: invalid JSON: %v", in, err)
-		}
 	}
 }
 
