@@ -27,6 +27,7 @@ import (
 	"github.com/aurorabox/aurorabox/limits"
 	"github.com/aurorabox/aurorabox/scheduler/api"
 	"github.com/aurorabox/aurorabox/scheduler/shiro"
+	"github.com/aurorabox/aurorabox/serverset"
 	"github.com/go-zookeeper/zk"
 )
 
@@ -305,11 +306,8 @@ func serverSetLeader(servers []string, path string) (string, error) {
 		if err != nil {
 			continue
 		}
-		var m struct {
-			ServiceEndpoint     endpoint            `json:"serviceEndpoint"`
-			AdditionalEndpoints map[string]endpoint `json:"additionalEndpoints"`
-		}
-		if json.Unmarshal(data, &m) != nil {
+		m, err := serverset.Parse(data)
+		if err != nil {
 			continue
 		}
 		if e, ok := m.AdditionalEndpoints["https"]; ok {
@@ -327,11 +325,6 @@ func serverSetLeader(servers []string, path string) (string, error) {
 // errNoMember is an empty ServerSet: no scheduler leads, or the leader has
 // not advertised itself yet.
 var errNoMember = errors.New("no member_ node")
-
-type endpoint struct {
-	Host string `json:"host"`
-	Port int    `json:"port"`
-}
 
 // Retry pacing of Call through a leader change (Aurora's client retries
 // transport errors too, re-resolving the leader each time).

@@ -14,7 +14,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aurorabox/aurorabox/executor/assigned"
+	"github.com/aurorabox/aurorabox/thermos/schema"
+
 	"github.com/aurorabox/aurorabox/scheduler/api"
 	"github.com/aurorabox/aurorabox/scheduler/shiro"
 )
@@ -110,9 +111,9 @@ func BenchmarkCreateToRunning(b *testing.B) {
 
 func benchJob(name string, instances int) map[string]any {
 	f := 0.0
-	data, _ := json.Marshal(assigned.Job{
+	data, _ := json.Marshal(schema.Job{
 		Name: name, Role: "www-data", Environment: "prod", Cluster: "devcluster", Service: true,
-		Task: assigned.Task{Name: name, Processes: []assigned.Process{{Name: "main", Cmdline: "sleep 600", MinDuration: &f}}},
+		Task: schema.Task{Name: name, Processes: []schema.Process{{Name: "main", Cmdline: "sleep 600", MinDuration: &f}}},
 	})
 	cpus, ram := 0.01, int64(8)
 	key := api.JobKey{Role: "www-data", Environment: "prod", Name: name}

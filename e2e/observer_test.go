@@ -12,7 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aurorabox/aurorabox/executor/assigned"
+	"github.com/aurorabox/aurorabox/thermos/schema"
+
 	"github.com/aurorabox/aurorabox/scheduler/api"
 )
 
@@ -20,9 +21,9 @@ import (
 // 200 ms.
 func tickerJob() string {
 	f := 0.0
-	data, _ := json.Marshal(assigned.Job{
+	data, _ := json.Marshal(schema.Job{
 		Name: "ticker", Role: "www-data", Environment: "prod", Cluster: "devcluster", Service: true,
-		Task: assigned.Task{Name: "ticker", Processes: []assigned.Process{{Name: "tick",
+		Task: schema.Task{Name: "ticker", Processes: []schema.Process{{Name: "tick",
 			Cmdline: `i=0; while true; do i=$((i+1)); echo "tick $i"; sleep 0.2; done`, MinDuration: &f}}},
 	})
 	cpus, ram, disk := 0.1, int64(16), int64(16)

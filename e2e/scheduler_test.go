@@ -13,7 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aurorabox/aurorabox/executor/assigned"
+	"github.com/aurorabox/aurorabox/thermos/schema"
+
 	"github.com/aurorabox/aurorabox/scheduler/api"
 	"github.com/aurorabox/aurorabox/scheduler/shiro"
 	"github.com/go-zookeeper/zk"
@@ -60,9 +61,9 @@ func (c *cluster) netrc() string {
 
 func helloJob(instances int) string {
 	f := 0.0
-	data, _ := json.Marshal(assigned.Job{
+	data, _ := json.Marshal(schema.Job{
 		Name: "hello", Role: "www-data", Environment: "prod", Cluster: "devcluster", Service: true,
-		Task: assigned.Task{Name: "hello", Processes: []assigned.Process{{Name: "main", Cmdline: "sleep 600", MinDuration: &f}}},
+		Task: schema.Task{Name: "hello", Processes: []schema.Process{{Name: "main", Cmdline: "sleep 600", MinDuration: &f}}},
 	})
 	cpus, ram, disk := 0.1, int64(16), int64(16)
 	key := api.JobKey{Role: "www-data", Environment: "prod", Name: "hello"}
@@ -240,9 +241,9 @@ func TestSchedulerOnAppliance(t *testing.T) {
 // failingJob is a batch job whose only process exits 1.
 func failingJob(maxFailures int) string {
 	f := 0.0
-	data, _ := json.Marshal(assigned.Job{
+	data, _ := json.Marshal(schema.Job{
 		Name: "failing", Role: "www-data", Environment: "prod", Cluster: "devcluster",
-		Task: assigned.Task{Name: "failing", Processes: []assigned.Process{{Name: "main", Cmdline: "sleep 0.5; exit 1", MinDuration: &f}}},
+		Task: schema.Task{Name: "failing", Processes: []schema.Process{{Name: "main", Cmdline: "sleep 0.5; exit 1", MinDuration: &f}}},
 	})
 	cpus, ram := 0.05, int64(8)
 	key := api.JobKey{Role: "www-data", Environment: "prod", Name: "failing"}

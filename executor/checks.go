@@ -11,8 +11,11 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/aurorabox/aurorabox/scheduler/api"
+	"github.com/aurorabox/aurorabox/serverset"
+	"github.com/aurorabox/aurorabox/thermos/schema"
+
 	"github.com/aurorabox/aurorabox/executor/announcer"
-	"github.com/aurorabox/aurorabox/executor/assigned"
 	"github.com/aurorabox/aurorabox/executor/health"
 	"github.com/aurorabox/aurorabox/executor/runner"
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
@@ -25,7 +28,7 @@ const maxCheckOutput = 4096
 // startChecks starts the status checkers of §6.1 once the task is RUNNING:
 // the health checker, which may fail the task (its first check waits
 // initial_interval_secs, as in Aurora 0.11), and the announcer.
-func (e *thermos) startChecks(ctx context.Context, r *runner.Runner, at *assigned.AssignedTask, job *assigned.Job, u *user.User, host string) {
+func (e *thermos) startChecks(ctx context.Context, r *runner.Runner, at *api.AssignedTask, job *schema.Job, u *user.User, host string) {
 	hc := job.HealthCheckConfig.Resolved()
 	sandbox := r.Header().Sandbox
 	if hc.Shell != "" {
@@ -63,7 +66,7 @@ func (e *thermos) startChecks(ctx context.Context, r *runner.Runner, at *assigne
 
 // shellProbe runs a shell health check through the executor's reaper (an
 // os/exec child would race with it), as the role user, in the sandbox.
-func (e *thermos) shellProbe(hc assigned.HealthCheck, sandbox string, u *user.User) health.Probe {
+func (e *thermos) shellProbe(hc schema.HealthCheck, sandbox string, u *user.User) health.Probe {
 	var cred *syscall.Credential
 	env := []string{"HOME=" + sandbox, "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}
 	if u != nil {
@@ -96,7 +99,7 @@ func (e *thermos) shellProbe(hc assigned.HealthCheck, sandbox string, u *user.Us
 }
 
 // announce registers the task in its ServerSet until ctx ends (§8.5).
-func (e *thermos) announce(ctx context.Context, at *assigned.AssignedTask, job *assigned.Job, hc assigned.HealthCheck, host string) {
+func (e *thermos) announce(ctx context.Context, at *api.AssignedTask, job *schema.Job, hc schema.HealthCheck, host string) {
 	if e.cfg.AnnouncerHostname != "" {
 		host = e.cfg.AnnouncerHostname
 	}
@@ -112,10 +115,12 @@ func (e *thermos) announce(ctx context.Context, at *assigned.AssignedTask, job *
 	if job.Announce.ZKPath != "" && e.cfg.AnnouncerAllowCustomServersetPath {
 		path = filepath.Clean("/" + job.Announce.ZKPath)
 	}
+	shard := at.InstanceID
+	member := serverset.Member{ServiceEndpoint: primary, AdditionalEndpoints: additional, Status: serverset.Alive, Shard: &shard}
 	a, err := announcer.Start(ctx, announcer.Config{
 		Servers:        strings.Split(e.cfg.AnnouncerEnsemble, ","),
 		Path:           path,
-		Member:         announcer.MemberJSON(primary, additional, at.InstanceID),
+		Member:         serverset.Marshal(member),
 		ConnectTimeout: max(hc.InitialInterval+time.Duration(hc.MaxConsecutiveFailures)*hc.Interval, 5*time.Second),
 		Logger:         e.log,
 	})

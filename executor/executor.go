@@ -65,6 +65,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/aurorabox/aurorabox/scheduler/api"
+	"github.com/aurorabox/aurorabox/thermos/schema"
+
 	"github.com/aurorabox/aurorabox/executor/announcer"
 	"github.com/aurorabox/aurorabox/executor/assigned"
 	"github.com/aurorabox/aurorabox/executor/driver"
@@ -140,8 +143,8 @@ type thermos struct {
 
 	mu       sync.Mutex
 	taskID   *mesos.TaskID
-	at       *assigned.AssignedTask
-	job      *assigned.Job
+	at       *api.AssignedTask
+	job      *schema.Job
 	run      *runner.Runner
 	runDone  chan struct{} // closed when the runner has returned
 	final    planner.TaskState
@@ -312,7 +315,7 @@ func (e *thermos) launch(ctx context.Context, task mesos.TaskInfo) {
 
 // plannerTask turns the job's Thermos task into the planner's, with
 // Aurora's defaults.
-func plannerTask(t assigned.Task) planner.Task {
+func plannerTask(t schema.Task) planner.Task {
 	pt := planner.Task{
 		Name: t.Name, MaxFailures: t.MaxFailuresOrDefault(), MaxConcurrency: t.MaxConcurrency,
 		FinalizationWait: t.FinalizationWaitOrDefault(),
@@ -425,7 +428,7 @@ func (e *thermos) teardown(st status, grace time.Duration) {
 // lifecycle asks the task to stop over HTTP (§6.3): POST the graceful
 // endpoint and wait for the task to end, then the shutdown endpoint. A wait
 // happens only if the POST got an HTTP response.
-func (e *thermos) lifecycle(port int, lc assigned.Lifecycle, done <-chan struct{}) {
+func (e *thermos) lifecycle(port int, lc schema.Lifecycle, done <-chan struct{}) {
 	for _, step := range []struct {
 		endpoint string
 		wait     time.Duration

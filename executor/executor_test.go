@@ -18,6 +18,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aurorabox/aurorabox/scheduler/api"
+	"github.com/aurorabox/aurorabox/thermos/schema"
+
 	"github.com/aurorabox/aurorabox/appliance/mesos/agent"
 	"github.com/aurorabox/aurorabox/appliance/mesos/commandexec"
 	"github.com/aurorabox/aurorabox/appliance/mesos/mesostest"
@@ -143,26 +146,26 @@ func waitEvent(t *testing.T, sandbox, what string) {
 func ptr[T any](v T) *T { return &v }
 
 // job builds a job with fast health checks unless changed.
-func job(name string, procs ...assigned.Process) assigned.Job {
-	return assigned.Job{
+func job(name string, procs ...schema.Process) schema.Job {
+	return schema.Job{
 		Name: name, Role: "nobody-role", Environment: "test", Cluster: "devcluster",
-		Task: assigned.Task{Name: name, Processes: procs, Resources: assigned.Resources{CPU: 0.1, RAM: 64 << 20, Disk: 64 << 20}},
-		HealthCheckConfig: assigned.HealthCheckConfig{
+		Task: schema.Task{Name: name, Processes: procs, Resources: &schema.Resources{CPU: 0.1, RAM: 64 << 20, Disk: 64 << 20}},
+		HealthCheckConfig: schema.HealthCheckConfig{
 			// Grace for the servers to start listening: 10 attempts.
 			InitialIntervalSecs: ptr(2.0), IntervalSecs: ptr(0.2), TimeoutSecs: ptr(1.0),
 		},
 	}
 }
 
-func process(name, cmd string) assigned.Process { return assigned.Process{Name: name, Cmdline: cmd} }
+func process(name, cmd string) schema.Process { return schema.Process{Name: name, Cmdline: cmd} }
 
 // thermosTask makes the TaskInfo the scheduler would send: the assigned
 // task in data, with the named ports taken from the offer.
-func thermosTask(c *mesostest.Cluster, id string, j assigned.Job, args []string, portNames ...string) func(mesos.Offer) mesos.TaskInfo {
+func thermosTask(c *mesostest.Cluster, id string, j schema.Job, args []string, portNames ...string) func(mesos.Offer) mesos.TaskInfo {
 	return func(o mesos.Offer) mesos.TaskInfo {
 		ports := mesostest.Ports(o)
-		at := assigned.AssignedTask{TaskID: id, SlaveID: o.AgentID.Value, SlaveHost: o.Hostname, InstanceID: 0,
-			AssignedPorts: map[string]int{}, Task: assigned.TaskConfig{Job: assigned.JobKey{Role: j.Role, Environment: j.Environment, Name: j.Name}}}
+		at := api.AssignedTask{TaskID: id, SlaveID: o.AgentID.Value, SlaveHost: o.Hostname, InstanceID: 0,
+			AssignedPorts: map[string]int{}, Task: api.TaskConfig{Job: api.JobKey{Role: j.Role, Environment: j.Environment, Name: j.Name}}}
 		var rs []mesos.Resource
 		rs = append(rs, resources.NewCPUs(0.1).Resource, resources.NewMemory(64).Resource)
 		var ranges []mesos.Value_Range
@@ -250,10 +253,10 @@ func self() string { p, _ := os.Executable(); return p }
 func TestRunningBeforeHealthChecks(t *testing.T) {
 	c := mesostest.Start(t, freePort(t))
 	j := job("hello", process("server", self()+" httpserver {{thermos.ports[health]}}"))
-	j.Lifecycle = &assigned.LifecycleConfig{} // no HTTP lifecycle: the kill goes straight to SIGTERM
+	j.Lifecycle = &schema.LifecycleConfig{} // no HTTP lifecycle: the kill goes straight to SIGTERM
 	// Other tests on this host may use the same ports: this task's checks
 	// carry their own query.
-	j.HealthCheckConfig.HealthChecker.HTTP = &assigned.HTTPHealthChecker{Endpoint: ptr("/health?from=ungated")}
+	j.HealthCheckConfig.HealthChecker.HTTP = &schema.HTTPHealthChecker{Endpoint: ptr("/health?from=ungated")}
 	initial := time.Duration(*j.HealthCheckConfig.InitialIntervalSecs * float64(time.Second))
 	c.Launch(thermosTask(c, "ungated", j, nil, "health"))
 	expect(t, c, "ungated", mesos.TASK_STARTING, 20*time.Second)
@@ -300,7 +303,7 @@ func freePort(t *testing.T) func(*agent.Config) {
 func TestBadShellHealthCheckFailsTask(t *testing.T) {
 	c := mesostest.Start(t)
 	j := job("badcheck", process("sleeper", "sleep 600"))
-	j.HealthCheckConfig.HealthChecker = assigned.HealthChecker{Shell: &assigned.ShellHealthChecker{ShellCommand: "echo nope; exit 3"}}
+	j.HealthCheckConfig.HealthChecker = schema.HealthCheckerConfig{Shell: &schema.ShellHealthChecker{ShellCommand: "echo nope; exit 3"}}
 	j.HealthCheckConfig.MaxConsecutiveFailures = ptr(1)
 	c.Launch(thermosTask(c, "badcheck", j, nil))
 	expect(t, c, "badcheck", mesos.TASK_STARTING, 20*time.Second)
@@ -320,7 +323,7 @@ func TestBadShellHealthCheckFailsTask(t *testing.T) {
 func TestFailingChecksFailRunningTask(t *testing.T) {
 	c := mesostest.Start(t)
 	j := job("turnsbad", process("sleeper", "sleep 600"))
-	j.HealthCheckConfig.HealthChecker = assigned.HealthChecker{Shell: &assigned.ShellHealthChecker{
+	j.HealthCheckConfig.HealthChecker = schema.HealthCheckerConfig{Shell: &schema.ShellHealthChecker{
 		ShellCommand: "echo >> checks; n=$(wc -l < checks); [ $n -eq 2 ] || { echo run $n; exit 1; }"}}
 	j.HealthCheckConfig.InitialIntervalSecs = ptr(0.5)
 	j.HealthCheckConfig.MaxConsecutiveFailures = ptr(1)
@@ -485,7 +488,7 @@ func TestThermosProfile(t *testing.T) {
 	j := job("profile",
 		process("setup", `echo 'export GREETING=hello-from-profile' > .thermos_profile`),
 		process("use", `echo "$GREETING" > seen`))
-	j.Task.Constraints = []assigned.Constraint{{Order: []string{"setup", "use"}}}
+	j.Task.Constraints = []schema.Constraint{{Order: []string{"setup", "use"}}}
 	c.Launch(thermosTask(c, "profile", j, nil))
 	expect(t, c, "profile", mesos.TASK_STARTING, 20*time.Second)
 	expect(t, c, "profile", mesos.TASK_RUNNING, 20*time.Second)
@@ -553,8 +556,8 @@ func TestAnnouncer(t *testing.T) {
 	zkAddr := startZooKeeper(t)
 	c := mesostest.Start(t)
 	j := job("announced", process("server", self()+" httpserver {{thermos.ports[health]}}"))
-	j.Announce = &assigned.Announcer{}
-	j.Lifecycle = &assigned.LifecycleConfig{}
+	j.Announce = &schema.Announcer{}
+	j.Lifecycle = &schema.LifecycleConfig{}
 	c.Launch(thermosTask(c, "announced", j, []string{zkAddr}, "health", "http"))
 	expect(t, c, "announced", mesos.TASK_STARTING, 20*time.Second)
 	expect(t, c, "announced", mesos.TASK_RUNNING, 20*time.Second)
@@ -692,7 +695,7 @@ func BenchmarkExecutorOverhead(b *testing.B) {
 		for k := 0; k < perIteration; k++ {
 			id := fmt.Sprintf("overhead-%d-%d", i, k)
 			j := job(id, process("sleeper", "sleep 600"))
-			j.HealthCheckConfig.HealthChecker = assigned.HealthChecker{Shell: &assigned.ShellHealthChecker{ShellCommand: "true"}}
+			j.HealthCheckConfig.HealthChecker = schema.HealthCheckerConfig{Shell: &schema.ShellHealthChecker{ShellCommand: "true"}}
 			ids, tasks = append(ids, id), append(tasks, thermosTask(c, id, j, nil))
 		}
 		c.Launch(tasks...)
@@ -755,9 +758,9 @@ func TestFailingProcessFailsTask(t *testing.T) {
 func TestPortmapAliases(t *testing.T) {
 	c := mesostest.Start(t)
 	j := job("aliases", process("echo", `echo {{thermos.ports[http]}} {{thermos.ports[alias]}} {{thermos.ports[static]}} > ports`))
-	j.Announce = &assigned.Announcer{Portmap: map[string]string{"alias": "http", "static": "8888"}}
+	j.Announce = &schema.Announcer{Portmap: map[string]string{"alias": "http", "static": "8888"}}
 	cyclic := job("cyclic", process("p", "true"))
-	cyclic.Announce = &assigned.Announcer{Portmap: map[string]string{"a": "b", "b": "a"}}
+	cyclic.Announce = &schema.Announcer{Portmap: map[string]string{"a": "b", "b": "a"}}
 	var port uint64
 	c.Launch(func(o mesos.Offer) mesos.TaskInfo {
 		port = mesostest.Ports(o)[0]
@@ -795,15 +798,15 @@ func setuid(task func(mesos.Offer) mesos.TaskInfo) func(mesos.Offer) mesos.TaskI
 // ServerSet.
 func TestIdentityFromJobKey(t *testing.T) {
 	c := mesostest.Start(t)
-	key := func(j assigned.Job, role, env, name string) func(mesos.Offer) mesos.TaskInfo {
+	key := func(j schema.Job, role, env, name string) func(mesos.Offer) mesos.TaskInfo {
 		id := j.Name
 		return func(o mesos.Offer) mesos.TaskInfo {
 			info := thermosTask(c, id, j, nil)(o)
-			var at assigned.AssignedTask
+			var at api.AssignedTask
 			if err := json.Unmarshal(info.Data, &at); err != nil {
 				t.Fatal(err)
 			}
-			at.Task.Job = assigned.JobKey{Role: role, Environment: env, Name: name}
+			at.Task.Job = api.JobKey{Role: role, Environment: env, Name: name}
 			info.Data, _ = json.Marshal(at)
 			return info
 		}
@@ -811,12 +814,12 @@ func TestIdentityFromJobKey(t *testing.T) {
 	asRoot := job("asroot", process("p", "id -u > uid; sleep 600"))
 	asRoot.Role = "root"
 	foreign := job("foreign", process("p", "sleep 600"))
-	foreign.Announce = &assigned.Announcer{}
+	foreign.Announce = &schema.Announcer{}
 	otherUser := job("otheruser", process("p", "sleep 600"))
 	otherUser.Task.User = "root"
 	zkPath := job("zkpath", process("p", "sleep 600"))
 	zkPath.Role = "nobody"
-	zkPath.Announce = &assigned.Announcer{ZKPath: "/aurora/www-data/prod/frontend"}
+	zkPath.Announce = &schema.Announcer{ZKPath: "/aurora/www-data/prod/frontend"}
 	dotdot := job("dotdot", process("p", "sleep 600"))
 	dotdot.Role = ""
 	c.Launch(

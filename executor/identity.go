@@ -9,7 +9,8 @@ import (
 	"regexp"
 	"strconv"
 
-	"github.com/aurorabox/aurorabox/executor/assigned"
+	"github.com/aurorabox/aurorabox/scheduler/api"
+	"github.com/aurorabox/aurorabox/thermos/schema"
 )
 
 // keyPart is what a job key's role, environment and name may be (Aurora's
@@ -22,7 +23,7 @@ var keyPart = regexp.MustCompile(`^[\w\-.]+$`)
 // the task's job key (AssignedTask.task.job, which the scheduler sets).
 // Only the job key decides who the task runs as and where it announces, as
 // in Aurora's executor; a config that claims another identity is invalid.
-func (e *thermos) checkIdentity(at *assigned.AssignedTask, job *assigned.Job) error {
+func (e *thermos) checkIdentity(at *api.AssignedTask, job *schema.Job) error {
 	key := at.Task.Job
 	for _, part := range []struct{ what, v string }{{"role", key.Role}, {"environment", key.Environment}, {"name", key.Name}} {
 		if !keyPart.MatchString(part.v) || part.v == "." || part.v == ".." {

@@ -13,6 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aurorabox/aurorabox/scheduler/api"
+	"github.com/aurorabox/aurorabox/thermos/schema"
+
 	"github.com/aurorabox/aurorabox/appliance/mesos/mesostest"
 	"github.com/aurorabox/aurorabox/executor"
 	"github.com/aurorabox/aurorabox/executor/assigned"
@@ -37,12 +40,12 @@ func TestMain(m *testing.M) {
 // launchThermos launches a one-process Aurora task through the real agent
 // and executor, as the scheduler would.
 func launchThermos(c *mesostest.Cluster, id, process, cmdline string) {
-	j := assigned.Job{Name: "live", Role: "nobody-role", Environment: "test", Cluster: "devcluster",
-		Task: assigned.Task{Name: "live", Processes: []assigned.Process{{Name: process, Cmdline: cmdline}},
-			Resources: assigned.Resources{CPU: 0.1, RAM: 64 << 20, Disk: 64 << 20}}}
+	j := schema.Job{Name: "live", Role: "nobody-role", Environment: "test", Cluster: "devcluster",
+		Task: schema.Task{Name: "live", Processes: []schema.Process{{Name: process, Cmdline: cmdline}},
+			Resources: &schema.Resources{CPU: 0.1, RAM: 64 << 20, Disk: 64 << 20}}}
 	c.Launch(func(o mesos.Offer) mesos.TaskInfo {
-		at := assigned.AssignedTask{TaskID: id, SlaveID: o.AgentID.Value, SlaveHost: o.Hostname, AssignedPorts: map[string]int{},
-			Task: assigned.TaskConfig{Job: assigned.JobKey{Role: j.Role, Environment: j.Environment, Name: j.Name}}}
+		at := api.AssignedTask{TaskID: id, SlaveID: o.AgentID.Value, SlaveHost: o.Hostname, AssignedPorts: map[string]int{},
+			Task: api.TaskConfig{Job: api.JobKey{Role: j.Role, Environment: j.Environment, Name: j.Name}}}
 		data, err := assigned.Encode(at, j)
 		if err != nil {
 			c.T.Fatal(err)

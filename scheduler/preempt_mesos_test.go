@@ -5,9 +5,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aurorabox/aurorabox/thermos/schema"
+
 	"github.com/aurorabox/aurorabox/appliance/mesos/agent"
 	"github.com/aurorabox/aurorabox/appliance/mesos/mesostest"
-	"github.com/aurorabox/aurorabox/executor/assigned"
 	"github.com/aurorabox/aurorabox/scheduler"
 	"github.com/aurorabox/aurorabox/scheduler/api"
 )
@@ -16,9 +17,9 @@ import (
 // MB (plus the executor's 0.01 CPU and 32 MB), sleeping.
 func tieredJob(role, name, tier string, instances int, cpus float64, ram int64) api.JobConfiguration {
 	key := api.JobKey{Role: role, Environment: "prod", Name: name}
-	data, _ := json.Marshal(assigned.Job{
+	data, _ := json.Marshal(schema.Job{
 		Name: name, Role: role, Environment: key.Environment, Cluster: "devcluster", Service: true,
-		Task: assigned.Task{Name: name, Processes: []assigned.Process{{Name: "main", Cmdline: "sleep 600", MinDuration: ptr(0.0)}}},
+		Task: schema.Task{Name: name, Processes: []schema.Process{{Name: "main", Cmdline: "sleep 600", MinDuration: ptr(0.0)}}},
 	})
 	return api.JobConfiguration{
 		Key: key, Owner: api.Identity{User: role}, InstanceCount: instances,

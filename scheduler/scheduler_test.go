@@ -13,9 +13,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aurorabox/aurorabox/thermos/schema"
+
 	"github.com/aurorabox/aurorabox/appliance/mesos/mesostest"
 	"github.com/aurorabox/aurorabox/executor"
-	"github.com/aurorabox/aurorabox/executor/assigned"
 	"github.com/aurorabox/aurorabox/scheduler"
 	"github.com/aurorabox/aurorabox/scheduler/api"
 )
@@ -107,9 +108,9 @@ func ptr[T any](v T) *T { return &v }
 
 func jobConfig(name string, instances int, service bool, maxFailures int, cmd string) api.JobConfiguration {
 	key := api.JobKey{Role: "www-data", Environment: "prod", Name: name}
-	data, _ := json.Marshal(assigned.Job{
+	data, _ := json.Marshal(schema.Job{
 		Name: name, Role: key.Role, Environment: key.Environment, Cluster: "devcluster", Service: service,
-		Task: assigned.Task{Name: name, Processes: []assigned.Process{{Name: "main", Cmdline: cmd, MinDuration: ptr(0.0)}}},
+		Task: schema.Task{Name: name, Processes: []schema.Process{{Name: "main", Cmdline: cmd, MinDuration: ptr(0.0)}}},
 	})
 	return api.JobConfiguration{
 		Key: key, Owner: api.Identity{User: "www-data"}, InstanceCount: instances,

@@ -16,8 +16,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aurorabox/aurorabox/thermos/schema"
+
 	"github.com/aurorabox/aurorabox/appliance/mesos/mesostest"
-	"github.com/aurorabox/aurorabox/executor/assigned"
 	"github.com/aurorabox/aurorabox/scheduler"
 	"github.com/aurorabox/aurorabox/scheduler/api"
 )
@@ -116,7 +117,7 @@ func indexOf(l []string, s string) int {
 
 // cmdOf is the command line a task runs.
 func cmdOf(t testing.TB, tc api.TaskConfig) string {
-	var j assigned.Job
+	var j schema.Job
 	if err := json.Unmarshal([]byte(tc.ExecutorConfig.Data), &j); err != nil {
 		t.Fatal(err)
 	}
@@ -136,11 +137,11 @@ func (e *env) runningCmds(name string) map[int]string {
 // withShellHealthCheck gives j's task a shell health check, checked at
 // once and every 100 ms; its first failure fails the task.
 func withShellHealthCheck(t *testing.T, j api.JobConfiguration, cmd string) api.JobConfiguration {
-	var a assigned.Job
+	var a schema.Job
 	if err := json.Unmarshal([]byte(j.TaskConfig.ExecutorConfig.Data), &a); err != nil {
 		t.Fatal(err)
 	}
-	a.HealthCheckConfig = assigned.HealthCheckConfig{HealthChecker: assigned.HealthChecker{Shell: &assigned.ShellHealthChecker{ShellCommand: cmd}},
+	a.HealthCheckConfig = schema.HealthCheckConfig{HealthChecker: schema.HealthCheckerConfig{Shell: &schema.ShellHealthChecker{ShellCommand: cmd}},
 		InitialIntervalSecs: ptr(0.0), IntervalSecs: ptr(0.1)}
 	b, _ := json.Marshal(a)
 	j.TaskConfig.ExecutorConfig.Data = string(b)

@@ -10,7 +10,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/aurorabox/aurorabox/executor/assigned"
+	"github.com/aurorabox/aurorabox/thermos/schema"
+
 	"github.com/aurorabox/aurorabox/scheduler"
 	"github.com/aurorabox/aurorabox/scheduler/api"
 )
@@ -175,7 +176,7 @@ func asRole(j api.JobConfiguration, role string) api.JobConfiguration {
 	j.Key.Role, j.TaskConfig.Job.Role = role, role
 	j.Owner.User, j.TaskConfig.Owner.User = role, role
 	// The executor checks the config's role against the job key.
-	var job assigned.Job
+	var job schema.Job
 	if err := json.Unmarshal([]byte(j.TaskConfig.ExecutorConfig.Data), &job); err == nil {
 		job.Role = role
 		data, _ := json.Marshal(job)

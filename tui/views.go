@@ -13,6 +13,7 @@ import (
 
 	"github.com/aurorabox/aurorabox/appliance"
 	"github.com/aurorabox/aurorabox/scheduler/api"
+	"github.com/aurorabox/aurorabox/scheduler/state"
 	"github.com/charmbracelet/bubbles/key"
 	tea "github.com/charmbracelet/bubbletea"
 )
@@ -333,10 +334,6 @@ func stateCounts(states map[string]int) string {
 	return strings.Join(parts, ", ")
 }
 
-// activeStates are Aurora's ACTIVE_STATES.
-var activeStates = map[string]bool{"ASSIGNED": true, "DRAINING": true, "KILLING": true, "PENDING": true, "PREEMPTING": true,
-	"RESTARTING": true, "RUNNING": true, "STARTING": true, "PARTITIONED": true, "THROTTLED": true}
-
 func lastEvent(t api.ScheduledTask) (api.TaskEvent, bool) {
 	if n := len(t.TaskEvents); n > 0 {
 		return t.TaskEvents[n-1], true
@@ -360,9 +357,9 @@ func currentTasks(ts []api.ScheduledTask) map[int]api.ScheduledTask {
 		old, ok := out[i]
 		switch {
 		case !ok:
-		case activeStates[old.Status] && !activeStates[t.Status]:
+		case state.NameIn(old.Status, state.Status.Active) && !state.NameIn(t.Status, state.Status.Active):
 			continue
-		case activeStates[t.Status] && !activeStates[old.Status]:
+		case state.NameIn(t.Status, state.Status.Active) && !state.NameIn(old.Status, state.Status.Active):
 		default:
 			oe, _ := lastEvent(old)
 			ne, _ := lastEvent(t)

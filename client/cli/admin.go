@@ -10,6 +10,7 @@ import (
 
 	"github.com/aurorabox/aurorabox/client"
 	"github.com/aurorabox/aurorabox/scheduler/api"
+	"github.com/aurorabox/aurorabox/scheduler/state"
 	"github.com/spf13/cobra"
 )
 
@@ -293,7 +294,7 @@ func query(env *Env, cl func(string) (*client.Client, error)) *cobra.Command {
 				return client.Errorf(client.ExitInvalidParameter, "query without a role and job needs --force")
 			}
 			for _, s := range q.Statuses {
-				if !activeStatuses[s] && !force {
+				if !state.NameIn(s, state.Status.Active) && !force {
 					return client.Errorf(client.ExitInvalidParameter, "query for non-active state %s needs --force", s)
 				}
 			}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/aurorabox/aurorabox/client"
 	"github.com/aurorabox/aurorabox/scheduler/api"
+	"github.com/aurorabox/aurorabox/scheduler/state"
 	"github.com/spf13/cobra"
 )
 
@@ -53,13 +54,6 @@ func group(use, short string) *cobra.Command {
 			return client.Errorf(client.ExitInvalidCommand, "unknown verb %q for %q", args[0], cmd.CommandPath())
 		}}
 }
-
-// activeStatuses are Aurora's ACTIVE_STATES.
-var activeStatuses = map[string]bool{"ASSIGNED": true, "DRAINING": true, "KILLING": true, "PENDING": true, "PREEMPTING": true,
-	"RESTARTING": true, "RUNNING": true, "STARTING": true, "PARTITIONED": true, "THROTTLED": true}
-
-// liveStatuses are Aurora's LIVE_STATES.
-var liveStatuses = map[string]bool{"KILLING": true, "PREEMPTING": true, "RESTARTING": true, "DRAINING": true, "PARTITIONED": true, "RUNNING": true}
 
 // tasksOf returns the tasks q selects, without their executor configs
 // (getTasksWithoutConfigs): no command shows them, and a job with a large
@@ -115,7 +109,7 @@ func jobStatus(env *Env) *cobra.Command {
 				for _, k := range keys {
 					jt := jobTasks{Job: w.Cluster + "/" + k.String(), Active: []api.ScheduledTask{}, Inactive: []api.ScheduledTask{}}
 					for _, t := range byInstance(byJob[k]) {
-						if activeStatuses[t.Status] {
+						if state.NameIn(t.Status, state.Status.Active) {
 							jt.Active = append(jt.Active, t)
 						} else {
 							jt.Inactive = append(jt.Inactive, t)
@@ -149,7 +143,7 @@ func byInstance(ts []api.ScheduledTask) []api.ScheduledTask {
 func printJobStatus(env *Env, cluster string, k api.JobKey, tasks []api.ScheduledTask) {
 	var active, inactive []api.ScheduledTask
 	for _, t := range tasks {
-		if activeStatuses[t.Status] {
+		if state.NameIn(t.Status, state.Status.Active) {
 			active = append(active, t)
 		} else {
 			inactive = append(inactive, t)
@@ -232,7 +226,7 @@ func waitTerminal(ctx context.Context, env *Env, c *client.Client, k client.JobK
 		if err != nil {
 			return err
 		}
-		if countOf(ts, func(t api.ScheduledTask) bool { return activeStatuses[t.Status] }) == 0 {
+		if countOf(ts, func(t api.ScheduledTask) bool { return state.NameIn(t.Status, state.Status.Active) }) == 0 {
 			return nil
 		}
 		select {
@@ -289,7 +283,7 @@ func jobKill(env *Env, all bool) *cobra.Command {
 					return err
 				}
 				for _, t := range ts {
-					if activeStatuses[t.Status] {
+					if state.NameIn(t.Status, state.Status.Active) {
 						instances = append(instances, t.AssignedTask.InstanceID)
 					}
 				}
@@ -302,7 +296,7 @@ func jobKill(env *Env, all bool) *cobra.Command {
 				}
 				active := map[int]bool{}
 				for _, t := range ts {
-					active[t.AssignedTask.InstanceID] = active[t.AssignedTask.InstanceID] || activeStatuses[t.Status]
+					active[t.AssignedTask.InstanceID] = active[t.AssignedTask.InstanceID] || state.NameIn(t.Status, state.Status.Active)
 				}
 				for _, i := range instances {
 					if !active[i] {
@@ -363,7 +357,7 @@ func jobRestart(env *Env) *cobra.Command {
 					return err
 				}
 				for _, t := range ts {
-					if activeStatuses[t.Status] {
+					if state.NameIn(t.Status, state.Status.Active) {
 						instances = append(instances, t.AssignedTask.InstanceID)
 					}
 				}
@@ -491,7 +485,7 @@ func healthOf(ts []api.ScheduledTask, instance int, old map[string]bool, seen ma
 		switch {
 		case t.Status == "RUNNING" && time.Since(seen[t.AssignedTask.TaskID]) >= watch:
 			return instanceHealthy
-		case terminalStatuses[t.Status]:
+		case state.NameIn(t.Status, state.Status.Terminal):
 			return instanceFailed
 		}
 	}

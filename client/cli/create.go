@@ -14,6 +14,7 @@ import (
 	"github.com/aurorabox/aurorabox/client"
 	"github.com/aurorabox/aurorabox/client/config"
 	"github.com/aurorabox/aurorabox/scheduler/api"
+	"github.com/aurorabox/aurorabox/scheduler/state"
 	"github.com/spf13/cobra"
 )
 
@@ -115,13 +116,12 @@ func jobConfig(ctx context.Context, c *client.Client, j *config.Job) (api.JobCon
 // waitStates are --wait-until's targets and the task states that satisfy
 // each: RUNNING is reached by a live or a terminal task.
 var waitStates = map[string]func(string) bool{
-	"PENDING":  func(string) bool { return true },
-	"RUNNING":  func(s string) bool { return liveStatuses[s] || terminalStatuses[s] },
-	"FINISHED": func(s string) bool { return terminalStatuses[s] },
+	"PENDING": func(string) bool { return true },
+	"RUNNING": func(s string) bool {
+		return state.NameIn(s, state.Status.Live) || state.NameIn(s, state.Status.Terminal)
+	},
+	"FINISHED": func(s string) bool { return state.NameIn(s, state.Status.Terminal) },
 }
-
-// terminalStatuses are Aurora's TERMINAL_STATES.
-var terminalStatuses = map[string]bool{"FAILED": true, "FINISHED": true, "KILLED": true, "LOST": true}
 
 // waitUntil polls until every task of the instances is in the state.
 func waitUntil(ctx context.Context, env *Env, c *client.Client, k client.JobKey, instances []int, state string) error {
@@ -242,7 +242,7 @@ func jobAdd(env *Env) *cobra.Command {
 			}
 			top := -1
 			for _, t := range before {
-				if activeStatuses[t.Status] {
+				if state.NameIn(t.Status, state.Status.Active) {
 					top = max(top, t.AssignedTask.InstanceID)
 				}
 			}
@@ -340,8 +340,8 @@ func printInspect(env *Env, j *config.Job) {
 	stdoutf(env, "\n")
 	for _, p := range t.Processes {
 		stdoutf(env, "Process '%s':\n", p.Name)
-		if p.MaxFailures != 1 {
-			stdoutf(env, "  max failures: %d\n", p.MaxFailures)
+		if n := p.MaxFailuresOrDefault(); n != 1 {
+			stdoutf(env, "  max failures: %d\n", n)
 		}
 		if p.Daemon {
 			stdoutf(env, "  daemon\n")
@@ -433,7 +433,7 @@ func jobDiff(env *Env) *cobra.Command {
 				}
 			}
 			for _, t := range byInstance(ts) {
-				if activeStatuses[t.Status] {
+				if state.NameIn(t.Status, state.Status.Active) {
 					cur = append(cur, taskJSON(t.AssignedTask.InstanceID, t.AssignedTask.Task))
 				}
 			}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/aurorabox/aurorabox/client"
 	"github.com/aurorabox/aurorabox/scheduler/api"
+	"github.com/aurorabox/aurorabox/scheduler/state"
 	"github.com/spf13/cobra"
 )
 
@@ -128,7 +129,7 @@ func liveTasks(ctx context.Context, c *client.Client, k client.JobKey, instances
 	}
 	var out []api.ScheduledTask
 	for _, t := range byInstance(ts) {
-		if liveStatuses[t.Status] {
+		if state.NameIn(t.Status, state.Status.Live) {
 			out = append(out, t)
 		}
 	}

@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/aurorabox/aurorabox/client"
-	"github.com/aurorabox/aurorabox/client/config"
 	"github.com/aurorabox/aurorabox/scheduler/api"
+	"github.com/aurorabox/aurorabox/thermos/schema"
 	"github.com/spf13/cobra"
 )
 
@@ -49,7 +49,7 @@ func updateCommand(env *Env) *cobra.Command {
 
 // settingsOf turns a config's update_config into JobUpdateSettings, as
 // the Aurora client does.
-func settingsOf(u config.UpdateConfig, instances []int) api.JobUpdateSettings {
+func settingsOf(u schema.UpdateConfig, instances []int) api.JobUpdateSettings {
 	s := api.JobUpdateSettings{
 		UpdateGroupSize:            u.BatchSize,
 		MaxPerInstanceFailures:     u.MaxPerShardFailures,

@@ -4,8 +4,13 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/aurorabox/aurorabox/scheduler/api"
+	"github.com/aurorabox/aurorabox/thermos/schema"
 
 	"github.com/aurorabox/aurorabox/executor/assigned"
 )
@@ -201,8 +206,10 @@ jobs = [Job(cluster='c', role='r', environment='e', task=Task(processes=[b, a], 
 	}
 }
 
-// TestExecutorRoundTrip checks that ExecutorData decodes with the
-// executor's own decoder and gives the same processes and settings.
+// TestExecutorRoundTrip checks that ExecutorData, shipped in an
+// AssignedTask as the scheduler ships it, decodes with the executor's own
+// decoder into the very job the client evaluated: every field equal, but
+// instances and update_config, which the client leaves out.
 func TestExecutorRoundTrip(t *testing.T) {
 	files, _ := filepath.Glob("testdata/*.aurora")
 	for _, path := range files {
@@ -219,8 +226,8 @@ func TestExecutorRoundTrip(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		at := assigned.AssignedTask{TaskID: "t-0", Task: assigned.TaskConfig{Job: assigned.JobKey{Role: j.Role, Environment: j.Environment, Name: j.Name}}}
-		raw, err := assigned.Encode(at, assigned.Job{})
+		at := api.AssignedTask{TaskID: "t-0", Task: api.TaskConfig{Job: api.JobKey{Role: j.Role, Environment: j.Environment, Name: j.Name}}}
+		raw, err := assigned.Encode(at, schema.Job{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -230,30 +237,12 @@ func TestExecutorRoundTrip(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", path, err)
 		}
-		if aj.Name != j.Name || aj.Role != j.Role || aj.Service != j.Service || len(aj.Task.Processes) != len(j.Task.Processes) {
-			t.Fatalf("%s: decoded %+v", path, aj)
-		}
-		for i, p := range j.Task.Processes {
-			ap := aj.Task.Processes[i]
-			if ap.Name != p.Name || ap.Cmdline != p.Cmdline || ap.MaxFailuresOrDefault() != p.MaxFailures ||
-				ap.Daemon != p.Daemon || ap.Ephemeral != p.Ephemeral || ap.Final != p.Final ||
-				int(ap.MinDurationOrDefault().Seconds()) != p.MinDuration {
-				t.Errorf("%s: process %d: %+v != %+v", path, i, ap, p)
-			}
-		}
-		if aj.Task.MaxFailuresOrDefault() != j.Task.MaxFailures || int(aj.Task.FinalizationWaitOrDefault().Seconds()) != j.Task.FinalizationWait {
-			t.Errorf("%s: task settings differ", path)
-		}
-		hc := aj.HealthCheckConfig.Resolved()
-		if (hc.Shell != "") != (j.HealthCheckConfig.HealthChecker.Shell != nil) || hc.Interval.Seconds() != j.HealthCheckConfig.IntervalSecs ||
-			hc.MinConsecutiveSuccesses != j.HealthCheckConfig.MinConsecutiveSuccesses {
-			t.Errorf("%s: health check %+v vs %+v", path, hc, j.HealthCheckConfig)
-		}
-		if (aj.Lifecycle == nil || aj.Lifecycle.HTTP == nil) != (j.Lifecycle.HTTP == nil) {
-			t.Errorf("%s: lifecycle differs", path)
-		}
-		if (aj.Announce == nil) != (j.Announce == nil) {
-			t.Errorf("%s: announce differs", path)
+		want := j.Job
+		want.Instances, want.UpdateConfig = 0, schema.UpdateConfig{}
+		if !reflect.DeepEqual(*aj, want) {
+			got, _ := jsonMarshal(aj)
+			exp, _ := jsonMarshal(want)
+			t.Errorf("%s: the executor decoded\n%s\nthe client evaluated\n%s", path, got, exp)
 		}
 	}
 }
@@ -295,7 +284,7 @@ func TestLoadJSON(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if j2.Name != "p" || j2.Task.Processes[0].Cmdline != "echo r" || j2.Task.Processes[0].MinDuration != 5 || j2.HealthCheckConfig.IntervalSecs != 10 {
+	if j2.Name != "p" || j2.Task.Processes[0].Cmdline != "echo r" || j2.Task.Processes[0].MinDurationOrDefault() != 5*time.Second || j2.HealthCheckConfig.Resolved().Interval != 10*time.Second || j2.Task.Processes[0].MinDuration == nil {
 		t.Errorf("json job: %+v", j2)
 	}
 	if _, err := LoadJSON([]byte(`{"cluster": "c", "bogus": 1}`)); err == nil || !strings.Contains(err.Error(), `no field "bogus"`) {
@@ -323,19 +312,19 @@ func TestDefaults(t *testing.T) {
 		what      string
 		got, want any
 	}{
-		{"process max_failures", p.MaxFailures, 1}, {"min_duration", p.MinDuration, 5},
+		{"process max_failures", val(p.MaxFailures), 1}, {"min_duration", val(p.MinDuration), 5.0},
 		{"daemon", p.Daemon, false}, {"ephemeral", p.Ephemeral, false}, {"final", p.Final, false},
-		{"task max_failures", j.Task.MaxFailures, 1}, {"finalization_wait", j.Task.FinalizationWait, 30},
+		{"task max_failures", val(j.Task.MaxFailures), 1}, {"finalization_wait", val(j.Task.FinalizationWait), 30.0},
 		{"max_concurrency", j.Task.MaxConcurrency, 0},
-		{"initial_interval_secs", h.InitialIntervalSecs, 15.0}, {"interval_secs", h.IntervalSecs, 10.0},
-		{"max_consecutive_failures", h.MaxConsecutiveFailures, 0}, {"min_consecutive_successes", h.MinConsecutiveSuccesses, 1},
-		{"timeout_secs", h.TimeoutSecs, 1.0}, {"endpoint", h.HealthChecker.HTTP.Endpoint, "/health"},
-		{"expected_response", h.HealthChecker.HTTP.ExpectedResponse, "ok"}, {"expected_response_code", h.HealthChecker.HTTP.ExpectedResponseCode, 0},
+		{"initial_interval_secs", val(h.InitialIntervalSecs), 15.0}, {"interval_secs", val(h.IntervalSecs), 10.0},
+		{"max_consecutive_failures", val(h.MaxConsecutiveFailures), 0}, {"min_consecutive_successes", val(h.MinConsecutiveSuccesses), 1},
+		{"timeout_secs", val(h.TimeoutSecs), 1.0}, {"endpoint", val(h.HealthChecker.HTTP.Endpoint), "/health"},
+		{"expected_response", val(h.HealthChecker.HTTP.ExpectedResponse), "ok"}, {"expected_response_code", h.HealthChecker.HTTP.ExpectedResponseCode, 0},
 		{"batch_size", u.BatchSize, 1}, {"watch_secs", u.WatchSecs, 45}, {"max_per_shard_failures", u.MaxPerShardFailures, 0},
 		{"max_total_failures", u.MaxTotalFailures, 0}, {"rollback_on_failure", u.RollbackOnFailure, true},
 		{"wait_for_batch_completion", u.WaitForBatchCompletion, false}, {"sla_aware", u.SlaAware, false},
-		{"lifecycle port", lc.Port, "health"}, {"graceful", lc.GracefulShutdownEndpoint, "/quitquitquit"},
-		{"shutdown", lc.ShutdownEndpoint, "/abortabortabort"}, {"graceful wait", lc.GracefulShutdownWaitSecs, 5}, {"shutdown wait", lc.ShutdownWaitSecs, 5},
+		{"lifecycle port", val(lc.Port), "health"}, {"graceful", val(lc.GracefulShutdownEndpoint), "/quitquitquit"},
+		{"shutdown", val(lc.ShutdownEndpoint), "/abortabortabort"}, {"graceful wait", val(lc.GracefulShutdownWaitSecs), 5.0}, {"shutdown wait", val(lc.ShutdownWaitSecs), 5.0},
 		{"instances", j.Instances, 1}, {"max_task_failures", j.MaxTaskFailures, 1}, {"service", j.Service, false},
 		{"production", j.Production, false}, {"priority", j.Priority, 0}, {"cron_collision_policy", j.CronCollisionPolicy, "KILL_EXISTING"},
 		{"executor", j.ExecutorConfig.Name, "AuroraExecutor"}, {"enable_hooks", j.EnableHooks, false},
@@ -353,7 +342,7 @@ func TestDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if a := j.Announce; a.PrimaryPort != "http" || a.Portmap["aurora"] != "http" || len(a.Portmap) != 1 {
+	if a := j.Announce; val(a.PrimaryPort) != "http" || a.Portmap["aurora"] != "http" || len(a.Portmap) != 1 {
 		t.Errorf("announcer defaults %+v", a)
 	}
 	if p := j.PartitionPolicy; !p.Reschedule || p.DelaySecs != 0 {
@@ -365,6 +354,15 @@ func TestDefaults(t *testing.T) {
 	if got := j.Ports(); len(got) != 1 || got[0] != "http" {
 		t.Errorf("ports %v (the announcer's primary port is requested)", got)
 	}
+}
+
+// val is what p points to, or nil (the client's jobs are fully defaulted:
+// nil is a missing default).
+func val[T any](p *T) any {
+	if p == nil {
+		return nil
+	}
+	return *p
 }
 
 func FuzzLoad(f *testing.F) {

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/aurorabox/aurorabox/scheduler/api"
+	"github.com/aurorabox/aurorabox/thermos/schema"
 )
 
 var processNameRe = regexp.MustCompile(`^[^./][^/]*$`)
@@ -88,7 +89,7 @@ func (j *Job) Validate() error {
 		}
 	}
 	h := j.HealthCheckConfig
-	if h.InitialIntervalSecs < 0 || h.IntervalSecs < 0 || h.TimeoutSecs < 0 || h.MaxConsecutiveFailures < 0 || h.MinConsecutiveSuccesses < 0 {
+	if negative(h.InitialIntervalSecs) || negative(h.IntervalSecs) || negative(h.TimeoutSecs) || negative(h.MaxConsecutiveFailures) || negative(h.MinConsecutiveSuccesses) {
 		bad("health_check_config values must not be negative")
 	}
 	if h.HealthChecker.HTTP != nil && h.HealthChecker.Shell != nil {
@@ -117,21 +118,25 @@ func (j *Job) Validate() error {
 	return errors.Join(errs...)
 }
 
+// negative reports whether a set value is below zero.
+func negative[T int | float64](p *T) bool { return p != nil && *p < 0 }
+
 // Warnings are the client's non-fatal remarks about the job.
 func (j *Job) Warnings() []string {
 	var w []string
 	if a := j.Announce; a != nil {
+		primary := a.PrimaryPortOrDefault()
 		bound := false
 		for _, p := range j.Ports() {
-			if p == a.PrimaryPort {
+			if p == primary {
 				bound = true
 			}
 		}
-		if _, ok := a.Portmap[a.PrimaryPort]; ok {
+		if _, ok := a.Portmap[primary]; ok {
 			bound = true
 		}
 		if !bound {
-			w = append(w, fmt.Sprintf("Announcer specified primary port as %q but no processes have bound that port", a.PrimaryPort))
+			w = append(w, fmt.Sprintf("Announcer specified primary port as %q but no processes have bound that port", primary))
 		}
 	}
 	if j.Production && j.Tier == "" {
@@ -141,9 +146,9 @@ func (j *Job) Warnings() []string {
 }
 
 // checkPlan applies the Thermos planner's rules to the ordering constraints.
-func checkPlan(t Task) []error {
+func checkPlan(t schema.Task) []error {
 	var errs []error
-	procs := map[string]Process{}
+	procs := map[string]schema.Process{}
 	for _, p := range t.Processes {
 		if !processNameRe.MatchString(p.Name) {
 			errs = append(errs, fmt.Errorf("task %s: process name %q is not a valid file name", t.Name, p.Name))

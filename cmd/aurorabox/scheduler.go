@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -28,6 +27,7 @@ import (
 	"github.com/aurorabox/aurorabox/scheduler/shiro"
 	"github.com/aurorabox/aurorabox/scheduler/state"
 	"github.com/aurorabox/aurorabox/scheduler/storage"
+	"github.com/aurorabox/aurorabox/serverset"
 	"github.com/go-zookeeper/zk"
 	"github.com/spf13/cobra"
 )
@@ -162,12 +162,13 @@ explicitly wins over the profile. --reconciliation-interval sets both reconcilia
 				// once it has registered with Mesos, as Aurora does on
 				// becoming ACTIVE.
 				p, _ := net.LookupPort("tcp", port)
-				ep := fmt.Sprintf(`{"host": %q, "port": %d}`, hostname, p)
-				member := fmt.Sprintf(`{"serviceEndpoint": %s, "additionalEndpoints": {"http": %s}, "status": "ALIVE"}`, ep, ep)
+				ep := serverset.Endpoint{Host: hostname, Port: p}
+				member := serverset.Marshal(serverset.Member{ServiceEndpoint: ep,
+					AdditionalEndpoints: map[string]serverset.Endpoint{"http": ep}, Status: serverset.Alive})
 				advertised := make(chan *announcer.Announcer, 1)
 				sc.Advertise = func(ctx context.Context) error {
 					a, err := announcer.Start(ctx, announcer.Config{Servers: strings.Split(zkServers, ","), Path: serversetPath,
-						Member: []byte(member), Logger: logger})
+						Member: member, Logger: logger})
 					if err != nil {
 						advertErr <- err
 						return err
@@ -267,8 +268,10 @@ func leaderFinder(servers []string, path string, self []string, logger *slog.Log
 				continue
 			}
 			data, _, err := conn.Get(path + "/" + k)
-			var m announcer.Member
-			if err == nil && json.Unmarshal(data, &m) == nil && m.ServiceEndpoint.Host != "" {
+			if err != nil {
+				continue
+			}
+			if m, err := serverset.Parse(data); err == nil && m.ServiceEndpoint.Host != "" {
 				addr := net.JoinHostPort(m.ServiceEndpoint.Host, strconv.Itoa(m.ServiceEndpoint.Port))
 				if !slices.Contains(self, addr) {
 					return addr, true

@@ -3,7 +3,6 @@ package announcer
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -16,6 +15,7 @@ import (
 	"time"
 
 	"github.com/aurorabox/aurorabox/appliance/zookeeper/zklog"
+	"github.com/aurorabox/aurorabox/serverset"
 	"github.com/go-zookeeper/zk"
 )
 
@@ -63,7 +63,7 @@ type Config struct {
 	// Path is the serverset path: ServerSetPath(base, role, env, job), or
 	// a job's custom zk_path. Redundant slashes are ignored.
 	Path string
-	// Member is the member znode's data, normally MemberJSON's output.
+	// Member is the member znode's data, normally serverset.Marshal's output.
 	Member []byte
 	// SessionTimeout requested from ZooKeeper (DefaultSessionTimeout if zero).
 	SessionTimeout time.Duration
@@ -524,8 +524,8 @@ func (a *Announcer) members() ([]memberNode, error) {
 // twice. A live member deleted by mistake is re-created by its announcer,
 // which watches it.
 func (a *Announcer) reclaim(sid int64) error {
-	var ours Member
-	if json.Unmarshal(a.cfg.Member, &ours) != nil || ours.ServiceEndpoint.Host == "" || ours.ServiceEndpoint.Port == 0 {
+	ours, err := serverset.Parse(a.cfg.Member)
+	if err != nil || ours.ServiceEndpoint.Host == "" || ours.ServiceEndpoint.Port == 0 {
 		return nil
 	}
 	nodes, err := a.members()
@@ -534,9 +534,11 @@ func (a *Announcer) reclaim(sid int64) error {
 	}
 	for _, n := range nodes {
 		p, data, stat := n.path, n.data, n.stat
-		var m Member
-		if stat.EphemeralOwner == sid || stat.EphemeralOwner == 0 || json.Unmarshal(data, &m) != nil ||
-			m.ServiceEndpoint.Host != ours.ServiceEndpoint.Host {
+		if stat.EphemeralOwner == sid || stat.EphemeralOwner == 0 {
+			continue
+		}
+		m, err := serverset.Parse(data)
+		if err != nil || m.ServiceEndpoint.Host != ours.ServiceEndpoint.Host {
 			continue
 		}
 		sameEndpoint := m.ServiceEndpoint.Port == ours.ServiceEndpoint.Port
@@ -553,12 +555,14 @@ func (a *Announcer) reclaim(sid int64) error {
 	return nil
 }
 
-func sameShard(a, b Member) bool { return a.Shard != nil && b.Shard != nil && *a.Shard == *b.Shard }
+func sameShard(a, b serverset.Member) bool {
+	return a.Shard != nil && b.Shard != nil && *a.Shard == *b.Shard
+}
 
 // refused reports whether a connection to e is refused: nothing listens
 // there (on our own host). Any other outcome (a timeout, a name that does
 // not resolve) says nothing.
-func refused(e Endpoint) bool {
+func refused(e serverset.Endpoint) bool {
 	c, err := net.DialTimeout("tcp", net.JoinHostPort(e.Host, strconv.Itoa(e.Port)), time.Second)
 	if err == nil {
 		c.Close()

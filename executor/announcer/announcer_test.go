@@ -3,7 +3,6 @@ package announcer
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -13,9 +12,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-zookeeper/zk"
+	"github.com/aurorabox/aurorabox/serverset"
+	"github.com/aurorabox/aurorabox/thermos/schema"
 
-	"github.com/aurorabox/aurorabox/executor/assigned"
+	"github.com/go-zookeeper/zk"
 )
 
 var jobSeq atomic.Int64
@@ -27,12 +27,12 @@ func newPath() string {
 
 func testMember(t *testing.T, shard int) []byte {
 	t.Helper()
-	primary, additional, err := Endpoints(assigned.Announcer{},
+	primary, additional, err := Endpoints(schema.Announcer{},
 		map[string]int{"http": 31000 + shard, "health": 32000 + shard}, "agent.test")
 	if err != nil {
 		t.Fatal(err)
 	}
-	return MemberJSON(primary, additional, shard)
+	return serverset.Marshal(serverset.Member{ServiceEndpoint: primary, AdditionalEndpoints: additional, Status: serverset.Alive, Shard: &shard})
 }
 
 func startAnnouncer(t *testing.T, addr, path string, shard int, mut func(*Config)) *Announcer {
@@ -113,13 +113,13 @@ func testRegisters(t *testing.T, addr string) {
 	if stat.EphemeralOwner == 0 || stat.EphemeralOwner == obs.SessionID() {
 		t.Errorf("ephemeralOwner %#x: not the announcer's session", stat.EphemeralOwner)
 	}
-	var m Member
-	if err := json.Unmarshal(data, &m); err != nil {
+	m, err := serverset.Parse(data)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if m.ServiceEndpoint != (Endpoint{"agent.test", 31000}) || m.Status != "ALIVE" || m.Shard == nil || *m.Shard != 0 ||
-		m.AdditionalEndpoints["aurora"] != (Endpoint{"agent.test", 31000}) ||
-		m.AdditionalEndpoints["health"] != (Endpoint{"agent.test", 32000}) {
+	if m.ServiceEndpoint != (serverset.Endpoint{Host: "agent.test", Port: 31000}) || m.Status != "ALIVE" || m.Shard == nil || *m.Shard != 0 ||
+		m.AdditionalEndpoints["aurora"] != (serverset.Endpoint{Host: "agent.test", Port: 31000}) ||
+		m.AdditionalEndpoints["health"] != (serverset.Endpoint{Host: "agent.test", Port: 32000}) {
 		t.Errorf("member %+v", m)
 	}
 	t.Logf("member %s: %s", want, data)
@@ -489,7 +489,7 @@ func testReclaimShard(t *testing.T, addr string) {
 		return ln.Addr().(*net.TCPAddr).Port
 	}
 	member := func(port, shard int) []byte {
-		return MemberJSON(Endpoint{Host: "127.0.0.1", Port: port}, nil, shard)
+		return serverset.Marshal(serverset.Member{ServiceEndpoint: serverset.Endpoint{Host: "127.0.0.1", Port: port}, Status: serverset.Alive, Shard: &shard})
 	}
 	create := staleMembers(t, old, path)
 	dead := create(member(port(false), 0))

@@ -6,12 +6,12 @@
 //
 // The package has two layers:
 //
-//   - Endpoints and MemberJSON are pure. Endpoints merges the job's
-//     Announcer portmap with the ports the scheduler assigned, resolves
-//     aliases exactly as Aurora's PortResolver does (see Endpoints for the
-//     rules, including cycles) and picks the primary endpoint; MemberJSON
-//     renders the ServerSet member JSON that Finagle, twitter.common and
-//     Aurora's own tooling parse.
+//   - Endpoints is pure: it merges the job's Announcer portmap with the
+//     ports the scheduler assigned, resolves aliases exactly as Aurora's
+//     PortResolver does (see Endpoints for the rules, including cycles)
+//     and picks the primary endpoint. Package serverset renders the
+//     ServerSet member JSON that Finagle, twitter.common and Aurora's own
+//     tooling parse.
 //   - Start connects to ZooKeeper, creates the serverset path (persistent
 //     ancestors as needed) and an EPHEMERAL_SEQUENTIAL member_<10-digit
 //     sequence> znode holding the JSON, then keeps it registered: a
@@ -28,7 +28,8 @@
 //	a, err := announcer.Start(ctx, announcer.Config{
 //		Servers:        strings.Split(ensemble, ","),
 //		Path:           path,
-//		Member:         announcer.MemberJSON(primary, additional, at.InstanceID),
+//		Member:         serverset.Marshal(serverset.Member{ServiceEndpoint: primary,
+//			AdditionalEndpoints: additional, Status: serverset.Alive, Shard: &shard}),
 //		ConnectTimeout: hc.InitialInterval + time.Duration(hc.MaxConsecutiveFailures)*hc.Interval,
 //		Logger:         logger,
 //	})

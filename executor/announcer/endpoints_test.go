@@ -1,12 +1,12 @@
 package announcer
 
 import (
-	"encoding/json"
 	"errors"
 	"maps"
 	"testing"
 
-	"github.com/aurorabox/aurorabox/executor/assigned"
+	"github.com/aurorabox/aurorabox/serverset"
+	"github.com/aurorabox/aurorabox/thermos/schema"
 )
 
 func strp(s string) *string { return &s }
@@ -15,7 +15,7 @@ func TestEndpoints(t *testing.T) {
 	const host = "agent1.example"
 	tests := []struct {
 		name     string
-		ann      assigned.Announcer
+		ann      schema.Announcer
 		ports    map[string]int
 		primary  int
 		extra    map[string]int // resolved named ports
@@ -23,42 +23,42 @@ func TestEndpoints(t *testing.T) {
 	}{
 		{
 			name:    "default portmap aliases aurora to the primary port",
-			ann:     assigned.Announcer{},
+			ann:     schema.Announcer{},
 			ports:   map[string]int{"http": 31337, "health": 31338},
 			primary: 31337,
 			extra:   map[string]int{"http": 31337, "health": 31338, "aurora": 31337},
 		},
 		{
 			name:    "empty portmap has no default alias",
-			ann:     assigned.Announcer{Portmap: map[string]string{}},
+			ann:     schema.Announcer{Portmap: map[string]string{}},
 			ports:   map[string]int{"http": 31337},
 			primary: 31337,
 			extra:   map[string]int{"http": 31337},
 		},
 		{
 			name:    "primary port not allocated registers port 0",
-			ann:     assigned.Announcer{},
+			ann:     schema.Announcer{},
 			ports:   map[string]int{"health": 31338},
 			primary: 0,
 			extra:   map[string]int{"health": 31338}, // aurora -> http is unresolved, dropped
 		},
 		{
 			name:    "no ports at all",
-			ann:     assigned.Announcer{},
+			ann:     schema.Announcer{},
 			ports:   nil,
 			primary: 0,
 			extra:   map[string]int{},
 		},
 		{
 			name:    "custom primary port",
-			ann:     assigned.Announcer{PrimaryPort: strp("thrift")},
+			ann:     schema.Announcer{PrimaryPort: strp("thrift")},
 			ports:   map[string]int{"thrift": 9090, "http": 8080},
 			primary: 9090,
 			extra:   map[string]int{"thrift": 9090, "http": 8080, "aurora": 9090},
 		},
 		{
 			name: "alias chain",
-			ann: assigned.Announcer{Portmap: map[string]string{
+			ann: schema.Announcer{Portmap: map[string]string{
 				"a": "b", "b": "c", "c": "http", "aurora": "{{primary_port}}",
 			}},
 			ports:   map[string]int{"http": 31000},
@@ -67,7 +67,7 @@ func TestEndpoints(t *testing.T) {
 		},
 		{
 			name: "alias to an alias of the primary port",
-			ann: assigned.Announcer{Portmap: map[string]string{
+			ann: schema.Announcer{Portmap: map[string]string{
 				"aurora": "{{primary_port}}", "admin": "aurora",
 			}},
 			ports:   map[string]int{"http": 31000},
@@ -76,14 +76,14 @@ func TestEndpoints(t *testing.T) {
 		},
 		{
 			name:    "primary port is itself an alias",
-			ann:     assigned.Announcer{PrimaryPort: strp("service"), Portmap: map[string]string{"service": "http"}},
+			ann:     schema.Announcer{PrimaryPort: strp("service"), Portmap: map[string]string{"service": "http"}},
 			ports:   map[string]int{"http": 31000},
 			primary: 31000,
 			extra:   map[string]int{"http": 31000, "service": 31000},
 		},
 		{
 			name: "literal integers",
-			ann: assigned.Announcer{Portmap: map[string]string{
+			ann: schema.Announcer{Portmap: map[string]string{
 				"static": "8080", "spaced": " 9090 ", "plus": "+7070", "via": "static",
 			}},
 			ports:   map[string]int{"http": 31000},
@@ -92,28 +92,28 @@ func TestEndpoints(t *testing.T) {
 		},
 		{
 			name:    "primary port mapped to a literal",
-			ann:     assigned.Announcer{Portmap: map[string]string{"http": "80", "aurora": "{{primary_port}}"}},
+			ann:     schema.Announcer{Portmap: map[string]string{"http": "80", "aurora": "{{primary_port}}"}},
 			ports:   map[string]int{},
 			primary: 80,
 			extra:   map[string]int{"http": 80, "aurora": 80},
 		},
 		{
 			name:    "assigned port wins over a portmap entry of the same name",
-			ann:     assigned.Announcer{Portmap: map[string]string{"http": "80"}},
+			ann:     schema.Announcer{Portmap: map[string]string{"http": "80"}},
 			ports:   map[string]int{"http": 31000},
 			primary: 31000,
 			extra:   map[string]int{"http": 31000},
 		},
 		{
 			name:    "mustache with spaces",
-			ann:     assigned.Announcer{PrimaryPort: strp("health"), Portmap: map[string]string{"x": "{{ primary_port }}"}},
+			ann:     schema.Announcer{PrimaryPort: strp("health"), Portmap: map[string]string{"x": "{{ primary_port }}"}},
 			ports:   map[string]int{"health": 31001},
 			primary: 31001,
 			extra:   map[string]int{"health": 31001, "x": 31001},
 		},
 		{
 			name: "unresolvable values are dropped",
-			ann: assigned.Announcer{Portmap: map[string]string{
+			ann: schema.Announcer{Portmap: map[string]string{
 				"thrift": "service", "other": "{{thermos.ports[nope]}}", "hex": "0x50",
 			}},
 			ports:   map[string]int{"http": 31000},
@@ -122,38 +122,38 @@ func TestEndpoints(t *testing.T) {
 		},
 		{
 			name:     "two-alias cycle",
-			ann:      assigned.Announcer{Portmap: map[string]string{"a": "b", "b": "a"}},
+			ann:      schema.Announcer{Portmap: map[string]string{"a": "b", "b": "a"}},
 			ports:    map[string]int{"http": 31000},
 			cycleErr: true,
 		},
 		{
 			name:     "self alias",
-			ann:      assigned.Announcer{Portmap: map[string]string{"a": "a"}},
+			ann:      schema.Announcer{Portmap: map[string]string{"a": "a"}},
 			ports:    map[string]int{"http": 31000},
 			cycleErr: true,
 		},
 		{
 			name:     "chain into a cycle",
-			ann:      assigned.Announcer{Portmap: map[string]string{"x": "a", "a": "b", "b": "c", "c": "a"}},
+			ann:      schema.Announcer{Portmap: map[string]string{"x": "a", "a": "b", "b": "c", "c": "a"}},
 			ports:    map[string]int{"http": 31000},
 			cycleErr: true,
 		},
 		{
 			name:     "primary named after its own default alias, unassigned",
-			ann:      assigned.Announcer{PrimaryPort: strp("aurora")},
+			ann:      schema.Announcer{PrimaryPort: strp("aurora")},
 			ports:    map[string]int{"http": 31000},
 			cycleErr: true, // {"aurora": "aurora"}
 		},
 		{
 			name:    "primary named after its own default alias, assigned",
-			ann:     assigned.Announcer{PrimaryPort: strp("aurora")},
+			ann:     schema.Announcer{PrimaryPort: strp("aurora")},
 			ports:   map[string]int{"aurora": 31000},
 			primary: 31000,
 			extra:   map[string]int{"aurora": 31000},
 		},
 		{
 			name:    "a cycle broken by an assigned port",
-			ann:     assigned.Announcer{Portmap: map[string]string{"a": "b", "b": "a"}},
+			ann:     schema.Announcer{Portmap: map[string]string{"a": "b", "b": "a"}},
 			ports:   map[string]int{"http": 31000, "b": 31005},
 			primary: 31000,
 			extra:   map[string]int{"http": 31000, "a": 31005, "b": 31005},
@@ -172,12 +172,12 @@ func TestEndpoints(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if want := (Endpoint{Host: host, Port: tc.primary}); primary != want {
+			if want := (serverset.Endpoint{Host: host, Port: tc.primary}); primary != want {
 				t.Errorf("primary = %+v, want %+v", primary, want)
 			}
-			want := map[string]Endpoint{}
+			want := map[string]serverset.Endpoint{}
 			for name, port := range tc.extra {
-				want[name] = Endpoint{Host: host, Port: port}
+				want[name] = serverset.Endpoint{Host: host, Port: port}
 			}
 			if !maps.Equal(additional, want) {
 				t.Errorf("additional = %v, want %v", additional, want)
@@ -189,7 +189,7 @@ func TestEndpoints(t *testing.T) {
 func TestEndpointsDoesNotModifyInputs(t *testing.T) {
 	pm := map[string]string{"aurora": "{{primary_port}}"}
 	ports := map[string]int{"http": 1}
-	if _, _, err := Endpoints(assigned.Announcer{Portmap: pm}, ports, "h"); err != nil {
+	if _, _, err := Endpoints(schema.Announcer{Portmap: pm}, ports, "h"); err != nil {
 		t.Fatal(err)
 	}
 	if pm["aurora"] != "{{primary_port}}" || len(pm) != 1 || len(ports) != 1 {
@@ -198,7 +198,7 @@ func TestEndpointsDoesNotModifyInputs(t *testing.T) {
 }
 
 func TestCycleErrorIsDeterministic(t *testing.T) {
-	ann := assigned.Announcer{Portmap: map[string]string{"b": "c", "c": "b", "a": "b"}}
+	ann := schema.Announcer{Portmap: map[string]string{"b": "c", "c": "b", "a": "b"}}
 	_, _, first := Endpoints(ann, nil, "h")
 	for range 20 {
 		_, _, err := Endpoints(ann, nil, "h")
@@ -208,57 +208,6 @@ func TestCycleErrorIsDeterministic(t *testing.T) {
 	}
 	if want := "cycle in announcer portmap: a -> b -> c -> b"; first.Error() != want {
 		t.Errorf("error %q, want %q", first, want)
-	}
-}
-
-func TestMemberJSON(t *testing.T) {
-	primary := Endpoint{Host: "agent1", Port: 31337}
-	additional := map[string]Endpoint{
-		"http":   {Host: "agent1", Port: 31337},
-		"aurora": {Host: "agent1", Port: 31337},
-		"health": {Host: "agent1", Port: 31338},
-	}
-	got := string(MemberJSON(primary, additional, 3))
-	want := `{"serviceEndpoint": {"host": "agent1", "port": 31337}, "additionalEndpoints": {` +
-		`"aurora": {"host": "agent1", "port": 31337}, "health": {"host": "agent1", "port": 31338}, ` +
-		`"http": {"host": "agent1", "port": 31337}}, "status": "ALIVE", "shard": 3}`
-	if got != want {
-		t.Errorf("MemberJSON =\n%s\nwant\n%s", got, want)
-	}
-
-	var m Member
-	if err := json.Unmarshal([]byte(got), &m); err != nil {
-		t.Fatal(err)
-	}
-	if m.ServiceEndpoint != primary || !maps.Equal(m.AdditionalEndpoints, additional) ||
-		m.Status != "ALIVE" || m.Shard == nil || *m.Shard != 3 {
-		t.Errorf("decoded %+v", m)
-	}
-
-	if got, want := string(MemberJSON(Endpoint{Host: "h"}, nil, 0)),
-		`{"serviceEndpoint": {"host": "h", "port": 0}, "additionalEndpoints": {}, "status": "ALIVE", "shard": 0}`; got != want {
-		t.Errorf("empty: %s, want %s", got, want)
-	}
-}
-
-func TestMemberJSONEscapesLikePython(t *testing.T) {
-	// json.dumps(u'...') with ensure_ascii=True.
-	for in, want := range map[string]string{
-		`a"b\c`:       `"a\"b\\c"`,
-		"tab\tnl\n":   `"tab\tnl\n"`,
-		"\x01\x7f":    `"\u0001\u007f"`,
-		"héllo":       `"h\u00e9llo"`,
-		"\U0001F600":  `"\ud83d\ude00"`,
-		"<tag>&amp;":  `"<tag>&amp;"`,
-		"bad\xffutf8": `"bad\ufffdutf8"`,
-	} {
-		if got := string(appendString(nil, in)); got != want {
-			t.Errorf("appendString(%q) = %s, want %s", in, got, want)
-		}
-		var back string
-		if err := json.Unmarshal(appendString(nil, in), &back); err != nil {
-			t.Errorf("%q: invalid JSON: %v", in, err)
-		}
 	}
 }
 

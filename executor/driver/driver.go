@@ -24,6 +24,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/aurorabox/aurorabox/appliance/mesos/mesosutil"
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 	"github.com/mesos/mesos-go/api/v1/lib/encoding/codecs"
 	"github.com/mesos/mesos-go/api/v1/lib/executor"
@@ -202,16 +203,6 @@ func (d *Driver) session(ctx context.Context, h Handler) (subscribed bool, err e
 	}
 }
 
-// IsTerminal reports whether a task state is final.
-func IsTerminal(s mesos.TaskState) bool {
-	switch s {
-	case mesos.TASK_FINISHED, mesos.TASK_FAILED, mesos.TASK_KILLED, mesos.TASK_LOST, mesos.TASK_ERROR,
-		mesos.TASK_DROPPED, mesos.TASK_GONE, mesos.TASK_GONE_BY_OPERATOR:
-		return true
-	}
-	return false
-}
-
 // Update sends a status update for a task, stamped with a fresh UUID, the
 // time and this executor, and keeps it until the agent acknowledges it.
 // Updates after a task's terminal one are dropped.
@@ -232,7 +223,7 @@ func (d *Driver) Update(task mesos.TaskID, state mesos.TaskState, reason *mesos.
 		d.logger.Warn("update for a task that is not running dropped", "task", task.Value, "state", state)
 		return
 	}
-	if IsTerminal(state) {
+	if mesosutil.IsTerminal(state) {
 		delete(d.tasks, task.Value)
 	}
 	u := calls.Update(st)

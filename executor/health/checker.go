@@ -3,7 +3,7 @@ package health
 import (
 	"fmt"
 
-	"github.com/aurorabox/aurorabox/executor/assigned"
+	"github.com/aurorabox/aurorabox/thermos/schema"
 )
 
 // Verdict is the health checker's answer after an attempt.
@@ -68,7 +68,7 @@ type Checker struct {
 }
 
 // NewChecker returns a checker for cfg (from HealthCheckConfig.Resolved).
-func NewChecker(cfg assigned.HealthCheck) *Checker {
+func NewChecker(cfg schema.HealthCheck) *Checker {
 	return &Checker{maxFailures: cfg.MaxConsecutiveFailures, firstDecides: cfg.InitialInterval <= 0}
 }
 

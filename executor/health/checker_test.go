@@ -10,14 +10,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aurorabox/aurorabox/executor/assigned"
+	"github.com/aurorabox/aurorabox/thermos/schema"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/*.txt with the produced transcripts")
 
 // hc is a resolved config with Aurora's defaults and the given overrides.
-func hc(initial, every time.Duration, maxFailures int) assigned.HealthCheck {
-	cfg := assigned.HealthCheckConfig{}.Resolved()
+func hc(initial, every time.Duration, maxFailures int) schema.HealthCheck {
+	cfg := schema.HealthCheckConfig{}.Resolved()
 	cfg.InitialInterval, cfg.Interval, cfg.MaxConsecutiveFailures = initial, every, maxFailures
 	return cfg
 }
@@ -50,7 +50,7 @@ func runSteps(c *Checker, steps string) (verdicts []Verdict, msgs []string) {
 func TestCheckerScenarios(t *testing.T) {
 	for _, tc := range []struct {
 		name          string
-		cfg           assigned.HealthCheck
+		cfg           schema.HealthCheck
 		steps         string
 		failedAt      int
 		failedMessage string

@@ -8,7 +8,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/aurorabox/aurorabox/executor/assigned"
+	"github.com/aurorabox/aurorabox/thermos/schema"
 )
 
 // SnoozeFile is the name, in the sandbox, of the file that snoozes health
@@ -38,7 +38,7 @@ func (realClock) After(d time.Duration) <-chan time.Time { return time.After(d) 
 // announce portmap's aliases, Aurora's resolve_ports) has a "health" port.
 // When it does not apply the task has no health checker (NewMonitor with a
 // nil Probe makes one that never fails).
-func Applies(cfg assigned.HealthCheck, ports map[string]int) bool {
+func Applies(cfg schema.HealthCheck, ports map[string]int) bool {
 	if cfg.Shell != "" {
 		return true
 	}
@@ -50,7 +50,7 @@ func Applies(cfg assigned.HealthCheck, ports map[string]int) bool {
 // applies (see Applies). cfg.Shell must already be interpolated
 // ({{thermos.ports[..]}}, {{thermos.task_id}}, {{mesos.instance}}); shell
 // says how to run it, its Timeout being replaced by cfg.Timeout.
-func ProbeFor(cfg assigned.HealthCheck, ports map[string]int, shell ShellOptions) Probe {
+func ProbeFor(cfg schema.HealthCheck, ports map[string]int, shell ShellOptions) Probe {
 	if !Applies(cfg, ports) {
 		return nil
 	}
@@ -103,7 +103,7 @@ type Monitor struct {
 // cfg.InitialInterval, judged by a Checker for cfg. The snooze file is
 // looked for in sandbox ("" = never snoozed). A nil probe makes a no-op
 // monitor that never fails. A nil clock is real time.
-func NewMonitor(cfg assigned.HealthCheck, probe Probe, sandbox string, clock Clock) *Monitor {
+func NewMonitor(cfg schema.HealthCheck, probe Probe, sandbox string, clock Clock) *Monitor {
 	if clock == nil {
 		clock = realClock{}
 	}
@@ -115,7 +115,7 @@ func NewMonitor(cfg assigned.HealthCheck, probe Probe, sandbox string, clock Clo
 }
 
 // interval is the time between attempts; non-positive means one second.
-func interval(cfg assigned.HealthCheck) time.Duration {
+func interval(cfg schema.HealthCheck) time.Duration {
 	if cfg.Interval <= 0 {
 		return time.Second
 	}

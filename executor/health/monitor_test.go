@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aurorabox/aurorabox/executor/assigned"
+	"github.com/aurorabox/aurorabox/thermos/schema"
 )
 
 // fakeClock hands every After to the test, which decides when it fires.
@@ -65,7 +65,7 @@ type harness struct {
 	done   chan report
 }
 
-func startHarness(t *testing.T, cfg assigned.HealthCheck, sandbox string, latency time.Duration, script ...bool) *harness {
+func startHarness(t *testing.T, cfg schema.HealthCheck, sandbox string, latency time.Duration, script ...bool) *harness {
 	h := &harness{t: t, clock: newFakeClock(), script: script, done: make(chan report, 1)}
 	probe := func(ctx context.Context) (bool, string) {
 		h.mu.Lock()
@@ -370,9 +370,9 @@ func TestNoopMonitor(t *testing.T) {
 }
 
 func TestAppliesAndProbeFor(t *testing.T) {
-	httpCfg := assigned.HealthCheckConfig{}.Resolved()
-	shellCfg := assigned.HealthCheckConfig{HealthChecker: assigned.HealthChecker{
-		Shell: &assigned.ShellHealthChecker{ShellCommand: "exit 4"},
+	httpCfg := schema.HealthCheckConfig{}.Resolved()
+	shellCfg := schema.HealthCheckConfig{HealthChecker: schema.HealthCheckerConfig{
+		Shell: &schema.ShellHealthChecker{ShellCommand: "exit 4"},
 	}}.Resolved()
 
 	if Applies(httpCfg, map[string]int{"http": 8080}) || ProbeFor(httpCfg, map[string]int{"http": 8080}, ShellOptions{}) != nil {

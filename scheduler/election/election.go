@@ -12,7 +12,6 @@ package election
 import (
 	"context"
 	"crypto/rand"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -24,6 +23,7 @@ import (
 	"time"
 
 	"github.com/aurorabox/aurorabox/appliance/zookeeper/zklog"
+	"github.com/aurorabox/aurorabox/serverset"
 	"github.com/go-zookeeper/zk"
 )
 
@@ -211,13 +211,8 @@ func reclaim(conn *zk.Conn, groupPath, self string, logger *slog.Logger) error {
 		}
 		ours := lock && string(data) == self
 		if member {
-			var m struct {
-				ServiceEndpoint struct {
-					Host string `json:"host"`
-					Port int    `json:"port"`
-				} `json:"serviceEndpoint"`
-			}
-			ours = json.Unmarshal(data, &m) == nil && m.ServiceEndpoint.Host != "" &&
+			m, err := serverset.Parse(data)
+			ours = err == nil && m.ServiceEndpoint.Host != "" &&
 				net.JoinHostPort(m.ServiceEndpoint.Host, strconv.Itoa(m.ServiceEndpoint.Port)) == self
 		}
 		if !ours {

@@ -133,6 +133,19 @@ func (s Status) Active() bool {
 	return false
 }
 
+// NameIn reports whether name, a status as the API carries it (the
+// upper-case name, matched exactly), is in set: one of the sets above, as
+// a method expression, e.g. NameIn(t.Status, Status.Live). A name that is
+// not a status is in no set.
+func NameIn(name string, set func(Status) bool) bool {
+	for s, n := range statusNames {
+		if n == name {
+			return set(s)
+		}
+	}
+	return false
+}
+
 // SlaveAssigned reports whether s is in Aurora's SLAVE_ASSIGNED_STATES: the
 // task has been placed on an agent and not ended (ASSIGNED, STARTING,
 // RUNNING, KILLING, PREEMPTING, RESTARTING, DRAINING, PARTITIONED).

@@ -123,6 +123,17 @@ func TestStatusSets(t *testing.T) {
 		if tc.f(Deleted) {
 			t.Errorf("DELETED is %s", tc.name)
 		}
+		for _, s := range Statuses() {
+			if NameIn(s.String(), tc.f) != tc.f(s) {
+				t.Errorf("NameIn(%s, %s) = %v", s, tc.name, !tc.f(s))
+			}
+			if NameIn(strings.ToLower(s.String()), tc.f) {
+				t.Errorf("NameIn(%s, %s): a lower-case name is not a status the API carries", strings.ToLower(s.String()), tc.name)
+			}
+		}
+		if NameIn("DELETED", tc.f) || NameIn("", tc.f) {
+			t.Errorf("a pseudo or empty status is %s", tc.name)
+		}
 	}
 }
 

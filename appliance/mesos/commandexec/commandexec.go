@@ -18,6 +18,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/aurorabox/aurorabox/appliance/mesos/mesosutil"
 	"github.com/aurorabox/aurorabox/executor/driver"
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 	"github.com/mesos/mesos-go/api/v1/lib/executor/config"
@@ -61,10 +62,10 @@ func (r *runner) update(state mesos.TaskState, msg string, reason *mesos.TaskSta
 		return
 	}
 	id := r.task.TaskID
-	r.terminal = driver.IsTerminal(state)
+	r.terminal = mesosutil.IsTerminal(state)
 	r.mu.Unlock()
 	r.d.Update(id, state, reason, msg, nil)
-	if driver.IsTerminal(state) {
+	if mesosutil.IsTerminal(state) {
 		r.d.Finish()
 	}
 }
