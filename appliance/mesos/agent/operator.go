@@ -6,6 +6,7 @@ import (
 	"io"
 	"math"
 	"net/http"
+	"slices"
 	"sort"
 	"strings"
 	"syscall"
@@ -247,9 +248,10 @@ func (m *updateManager) pendingUpdates() map[updateKey]mesos.TaskState {
 // As in Mesos, queued_tasks are those not yet handed to their executor,
 // launched_tasks those it runs, terminated_tasks those terminal whose
 // terminal update the framework has not acknowledged yet, and
-// completed_tasks the rest, with the tasks of terminated executors.
-// pending_tasks (Mesos' tasks waiting for an executor being authorized or
-// fetched) is always empty: the agent starts an executor at once.
+// completed_tasks the rest (with whatever a terminated executor left
+// unfinished). pending_tasks (Mesos' tasks waiting for an executor being
+// authorized or fetched) is always empty: the agent starts an executor at
+// once.
 func (a *Agent) operatorState() (*agentapi.Response_GetTasks, *agentapi.Response_GetExecutors, *agentapi.Response_GetFrameworks) {
 	unacked := a.updates.pendingUpdates() // before a.mu: the update manager's lock comes after it
 	a.mu.Lock()
@@ -301,8 +303,9 @@ func (a *Agent) operatorState() (*agentapi.Response_GetTasks, *agentapi.Response
 			live = append(live, ex)
 		}
 		sort.Slice(live, func(i, j int) bool { return live[i].info.ExecutorID.Value < live[j].info.ExecutorID.Value })
-		for _, ex := range live {
-			executors.Executors = append(executors.Executors, executorInfo(fw, ex))
+		// A terminated executor's tasks are all done, but for those
+		// whose terminal update is unacknowledged.
+		add := func(ex *executorState, running bool) {
 			var queued, launched, terminated, completed []mesos.Task
 			for _, t := range ex.queued {
 				queued = append(queued, task(fw, ex, t, mesos.TASK_STAGING))
@@ -317,6 +320,10 @@ func (a *Agent) operatorState() (*agentapi.Response_GetTasks, *agentapi.Response
 					completed = append(completed, task(fw, ex, t.info, t.state))
 				}
 			}
+			if !running {
+				completed = slices.Concat(completed, queued, launched)
+				queued, launched = nil, nil
+			}
 			for _, ts := range [][]mesos.Task{queued, launched, terminated, completed} {
 				sortTasks(ts)
 			}
@@ -325,20 +332,13 @@ func (a *Agent) operatorState() (*agentapi.Response_GetTasks, *agentapi.Response
 			tasks.TerminatedTasks = append(tasks.TerminatedTasks, terminated...)
 			tasks.CompletedTasks = append(tasks.CompletedTasks, completed...)
 		}
+		for _, ex := range live {
+			executors.Executors = append(executors.Executors, executorInfo(fw, ex))
+			add(ex, true)
+		}
 		for _, ex := range fs.completed {
 			executors.CompletedExecutors = append(executors.CompletedExecutors, executorInfo(fw, ex))
-			var done []mesos.Task
-			for _, t := range ex.queued {
-				done = append(done, task(fw, ex, t, mesos.TASK_STAGING))
-			}
-			for _, t := range ex.tasks {
-				done = append(done, task(fw, ex, t.info, t.state))
-			}
-			for _, t := range ex.completed {
-				done = append(done, task(fw, ex, t.info, t.state))
-			}
-			sortTasks(done)
-			tasks.CompletedTasks = append(tasks.CompletedTasks, done...)
+			add(ex, false)
 		}
 	}
 	return tasks, executors, frameworks

@@ -561,3 +561,36 @@ func TestOperatorFilesSymlinkSwapRace(t *testing.T) {
 		t.Error("no call was served: the race was never open")
 	}
 }
+
+// A finished task is among GET_TASKS' terminated_tasks until its framework
+// acknowledges its terminal update, and among completed_tasks after.
+func TestOperatorTerminatedTasks(t *testing.T) {
+	c := startCluster(t)
+	c.sched.launch(shellTask("unacked", "true"))
+	op := newOperator(t, c.agentURL, codecs.MediaTypeProtobuf)
+	// The scheduler reads no update yet, so acknowledges none.
+	await := func(what string, where func(*agentapi.Response_GetTasks) []mesos.Task) {
+		t.Helper()
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			ts := op.call(acalls.GetTasks()).GetGetTasks()
+			if task := findTask(where(ts), "unacked"); task != nil && task.GetState() == mesos.TASK_FINISHED {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("unacked is not FINISHED among the %s tasks: %+v", what, ts)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	await("terminated", (*agentapi.Response_GetTasks).GetTerminatedTasks)
+	if ts := op.call(acalls.GetTasks()).GetGetTasks(); findTask(ts.GetCompletedTasks(), "unacked") != nil {
+		t.Errorf("unacked is completed before its update was acknowledged: %+v", ts)
+	}
+	for _, want := range []mesos.TaskState{mesos.TASK_STARTING, mesos.TASK_RUNNING, mesos.TASK_FINISHED} {
+		if st := c.sched.updateFor("unacked"); st.GetState() != want {
+			t.Fatalf("unacked: %s, want %s", st.GetState(), want)
+		}
+	}
+	await("completed", (*agentapi.Response_GetTasks).GetCompletedTasks)
+}
