@@ -74,4 +74,8 @@ const (
 	// ConfigFileBytes is the largest .aurora file (or include) the client
 	// reads.
 	ConfigFileBytes = 16 << 20
+
+	// AgentAPICallBytes is the largest v1 operator API call body the agent
+	// reads (POST /api/v1). The calls it serves carry at most a path.
+	AgentAPICallBytes = 64 << 10
 )

@@ -6,7 +6,8 @@
 // built-in command executor (`aurorabox command-executor`), as they do under
 // Mesos. Status updates go through a status update manager that resends each
 // task's oldest unacknowledged update until the framework acknowledges it.
-// Operators get /state, /health and the sandbox-confined /files API.
+// Operators get /state, /flags, /health, the sandbox-confined /files API and
+// the read-only calls of Mesos' v1 operator API (POST /api/v1, operator.go).
 package agent
 
 import (
@@ -109,6 +110,9 @@ type Config struct {
 	// FilesLimiter bounds the /files requests in flight per client and in
 	// total; default sandboxfs.NewLimiter(0, 0) (its defaults).
 	FilesLimiter *sandboxfs.Limiter
+	// BuildVersion is aurorabox's own version, in the build fields of the
+	// v1 API's GET_VERSION (mesosutil.VersionJSON).
+	BuildVersion string
 	Logger       *slog.Logger
 	Now          func() time.Time
 }

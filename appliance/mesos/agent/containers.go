@@ -152,40 +152,56 @@ func isolationFlag(m isolation.Mode) string {
 // statistics is /monitor/statistics: each running executor's resource usage
 // with Mesos' ResourceStatistics key names, which the observer and UIs read.
 func (a *Agent) statistics() []map[string]any {
-	type entry struct {
-		ex   *executorState
-		info mesos.ExecutorInfo
-		fw   string
-	}
-	a.mu.Lock()
-	var exs []entry
-	for _, fs := range a.frameworks {
-		for _, ex := range fs.executors {
-			exs = append(exs, entry{ex, ex.info, ex.fw})
-		}
-	}
-	a.mu.Unlock()
 	out := []map[string]any{}
-	for _, e := range exs {
-		st := map[string]any{
-			"timestamp":       float64(a.cfg.Now().UnixNano()) / 1e9,
-			"cpus_limit":      e.ex.limits.CPUs,
-			"mem_limit_bytes": e.ex.limits.MemBytes,
-		}
-		if c := e.ex.container; c != nil && a.iso.Mode() != isolation.ModeNone {
-			if u, err := c.Usage(); err == nil {
-				st["cpus_user_time_secs"] = u.CPUUserSecs
-				st["cpus_system_time_secs"] = u.CPUSystemSecs
-				st["mem_rss_bytes"] = u.MemRSSBytes
-				st["mem_total_bytes"] = u.MemUsageBytes
-				st["processes"] = u.Pids
-			}
-		}
+	for _, c := range a.liveContainers() {
 		out = append(out, map[string]any{
-			"executor_id": e.info.ExecutorID.Value, "executor_name": e.info.GetName(), "source": e.info.GetSource(),
-			"framework_id": e.fw, "container_id": e.ex.containerID, "statistics": st,
+			"executor_id": c.info.ExecutorID.Value, "executor_name": c.info.GetName(), "source": c.info.GetSource(),
+			"framework_id": c.fw, "container_id": c.containerID, "statistics": a.resourceStatistics(c.container, c.limits),
 		})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i]["executor_id"].(string) < out[j]["executor_id"].(string) })
 	return out
+}
+
+// liveContainer is what /monitor/statistics and GET_CONTAINERS show of a
+// running executor's container, copied under a.mu.
+type liveContainer struct {
+	info        mesos.ExecutorInfo
+	fw          string
+	containerID string
+	pid         int
+	container   *isolation.Container
+	limits      isolation.Limits
+}
+
+func (a *Agent) liveContainers() []liveContainer {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var out []liveContainer
+	for _, fs := range a.frameworks {
+		for _, ex := range fs.executors {
+			out = append(out, liveContainer{ex.info, ex.fw, ex.containerID, ex.pid, ex.container, ex.limits})
+		}
+	}
+	return out
+}
+
+// resourceStatistics is a container's usage as Mesos' ResourceStatistics:
+// its limits always, its usage where the agent isolates containers in
+// cgroups.
+func (a *Agent) resourceStatistics(c *isolation.Container, l isolation.Limits) mesos.ResourceStatistics {
+	cpus, mem := l.CPUs, uint64(max(0, l.MemBytes))
+	st := mesos.ResourceStatistics{
+		Timestamp: float64(a.cfg.Now().UnixNano()) / 1e9, CPUsLimit: &cpus, MemLimitBytes: &mem,
+	}
+	if c != nil && a.iso.Mode() != isolation.ModeNone {
+		if u, err := c.Usage(); err == nil {
+			user, sys := u.CPUUserSecs, u.CPUSystemSecs
+			rss, total := uint64(max(0, u.MemRSSBytes)), uint64(max(0, u.MemUsageBytes))
+			procs := uint32(max(0, u.Pids))
+			st.CPUsUserTimeSecs, st.CPUsSystemTimeSecs = &user, &sys
+			st.MemRSSBytes, st.MemTotalBytes, st.Processes = &rss, &total, &procs
+		}
+	}
+	return st
 }

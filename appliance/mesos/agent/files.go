@@ -1,6 +1,8 @@
 package agent
 
 import (
+	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"net/http"
@@ -37,11 +39,6 @@ func (a *Agent) open(requested string, kind sandboxfs.Kind) (*os.File, fs.FileIn
 	return sandboxfs.Open(root, loc.Rel, kind)
 }
 
-func filesError(w http.ResponseWriter, err error) {
-	code, msg := sandboxfs.Status(err)
-	http.Error(w, msg, code)
-}
-
 type fileEntry struct {
 	Path  string  `json:"path"`
 	Nlink uint64  `json:"nlink"`
@@ -68,30 +65,67 @@ func entryFor(path string, fi fs.FileInfo) fileEntry {
 	return e
 }
 
-func (a *Agent) serveBrowse(w http.ResponseWriter, r *http.Request) {
-	requested := r.URL.Query().Get("path")
+// errReadFailed marks an I/O error reading what was opened (an answer of
+// 500), as opposed to a path refused or missing (sandboxfs.Status).
+var errReadFailed = errors.New("reading the sandbox failed")
+
+// filesStatus is the HTTP status and message of a failed browse or
+// readFile.
+func filesStatus(err error) (int, string) {
+	if errors.Is(err, errReadFailed) {
+		return http.StatusInternalServerError, err.Error()
+	}
+	return sandboxfs.Status(err)
+}
+
+func filesError(w http.ResponseWriter, err error) {
+	code, msg := filesStatus(err)
+	http.Error(w, msg, code)
+}
+
+// listed is one entry of a browsed directory: its path as requested (under
+// the requested directory) and its lstat information.
+type listed struct {
+	path string
+	info fs.FileInfo
+}
+
+// browse lists the directory at requested, sorted by path: the code path of
+// /files/browse and of the v1 API's LIST_FILES.
+func (a *Agent) browse(requested string) ([]listed, error) {
 	d, _, err := a.open(requested, sandboxfs.Dir)
 	if err != nil {
-		filesError(w, err)
-		return
+		return nil, err
 	}
 	defer d.Close()
 	// Entries of a directory opened beneath the sandbox are stat'ed
 	// relative to it (fstatat), never by path.
 	entries, err := d.ReadDir(-1)
 	if err != nil {
-		http.Error(w, err.Error(), http.StatusInternalServerError)
-		return
+		return nil, fmt.Errorf("%w: %w", errReadFailed, err)
 	}
-	out := []fileEntry{}
+	out := []listed{}
 	for _, de := range entries {
 		fi, err := de.Info()
 		if err != nil {
 			continue
 		}
-		out = append(out, entryFor(filepath.Join(filepath.Clean(requested), de.Name()), fi))
+		out = append(out, listed{filepath.Join(filepath.Clean(requested), de.Name()), fi})
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Path < out[j].Path })
+	sort.Slice(out, func(i, j int) bool { return out[i].path < out[j].path })
+	return out, nil
+}
+
+func (a *Agent) serveBrowse(w http.ResponseWriter, r *http.Request) {
+	entries, err := a.browse(r.URL.Query().Get("path"))
+	if err != nil {
+		filesError(w, err)
+		return
+	}
+	out := make([]fileEntry, 0, len(entries))
+	for _, e := range entries {
+		out = append(out, entryFor(e.path, e.info))
+	}
 	mesosutil.WriteJSON(w, out)
 }
 
@@ -102,6 +136,24 @@ func (a *Agent) openFile(w http.ResponseWriter, r *http.Request) (*os.File, fs.F
 		return nil, nil, false
 	}
 	return f, fi, true
+}
+
+// readFile reads at most length bytes (capped at maxRead) of the file at
+// requested from offset, and tells the file's size; past the end it reads
+// nothing. It is the code path of /files/read and of the v1 API's
+// READ_FILE.
+func (a *Agent) readFile(requested string, offset, length int64) (size int64, data []byte, err error) {
+	f, fi, err := a.open(requested, sandboxfs.File)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer f.Close()
+	buf := make([]byte, max(0, min(length, maxRead, fi.Size()-offset)))
+	n, err := f.ReadAt(buf, offset)
+	if err != nil && err != io.EOF {
+		return 0, nil, fmt.Errorf("%w: %w", errReadFailed, err)
+	}
+	return fi.Size(), buf[:n], nil
 }
 
 // serveRead answers Mesos' /files/read: {"data": ..., "offset": N}; offset
@@ -122,24 +174,22 @@ func (a *Agent) serveRead(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, "Failed to parse length", http.StatusBadRequest)
 			return
 		}
-		length = min(length, maxRead)
 	}
-	f, fi, ok := a.openFile(w, r)
-	if !ok {
-		return
-	}
-	defer f.Close()
 	if offset == -1 {
-		mesosutil.WriteJSON(w, map[string]any{"data": "", "offset": fi.Size()})
+		size, _, err := a.readFile(q.Get("path"), 0, 0)
+		if err != nil {
+			filesError(w, err)
+			return
+		}
+		mesosutil.WriteJSON(w, map[string]any{"data": "", "offset": size})
 		return
 	}
-	buf := make([]byte, min(length, max(0, fi.Size()-offset)))
-	n, err := f.ReadAt(buf, offset)
-	if err != nil && err != io.EOF {
-		http.Error(w, err.Error(), http.StatusInternalServerError)
+	_, data, err := a.readFile(q.Get("path"), offset, length)
+	if err != nil {
+		filesError(w, err)
 		return
 	}
-	mesosutil.WriteJSON(w, map[string]any{"data": string(buf[:n]), "offset": offset})
+	mesosutil.WriteJSON(w, map[string]any{"data": string(data), "offset": offset})
 }
 
 func (a *Agent) serveDownload(w http.ResponseWriter, r *http.Request) {

@@ -15,6 +15,10 @@ import (
 func (a *Agent) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/api/v1/executor", a.serveExecutor)
+	mux.HandleFunc("/api/v1", a.serveAPI)
+	mux.HandleFunc("/slave(1)/api/v1", a.serveAPI)
+	mux.HandleFunc("/flags", a.serveFlags)
+	mux.HandleFunc("/slave(1)/flags", a.serveFlags)
 	for _, p := range []string{"/state", "/state.json", "/slave(1)/state", "/slave(1)/state.json"} {
 		mux.HandleFunc(p, func(w http.ResponseWriter, r *http.Request) { mesosutil.WriteJSON(w, a.State()) })
 	}
@@ -140,8 +144,7 @@ func (a *Agent) State() map[string]any {
 		"id": a.id, "pid": a.pid(), "hostname": a.info.Hostname, "version": mesosutil.MesosAPIVersion,
 		"start_time": float64(a.start.UnixNano()) / 1e9, "resources": mesosutil.ResourcesJSON(a.info.Resources),
 		"attributes": attrs, "master_hostname": masterHost, "registered": a.registered,
-		"flags": map[string]string{"work_dir": a.cfg.WorkDir, "hostname": a.info.Hostname, "master": a.cfg.MasterURL,
-			"isolation": isolationFlag(a.iso.Mode())},
+		"flags": a.flagsLocked(),
 		// Not in Mesos: which cgroup version, or "none" and why.
 		"isolation": string(a.iso.Mode()), "isolation_reason": a.iso.Reason(),
 		"frameworks": frameworks, "completed_frameworks": []any{},

@@ -2,10 +2,8 @@ package master
 
 import (
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"io"
-	"mime"
 	"net"
 	"net/http"
 	"strconv"
@@ -18,51 +16,18 @@ import (
 )
 
 const (
-	mediaJSON     = "application/json"
-	mediaProtobuf = "application/x-protobuf"
+	mediaJSON     = mesosutil.MediaJSON
+	mediaProtobuf = mesosutil.MediaProtobuf
 	maxCallBytes  = limits.MesosCallBytes
 )
 
-// message is what both codecs need of a mesos-go type.
-type message interface {
-	Marshal() ([]byte, error)
-	Unmarshal([]byte) error
-}
+// message, encode, decode and mediaTypes are mesosutil's, which the agent's
+// v1 API shares.
+type message = mesosutil.Message
 
-func encode(media string, m message) ([]byte, error) {
-	if media == mediaProtobuf {
-		return m.Marshal()
-	}
-	return json.Marshal(m)
-}
-
-func decode(media string, b []byte, m message) error {
-	if media == mediaProtobuf {
-		return m.Unmarshal(b)
-	}
-	return json.Unmarshal(b, m)
-}
-
-// mediaTypes picks the request and response encodings; "" means unsupported.
-func mediaTypes(r *http.Request) (in, out string) {
-	ct, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	if err != nil || (ct != mediaJSON && ct != mediaProtobuf) {
-		return "", ""
-	}
-	out = ct
-	if acc := r.Header.Get("Accept"); acc != "" && acc != "*/*" {
-		a, _, err := mime.ParseMediaType(acc)
-		switch {
-		case err == nil && (a == mediaJSON || a == mediaProtobuf):
-			out = a
-		case err == nil && a == "application/recordio":
-			out = ct // Mesos ≥1.2 accepts this with Message-Accept; we keep the call's type
-		default:
-			return ct, ""
-		}
-	}
-	return ct, out
-}
+func encode(media string, m message) ([]byte, error) { return mesosutil.Encode(media, m) }
+func decode(media string, b []byte, m message) error { return mesosutil.Decode(media, b, m) }
+func mediaTypes(r *http.Request) (in, out string)    { return mesosutil.MediaTypes(r) }
 
 // Handler returns the master's HTTP API.
 func (m *Master) Handler() http.Handler {

@@ -1,6 +1,7 @@
 // Package mesosutil holds what the master and the agent both need to look
 // like Mesos: terminal task states, resources rendered the way Mesos' state
-// endpoints render them, JSON answers and UUIDs.
+// endpoints render them, JSON answers, UUIDs, and the JSON and protobuf
+// codecs of the v1 HTTP APIs (codec.go).
 package mesosutil
 
 import (
