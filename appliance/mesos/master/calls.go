@@ -306,7 +306,12 @@ func (m *Master) acceptLocked(fw *framework, acc *scheduler.Call_Accept) {
 			executors[t.info.Executor.ExecutorID.Value] = true
 		}
 	}
+	alloc := offerAllocation(fw.info)
 	for _, t := range launch {
+		if err := unallocateTask(&t, alloc); err != nil {
+			m.masterUpdateLocked(fw, t.TaskID, agentID, mesos.TASK_ERROR, mesos.REASON_TASK_INVALID, err.Error())
+			continue
+		}
 		need := sumResources(t.Resources)
 		if t.Executor != nil && !executors[t.Executor.ExecutorID.Value] {
 			need = need.Plus(t.Executor.Resources...)

@@ -383,13 +383,18 @@ func (m *Master) offerProto(o *offer) *mesos.Offer {
 		c := *u
 		unavailability = &c
 	}
+	var alloc *mesos.Resource_AllocationInfo
+	if fw := m.frameworks[o.fw]; fw != nil {
+		alloc = offerAllocation(fw.info)
+	}
 	return &mesos.Offer{
 		Unavailability: unavailability,
 		ID:             mesos.OfferID{Value: o.id},
 		FrameworkID:    mesos.FrameworkID{Value: o.fw},
 		AgentID:        mesos.AgentID{Value: o.agent},
 		Hostname:       a.info.Hostname,
-		Resources:      o.res.Clone(),
+		Resources:      allocated(o.res, alloc),
+		AllocationInfo: alloc,
 		Attributes:     a.info.Attributes,
 		URL: &mesos.URL{
 			Scheme:  "http",
