@@ -10,7 +10,6 @@ import (
 
 	"github.com/aurorabox/aurorabox/appliance/config"
 	"github.com/aurorabox/aurorabox/appliance/isolation"
-	"github.com/aurorabox/aurorabox/appliance/mesos/agent"
 )
 
 // agentNames are the --name values of the agents `up` runs for cfg.
@@ -31,7 +30,7 @@ func agentNames(cfg *config.Config) []string {
 // `up` recovers them); the appliance going down is what ends them.
 func removeContainers(cfg *config.Config, logger *slog.Logger) {
 	for _, name := range agentNames(cfg) {
-		iso, err := isolation.New(agent.CgroupRoot(AgentWorkDir(cfg), name), slog.New(slog.DiscardHandler))
+		iso, err := isolation.New(isolation.AgentRoot(AgentWorkDir(cfg), name), slog.New(slog.DiscardHandler))
 		if err == nil {
 			err = iso.Cleanup()
 		}

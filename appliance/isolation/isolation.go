@@ -35,6 +35,8 @@
 package isolation
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -42,6 +44,7 @@ import (
 	"math"
 	"os"
 	"path"
+	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -457,4 +460,17 @@ func checkID(id string) error {
 		return fmt.Errorf("isolation: invalid container id %q", id)
 	}
 	return nil
+}
+
+// AgentRoot is the cgroup path under which an agent with this work dir and
+// name keeps its containers. It is stable across restarts (recovery finds
+// its containers again) and differs between clusters on one host. The
+// agent creates it; the supervisor removes what is left of it on destroy.
+func AgentRoot(workDir, name string) string {
+	abs, err := filepath.Abs(workDir)
+	if err != nil {
+		abs = workDir
+	}
+	sum := sha256.Sum256([]byte(abs + "\x00" + name))
+	return "aurorabox/agent-" + hex.EncodeToString(sum[:6])
 }

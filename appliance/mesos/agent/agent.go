@@ -102,7 +102,7 @@ type Config struct {
 	// DefaultPidsLimit.
 	PidsLimit int64
 	// Isolator puts containers in cgroups; default: one rooted at
-	// CgroupRoot(WorkDir, Name), or none where cgroups are unavailable.
+	// isolation.AgentRoot(WorkDir, Name), or none where cgroups are unavailable.
 	Isolator *isolation.Isolator
 	// IgnorePings, if set and true, leaves the master's pings unanswered,
 	// as a hung agent would (tests).
@@ -187,7 +187,7 @@ func New(cfg Config) (*Agent, error) {
 		cfg.PidsLimit = DefaultPidsLimit
 	}
 	if cfg.Isolator == nil {
-		iso, err := isolation.New(CgroupRoot(cfg.WorkDir, cfg.Name), cfg.Logger)
+		iso, err := isolation.New(isolation.AgentRoot(cfg.WorkDir, cfg.Name), cfg.Logger)
 		if err != nil {
 			return nil, err
 		}

@@ -284,7 +284,7 @@ func startBenchCluster(b *testing.B, res string) *benchSched {
 	workDir := b.TempDir()
 	// The agent's default isolator, made here to log its mode: cgroup
 	// limits (the CFS quota above all) shape these numbers.
-	iso, err := isolation.New(agent.CgroupRoot(workDir, ""), nil)
+	iso, err := isolation.New(isolation.AgentRoot(workDir, ""), nil)
 	if err != nil {
 		b.Fatal(err)
 	}

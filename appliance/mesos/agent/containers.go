@@ -1,10 +1,7 @@
 package agent
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
-	"path/filepath"
 	"sort"
 	"syscall"
 	"time"
@@ -25,18 +22,6 @@ const (
 // Config.PidsLimit says otherwise. Mesos has no default; ours keeps a fork
 // bomb from taking the developer's laptop down, and leaves room for JVMs.
 const DefaultPidsLimit = 4096
-
-// CgroupRoot is the cgroup path under which an agent with this work dir and
-// name keeps its containers. It is stable across restarts (recovery finds
-// its containers again) and differs between clusters on one host.
-func CgroupRoot(workDir, name string) string {
-	abs, err := filepath.Abs(workDir)
-	if err != nil {
-		abs = workDir
-	}
-	sum := sha256.Sum256([]byte(abs + "\x00" + name))
-	return "aurorabox/agent-" + hex.EncodeToString(sum[:6])
-}
 
 // containerLimits are the scalar resources of the executor and its tasks,
 // which is what Mesos' cgroups isolators enforce for a container.

@@ -184,7 +184,7 @@ func TestKillReachesDoubleForkedDaemon(t *testing.T) {
 	}
 	waitNoProcesses(t, "MESOS_EXECUTOR_ID=df")
 	// The container's cgroup goes too, once the executor has exited.
-	root := agent.CgroupRoot(c.workDir, "")
+	root := isolation.AgentRoot(c.workDir, "")
 	left := func() (all []string) {
 		for _, d := range []string{"/sys/fs/cgroup/memory", "/sys/fs/cgroup/pids", "/sys/fs/cgroup"} {
 			entries, _ := filepath.Glob(filepath.Join(d, root, "*", "cgroup.procs"))
@@ -267,7 +267,7 @@ func TestOrphanContainersDestroyed(t *testing.T) {
 		t.Skip("needs root for cgroups")
 	}
 	workDir := t.TempDir()
-	iso, err := isolation.New(agent.CgroupRoot(workDir, ""), nil)
+	iso, err := isolation.New(isolation.AgentRoot(workDir, ""), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

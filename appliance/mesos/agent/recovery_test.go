@@ -97,7 +97,7 @@ func TestAgentKill9Recovery(t *testing.T) {
 		for _, pid := range processesWithEnv(func(kv string) bool { return strings.HasPrefix(kv, "MESOS_DIRECTORY="+workDir+"/") }) {
 			syscall.Kill(pid, syscall.SIGKILL)
 		}
-		if iso, err := isolation.New(agent.CgroupRoot(workDir, ""), nil); err == nil {
+		if iso, err := isolation.New(isolation.AgentRoot(workDir, ""), nil); err == nil {
 			iso.Cleanup()
 		}
 	})
