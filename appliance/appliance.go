@@ -39,44 +39,9 @@ import (
 	"time"
 
 	"github.com/aurorabox/aurorabox/appliance/config"
+	"github.com/aurorabox/aurorabox/appliance/status"
 	"github.com/aurorabox/aurorabox/appliance/supervise"
 )
-
-// StatusVersion is the schema version of Status. Fields are only ever added;
-// a change that breaks readers bumps it.
-const StatusVersion = 1
-
-// Status is what `aurorabox status --json` prints.
-type Status struct {
-	Version    int               `json:"version"`
-	Running    bool              `json:"running"`
-	Healthy    bool              `json:"healthy"`
-	Cluster    string            `json:"cluster,omitempty"`
-	DataDir    string            `json:"data_dir"`
-	Supervisor *SupervisorStatus `json:"supervisor,omitempty"`
-	// Isolation is how the agent isolates task containers: "cgroups-v1",
-	// "cgroups-v2" or "none" (then IsolationReason says why).
-	Isolation       string `json:"isolation,omitempty"`
-	IsolationReason string `json:"isolation_reason,omitempty"`
-	// Auth is how the scheduler's API is protected: "basic" (Credentials
-	// is the credential file) or "none".
-	Auth        string `json:"auth,omitempty"`
-	Credentials string `json:"credentials,omitempty"`
-	// AllowRootTasks: jobs may run as uid 0.
-	AllowRootTasks bool `json:"allow_root_tasks,omitempty"`
-	// Warnings are settings that weaken the appliance's security.
-	Warnings   []string           `json:"warnings,omitempty"`
-	Components []supervise.Status `json:"components"`
-}
-
-// SupervisorStatus describes the `up` process itself.
-type SupervisorStatus struct {
-	PID           int       `json:"pid"`
-	Version       string    `json:"version"`
-	StartedAt     time.Time `json:"started_at"`
-	UptimeSeconds float64   `json:"uptime_seconds"`
-	Ready         bool      `json:"ready"` // all components passed their readiness probes
-}
 
 // UpOptions are the parts of `up` that tests replace.
 type UpOptions struct {
@@ -203,10 +168,10 @@ func Up(ctx context.Context, cfg *config.Config, opts UpOptions) (err error) {
 	var iso atomic.Pointer[[2]string] // the agent's isolation mode and reason, once known
 	shutdown := make(chan struct{})
 	stop := sync.OnceFunc(func() { close(shutdown) })
-	status := func() *Status {
-		st := &Status{
-			Version: StatusVersion, Running: true, Cluster: cfg.Cluster, DataDir: cfg.DataDir,
-			Supervisor: &SupervisorStatus{
+	current := func() *status.Appliance {
+		st := &status.Appliance{
+			Version: status.Version, Running: true, Cluster: cfg.Cluster, DataDir: cfg.DataDir,
+			Supervisor: &status.Supervisor{
 				PID: os.Getpid(), Version: opts.Version, StartedAt: begin,
 				UptimeSeconds: time.Since(begin).Seconds(), Ready: isReady.Load(),
 			},
@@ -221,7 +186,7 @@ func Up(ctx context.Context, cfg *config.Config, opts UpOptions) (err error) {
 		}
 		return st
 	}
-	ctl, err := startControl(socketPath(cfg), controlHandlers{status: status, shutdown: stop, restart: sup.Restart})
+	ctl, err := startControl(socketPath(cfg), controlHandlers{status: current, shutdown: stop, restart: sup.Restart})
 	if err != nil {
 		return err
 	}
@@ -280,16 +245,16 @@ func securityWarnings(cfg *config.Config) []string {
 	return out
 }
 
-func allHealthy(cs []supervise.Status) bool {
+func allHealthy(cs []status.Component) bool {
 	for _, c := range cs {
-		if c.Health != supervise.Healthy {
+		if c.Health != status.Healthy {
 			return false
 		}
 	}
 	return true
 }
 
-func printSummary(w io.Writer, cfg *config.Config, cs []supervise.Status, elapsed time.Duration) {
+func printSummary(w io.Writer, cfg *config.Config, cs []status.Component, elapsed time.Duration) {
 	fmt.Fprintf(w, "aurorabox: cluster %s is up in %s (data dir %s)\n", cfg.Cluster, elapsed.Round(time.Millisecond), cfg.DataDir)
 	printComponents(w, cs)
 	fmt.Fprintf(w, "endpoints: %s   clusters.json: %s\n", cfg.Path("env"), cfg.Path("clusters.json"))
@@ -298,7 +263,7 @@ func printSummary(w io.Writer, cfg *config.Config, cs []supervise.Status, elapse
 	}
 }
 
-func printComponents(w io.Writer, cs []supervise.Status) {
+func printComponents(w io.Writer, cs []status.Component) {
 	if len(cs) == 0 {
 		fmt.Fprintln(w, "  (no components configured)")
 		return
@@ -316,11 +281,11 @@ func printComponents(w io.Writer, cs []supervise.Status) {
 
 // GetStatus asks the running supervisor for its status. When none is running
 // it returns a Status with Running false, and no error.
-func GetStatus(ctx context.Context, cfg *config.Config) (*Status, error) {
-	var st Status
+func GetStatus(ctx context.Context, cfg *config.Config) (*status.Appliance, error) {
+	var st status.Appliance
 	err := controlDo(ctx, cfg, "GET", "/v1/status", &st)
 	if errors.Is(err, ErrNotRunning) {
-		return &Status{Version: StatusVersion, DataDir: cfg.DataDir, Components: []supervise.Status{}}, nil
+		return &status.Appliance{Version: status.Version, DataDir: cfg.DataDir, Components: []status.Component{}}, nil
 	}
 	if err != nil {
 		return nil, err
@@ -329,7 +294,7 @@ func GetStatus(ctx context.Context, cfg *config.Config) (*Status, error) {
 }
 
 // PrintStatus writes the human form of st.
-func PrintStatus(w io.Writer, st *Status) {
+func PrintStatus(w io.Writer, st *status.Appliance) {
 	if !st.Running {
 		fmt.Fprintf(w, "aurorabox: not running (data dir %s)\n", st.DataDir)
 		return
@@ -361,7 +326,7 @@ func PrintStatus(w io.Writer, st *Status) {
 		fmt.Fprintln(w, "  WARNING: "+warning)
 	}
 	for _, c := range st.Components {
-		if c.Health != supervise.Healthy && c.LastError != "" {
+		if c.Health != status.Healthy && c.LastError != "" {
 			fmt.Fprintf(w, "  %s: %s (log: %s)\n", c.Name, strings.TrimSpace(c.LastError), c.Log)
 		}
 	}

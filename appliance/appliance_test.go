@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/aurorabox/aurorabox/appliance/config"
+	"github.com/aurorabox/aurorabox/appliance/status"
 	"github.com/aurorabox/aurorabox/appliance/supervise"
 )
 
@@ -128,14 +129,14 @@ func TestUpStatusDown(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !st.Running || !st.Healthy || st.Version != StatusVersion || st.Supervisor.PID != os.Getpid() || !st.Supervisor.Ready {
+	if !st.Running || !st.Healthy || st.Version != status.Version || st.Supervisor.PID != os.Getpid() || !st.Supervisor.Ready {
 		t.Fatalf("status %+v", st)
 	}
 	if len(st.Components) != 2 || st.Components[0].Name != "zookeeper" || st.Components[1].Name != "master" {
 		t.Fatalf("components %+v", st.Components)
 	}
 	for _, c := range st.Components {
-		if c.PID == 0 || c.Health != supervise.Healthy || c.Address == "" || !strings.HasSuffix(c.Log, c.Name+".log") {
+		if c.PID == 0 || c.Health != status.Healthy || c.Address == "" || !strings.HasSuffix(c.Log, c.Name+".log") {
 			t.Fatalf("component %+v", c)
 		}
 	}

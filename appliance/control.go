@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/aurorabox/aurorabox/appliance/config"
+	"github.com/aurorabox/aurorabox/appliance/status"
 	"github.com/aurorabox/aurorabox/appliance/supervise"
 )
 
@@ -30,7 +31,7 @@ type controlServer struct {
 
 // controlHandlers are what the control socket serves.
 type controlHandlers struct {
-	status   func() *Status
+	status   func() *status.Appliance
 	shutdown func()
 	// restart restarts one component; supervise.ErrUnknownComponent for a
 	// name the appliance does not run.

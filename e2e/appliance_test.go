@@ -19,7 +19,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aurorabox/aurorabox/appliance"
+	"github.com/aurorabox/aurorabox/appliance/status"
 	"github.com/aurorabox/aurorabox/appliance/supervise"
 )
 
@@ -89,24 +89,24 @@ func (c *cluster) up() {
 	}
 }
 
-func (c *cluster) status() *appliance.Status {
+func (c *cluster) status() *status.Appliance {
 	c.t.Helper()
 	r := c.run("status", "--json")
-	var st appliance.Status
+	var st status.Appliance
 	if err := json.Unmarshal([]byte(r.stdout), &st); err != nil {
 		c.t.Fatalf("status --json: %v\n%s", err, r.stdout)
 	}
 	return &st
 }
 
-func (c *cluster) component(name string) supervise.Status {
+func (c *cluster) component(name string) status.Component {
 	for _, comp := range c.status().Components {
 		if comp.Name == name {
 			return comp
 		}
 	}
 	c.t.Fatalf("no component %s", name)
-	return supervise.Status{}
+	return status.Component{}
 }
 
 // jq runs the real jq over the status JSON; -e makes false/null fail.
@@ -202,7 +202,7 @@ func TestTwoClustersAtOnce(t *testing.T) {
 	a.up()
 	b.up()
 	za, zb := a.component("master"), b.component("master")
-	if za.Address == zb.Address || za.Health != supervise.Healthy || zb.Health != supervise.Healthy {
+	if za.Address == zb.Address || za.Health != status.Healthy || zb.Health != status.Healthy {
 		t.Fatalf("a=%+v b=%+v", za, zb)
 	}
 	// Their agents offer task ports of their own, not both 31000-32000.
@@ -248,7 +248,7 @@ func TestComponentRestart(t *testing.T) {
 	syscall.Kill(ag.PID, syscall.SIGKILL)
 	waitFor(t, "agent restarted and healthy", 15*time.Second, func() bool {
 		a := c.component("agent")
-		return a.PID != ag.PID && a.Health == supervise.Healthy
+		return a.PID != ag.PID && a.Health == status.Healthy
 	})
 	if a := c.component("agent"); a.Restarts != 1 {
 		t.Fatalf("restarts = %d", a.Restarts)
@@ -363,7 +363,7 @@ func TestEmbeddedZooKeeper(t *testing.T) {
 	syscall.Kill(zk.PID, syscall.SIGKILL)
 	waitFor(t, "zookeeper restarted and healthy", 15*time.Second, func() bool {
 		z := c.component("zookeeper")
-		return z.PID != zk.PID && z.Health == supervise.Healthy
+		return z.PID != zk.PID && z.Health == status.Healthy
 	})
 	if out := zkcli("get", "/e2e"); !strings.Contains(out, "\ndurable\n") {
 		t.Fatalf("after kill -9, zkCli get /e2e:\n%s", out)
@@ -408,7 +408,7 @@ func TestSimulatedHosts(t *testing.T) {
 	syscall.Kill(a2.PID, syscall.SIGKILL)
 	waitFor(t, "agent2 restarted", 15*time.Second, func() bool {
 		a := c.component("agent2")
-		return a.PID != a2.PID && a.Health == supervise.Healthy
+		return a.PID != a2.PID && a.Health == status.Healthy
 	})
 	if after := ids(); after != before {
 		t.Fatalf("agent ids changed across agent2's restart:\n%s\n%s", before, after)
@@ -499,7 +499,7 @@ func TestSupervisorSurvivesClosedOutput(t *testing.T) {
 		default:
 		}
 		o := c.component("observer")
-		return o.PID != obs.PID && o.Health == supervise.Healthy
+		return o.PID != obs.PID && o.Health == status.Healthy
 	})
 	if st := c.status(); !st.Healthy || st.Supervisor.PID != cmd.Process.Pid {
 		t.Fatalf("after the restart: healthy %v, supervisor %+v", st.Healthy, st.Supervisor)

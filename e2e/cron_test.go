@@ -20,7 +20,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aurorabox/aurorabox/appliance/supervise"
+	"github.com/aurorabox/aurorabox/appliance/status"
 )
 
 // admin runs the client as `aurora_admin` (a symlink to the binary, as
@@ -324,7 +324,7 @@ func TestSlaHostDrainOnAppliance(t *testing.T) {
 	syscall.Kill(sched.PID, syscall.SIGKILL)
 	waitFor(t, "the scheduler restarted and healthy", 90*time.Second, func() bool {
 		s := c.component("scheduler")
-		return s.PID != sched.PID && s.Health == supervise.Healthy
+		return s.PID != sched.PID && s.Health == status.Healthy
 	})
 	if m := c.hostMode(h0); m != "DRAINING" && m != "DRAINED" {
 		t.Fatalf("host %s in %q after the scheduler's restart", h0, m)

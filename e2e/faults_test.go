@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aurorabox/aurorabox/appliance/status"
 	"github.com/aurorabox/aurorabox/appliance/supervise"
 )
 
@@ -173,7 +174,7 @@ func TestKill9EachComponent(t *testing.T) {
 		}
 		waitFor(t, name+" restarted and healthy", time.Minute, func() bool {
 			s := c.component(name)
-			return s.PID != old.PID && s.Health == supervise.Healthy
+			return s.PID != old.PID && s.Health == status.Healthy
 		})
 		took := time.Since(start)
 		c.sameTasks(t, key, want, "kill -9 of the "+name)

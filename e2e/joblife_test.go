@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aurorabox/aurorabox/appliance/supervise"
+	"github.com/aurorabox/aurorabox/appliance/status"
 )
 
 // jobLifeConfig has a two-instance service (hello), a two-instance batch
@@ -95,7 +95,7 @@ func TestJobLifecycleOnAppliance(t *testing.T) {
 	syscall.Kill(sched.PID, syscall.SIGKILL)
 	waitFor(t, "the scheduler restarted and healthy", 90*time.Second, func() bool {
 		s := c.component("scheduler")
-		return s.PID != sched.PID && s.Health == supervise.Healthy
+		return s.PID != sched.PID && s.Health == status.Healthy
 	})
 	poll(t, "the client to reach the restarted scheduler", 90*time.Second, func() bool {
 		return c.aurora("job", "list", "devcluster/www-data").code == 0

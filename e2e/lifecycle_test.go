@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/aurorabox/aurorabox/appliance/status"
 	"github.com/aurorabox/aurorabox/appliance/supervise"
 )
 
@@ -65,7 +66,7 @@ func TestRestartComponentKeepsTasks(t *testing.T) {
 		}
 		for _, s := range c.status().Components {
 			switch {
-			case s.Health != supervise.Healthy:
+			case s.Health != status.Healthy:
 				t.Fatalf("after restart %s: %s is %s", name, s.Name, s.Health)
 			case s.Name == name && s.PID == before[s.Name]:
 				t.Fatalf("restart %s: pid %d unchanged", name, s.PID)

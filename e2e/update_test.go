@@ -22,7 +22,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aurorabox/aurorabox/appliance/supervise"
+	"github.com/aurorabox/aurorabox/appliance/status"
 )
 
 // buildHTTPServer builds testdata/httpserver (the stand-in for
@@ -368,7 +368,7 @@ func TestUpdateWithSchedulerRestart(t *testing.T) {
 	syscall.Kill(sched.PID, syscall.SIGKILL)
 	waitFor(t, "the scheduler restarted and healthy", 90*time.Second, func() bool {
 		s := c.component("scheduler")
-		return s.PID != sched.PID && s.Health == supervise.Healthy
+		return s.PID != sched.PID && s.Health == status.Healthy
 	})
 	var state string
 	poll(t, "the client to reach the restarted scheduler", 90*time.Second, func() bool {
@@ -566,7 +566,7 @@ func TestPartitionAwareness(t *testing.T) {
 	syscall.Kill(st.Supervisor.PID, syscall.SIGCONT)
 	waitFor(t, "the agent restarted and healthy", 60*time.Second, func() bool {
 		a := c.component("agent")
-		return a.PID != agent.PID && a.Health == supervise.Healthy
+		return a.PID != agent.PID && a.Health == status.Healthy
 	})
 	if r := c.auroraAdmin("reconcile_tasks", "devcluster"); r.code != 0 {
 		t.Fatalf("reconcile_tasks: exit %d\n%s%s", r.code, r.stdout, r.stderr)

@@ -7,8 +7,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/aurorabox/aurorabox/appliance"
-	"github.com/aurorabox/aurorabox/appliance/supervise"
+	"github.com/aurorabox/aurorabox/appliance/status"
 	"github.com/aurorabox/aurorabox/scheduler/api"
 )
 
@@ -20,7 +19,7 @@ func ms(d time.Duration) int64 { return t0.Add(-d).UnixMilli() }
 // fake is a Source with a small cluster in memory.
 type fake struct {
 	mu        sync.Mutex
-	status    *appliance.Status
+	status    *status.Appliance
 	statusErr error
 	agents    []Agent
 	agentsErr error
@@ -58,10 +57,10 @@ var (
 func newFake() *fake {
 	code0 := 0
 	f := &fake{
-		status: &appliance.Status{Version: 1, Running: true, Healthy: true, Cluster: "devcluster", DataDir: "/home/me/.aurorabox",
+		status: &status.Appliance{Version: 1, Running: true, Healthy: true, Cluster: "devcluster", DataDir: "/home/me/.aurorabox",
 			Isolation:  "cgroups-v2",
-			Supervisor: &appliance.SupervisorStatus{PID: 4242, Version: "v0.1.0", UptimeSeconds: 3723, Ready: true},
-			Components: []supervise.Status{
+			Supervisor: &status.Supervisor{PID: 4242, Version: "v0.1.0", UptimeSeconds: 3723, Ready: true},
+			Components: []status.Component{
 				{Name: "zookeeper", PID: 4243, Address: "127.0.0.1:2181", Health: "healthy", UptimeSeconds: 3722},
 				{Name: "master", PID: 4244, Address: "127.0.0.1:5050", Health: "healthy", UptimeSeconds: 3722},
 				{Name: "agent", PID: 4301, Address: "127.0.0.1:5051", Health: "healthy", UptimeSeconds: 65, Restarts: 1},
@@ -129,7 +128,7 @@ func (f *fake) callList() []string {
 	return append([]string(nil), f.calls...)
 }
 
-func (f *fake) Status(ctx context.Context) (*appliance.Status, error) {
+func (f *fake) Status(ctx context.Context) (*status.Appliance, error) {
 	return f.status, f.statusErr
 }
 

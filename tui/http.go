@@ -14,7 +14,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/aurorabox/aurorabox/appliance"
+	"github.com/aurorabox/aurorabox/appliance/status"
 	"github.com/aurorabox/aurorabox/client"
 	"github.com/aurorabox/aurorabox/scheduler/api"
 )
@@ -35,7 +35,7 @@ type HTTPSource struct {
 	MasterURL string
 	// StatusFunc returns the appliance's status document; nil makes the
 	// overview unavailable.
-	StatusFunc func(ctx context.Context) (*appliance.Status, error)
+	StatusFunc func(ctx context.Context) (*status.Appliance, error)
 	// HTTP is the client for the observer and the master (default: 10 s
 	// timeout).
 	HTTP *http.Client
@@ -52,7 +52,7 @@ func (s *HTTPSource) httpClient() *http.Client {
 }
 
 // Status implements Source.
-func (s *HTTPSource) Status(ctx context.Context) (*appliance.Status, error) {
+func (s *HTTPSource) Status(ctx context.Context) (*status.Appliance, error) {
 	if s.StatusFunc == nil {
 		return nil, ErrUnavailable
 	}

@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aurorabox/aurorabox/appliance"
+	"github.com/aurorabox/aurorabox/appliance/status"
 	"github.com/aurorabox/aurorabox/client"
 	"github.com/aurorabox/aurorabox/scheduler/api"
 )
@@ -217,7 +217,7 @@ func TestHTTPMasterAndStatus(t *testing.T) {
 	if _, err := s.Status(ctx); !errors.Is(err, ErrUnavailable) {
 		t.Errorf("status without a source: %v", err)
 	}
-	s.StatusFunc = func(context.Context) (*appliance.Status, error) { return &appliance.Status{Cluster: "c"}, nil }
+	s.StatusFunc = func(context.Context) (*status.Appliance, error) { return &status.Appliance{Cluster: "c"}, nil }
 	if st, err := s.Status(ctx); err != nil || st.Cluster != "c" {
 		t.Errorf("status %v %v", st, err)
 	}

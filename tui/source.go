@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 
-	"github.com/aurorabox/aurorabox/appliance"
+	"github.com/aurorabox/aurorabox/appliance/status"
 	"github.com/aurorabox/aurorabox/scheduler/api"
 )
 
@@ -13,7 +13,7 @@ import (
 type Source interface {
 	// Status is the `aurorabox status --json` document. ErrUnavailable
 	// when there is no status source (a remote cluster).
-	Status(ctx context.Context) (*appliance.Status, error)
+	Status(ctx context.Context) (*status.Appliance, error)
 	// Agents are the master's agents (/master/state). ErrUnavailable when
 	// no master URL is known.
 	Agents(ctx context.Context) ([]Agent, error)

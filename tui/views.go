@@ -11,7 +11,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/aurorabox/aurorabox/appliance"
+	"github.com/aurorabox/aurorabox/appliance/status"
 	"github.com/aurorabox/aurorabox/scheduler/api"
 	"github.com/aurorabox/aurorabox/scheduler/state"
 	"github.com/charmbracelet/bubbles/key"
@@ -89,7 +89,7 @@ func plural(n int, noun string) string {
 // ---- appliance overview ----
 
 type overviewData struct {
-	status    *appliance.Status
+	status    *status.Appliance
 	statusErr error
 	agents    []Agent
 	agentsErr error

@@ -25,6 +25,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/aurorabox/aurorabox/appliance/status"
 )
 
 // Probe reports whether a component is ready to serve.
@@ -45,30 +47,6 @@ type Spec struct {
 	// DeathSignal is what the component gets when the supervisor dies
 	// (PR_SET_PDEATHSIG); SIGTERM when zero.
 	DeathSignal syscall.Signal
-}
-
-// Health of a component.
-type Health string
-
-// Health values, as shown by `aurorabox status`.
-const (
-	Starting  Health = "starting"  // started, readiness probe not yet passed
-	Healthy   Health = "healthy"   // last probe passed
-	Unhealthy Health = "unhealthy" // last probe failed, or down and waiting to restart
-	Stopped   Health = "stopped"   // stopped on purpose
-)
-
-// Status is a component's state, as reported by `aurorabox status --json`.
-type Status struct {
-	Name          string    `json:"name"`
-	PID           int       `json:"pid"`
-	Address       string    `json:"address"`
-	Health        Health    `json:"health"`
-	StartedAt     time.Time `json:"started_at"`
-	UptimeSeconds float64   `json:"uptime_seconds"`
-	Restarts      int       `json:"restarts"`
-	Log           string    `json:"log"`
-	LastError     string    `json:"last_error,omitempty"`
 }
 
 // Clock is the time source; tests may replace it.
@@ -137,7 +115,7 @@ type proc struct {
 	exitErr   error
 	startedAt time.Time
 	restarts  int
-	health    Health
+	health    status.Health
 	lastErr   string
 	stop      chan struct{} // closed to end the restart loop
 	// restarting is non-nil while Restart replaces the process on purpose:
@@ -151,7 +129,7 @@ type proc struct {
 // error that names the component and its log file.
 func (s *Supervisor) Start(ctx context.Context, specs []Spec) error {
 	for _, spec := range specs {
-		p := &proc{spec: spec, health: Starting, stop: make(chan struct{})}
+		p := &proc{spec: spec, health: status.Starting, stop: make(chan struct{})}
 		s.mu.Lock()
 		if s.stopping {
 			s.mu.Unlock()
@@ -241,7 +219,7 @@ func (s *Supervisor) awaitReady(ctx context.Context, p *proc) error {
 		}
 		if lastErr == nil {
 			s.mu.Lock()
-			p.health = Healthy
+			p.health = status.Healthy
 			s.mu.Unlock()
 			return nil
 		}
@@ -297,7 +275,7 @@ func (s *Supervisor) monitor(p *proc) {
 		if ran >= s.opts.StableAfter {
 			backoff = s.opts.BackoffInitial
 		}
-		p.health = Unhealthy
+		p.health = status.Unhealthy
 		p.lastErr = exitReason(p.exitErr)
 		s.mu.Unlock()
 		s.opts.Logger.Warn("component exited; restarting", "component", p.spec.Name, "reason", exitReason(p.exitErr), "after", backoff)
@@ -317,7 +295,7 @@ func (s *Supervisor) monitor(p *proc) {
 			err := s.spawn(p)
 			if err == nil {
 				p.restarts++
-				p.health = Starting
+				p.health = status.Starting
 			} else {
 				p.lastErr = err.Error()
 			}
@@ -348,7 +326,7 @@ func (s *Supervisor) healthLoop() {
 			alive := p.cmd != nil && !isClosed(p.exited)
 			probe := p.spec.Probe
 			// Startup readiness is awaitReady's job.
-			skip := !alive || probe == nil || p.health == Stopped || (p.health == Starting && p.restarts == 0)
+			skip := !alive || probe == nil || p.health == status.Stopped || (p.health == status.Starting && p.restarts == 0)
 			s.mu.Unlock()
 			if skip {
 				continue
@@ -357,11 +335,11 @@ func (s *Supervisor) healthLoop() {
 			err := probe(ctx)
 			cancel()
 			s.mu.Lock()
-			if p.health != Stopped && !isClosed(p.exited) {
+			if p.health != status.Stopped && !isClosed(p.exited) {
 				if err == nil {
-					p.health = Healthy
-				} else if p.health == Healthy || s.opts.Clock.Now().Sub(p.startedAt) > p.spec.ReadyTimeout {
-					p.health = Unhealthy
+					p.health = status.Healthy
+				} else if p.health == status.Healthy || s.opts.Clock.Now().Sub(p.startedAt) > p.spec.ReadyTimeout {
+					p.health = status.Unhealthy
 					p.lastErr = "probe: " + err.Error()
 				}
 			}
@@ -414,7 +392,7 @@ func (s *Supervisor) Restart(ctx context.Context, name string) error {
 	rs := make(chan struct{})
 	p.restarting = rs
 	cmd, exited := p.cmd, p.exited
-	p.health = Starting
+	p.health = status.Starting
 	s.mu.Unlock()
 	s.opts.Logger.Info("restarting component", "component", name)
 
@@ -426,7 +404,7 @@ func (s *Supervisor) Restart(ctx context.Context, name string) error {
 	if s.stopping {
 		err = errors.New("supervisor is stopping")
 	} else if err = s.spawn(p); err != nil {
-		p.health = Unhealthy
+		p.health = status.Unhealthy
 		p.lastErr = err.Error()
 	} else {
 		p.lastErr = ""
@@ -439,7 +417,7 @@ func (s *Supervisor) Restart(ctx context.Context, name string) error {
 	}
 	if err := s.awaitReady(ctx, p); err != nil {
 		s.mu.Lock()
-		p.health = Unhealthy
+		p.health = status.Unhealthy
 		p.lastErr = err.Error()
 		s.mu.Unlock()
 		return err
@@ -513,7 +491,7 @@ func (s *Supervisor) stopProc(p *proc) {
 		return // stopped already (StopExcept)
 	}
 	close(p.stop)
-	p.health = Stopped
+	p.health = status.Stopped
 	cmd, exited := p.cmd, p.exited
 	s.mu.Unlock()
 	if cmd == nil || isClosed(exited) {
@@ -524,13 +502,13 @@ func (s *Supervisor) stopProc(p *proc) {
 }
 
 // Status returns every component's state, in start order.
-func (s *Supervisor) Status() []Status {
+func (s *Supervisor) Status() []status.Component {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.opts.Clock.Now()
-	out := make([]Status, 0, len(s.procs))
+	out := make([]status.Component, 0, len(s.procs))
 	for _, p := range s.procs {
-		st := Status{
+		st := status.Component{
 			Name: p.spec.Name, Address: p.spec.Addr, Health: p.health,
 			Restarts: p.restarts, Log: p.spec.Log, LastError: p.lastErr,
 		}

@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/aurorabox/aurorabox/appliance/status"
 )
 
 // The test binary doubles as the fake components: with FAKE_MODE set it
@@ -162,7 +164,7 @@ func TestStartOrderAndReadiness(t *testing.T) {
 		t.Fatalf("start record %q", got)
 	}
 	for _, st := range s.Status() {
-		if st.Health != Healthy || st.PID == 0 || st.Restarts != 0 {
+		if st.Health != status.Healthy || st.PID == 0 || st.Restarts != 0 {
 			t.Fatalf("status %+v", st)
 		}
 	}
@@ -183,7 +185,7 @@ func TestRestartAfterKill9(t *testing.T) {
 	if err := syscall.Kill(old, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	var st Status
+	var st status.Component
 	waitFor(t, "restart", 5*time.Second, func() bool {
 		st = s.Status()[0]
 		return st.PID != 0 && st.PID != old
@@ -196,12 +198,12 @@ func TestRestartAfterKill9(t *testing.T) {
 	if st.Restarts != 1 || !strings.Contains(st.LastError, "killed") {
 		t.Fatalf("status after restart %+v", st)
 	}
-	waitFor(t, "healthy again", 5*time.Second, func() bool { return s.Status()[0].Health == Healthy })
+	waitFor(t, "healthy again", 5*time.Second, func() bool { return s.Status()[0].Health == status.Healthy })
 
 	// Repeated crashes back off exponentially: the second restart waits longer.
 	killed = time.Now()
 	syscall.Kill(st.PID, syscall.SIGKILL)
-	var st2 Status
+	var st2 status.Component
 	waitFor(t, "second restart", 5*time.Second, func() bool {
 		st2 = s.Status()[0]
 		return st2.PID != 0 && st2.PID != st.PID
@@ -276,7 +278,7 @@ func TestStopLeavesNoProcesses(t *testing.T) {
 		t.Fatalf("processes left after Stop: %v", got)
 	}
 	for _, st := range s.Status() {
-		if st.Health != Stopped || st.PID != 0 {
+		if st.Health != status.Stopped || st.PID != 0 {
 			t.Fatalf("after stop: %+v", st)
 		}
 	}
@@ -290,7 +292,7 @@ func TestHealthTracksProbe(t *testing.T) {
 		t.Fatal(err)
 	}
 	syscall.Kill(s.Status()[0].PID, syscall.SIGUSR1) // stops answering
-	waitFor(t, "unhealthy", 5*time.Second, func() bool { return s.Status()[0].Health == Unhealthy })
+	waitFor(t, "unhealthy", 5*time.Second, func() bool { return s.Status()[0].Health == status.Unhealthy })
 	if st := s.Status()[0]; !strings.Contains(st.LastError, "probe") || st.PID == 0 {
 		t.Fatalf("status %+v", st)
 	}
@@ -372,7 +374,7 @@ func TestStopExceptKeepsOneForTheSweep(t *testing.T) {
 
 	s.StopExcept("zookeeper")
 	st := s.Status()
-	if st[0].Health != Healthy || st[0].PID != zk || st[1].Health != Stopped || st[1].PID != 0 {
+	if st[0].Health != status.Healthy || st[0].PID != zk || st[1].Health != status.Stopped || st[1].PID != 0 {
 		t.Fatalf("after StopExcept: %+v", st)
 	}
 	if n := SweepExcept(Marker(dir), time.Second, InGroups([]int{zk})); n != 1 {
@@ -447,7 +449,7 @@ func TestRestartOnRequest(t *testing.T) {
 	if after[0].PID != before[0].PID {
 		t.Fatalf("restarting again also restarted keep: %+v -> %+v", before[0], after[0])
 	}
-	if after[1].PID == before[1].PID || after[1].PID == 0 || after[1].Health != Healthy || after[1].LastError != "" {
+	if after[1].PID == before[1].PID || after[1].PID == 0 || after[1].Health != status.Healthy || after[1].LastError != "" {
 		t.Fatalf("after restart: %+v (was pid %d)", after[1], before[1].PID)
 	}
 	if syscall.Kill(before[1].PID, 0) == nil {
@@ -460,7 +462,7 @@ func TestRestartOnRequest(t *testing.T) {
 	}
 	waitFor(t, "crash restart", 5*time.Second, func() bool {
 		st := s.Status()[1]
-		return st.PID != 0 && st.PID != after[1].PID && st.Health == Healthy
+		return st.PID != 0 && st.PID != after[1].PID && st.Health == status.Healthy
 	})
 	if got := strings.Join(readRecord(t, dir), " "); got != "keep again again again" {
 		t.Fatalf("start record %q", got)

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/aurorabox/aurorabox/appliance"
+	"github.com/aurorabox/aurorabox/appliance/status"
 	"github.com/aurorabox/aurorabox/client"
 	"github.com/aurorabox/aurorabox/tui"
 	"github.com/spf13/cobra"
@@ -79,9 +80,9 @@ that prints ` + "`aurorabox status --json`" + ` (e.g. over ssh), or --no-status 
 			switch {
 			case noStatus:
 			case statusCmd != "":
-				src.StatusFunc = func(ctx context.Context) (*appliance.Status, error) { return commandStatus(ctx, statusCmd) }
+				src.StatusFunc = func(ctx context.Context) (*status.Appliance, error) { return commandStatus(ctx, statusCmd) }
 			default:
-				src.StatusFunc = func(ctx context.Context) (*appliance.Status, error) { return appliance.GetStatus(ctx, cfg) }
+				src.StatusFunc = func(ctx context.Context) (*status.Appliance, error) { return appliance.GetStatus(ctx, cfg) }
 			}
 			ctx, stop := signalContext(cmd)
 			defer stop()
@@ -112,12 +113,12 @@ func clientExit(err error) error {
 // commandStatus runs a shell command that prints the status document. Its
 // exit status is ignored when it printed one: status exits 1 when the
 // appliance is unhealthy.
-func commandStatus(ctx context.Context, command string) (*appliance.Status, error) {
+func commandStatus(ctx context.Context, command string) (*status.Appliance, error) {
 	var out, errb bytes.Buffer
 	c := exec.CommandContext(ctx, "/bin/sh", "-c", command)
 	c.Stdout, c.Stderr = &out, &errb
 	runErr := c.Run()
-	var st appliance.Status
+	var st status.Appliance
 	if err := json.Unmarshal(out.Bytes(), &st); err != nil {
 		if runErr != nil {
 			return nil, fmt.Errorf("%s: %v %s", command, runErr, strings.TrimSpace(errb.String()))
