@@ -173,7 +173,7 @@ func (m *Master) State() map[string]any {
 		"start_time": start, "elected_time": start, "id": m.id, "pid": info.GetPID(),
 		"hostname": info.GetHostname(), "leader": info.GetPID(), "leader_info": info,
 		"activated_slaves": active, "deactivated_slaves": len(m.agents) - active,
-		"log_dir": "", "flags": map[string]string{"hostname": info.GetHostname(), "port": fmt.Sprint(info.Port)},
+		"log_dir": "", "flags": m.flagsJSON(),
 		"slaves": slaves, "frameworks": frameworks, "completed_frameworks": completed,
 		"orphan_tasks": []any{}, "unregistered_frameworks": []any{},
 	}
