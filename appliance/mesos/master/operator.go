@@ -344,26 +344,13 @@ func (m *Master) taskProto(t *task) mesos.Task {
 		id := info.Executor.ExecutorID
 		out.ExecutorID = &id
 	}
-	if u := info.GetCommand().GetUser(); u != "" {
-		out.User = &u
-	} else if fw := m.frameworkByIDLocked(t.fw); fw != nil && fw.info.User != "" {
-		u := fw.info.User
-		out.User = &u
+	// As Mesos: the user the task or its executor asks to run as, if any.
+	if c := info.GetCommand(); c != nil && c.User != nil {
+		out.User = proto.String(c.GetUser())
+	} else if c := info.GetExecutor().GetCommand(); c != nil && c.User != nil {
+		out.User = proto.String(c.GetUser())
 	}
 	return out
-}
-
-// frameworkByIDLocked finds a registered or completed framework.
-func (m *Master) frameworkByIDLocked(id string) *framework {
-	if fw := m.frameworks[id]; fw != nil {
-		return fw
-	}
-	for _, fw := range m.completed {
-		if fw.id == id {
-			return fw
-		}
-	}
-	return nil
 }
 
 func (m *Master) getTasksLocked() *mastercall.Response_GetTasks {
@@ -371,9 +358,12 @@ func (m *Master) getTasksLocked() *mastercall.Response_GetTasks {
 	all := append(m.sortedFrameworksLocked(), m.completed...)
 	for _, fw := range all {
 		for _, t := range sortedTasks(fw.tasks) {
-			if t.state == mesos.TASK_UNREACHABLE {
+			switch {
+			case t.state == mesos.TASK_UNREACHABLE:
 				out.UnreachableTasks = append(out.UnreachableTasks, m.taskProto(t))
-			} else {
+			case mesosutil.IsTerminal(t.state): // lost with its agent
+				out.CompletedTasks = append(out.CompletedTasks, m.taskProto(t))
+			default:
 				out.Tasks = append(out.Tasks, m.taskProto(t))
 			}
 		}
@@ -433,11 +423,8 @@ func (m *Master) clusterStatusLocked() maintenance.ClusterStatus {
 			out.DownMachines = append(out.DownMachines, id)
 			continue
 		}
-		dm := maintenance.ClusterStatus_DrainingMachine{ID: id}
-		for _, s := range m.inverseOfferStatusesLocked(k) {
-			dm.Statuses = append(dm.Statuses, s)
-		}
-		out.DrainingMachines = append(out.DrainingMachines, dm)
+		out.DrainingMachines = append(out.DrainingMachines,
+			maintenance.ClusterStatus_DrainingMachine{ID: id, Statuses: m.inverseOfferStatusesLocked(k)})
 	}
 	return out
 }

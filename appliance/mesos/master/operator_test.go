@@ -148,6 +148,7 @@ func TestOperatorCalls(t *testing.T) {
 			s := subscribe(t, srv.URL, media, framework("Aurora"))
 			offer := s.next(scheduler.Event_OFFERS).Offers.Offers[0]
 			cmd := commandTask("cmd-1", &offer, 1, 64)
+			cmd.Command.User = proto("www-data")
 			ex := mesos.TaskInfo{
 				Name: "ex-1", TaskID: mesos.TaskID{Value: "ex-1"}, AgentID: offer.AgentID,
 				Executor:  &mesos.ExecutorInfo{ExecutorID: mesos.ExecutorID{Value: "thermos-1"}, Command: &mesos.CommandInfo{Value: proto("run")}},
@@ -231,7 +232,8 @@ func TestOperatorCalls(t *testing.T) {
 				t.Errorf("GET_TASKS: %s, completed %v", got, tasks.CompletedTasks)
 			}
 			for _, tk := range tasks.Tasks {
-				if tk.FrameworkID.Value != s.fwID || tk.AgentID.Value != agent.id || len(tk.Statuses) != 1 || tk.GetUser() != "root" {
+				if wantUser := map[string]string{"cmd-1": "www-data"}[tk.TaskID.Value]; tk.FrameworkID.Value != s.fwID || tk.AgentID.Value != agent.id ||
+					len(tk.Statuses) != 1 || tk.GetUser() != wantUser {
 					t.Errorf("GET_TASKS task %v", tk)
 				}
 				if (tk.TaskID.Value == "ex-1") != (tk.GetExecutorID().GetValue() == "thermos-1") {
@@ -384,19 +386,47 @@ func TestOperatorSubscribeEvents(t *testing.T) {
 				s.ack(st)
 			}
 
+			// launch starts a task that stays RUNNING (its update is not
+			// acknowledged).
+			launch := func(s *sched, id string) {
+				t.Helper()
+				offer := s.next(scheduler.Event_OFFERS).Offers.Offers[0]
+				s.mustCall(calls.Accept(calls.OfferOperations{calls.OpLaunch(commandTask(id, &offer, 1, 64))}.WithOffers(offer.ID)))
+				s.next(scheduler.Event_UPDATE)
+				if tk := ops.expect(v1.Event_TASK_ADDED).TaskAdded.Task; tk.TaskID.Value != id {
+					t.Errorf("TASK_ADDED %v, want %s", tk, id)
+				}
+				if u := ops.expect(v1.Event_TASK_UPDATED).TaskUpdated; u.Status.TaskID.Value != id || u.GetState() != mesos.TASK_RUNNING {
+					t.Errorf("TASK_UPDATED %v, want %s RUNNING", u, id)
+				}
+			}
+			launch(s, "sleep-2")
+
 			// The framework fails over (subscribes again with its id),
-			// then is torn down.
+			// then is torn down: its task is killed by the master.
 			info.ID = &mesos.FrameworkID{Value: s.fwID}
 			s2 := subscribe(t, srv.URL, "json", info)
 			if f := ops.expect(v1.Event_FRAMEWORK_UPDATED).FrameworkUpdated.Framework; f.FrameworkInfo.GetID().GetValue() != s.fwID || f.ReregisteredTime == nil {
 				t.Errorf("FRAMEWORK_UPDATED: %v", f)
 			}
 			s2.mustCall(&scheduler.Call{Type: scheduler.Call_TEARDOWN})
+			if u := ops.expect(v1.Event_TASK_UPDATED).TaskUpdated; u.Status.TaskID.Value != "sleep-2" || u.GetState() != mesos.TASK_KILLED ||
+				u.Status.GetReason() != mesos.REASON_FRAMEWORK_REMOVED || u.Status.GetSource() != mesos.SOURCE_MASTER {
+				t.Errorf("TASK_UPDATED at teardown: %v", u)
+			}
 			if f := ops.expect(v1.Event_FRAMEWORK_REMOVED).FrameworkRemoved.FrameworkInfo; f.GetID().GetValue() != s.fwID {
 				t.Errorf("FRAMEWORK_REMOVED: %v", f)
 			}
 
+			// Another framework's task is lost with its agent.
+			other := subscribe(t, srv.URL, "json", framework("Other"))
+			ops.expect(v1.Event_FRAMEWORK_ADDED)
+			launch(other, "lost-3")
 			agent.cancel() // gone past the removal timeout
+			if u := ops.expect(v1.Event_TASK_UPDATED).TaskUpdated; u.Status.TaskID.Value != "lost-3" || u.GetState() != mesos.TASK_LOST ||
+				u.Status.GetReason() != mesos.REASON_AGENT_REMOVED || u.FrameworkID.Value != other.fwID {
+				t.Errorf("TASK_UPDATED when the agent is removed: %v", u)
+			}
 			if id := ops.expect(v1.Event_AGENT_REMOVED).AgentRemoved.AgentID; id.Value != agent.id {
 				t.Errorf("AGENT_REMOVED: %v", id)
 			}
