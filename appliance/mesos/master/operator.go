@@ -5,6 +5,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"reflect"
 	"sort"
 	"strconv"
 	"strings"
@@ -74,6 +75,7 @@ func (m *Master) serveOperatorV1(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, msg, status)
 		return
 	}
+	emptyNotNull(reflect.ValueOf(resp))
 	b, err := encode(out, resp)
 	if err != nil {
 		http.Error(w, "Failed to encode the response: "+err.Error(), http.StatusInternalServerError)
@@ -144,6 +146,41 @@ func (m *Master) operatorCall(call *mastercall.Call) (*mastercall.Response, int,
 			"its v1 operator API serves only the calls that read state (GET_* and SUBSCRIBE)", t)
 	}
 	return resp, 0, ""
+}
+
+// emptyNotNull makes the nil lists (of messages, strings or numbers; not
+// bytes) and maps in the message v points to empty, so that its JSON shows [] where
+// there are no elements, not null: Mesos omits empty lists, and clients
+// (jq among them) iterate over [] as over a missing list, but fail on
+// null. The protobuf encoding is the same either way.
+func emptyNotNull(v reflect.Value) {
+	switch v.Kind() {
+	case reflect.Pointer:
+		if !v.IsNil() {
+			emptyNotNull(v.Elem())
+		}
+	case reflect.Struct:
+		for i := 0; i < v.NumField(); i++ {
+			if f := v.Field(i); f.CanSet() {
+				emptyNotNull(f)
+			}
+		}
+	case reflect.Slice:
+		if v.Type().Elem().Kind() == reflect.Uint8 {
+			return
+		}
+		if v.IsNil() {
+			v.Set(reflect.MakeSlice(v.Type(), 0, 0))
+			return
+		}
+		for i := 0; i < v.Len(); i++ {
+			emptyNotNull(v.Index(i))
+		}
+	case reflect.Map:
+		if v.IsNil() {
+			v.Set(reflect.MakeMap(v.Type()))
+		}
+	}
 }
 
 // versionInfo is the /version document (mesosutil.VersionJSON) as a

@@ -2,6 +2,7 @@ package master
 
 import (
 	"net/http"
+	"reflect"
 	"sync"
 	"time"
 
@@ -56,10 +57,12 @@ func (m *Master) subscribeOperatorLocked() *opSubscriber {
 	}
 	s := &opSubscriber{events: make(chan *mastercall.Event, opSubscriberQueue), done: make(chan struct{})}
 	hb := m.cfg.HeartbeatInterval.Seconds()
-	s.events <- proto.Clone(&mastercall.Event{
+	ev := proto.Clone(&mastercall.Event{
 		Type:       mastercall.Event_SUBSCRIBED,
 		Subscribed: &mastercall.Event_Subscribed{GetState: m.getStateLocked(), HeartbeatIntervalSeconds: &hb},
 	}).(*mastercall.Event)
+	emptyNotNull(reflect.ValueOf(ev))
+	s.events <- ev
 	m.opSubs[s] = struct{}{}
 	return s
 }
@@ -79,6 +82,7 @@ func (m *Master) publishLocked(build func() *mastercall.Event) {
 		return
 	}
 	ev := proto.Clone(build()).(*mastercall.Event)
+	emptyNotNull(reflect.ValueOf(ev))
 	for s := range m.opSubs {
 		select {
 		case s.events <- ev:

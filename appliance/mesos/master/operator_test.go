@@ -286,6 +286,10 @@ func TestOperatorCalls(t *testing.T) {
 					t.Errorf("/master/state task %s=%s is not in GET_STATE", tk.ID, tk.State)
 				}
 			}
+			// jq and friends iterate over [], not over null.
+			if body := postOperator(t, srv.URL, `{"type":"GET_STATE"}`); strings.Contains(body, "null") || !strings.Contains(body, `"completed_tasks":[]`) {
+				t.Errorf("GET_STATE's JSON has null lists: %s", body)
+			}
 			_, subscribed := subscribeOperator(t, cli)
 			if !subscribed.GetState.GetTasks.Equal(tasks) || !subscribed.GetState.GetAgents.Equal(agents) || !subscribed.GetState.GetFrameworks.Equal(fws) {
 				t.Errorf("SUBSCRIBED state differs from GET_STATE: %v", subscribed.GetState)
@@ -310,6 +314,21 @@ func TestOperatorCalls(t *testing.T) {
 			}
 		})
 	}
+}
+
+// postOperator posts a JSON call and returns the JSON answer.
+func postOperator(t *testing.T, url, call string) string {
+	t.Helper()
+	resp, err := http.Post(url+"/api/v1", "application/json", strings.NewReader(call))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 {
+		t.Fatalf("%s: %s %s", call, resp.Status, b)
+	}
+	return string(b)
 }
 
 // TestOperatorBadRequests: what the operator API refuses, and why.
