@@ -480,3 +480,36 @@ func TestOperatorSubscribeRecordIO(t *testing.T) {
 		t.Fatalf("first record %q", buf[:k])
 	}
 }
+
+// TestOperatorEventsOfARecoveredAgent: an agent that re-registers with a
+// master that restarted is added, and so are the framework and the live
+// task the master learns from it; the framework's subscription then
+// updates it.
+func TestOperatorEventsOfARecoveredAgent(t *testing.T) {
+	_, srv := startMaster(t, master.Config{})
+	ops, _ := subscribeOperator(t, operatorClient(srv.URL, "protobuf"))
+	sub := agentSubscribe()
+	sub.Info.ID = &mesos.AgentID{Value: "old-master-S0"}
+	fw := framework("Aurora")
+	fw.ID = &mesos.FrameworkID{Value: "old-master-0000"}
+	sub.Frameworks = []mesos.FrameworkInfo{*fw}
+	task := mesos.TaskInfo{Name: "sleep-rr", TaskID: mesos.TaskID{Value: "sleep-rr"}, AgentID: *sub.Info.ID,
+		Command:   &mesos.CommandInfo{Value: proto("sleep 300")},
+		Resources: []mesos.Resource{resources.NewCPUs(1).Resource, resources.NewMemory(64).Resource}}
+	sub.Tasks = []master.AgentTask{{FrameworkID: fw.ID.Value, Info: task, State: mesos.TASK_RUNNING}}
+	startAgentWith(t, srv.URL, sub)
+
+	if a := ops.expect(v1.Event_AGENT_ADDED).AgentAdded.Agent; a.AgentInfo.GetID().GetValue() != "old-master-S0" {
+		t.Errorf("AGENT_ADDED: %v", a)
+	}
+	if f := ops.expect(v1.Event_FRAMEWORK_ADDED).FrameworkAdded.Framework; f.FrameworkInfo.GetID().GetValue() != fw.ID.Value || !f.Recovered || f.Connected {
+		t.Errorf("FRAMEWORK_ADDED: %v", f)
+	}
+	if tk := ops.expect(v1.Event_TASK_ADDED).TaskAdded.Task; tk.TaskID.Value != "sleep-rr" || tk.GetState() != mesos.TASK_RUNNING || tk.FrameworkID.Value != fw.ID.Value {
+		t.Errorf("TASK_ADDED: %v", tk)
+	}
+	subscribe(t, srv.URL, "json", fw)
+	if f := ops.expect(v1.Event_FRAMEWORK_UPDATED).FrameworkUpdated.Framework; f.Recovered || !f.Connected {
+		t.Errorf("FRAMEWORK_UPDATED: %v", f)
+	}
+}
