@@ -187,7 +187,7 @@ func TestOperatorCalls(t *testing.T) {
 					t.Errorf("GET_FLAGS %s = %q, want %q (all: %v)", k, flags[k], v, flags)
 				}
 			}
-			for _, p := range []string{"/master/flags", "/flags"} {
+			for _, p := range []string{"/master/flags", "/flags", "/master/state"} {
 				var v0 struct{ Flags map[string]string }
 				if err := json.Unmarshal([]byte(get(t, srv.URL+p)), &v0); err != nil || len(v0.Flags) != len(flags) {
 					t.Errorf("%s: %v %v", p, v0.Flags, err)
