@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -51,6 +52,24 @@ func buildMwatch(t *testing.T) string {
 	return bin
 }
 
+// syncBuffer is a bytes.Buffer that a process writes while a test reads.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
 // TestMwatch runs mesos-go's own operator API client, mwatch, against the
 // master: it prints TASK_ADDED and TASK_UPDATED for a launched task.
 func TestMwatch(t *testing.T) {
@@ -62,7 +81,7 @@ func TestMwatch(t *testing.T) {
 	host, port, _ := net.SplitHostPort(srv.Listener.Addr().String())
 	ctx, cancel := context.WithCancel(context.Background())
 	cmd := exec.CommandContext(ctx, bin, "-master", host, "-port", port)
-	var stderr bytes.Buffer
+	var stderr syncBuffer
 	cmd.Stderr = &stderr
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -71,18 +90,24 @@ func TestMwatch(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		cancel()
-		cmd.Wait()
-	})
 	lines := make(chan string, 100)
+	exited := make(chan struct{})
 	go func() {
-		defer close(lines)
+		defer close(exited)
 		sc := bufio.NewScanner(stdout)
 		for sc.Scan() {
-			lines <- sc.Text()
+			select {
+			case lines <- sc.Text():
+			case <-ctx.Done():
+			}
 		}
+		cmd.Wait()
+		close(lines)
 	}()
+	t.Cleanup(func() {
+		cancel()
+		<-exited
+	})
 	// mwatch prints nothing when it subscribes: wait for the master to
 	// count its stream.
 	for deadline := time.Now().Add(30 * time.Second); ; {
@@ -91,10 +116,14 @@ func TestMwatch(t *testing.T) {
 		if metrics["master/operator_event_stream_subscribers"] == 1 {
 			break
 		}
+		select {
+		case <-exited:
+			t.Fatalf("mwatch ended before it subscribed; stderr:\n%s", stderr.String())
+		case <-time.After(20 * time.Millisecond):
+		}
 		if time.Now().After(deadline) {
 			t.Fatalf("mwatch did not subscribe; stderr:\n%s", stderr.String())
 		}
-		time.Sleep(20 * time.Millisecond)
 	}
 
 	startAgent(t, srv.URL)
