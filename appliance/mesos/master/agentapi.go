@@ -200,12 +200,14 @@ func (m *Master) agentUnreachable(agentID string) {
 				continue
 			}
 			t.state = state
-			m.masterUpdateLocked(fw, t.info.TaskID, agentID, state, mesos.REASON_AGENT_REMOVED, msg)
+			st := m.masterUpdateLocked(fw, t.info.TaskID, agentID, state, mesos.REASON_AGENT_REMOVED, msg)
+			m.publishTaskUpdatedLocked(t, st)
 		}
 		// Every framework hears of the lost agent (a FAILURE with only
 		// the agent id), whether or not it ran tasks there.
 		fw.send(&scheduler.Event{Type: scheduler.Event_FAILURE, Failure: &scheduler.Event_Failure{AgentID: &mesos.AgentID{Value: agentID}}})
 	}
+	m.publishAgentRemovedLocked(a)
 }
 
 // AgentPong records that an agent answered a ping on its current stream.

@@ -35,6 +35,7 @@ func (m *Master) Handler() http.Handler {
 	mux.HandleFunc("/api/v1/scheduler", m.serveScheduler)
 	m.registerOperator(mux)
 	m.registerMaintenance(mux)
+	m.registerOperatorV1(mux)
 	mux.HandleFunc("/", m.serveUI)
 	m.registerAgentAPI(mux)
 	return mux

@@ -450,42 +450,15 @@ func (m *Master) answerInverseOffersLocked(fw *framework, ids []mesos.OfferID, a
 	}
 }
 
-// inverseStatusesLocked lists a draining machine's frameworks' answers as
-// Mesos' InverseOfferStatus: UNKNOWN while an inverse offer is outstanding.
+// inverseStatusesLocked is inverseOfferStatusesLocked (operator.go) in
+// the JSON of /maintenance/status.
 func (m *Master) inverseStatusesLocked(machine string) []any {
-	book := m.inverseLocked()
-	status := map[string]string{}
-	at := map[string]time.Time{}
-	for _, inv := range book.offers {
-		if inv.machine == machine {
-			status[inv.fw] = "UNKNOWN"
-		}
-	}
-	for fw, ans := range book.answers[machine] {
-		if _, pending := status[fw]; pending {
-			continue
-		}
-		status[fw] = "DECLINE"
-		if ans.accepted {
-			status[fw] = "ACCEPT"
-		}
-		at[fw] = ans.at
-	}
-	fws := make([]string, 0, len(status))
-	for fw := range status {
-		fws = append(fws, fw)
-	}
-	sort.Strings(fws)
 	out := []any{}
-	for _, fw := range fws {
-		ts := at[fw]
-		if ts.IsZero() {
-			ts = m.cfg.Now()
-		}
+	for _, s := range m.inverseOfferStatusesLocked(machine) {
 		out = append(out, map[string]any{
-			"status":       status[fw],
-			"framework_id": map[string]any{"value": fw},
-			"timestamp":    map[string]any{"nanoseconds": ts.UnixNano()},
+			"status":       s.GetStatus().String(),
+			"framework_id": map[string]any{"value": s.FrameworkID.Value},
+			"timestamp":    map[string]any{"nanoseconds": s.Timestamp.Nanoseconds},
 		})
 	}
 	return out

@@ -91,6 +91,7 @@ type Master struct {
 	schedule   maintenance.Schedule
 	machines   map[string]machineMode // by machineKey; absent = UP
 	inverse    *inverseBook           // inverse offers and answers; made on first use
+	opSubs     opSubscribers          // operator API event streams (operator_events.go)
 }
 
 type framework struct {
@@ -199,8 +200,12 @@ func (m *Master) RegisterAgent(sub AgentSubscribe, link AgentLink) string {
 		m.agentOrder = append(m.agentOrder, id)
 	}
 	a.info, a.pid, a.link, a.registered = info, sub.PID, link, m.cfg.Now()
+	removed := a.unreachable
 	a.unreachable = false
 	a.total = mesos.Resources(info.Resources).Clone()
+	if !known || removed {
+		m.publishAgentAddedLocked(a)
+	}
 	m.recoverAgentTasksLocked(a, sub.Frameworks, sub.Tasks)
 	m.cfg.Logger.Info("agent registered", "agent", id, "hostname", info.Hostname, "resources", a.total.String(), "tasks", len(sub.Tasks))
 	m.allocateLocked()
@@ -240,12 +245,14 @@ func (m *Master) recoverAgentTasksLocked(a *agent, infos []mesos.FrameworkInfo, 
 			fw = &framework{id: rt.FrameworkID, info: fi, recovered: true, filters: map[string]time.Time{}, tasks: map[string]*task{}}
 			m.frameworks[fw.id] = fw
 			m.cfg.Logger.Info("framework recovered from a re-registering agent", "framework", fw.id, "agent", a.id)
+			m.publishFrameworkLocked(fw, true)
 		}
 		if t := fw.tasks[rt.Info.TaskID.Value]; t != nil {
 			// Back from a partition: the agent's state is the truth again,
 			// and reconciliation reports it (Aurora's PARTITIONED → RUNNING).
 			if t.state == mesos.TASK_UNREACHABLE {
 				t.state = rt.State
+				m.publishTaskAddedLocked(t) // re-added, as Mesos does
 			}
 			continue
 		}
@@ -256,8 +263,10 @@ func (m *Master) recoverAgentTasksLocked(a *agent, infos []mesos.FrameworkInfo, 
 		}
 		info := rt.Info
 		info.AgentID = mesos.AgentID{Value: a.id}
-		fw.tasks[info.TaskID.Value] = &task{info: info, fw: fw.id, agent: a.id, state: rt.State, res: need}
+		t := &task{info: info, fw: fw.id, agent: a.id, state: rt.State, res: need}
+		fw.tasks[info.TaskID.Value] = t
 		a.used = a.used.Plus(need...)
+		m.publishTaskAddedLocked(t)
 	}
 }
 

@@ -173,7 +173,7 @@ func (m *Master) State() map[string]any {
 		"start_time": start, "elected_time": start, "id": m.id, "pid": info.GetPID(),
 		"hostname": info.GetHostname(), "leader": info.GetPID(), "leader_info": info,
 		"activated_slaves": active, "deactivated_slaves": len(m.agents) - active,
-		"log_dir": "", "flags": map[string]string{"hostname": info.GetHostname(), "port": fmt.Sprint(info.Port)},
+		"log_dir": "", "flags": m.flagsJSON(),
 		"slaves": slaves, "frameworks": frameworks, "completed_frameworks": completed,
 		"orphan_tasks": []any{}, "unregistered_frameworks": []any{},
 	}
@@ -269,6 +269,7 @@ func (m *Master) serveMetrics(w http.ResponseWriter, r *http.Request) {
 		"master/slaves_active": float64(len(m.agents)), "master/slaves_connected": float64(len(m.agents)),
 		"master/outstanding_offers": float64(len(m.offers)),
 	}
+	out["master/operator_event_stream_subscribers"] = float64(len(m.opSubs))
 	for _, s := range []mesos.TaskState{mesos.TASK_STAGING, mesos.TASK_STARTING, mesos.TASK_RUNNING, mesos.TASK_KILLING} {
 		out["master/"+strings.ToLower(s.String())] = float64(counts[s])
 	}
