@@ -217,6 +217,7 @@ func agentCommand() *cobra.Command {
 				ListenAddr: ln.Addr().String(), Hostname: hostname, MasterURL: masterURL, WorkDir: workDir, Name: name,
 				Resources: resources, Oversubscribed: oversubscribed, Attributes: attributes, Exe: exe, ExtraEnv: extraEnv, Logger: newLogger(),
 				GCDelay: gcDelay, EnableCFS: enableCFS, MasterSecret: secret, AuthenticateExecutors: authExecutors,
+				BuildVersion: version,
 			})
 			if err != nil {
 				return &exitError{1, err}

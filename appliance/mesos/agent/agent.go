@@ -108,6 +108,9 @@ type Config struct {
 	// FilesLimiter bounds the /files requests in flight per client and in
 	// total; default sandboxfs.NewLimiter(0, 0) (its defaults).
 	FilesLimiter *sandboxfs.Limiter
+	// BuildVersion is aurorabox's own version, shown in the build fields
+	// of /version and /state (mesosutil.VersionJSON).
+	BuildVersion string
 	Logger       *slog.Logger
 	Now          func() time.Time
 }
