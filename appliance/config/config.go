@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/aurorabox/aurorabox/appliance/mesos/agent"
 	"github.com/aurorabox/aurorabox/appliance/taskports"
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
@@ -88,6 +89,12 @@ type Config struct {
 	// TimingProfile is TimingDev (the default) or TimingAurora, the
 	// scheduler's --timing-profile.
 	TimingProfile string `mapstructure:"timing_profile"`
+	// GCDelay, GCDiskHeadroom and DiskWatchInterval are the agents' sandbox
+	// garbage collection (their --gc-delay, --gc-disk-headroom and
+	// --disk-watch-interval; defaults and ranges are Mesos', agent.CheckGC).
+	GCDelay           time.Duration `mapstructure:"gc_delay"`
+	GCDiskHeadroom    float64       `mapstructure:"gc_disk_headroom"`
+	DiskWatchInterval time.Duration `mapstructure:"disk_watch_interval"`
 
 	// File is the config file that was read, or "" when none was.
 	File string `mapstructure:"-"`
@@ -130,6 +137,9 @@ var defaults = map[string]any{
 	"revocable_cpus":          3.0,
 	"allow_docker_parameters": false,
 	"timing_profile":          TimingDev,
+	"gc_delay":                agent.DefaultGCDelay,
+	"gc_disk_headroom":        agent.DefaultGCDiskHeadroom,
+	"disk_watch_interval":     agent.DefaultDiskWatchInterval,
 }
 
 // Keys returns all known config keys, sorted.
@@ -156,6 +166,9 @@ var flagKeys = map[string]string{
 
 	"allow-docker-parameters": "allow_docker_parameters",
 	"timing-profile":          "timing_profile",
+	"gc-delay":                "gc_delay",
+	"gc-disk-headroom":        "gc_disk_headroom",
+	"disk-watch-interval":     "disk_watch_interval",
 }
 
 // AddFlags registers the global flags on fs.
@@ -173,6 +186,9 @@ func AddUpFlags(fs *pflag.FlagSet) {
 	fs.String("auth", "", `scheduler API authentication: "basic" (a credential generated in the data dir; the default) or "none" (open API)`)
 	fs.Bool("allow-root-tasks", false, "let jobs run as uid 0 (role root, or a user with uid 0); refused by default")
 	fs.Bool("allow-docker-parameters", false, `let Docker containers carry parameters (refused with "Docker parameters not allowed." by default)`)
+	fs.Duration("gc-delay", 0, fmt.Sprintf("how long the agents keep a terminated executor's sandbox while the disk has room (default %s; Mesos' --gc_delay)", agent.DefaultGCDelay))
+	fs.Float64("gc-disk-headroom", 0, fmt.Sprintf("fraction of the disk (0 to 1) the agents keep free: a sandbox is kept gc-delay × max(0, 1 - headroom - disk usage) (default %g; Mesos' --gc_disk_headroom)", agent.DefaultGCDiskHeadroom))
+	fs.Duration("disk-watch-interval", 0, fmt.Sprintf("how often the agents check the disk usage and remove old sandboxes (default %s; Mesos' --disk_watch_interval)", agent.DefaultDiskWatchInterval))
 	fs.String("timing-profile", "", `the scheduler's timing defaults: "dev" (short waits, flapping tasks throttled 1 s doubling to 30 s, 0.01 cpu / 32 MB executor overhead; the default) or "aurora" (Aurora 0.11's: 30 s doubling to 5 min, 0.25 cpu / 128 MB, ...)`)
 }
 
@@ -337,6 +353,13 @@ func (c *Config) validate() error {
 	case TimingDev, TimingAurora:
 	default:
 		return &FieldError{"timing_profile", fmt.Sprintf("%q must be %q or %q", c.TimingProfile, TimingDev, TimingAurora)}
+	}
+	if err := agent.CheckGC(c.GCDelay, c.GCDiskHeadroom, c.DiskWatchInterval); err != nil {
+		var se *agent.GCSettingError
+		if errors.As(err, &se) {
+			return &FieldError{se.Setting, se.Msg}
+		}
+		return err
 	}
 	if c.Agents < 1 || c.Agents > MaxAgents {
 		return &FieldError{"agents", fmt.Sprintf("%d must be between 1 and %d", c.Agents, MaxAgents)}
