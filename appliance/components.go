@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -74,6 +75,8 @@ func Components(cfg *config.Config, exe string) []Component {
 		if cfg.RevocableCPUs > 0 {
 			args = append(args, "--oversubscribed-resources", fmt.Sprintf("cpus:%g", cfg.RevocableCPUs))
 		}
+		args = append(args, "--gc-delay", cfg.GCDelay.String(), "--gc-disk-headroom", strconv.FormatFloat(cfg.GCDiskHeadroom, 'g', -1, 64),
+			"--disk-watch-interval", cfg.DiskWatchInterval.String())
 		a := spec("agent", addr, append(args, agentSecretArgs(cfg)...)...)
 		a.Name, a.Log = name, cfg.Path("logs", name+".log")
 		a.Probe = httpProbe("http://" + addr + "/health") // 200 once registered with the master

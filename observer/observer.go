@@ -145,6 +145,7 @@ func (o *Observer) scan() map[string]taskRef {
 	defer o.mu.Unlock()
 	now := o.cfg.Now()
 	if d := now.Sub(o.scanned); !o.scanned.IsZero() && d >= 0 && d < o.cfg.ScanInterval {
+		o.dropGoneLocked()
 		return o.refs
 	}
 	start := time.Now()
@@ -157,6 +158,31 @@ func (o *Observer) scan() map[string]taskRef {
 		}
 	}
 	return o.refs
+}
+
+// dropGoneLocked forgets, from a reused scan, the tasks whose run
+// directory is gone (the agent's garbage collection removes a run at once),
+// so that nothing lists, counts or links them. It replaces o.refs rather
+// than change it: callers range over the map they got without the lock.
+func (o *Observer) dropGoneLocked() {
+	var gone []string
+	for id, ref := range o.refs {
+		if _, err := os.Lstat(ref.RunDir); errors.Is(err, fs.ErrNotExist) {
+			gone = append(gone, id)
+		}
+	}
+	if len(gone) == 0 {
+		return
+	}
+	refs := make(map[string]taskRef, len(o.refs))
+	for id, ref := range o.refs {
+		refs[id] = ref
+	}
+	for _, id := range gone {
+		delete(refs, id)
+		delete(o.tasks, id)
+	}
+	o.refs = refs
 }
 
 // subdirs lists the real (not symlinked) directories in dir.

@@ -285,6 +285,12 @@ func (o *Observer) serveTask(w http.ResponseWriter, r *http.Request, args []stri
 		AgentID: t.AgentID, FrameworkID: t.FrameworkID, ExecutorID: t.ExecutorID, ContainerID: t.ContainerID,
 		Usage: o.usage.taskUsage(t, o.cfg.DiskInterval), ReplayError: t.ReplayError,
 	}
+	// No link to a sandbox that is not there (not made yet, or removed).
+	if root, err := t.sandbox(); err == nil {
+		root.Close()
+	} else {
+		p.BrowseHref = ""
+	}
 	p.Disk = fmtBytes(p.Usage.Disk)
 	if p.Usage.Source != "" {
 		p.CPU, p.RAM = fmtCPU(p.Usage.CPU), fmtBytes(p.Usage.RAM)

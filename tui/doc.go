@@ -19,5 +19,8 @@
 // Keys: arrows or j/k move, enter drills down, esc goes back, / filters a
 // list (searches in a log or file), l opens logs, f the sandbox, k kills
 // and r restarts an instance (both asking first), ? shows help, q quits.
-// In the instance and task views, where k kills, ↑ moves up.
+// In the instance and task views, where k kills, ↑ moves up. Logs and
+// files are offered only for a task the observer knows: a finished task's
+// sandbox goes with the agent's garbage collection, and then the status
+// line says so.
 package tui

@@ -81,6 +81,13 @@ type (
 		text string
 		err  error
 	}
+	// openMsg answers openSandbox: push v, or say why there is nothing
+	// to open; from is the view that asked.
+	openMsg struct {
+		from int
+		v    view
+		why  string
+	}
 )
 
 // inputMode says what the text input edits.
@@ -232,6 +239,15 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 			return m, v.apply(m, msg.data)
 		}
 		return m, nil
+	case openMsg:
+		if m.top().base().id != msg.from { // the user moved on meanwhile
+			return m, nil
+		}
+		if msg.why != "" {
+			m.flash, m.flashErr = msg.why, false
+			return m, nil
+		}
+		return m, m.push(msg.v)
 	case actionMsg:
 		m.flash, m.flashErr = msg.text, msg.err != nil
 		if msg.err != nil {

@@ -516,11 +516,11 @@ func (v *instancesView) key(m *Model, msg tea.KeyMsg) (tea.Cmd, bool) {
 		}
 	case key.Matches(msg, m.keys.Logs):
 		if ok {
-			return m.push(newLog(refOf(t), "", -1, "stdout")), true
+			return m.openSandbox(t, newLog(refOf(t), "", -1, "stdout")), true
 		}
 	case key.Matches(msg, m.keys.Files):
 		if ok {
-			return m.push(newFiles(refOf(t), "")), true
+			return m.openSandbox(t, newFiles(refOf(t), "")), true
 		}
 	case key.Matches(msg, m.keys.Kill):
 		if ok {
@@ -538,6 +538,31 @@ func (v *instancesView) key(m *Model, msg tea.KeyMsg) (tea.Cmd, bool) {
 
 func (v *instancesView) bindings(m *Model) []key.Binding {
 	return []key.Binding{m.keys.Enter, m.keys.Logs, m.keys.Files, m.keys.Kill, m.keys.Restart, m.keys.Filter}
+}
+
+// openSandbox opens v, a view of t's logs or sandbox files, once the
+// observer has t. When it has not, there is no sandbox to offer (not made
+// yet, or removed by the agent's garbage collection): the status line
+// says so instead.
+func (m *Model) openSandbox(t api.ScheduledTask, v view) tea.Cmd {
+	src, from, timeout, ref, status := m.src, m.top().base().id, m.opts.Timeout, refOf(t), t.Status
+	return func() tea.Msg {
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		defer cancel()
+		if _, err := src.Task(ctx, ref); errors.Is(err, ErrNotObserved) {
+			return openMsg{from: from, why: noSandbox(status)}
+		}
+		return openMsg{from: from, v: v}
+	}
+}
+
+// noSandbox says why a task in state status that the observer does not
+// know has no sandbox to show.
+func noSandbox(status string) string {
+	if state.NameIn(status, state.Status.Active) {
+		return "no sandbox yet: the observer does not know this task yet"
+	}
+	return "no sandbox: the agent removed it (sandbox garbage collection)"
 }
 
 func refOf(t api.ScheduledTask) TaskRef {
@@ -695,7 +720,7 @@ func (v *taskView) render(m *Model, w, h int) string {
 		o := v.obs
 		b.WriteString(clip(fmt.Sprintf("  usage cpu %.2f · ram %s · disk %s · thermos %s", o.CPU, bytesText(o.RAM), bytesText(o.Disk), o.State), w) + "\n")
 	case errors.Is(v.oerr, ErrNotObserved):
-		b.WriteString(dimStyle.Render(clip("  the observer does not know this task (yet)", w)) + "\n")
+		b.WriteString(dimStyle.Render(clip("  "+noSandbox(t.Status), w)) + "\n")
 	case v.oerr != nil:
 		b.WriteString(errorStyle.Render(clip("  observer: "+oneLine(v.oerr.Error()), w)) + "\n")
 	}
@@ -713,9 +738,16 @@ func (v *taskView) status(m *Model) string {
 	return v.listStatus("process")
 }
 
+// unobserved reports whether the observer does not know the task: then it
+// has no sandbox, and no logs or files are offered.
+func (v *taskView) unobserved() bool { return v.obs == nil && errors.Is(v.oerr, ErrNotObserved) }
+
 func (v *taskView) key(m *Model, msg tea.KeyMsg) (tea.Cmd, bool) {
 	ref := refOf(v.task)
 	switch {
+	case v.unobserved() && (key.Matches(msg, m.keys.Enter) || key.Matches(msg, m.keys.Logs) || key.Matches(msg, m.keys.Files)):
+		m.flash, m.flashErr = noSandbox(v.task.Status), false
+		return nil, true
 	case key.Matches(msg, m.keys.Enter), key.Matches(msg, m.keys.Logs):
 		r, ok := v.list.current()
 		if !ok {
@@ -743,6 +775,9 @@ func (v *taskView) key(m *Model, msg tea.KeyMsg) (tea.Cmd, bool) {
 }
 
 func (v *taskView) bindings(m *Model) []key.Binding {
+	if v.unobserved() {
+		return []key.Binding{m.keys.Kill, m.keys.Restart}
+	}
 	return []key.Binding{key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter/l", "logs")), m.keys.Files, m.keys.Kill, m.keys.Restart}
 }
 

@@ -33,6 +33,7 @@ func TestDefaults(t *testing.T) {
 		ZooKeeper: ZooKeeperConfig{Mode: ZKEmbedded, Port: 2181}, Agents: 1,
 		Master: Listener{5050}, Agent: Listener{5051}, Scheduler: Listener{8081}, Observer: Listener{1338},
 		Auth: AuthBasic, RevocableCPUs: 3, TimingProfile: TimingDev, LogLevel: "info",
+		GCDelay: 7 * 24 * time.Hour, GCDiskHeadroom: 0.1, DiskWatchInterval: time.Minute,
 	}
 	if *cfg != want {
 		t.Fatalf("defaults:\n got %+v\nwant %+v", *cfg, want)
@@ -220,30 +221,54 @@ func TestTimingProfileKey(t *testing.T) {
 	}
 }
 
-// log_level comes from --log-level, the environment or the file, and a
-// bad value is refused naming the key and the accepted values.
-func TestLogLevelKey(t *testing.T) {
+// The agents' sandbox GC settings come from up's flags, the environment or
+// the file (Mesos' defaults otherwise); a value out of range names the key
+// and the file's line, and a headroom of 0 is kept (no headroom, as Mesos).
+func TestSandboxGCKeys(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "a.yaml")
-	os.WriteFile(file, []byte("log_level: warn\n"), 0o600)
+	os.WriteFile(file, []byte("gc_delay: 2h\ngc_disk_headroom: 0\ndisk_watch_interval: 10s\n"), 0o600)
+	type gc struct {
+		delay, watch time.Duration
+		headroom     float64
+	}
 	for _, c := range []struct {
 		name string
 		args []string
 		env  []string
-		want string
+		want gc
 	}{
-		{"default", nil, nil, "info"},
-		{"flag", []string{"--log-level", "debug"}, nil, "debug"},
-		{"env", nil, []string{"AURORABOX_LOG_LEVEL=error"}, "error"},
-		{"file", []string{"--config", file}, nil, "warn"},
-		{"flag over env", []string{"--log-level", "debug"}, []string{"AURORABOX_LOG_LEVEL=error"}, "debug"},
+		{"default", nil, nil, gc{7 * 24 * time.Hour, time.Minute, 0.1}},
+		{"flags", []string{"--gc-delay", "1h", "--gc-disk-headroom", "0.25", "--disk-watch-interval", "5s"}, nil, gc{time.Hour, 5 * time.Second, 0.25}},
+		{"env", nil, []string{"AURORABOX_GC_DELAY=3h", "AURORABOX_GC_DISK_HEADROOM=0.5", "AURORABOX_DISK_WATCH_INTERVAL=30s"}, gc{3 * time.Hour, 30 * time.Second, 0.5}},
+		{"file", []string{"--config", file}, nil, gc{2 * time.Hour, 10 * time.Second, 0}},
+		{"flag over file", []string{"--config", file, "--gc-disk-headroom", "1"}, nil, gc{2 * time.Hour, 10 * time.Second, 1}},
 	} {
 		cfg, err := Load(upFlags(t, c.args...), c.env, t.TempDir())
-		if err != nil || cfg.LogLevel != c.want {
-			t.Errorf("%s: log level %q, %v; want %q", c.name, cfg.LogLevel, err, c.want)
+		if err != nil {
+			t.Errorf("%s: %v", c.name, err)
+			continue
+		}
+		if got := (gc{cfg.GCDelay, cfg.DiskWatchInterval, cfg.GCDiskHeadroom}); got != c.want {
+			t.Errorf("%s: got %+v, want %+v", c.name, got, c.want)
 		}
 	}
-	if _, err := Load(upFlags(t, "--log-level", "loud"), nil, t.TempDir()); err == nil || !strings.Contains(err.Error(), `log_level: "loud" must be debug, info, warn or error`) {
-		t.Errorf("bad level: %v", err)
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--gc-disk-headroom", "1.5"}, "gc_disk_headroom: 1.5 must be between 0 and 1"},
+		{[]string{"--gc-disk-headroom", "-0.1"}, "gc_disk_headroom: -0.1 must be between 0 and 1"},
+		{[]string{"--gc-disk-headroom", "NaN"}, "gc_disk_headroom: NaN must be between 0 and 1"},
+		{[]string{"--gc-delay", "0s"}, "gc_delay: 0s must be positive"},
+		{[]string{"--disk-watch-interval", "-1m"}, "disk_watch_interval: -1m0s must be positive"},
+	} {
+		if _, err := Load(upFlags(t, c.args...), nil, t.TempDir()); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%v: error %v, want %q", c.args, err, c.want)
+		}
+	}
+	os.WriteFile(file, []byte("cluster: x\ngc_disk_headroom: 2\n"), 0o600)
+	if _, err := Load(upFlags(t, "--config", file), nil, t.TempDir()); err == nil || !strings.Contains(err.Error(), "a.yaml:2: gc_disk_headroom: 2 must be between 0 and 1") {
+		t.Errorf("bad headroom in a file: %v", err)
 	}
 }
 
@@ -286,4 +311,31 @@ func upFlags(t *testing.T, args ...string) *pflag.FlagSet {
 		t.Fatal(err)
 	}
 	return fs
+}
+
+// log_level comes from --log-level, the environment or the file, and a
+// bad value is refused naming the key and the accepted values.
+func TestLogLevelKey(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "a.yaml")
+	os.WriteFile(file, []byte("log_level: warn\n"), 0o600)
+	for _, c := range []struct {
+		name string
+		args []string
+		env  []string
+		want string
+	}{
+		{"default", nil, nil, "info"},
+		{"flag", []string{"--log-level", "debug"}, nil, "debug"},
+		{"env", nil, []string{"AURORABOX_LOG_LEVEL=error"}, "error"},
+		{"file", []string{"--config", file}, nil, "warn"},
+		{"flag over env", []string{"--log-level", "debug"}, []string{"AURORABOX_LOG_LEVEL=error"}, "debug"},
+	} {
+		cfg, err := Load(upFlags(t, c.args...), c.env, t.TempDir())
+		if err != nil || cfg.LogLevel != c.want {
+			t.Errorf("%s: log level %q, %v; want %q", c.name, cfg.LogLevel, err, c.want)
+		}
+	}
+	if _, err := Load(upFlags(t, "--log-level", "loud"), nil, t.TempDir()); err == nil || !strings.Contains(err.Error(), `log_level: "loud" must be debug, info, warn or error`) {
+		t.Errorf("bad level: %v", err)
+	}
 }

@@ -161,7 +161,6 @@ func masterCommand() *cobra.Command {
 
 func agentCommand() *cobra.Command {
 	var listen, masterURL, workDir, hostname, res, oversub, attrs, name, secretFile string
-	var gcDelay time.Duration
 	var enableCFS, authExecutors bool
 	cmd := &cobra.Command{
 		Use:   "agent",
@@ -216,7 +215,7 @@ func agentCommand() *cobra.Command {
 			a, err := agent.New(agent.Config{
 				ListenAddr: ln.Addr().String(), Hostname: hostname, MasterURL: masterURL, WorkDir: workDir, Name: name,
 				Resources: resources, Oversubscribed: oversubscribed, Attributes: attributes, Exe: exe, ExtraEnv: extraEnv, Logger: newLogger(),
-				GCDelay: gcDelay, EnableCFS: enableCFS, MasterSecret: secret, AuthenticateExecutors: authExecutors,
+				GCDelay: cfg.GCDelay, GCDiskHeadroom: cfg.GCDiskHeadroom, DiskWatchInterval: cfg.DiskWatchInterval, EnableCFS: enableCFS, MasterSecret: secret, AuthenticateExecutors: authExecutors,
 				BuildVersion: version,
 			})
 			if err != nil {
@@ -237,7 +236,11 @@ func agentCommand() *cobra.Command {
 	f.BoolVar(&authExecutors, "authenticate-http-executors", true, "require each executor's token (MESOS_EXECUTOR_AUTHENTICATION_TOKEN) on the executor API (as mesos-agent --authenticate_http_executors)")
 	f.StringVar(&secretFile, "agent-secret-file", "", "file (0600) with the secret the master expects of agents (its --agent-secret-file)")
 	f.BoolVar(&enableCFS, "cgroups-enable-cfs", false, "enforce cpus as a CFS quota, not only as cpu shares (Mesos --cgroups_enable_cfs)")
-	f.DurationVar(&gcDelay, "gc-delay", 7*24*time.Hour, "how long terminated sandboxes are kept while the disk has room (Mesos --gc_delay)")
+	// The sandbox GC flags are also up's and config keys: loadConfig reads
+	// them (or the environment, or the config file) and checks them.
+	f.Duration("gc-delay", agent.DefaultGCDelay, "how long terminated executors' sandboxes are kept while the disk has room (Mesos --gc_delay)")
+	f.Float64("gc-disk-headroom", agent.DefaultGCDiskHeadroom, "fraction of the disk (0 to 1) kept free: sandboxes are kept gc-delay × max(0, 1 - headroom - disk usage) (Mesos --gc_disk_headroom)")
+	f.Duration("disk-watch-interval", agent.DefaultDiskWatchInterval, "how often the disk usage is checked and old sandboxes removed (Mesos --disk_watch_interval)")
 	return cmd
 }
 

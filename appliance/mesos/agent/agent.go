@@ -85,9 +85,12 @@ type Config struct {
 	// minute. Default 2s.
 	StatusUpdateRetryInterval time.Duration
 	// GCDelay is how long a terminated executor's sandbox is kept when the
-	// disk is empty (default 1 week, as Mesos); GCDiskHeadroom (default 0.1)
-	// and DiskWatchInterval (default 1m) tune how fast a filling disk
-	// shortens it. See gc.go.
+	// disk is empty; GCDiskHeadroom (a fraction of the disk, 0 to 1) and
+	// DiskWatchInterval tune how fast a filling disk shortens it. See
+	// gc.go; New refuses values out of range (CheckGC). Zero durations
+	// take the defaults (DefaultGCDelay, ...); a zero GCDiskHeadroom means
+	// no headroom, except in a Config that sets no GCDelay either, which
+	// gets Mesos' defaults for both.
 	GCDelay           time.Duration
 	GCDiskHeadroom    float64
 	DiskWatchInterval time.Duration
@@ -110,8 +113,8 @@ type Config struct {
 	// FilesLimiter bounds the /files requests in flight per client and in
 	// total; default sandboxfs.NewLimiter(0, 0) (its defaults).
 	FilesLimiter *sandboxfs.Limiter
-	// BuildVersion is aurorabox's own version, in the build fields of the
-	// v1 API's GET_VERSION (mesosutil.VersionJSON).
+	// BuildVersion is aurorabox's own version, shown in the build fields
+	// of /version, /state and the v1 API's GET_VERSION (mesosutil.VersionJSON).
 	BuildVersion string
 	Logger       *slog.Logger
 	Now          func() time.Time
@@ -171,17 +174,20 @@ func New(cfg Config) (*Agent, error) {
 	if cfg.ExecutorRegistrationTimeout <= 0 {
 		cfg.ExecutorRegistrationTimeout = time.Minute
 	}
-	if cfg.GCDelay <= 0 {
-		cfg.GCDelay = 7 * 24 * time.Hour
+	if cfg.GCDelay == 0 {
+		cfg.GCDelay = DefaultGCDelay
+		if cfg.GCDiskHeadroom == 0 {
+			cfg.GCDiskHeadroom = DefaultGCDiskHeadroom
+		}
 	}
-	if cfg.GCDiskHeadroom <= 0 || cfg.GCDiskHeadroom >= 1 {
-		cfg.GCDiskHeadroom = 0.1
+	if cfg.DiskWatchInterval == 0 {
+		cfg.DiskWatchInterval = DefaultDiskWatchInterval
+	}
+	if err := CheckGC(cfg.GCDelay, cfg.GCDiskHeadroom, cfg.DiskWatchInterval); err != nil {
+		return nil, fmt.Errorf("sandbox garbage collection: %w", err)
 	}
 	if cfg.DiskUsage == nil {
 		cfg.DiskUsage = diskUsage
-	}
-	if cfg.DiskWatchInterval <= 0 {
-		cfg.DiskWatchInterval = time.Minute
 	}
 	if cfg.PidsLimit <= 0 {
 		cfg.PidsLimit = DefaultPidsLimit

@@ -44,6 +44,9 @@ func (a *Agent) Handler() http.Handler {
 	mux.Handle("/files/download", files(a.serveDownload))
 	mux.Handle("/files/download.json", files(a.serveDownload))
 	mux.HandleFunc("/files/sandbox", a.serveSandbox)
+	mux.HandleFunc("/version", func(w http.ResponseWriter, r *http.Request) {
+		mesosutil.WriteJSON(w, mesosutil.VersionJSON(a.cfg.BuildVersion))
+	})
 	for _, p := range []string{"/monitor/statistics", "/monitor/statistics.json"} {
 		mux.HandleFunc(p, func(w http.ResponseWriter, r *http.Request) { mesosutil.WriteJSON(w, a.statistics()) })
 	}
@@ -140,8 +143,8 @@ func (a *Agent) State() map[string]any {
 		}
 	}
 	masterHost := strings.TrimPrefix(strings.TrimPrefix(a.cfg.MasterURL, "http://"), "https://")
-	return map[string]any{
-		"id": a.id, "pid": a.pid(), "hostname": a.info.Hostname, "version": mesosutil.MesosAPIVersion,
+	out := map[string]any{
+		"id": a.id, "pid": a.pid(), "hostname": a.info.Hostname,
 		"start_time": float64(a.start.UnixNano()) / 1e9, "resources": mesosutil.ResourcesJSON(a.info.Resources),
 		"attributes": attrs, "master_hostname": masterHost, "registered": a.registered,
 		"flags": a.flagsLocked(),
@@ -149,4 +152,9 @@ func (a *Agent) State() map[string]any {
 		"isolation": string(a.iso.Mode()), "isolation_reason": a.iso.Reason(),
 		"frameworks": frameworks, "completed_frameworks": []any{},
 	}
+	// version (the Mesos API release) and the build fields, as /version.
+	for k, v := range mesosutil.VersionJSON(a.cfg.BuildVersion) {
+		out[k] = v
+	}
+	return out
 }

@@ -6,8 +6,10 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aurorabox/aurorabox/appliance/mesos/master"
+	mesos "github.com/mesos/mesos-go/api/v1/lib"
 	"github.com/mesos/mesos-go/api/v1/lib/scheduler"
 	"github.com/mesos/mesos-go/api/v1/lib/scheduler/calls"
 )
@@ -76,5 +78,73 @@ func TestSlavesAndFrameworksEndpoints(t *testing.T) {
 	jqTrue(t, get(t, srv.URL+"/master/state"), `.version == "1.1.0" and .git_tag == "v9.9.9-test" and .build_user == "aurorabox"`)
 	if page := get(t, srv.URL+"/"); !strings.Contains(page, "aurorabox v9.9.9-test · Mesos API 1.1.0") {
 		t.Fatalf("web page lacks the versions:\n%s", page)
+	}
+}
+
+// TestTasksAndStateSummaryEndpoints: Mesos' /master/tasks (its order,
+// offset, limit, framework_id and task_id parameters over running and
+// completed tasks) and /master/state-summary (agents and frameworks with
+// their task-state counts), with tasks of two frameworks on one agent.
+func TestTasksAndStateSummaryEndpoints(t *testing.T) {
+	_, srv := startMaster(t, master.Config{DeclineDelay: 10 * time.Millisecond})
+	agent := startAgent(t, srv.URL)
+	// launch runs task id on the next offer and acknowledges its
+	// TASK_RUNNING (upon which the fake agent finishes all but sleeps).
+	launch := func(s *sched, id string) {
+		t.Helper()
+		offer := s.next(scheduler.Event_OFFERS).Offers.Offers[0]
+		s.mustCall(calls.Accept(calls.OfferOperations{calls.OpLaunch(commandTask(id, &offer, 1, 64))}.WithOffers(offer.ID)))
+		st := s.next(scheduler.Event_UPDATE).Update.Status
+		if st.TaskID.Value != id || st.GetState() != mesos.TASK_RUNNING {
+			t.Fatalf("%s: update %v", id, st)
+		}
+		s.ack(st)
+	}
+	aurora := subscribe(t, srv.URL, "json", framework("Aurora"))
+	launch(aurora, "sleep-1")
+	launch(aurora, "done-2")
+	if st := aurora.next(scheduler.Event_UPDATE).Update.Status; st.GetState() != mesos.TASK_FINISHED {
+		t.Fatalf("done-2: update %v", st)
+	} else {
+		aurora.ack(st)
+	}
+	// Aurora refuses the agent for an hour, so the other framework gets it.
+	offer := aurora.next(scheduler.Event_OFFERS).Offers.Offers[0]
+	aurora.mustCall(calls.Decline(offer.ID).With(calls.RefuseSeconds(time.Hour)))
+	spark := subscribe(t, srv.URL, "json", framework("Spark"))
+	launch(spark, "sleep-3")
+
+	ids := func(query string) string {
+		t.Helper()
+		return get(t, srv.URL+"/master/tasks"+query)
+	}
+	for _, path := range []string{"/master/tasks", "/tasks"} {
+		jqTrue(t, get(t, srv.URL+path), `(.tasks | map(.id)) == ["sleep-3", "done-2", "sleep-1"]`)
+	}
+	jqTrue(t, ids("?order=asc"), `(.tasks | map(.id)) == ["sleep-1", "done-2", "sleep-3"]`)
+	jqTrue(t, ids("?order=asc&offset=1&limit=1"), `(.tasks | map(.id)) == ["done-2"]`)
+	jqTrue(t, ids("?offset=5"), `.tasks == []`)
+	jqTrue(t, ids("?framework_id="+aurora.fwID), `(.tasks | map(.id)) == ["done-2", "sleep-1"]`)
+	jqTrue(t, ids("?task_id=done-2"), `(.tasks | length) == 1 and (.tasks[0] | .state == "TASK_FINISHED" and .framework_id == "`+aurora.fwID+`" and .slave_id == "`+agent.id+`" and (.statuses | map(.state)) == ["TASK_RUNNING", "TASK_FINISHED"] and .resources.cpus == 1 and .discovery.name == "hello.devel.www-data")`)
+	jqTrue(t, ids("?task_id=sleep-3&framework_id="+aurora.fwID), `.tasks == []`)
+	for _, bad := range []string{"limit=-1", "offset=x", "order=sideways"} {
+		resp, err := http.Get(srv.URL + "/master/tasks?" + bad)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		name, _, _ := strings.Cut(bad, "=")
+		if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(b), name) {
+			t.Errorf("/master/tasks?%s: %s %s, want a 400 naming %s", bad, resp.Status, b, name)
+		}
+	}
+
+	for _, path := range []string{"/master/state-summary", "/state-summary"} {
+		doc := get(t, srv.URL+path)
+		jqTrue(t, doc, `.hostname != "" and (.slaves | length) == 1 and (.frameworks | length) == 2`)
+		jqTrue(t, doc, `.slaves[0] | .id == "`+agent.id+`" and .hostname == "agent1.local" and .resources.cpus == 4 and .used_resources.cpus == 2 and .TASK_RUNNING == 2 and .TASK_FINISHED == 1 and .TASK_STAGING == 0 and .TASK_UNREACHABLE == 0 and .framework_ids == (["`+aurora.fwID+`", "`+spark.fwID+`"] | sort)`)
+		jqTrue(t, doc, `.frameworks[] | select(.name == "Aurora") | .id == "`+aurora.fwID+`" and .active and .TASK_RUNNING == 1 and .TASK_FINISHED == 1 and .TASK_FAILED == 0 and .slave_ids == ["`+agent.id+`"] and .used_resources.cpus == 1 and (has("tasks") | not)`)
+		jqTrue(t, doc, `.frameworks[] | select(.name == "Spark") | .TASK_RUNNING == 1 and .TASK_FINISHED == 0 and .slave_ids == ["`+agent.id+`"]`)
 	}
 }

@@ -2,8 +2,10 @@ package master
 
 import (
 	"fmt"
+	"math"
 	"net/http"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/aurorabox/aurorabox/appliance/mesos/mesosutil"
@@ -24,6 +26,12 @@ func (m *Master) registerOperator(mux *http.ServeMux) {
 	}
 	for _, p := range []string{"/master/frameworks", "/frameworks"} {
 		mux.HandleFunc(p, m.serveFrameworks)
+	}
+	for _, p := range []string{"/master/tasks", "/master/tasks.json", "/tasks", "/tasks.json"} {
+		mux.HandleFunc(p, m.serveTasks)
+	}
+	for _, p := range []string{"/master/state-summary", "/state-summary"} {
+		mux.HandleFunc(p, m.serveStateSummary)
 	}
 	mux.HandleFunc("/version", func(w http.ResponseWriter, r *http.Request) {
 		mesosutil.WriteJSON(w, mesosutil.VersionJSON(m.cfg.BuildVersion))
@@ -129,6 +137,18 @@ func (m *Master) frameworkJSON(fw *framework, active bool) map[string]any {
 			offers = append(offers, map[string]any{"id": o.id, "framework_id": o.fw, "slave_id": o.agent, "resources": mesosutil.ResourcesJSON(o.res)})
 		}
 	}
+	out := m.frameworkSummaryJSON(fw, active, used, offered)
+	for k, v := range map[string]any{"tasks": tasks, "unreachable_tasks": []any{}, "completed_tasks": completed,
+		"offers": offers, "executors": []any{}} {
+		out[k] = v
+	}
+	return out
+}
+
+// frameworkSummaryJSON is a framework without its tasks and offers, as
+// /master/state-summary lists it (and /master/state begins it), with the
+// resources its tasks use and its offers hold.
+func (m *Master) frameworkSummaryJSON(fw *framework, active bool, used, offered mesos.Resources) map[string]any {
 	ts := func(t interface{ Unix() int64 }) any {
 		if t.Unix() <= 0 {
 			return nil
@@ -141,8 +161,7 @@ func (m *Master) frameworkJSON(fw *framework, active bool) map[string]any {
 		"recovered": fw.recovered, "failover_timeout": fw.info.GetFailoverTimeout(), "checkpoint": fw.info.GetCheckpoint(),
 		"registered_time": ts(fw.registered), "reregistered_time": ts(fw.reregistered), "unregistered_time": ts(fw.unregistered),
 		"webui_url": fw.info.GetWebUiURL(), "resources": mesosutil.ResourcesJSON(used), "used_resources": mesosutil.ResourcesJSON(used),
-		"offered_resources": mesosutil.ResourcesJSON(offered), "tasks": tasks, "unreachable_tasks": []any{},
-		"completed_tasks": completed, "offers": offers, "executors": []any{},
+		"offered_resources": mesosutil.ResourcesJSON(offered),
 	}
 }
 
@@ -245,6 +264,156 @@ func (m *Master) serveFrameworks(w http.ResponseWriter, r *http.Request) {
 	frameworks, completed := m.frameworksLocked(r.URL.Query().Get("framework_id"))
 	m.mu.Unlock()
 	mesosutil.WriteJSON(w, map[string]any{"frameworks": frameworks, "completed_frameworks": completed, "unregistered_frameworks": []any{}})
+}
+
+// taskLimit is how many tasks /master/tasks lists without ?limit=, as Mesos.
+const taskLimit = 100
+
+// serveTasks is Mesos' /master/tasks: the tasks of the registered and the
+// completed frameworks, running and completed, ordered by the time of their
+// first status update (?order=des, the default, newest first; or asc) and
+// paged with ?offset= and ?limit=; ?framework_id= and ?task_id= narrow it.
+// Unlike Mesos, which takes an unparsable number for its default, a bad
+// parameter is refused with a 400 that names it.
+func (m *Master) serveTasks(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	limit, offset := taskLimit, 0
+	for _, p := range []struct {
+		name string
+		v    *int
+	}{{"limit", &limit}, {"offset", &offset}} {
+		if s := q.Get(p.name); s != "" {
+			n, err := strconv.Atoi(s)
+			if err != nil || n < 0 {
+				http.Error(w, fmt.Sprintf("%s=%q: want a non-negative integer", p.name, s), http.StatusBadRequest)
+				return
+			}
+			*p.v = n
+		}
+	}
+	asc := false
+	switch o := q.Get("order"); o {
+	case "asc":
+		asc = true
+	case "", "des", "desc":
+	default:
+		http.Error(w, fmt.Sprintf("order=%q: want asc or des", o), http.StatusBadRequest)
+		return
+	}
+	fwID, taskID := q.Get("framework_id"), q.Get("task_id")
+	m.mu.Lock()
+	var ts []*task
+	add := func(fw *framework) {
+		if fwID != "" && fw.id != fwID {
+			return
+		}
+		for _, t := range append(sortedTasks(fw.tasks), fw.completedTasks...) {
+			if taskID == "" || t.info.TaskID.Value == taskID {
+				ts = append(ts, t)
+			}
+		}
+	}
+	for _, fw := range m.frameworks {
+		add(fw)
+	}
+	for _, fw := range m.completed {
+		add(fw)
+	}
+	// By the first update's time; a task with none yet counts as the
+	// newest. Ties (and order within a framework) by id, so pages are
+	// stable.
+	first := func(t *task) float64 {
+		if len(t.statuses) == 0 {
+			return math.Inf(1)
+		}
+		return t.statuses[0].GetTimestamp()
+	}
+	sort.SliceStable(ts, func(i, j int) bool {
+		a, b := first(ts[i]), first(ts[j])
+		if a != b {
+			return (a < b) == asc
+		}
+		return ts[i].info.TaskID.Value < ts[j].info.TaskID.Value
+	})
+	out := []map[string]any{}
+	for i := offset; i < len(ts) && i-offset < limit; i++ {
+		out = append(out, m.taskJSON(ts[i]))
+	}
+	m.mu.Unlock()
+	mesosutil.WriteJSON(w, map[string]any{"tasks": out})
+}
+
+// taskStates are the states /master/state-summary counts, as Mesos 1.1.
+var taskStates = []mesos.TaskState{mesos.TASK_STAGING, mesos.TASK_STARTING, mesos.TASK_RUNNING, mesos.TASK_KILLING,
+	mesos.TASK_FINISHED, mesos.TASK_KILLED, mesos.TASK_FAILED, mesos.TASK_LOST, mesos.TASK_ERROR, mesos.TASK_UNREACHABLE}
+
+// serveStateSummary is Mesos' /master/state-summary: the agents and the
+// registered frameworks without their tasks, each with how many of its
+// tasks (running and completed) are in each state, and which frameworks
+// have tasks on an agent (framework_ids) and on which agents a framework
+// has tasks (slave_ids).
+func (m *Master) serveStateSummary(w http.ResponseWriter, r *http.Request) {
+	m.mu.Lock()
+	info := m.masterInfo()
+	byAgent, byFw := map[string]map[mesos.TaskState]int{}, map[string]map[mesos.TaskState]int{}
+	agentFws, fwAgents := map[string]map[string]bool{}, map[string]map[string]bool{}
+	// tally counts a task's state under key (an agent or a framework) and
+	// notes the other side (id).
+	tally := func(counts map[string]map[mesos.TaskState]int, ids map[string]map[string]bool, key, id string, s mesos.TaskState) {
+		if counts[key] == nil {
+			counts[key], ids[key] = map[mesos.TaskState]int{}, map[string]bool{}
+		}
+		counts[key][s]++
+		ids[key][id] = true
+	}
+	count := func(t *task) {
+		tally(byAgent, agentFws, t.agent, t.fw, t.state)
+		tally(byFw, fwAgents, t.fw, t.agent, t.state)
+	}
+	ids := make([]string, 0, len(m.frameworks))
+	for id, fw := range m.frameworks {
+		ids = append(ids, id)
+		for _, t := range fw.tasks {
+			count(t)
+		}
+		for _, t := range fw.completedTasks {
+			count(t)
+		}
+	}
+	sort.Strings(ids)
+	withCounts := func(doc map[string]any, counts map[mesos.TaskState]int, idsKey string, ids map[string]bool) map[string]any {
+		for _, s := range taskStates {
+			doc[s.String()] = counts[s]
+		}
+		list := []string{}
+		for id := range ids {
+			list = append(list, id)
+		}
+		sort.Strings(list)
+		doc[idsKey] = list
+		return doc
+	}
+	slaves := m.slavesLocked("")
+	for _, s := range slaves {
+		id := s["id"].(string)
+		withCounts(s, byAgent[id], "framework_ids", agentFws[id])
+	}
+	frameworks := []map[string]any{}
+	for _, id := range ids {
+		fw := m.frameworks[id]
+		var used, offered mesos.Resources
+		for _, t := range fw.tasks {
+			used = used.Plus(t.res...)
+		}
+		for _, o := range m.offers {
+			if o.fw == id {
+				offered = offered.Plus(o.res...)
+			}
+		}
+		frameworks = append(frameworks, withCounts(m.frameworkSummaryJSON(fw, true, used, offered), byFw[id], "slave_ids", fwAgents[id]))
+	}
+	m.mu.Unlock()
+	mesosutil.WriteJSON(w, map[string]any{"hostname": info.GetHostname(), "slaves": slaves, "frameworks": frameworks})
 }
 
 func (m *Master) serveState(w http.ResponseWriter, r *http.Request) {
