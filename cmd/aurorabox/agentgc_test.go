@@ -29,7 +29,12 @@ func TestUpPassesSandboxGCToAgents(t *testing.T) {
 			continue
 		}
 		agents++
-		cmd := agentCommand()
+		// The agent as the binary has it: with the root's persistent
+		// flags (--log-level, which up passes to every component).
+		cmd, _, err := rootCommand().Find([]string{"agent"})
+		if err != nil {
+			t.Fatal(err)
+		}
 		if err := cmd.ParseFlags(c.Args[1:]); err != nil {
 			t.Fatalf("%s: %v", c.Name, err)
 		}
