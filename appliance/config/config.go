@@ -17,7 +17,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/aurorabox/aurorabox/appliance/mesos/agent"
+	"github.com/aurorabox/aurorabox/appliance/mesos/sandboxgc"
 	"github.com/aurorabox/aurorabox/appliance/taskports"
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
@@ -95,7 +95,7 @@ type Config struct {
 	LogLevel string `mapstructure:"log_level"`
 	// GCDelay, GCDiskHeadroom and DiskWatchInterval are the agents' sandbox
 	// garbage collection (their --gc-delay, --gc-disk-headroom and
-	// --disk-watch-interval; defaults and ranges are Mesos', agent.CheckGC).
+	// --disk-watch-interval; defaults and ranges are Mesos', package sandboxgc).
 	GCDelay           time.Duration `mapstructure:"gc_delay"`
 	GCDiskHeadroom    float64       `mapstructure:"gc_disk_headroom"`
 	DiskWatchInterval time.Duration `mapstructure:"disk_watch_interval"`
@@ -142,9 +142,9 @@ var defaults = map[string]any{
 	"allow_docker_parameters": false,
 	"timing_profile":          TimingDev,
 	"log_level":               "info",
-	"gc_delay":                agent.DefaultGCDelay,
-	"gc_disk_headroom":        agent.DefaultGCDiskHeadroom,
-	"disk_watch_interval":     agent.DefaultDiskWatchInterval,
+	"gc_delay":                sandboxgc.DefaultDelay,
+	"gc_disk_headroom":        sandboxgc.DefaultDiskHeadroom,
+	"disk_watch_interval":     sandboxgc.DefaultDiskWatchInterval,
 }
 
 // Keys returns all known config keys, sorted.
@@ -210,9 +210,9 @@ func AddUpFlags(fs *pflag.FlagSet) {
 	fs.String("auth", "", `scheduler API authentication: "basic" (a credential generated in the data dir; the default) or "none" (open API)`)
 	fs.Bool("allow-root-tasks", false, "let jobs run as uid 0 (role root, or a user with uid 0); refused by default")
 	fs.Bool("allow-docker-parameters", false, `let Docker containers carry parameters (refused with "Docker parameters not allowed." by default)`)
-	fs.Duration("gc-delay", 0, fmt.Sprintf("how long the agents keep a terminated executor's sandbox while the disk has room (default %s; Mesos' --gc_delay)", agent.DefaultGCDelay))
-	fs.Float64("gc-disk-headroom", 0, fmt.Sprintf("fraction of the disk (0 to 1) the agents keep free: a sandbox is kept gc-delay × max(0, 1 - headroom - disk usage) (default %g; Mesos' --gc_disk_headroom)", agent.DefaultGCDiskHeadroom))
-	fs.Duration("disk-watch-interval", 0, fmt.Sprintf("how often the agents check the disk usage and remove old sandboxes (default %s; Mesos' --disk_watch_interval)", agent.DefaultDiskWatchInterval))
+	fs.Duration("gc-delay", 0, fmt.Sprintf("how long the agents keep a terminated executor's sandbox while the disk has room (default %s; Mesos' --gc_delay)", sandboxgc.DefaultDelay))
+	fs.Float64("gc-disk-headroom", 0, fmt.Sprintf("fraction of the disk (0 to 1) the agents keep free: a sandbox is kept gc-delay × max(0, 1 - headroom - disk usage) (default %g; Mesos' --gc_disk_headroom)", sandboxgc.DefaultDiskHeadroom))
+	fs.Duration("disk-watch-interval", 0, fmt.Sprintf("how often the agents check the disk usage and remove old sandboxes (default %s; Mesos' --disk_watch_interval)", sandboxgc.DefaultDiskWatchInterval))
 	fs.String("timing-profile", "", `the scheduler's timing defaults: "dev" (short waits, flapping tasks throttled 1 s doubling to 30 s, 0.01 cpu / 32 MB executor overhead; the default) or "aurora" (Aurora 0.11's: 30 s doubling to 5 min, 0.25 cpu / 128 MB, ...)`)
 }
 
@@ -381,8 +381,8 @@ func (c *Config) validate() error {
 	if _, err := ParseLogLevel(c.LogLevel); err != nil {
 		return &FieldError{"log_level", err.Error()}
 	}
-	if err := agent.CheckGC(c.GCDelay, c.GCDiskHeadroom, c.DiskWatchInterval); err != nil {
-		var se *agent.GCSettingError
+	if err := sandboxgc.Check(c.GCDelay, c.GCDiskHeadroom, c.DiskWatchInterval); err != nil {
+		var se *sandboxgc.SettingError
 		if errors.As(err, &se) {
 			return &FieldError{se.Setting, se.Msg}
 		}

@@ -17,6 +17,7 @@ import (
 	"github.com/aurorabox/aurorabox/appliance/mesos/commandexec"
 	"github.com/aurorabox/aurorabox/appliance/mesos/master"
 	"github.com/aurorabox/aurorabox/appliance/mesos/mesoszk"
+	"github.com/aurorabox/aurorabox/appliance/mesos/sandboxgc"
 	"github.com/aurorabox/aurorabox/appliance/supervise"
 	"github.com/aurorabox/aurorabox/appliance/zookeeper"
 	"github.com/aurorabox/aurorabox/executor"
@@ -238,9 +239,9 @@ func agentCommand() *cobra.Command {
 	f.BoolVar(&enableCFS, "cgroups-enable-cfs", false, "enforce cpus as a CFS quota, not only as cpu shares (Mesos --cgroups_enable_cfs)")
 	// The sandbox GC flags are also up's and config keys: loadConfig reads
 	// them (or the environment, or the config file) and checks them.
-	f.Duration("gc-delay", agent.DefaultGCDelay, "how long terminated executors' sandboxes are kept while the disk has room (Mesos --gc_delay)")
-	f.Float64("gc-disk-headroom", agent.DefaultGCDiskHeadroom, "fraction of the disk (0 to 1) kept free: sandboxes are kept gc-delay × max(0, 1 - headroom - disk usage) (Mesos --gc_disk_headroom)")
-	f.Duration("disk-watch-interval", agent.DefaultDiskWatchInterval, "how often the disk usage is checked and old sandboxes removed (Mesos --disk_watch_interval)")
+	f.Duration("gc-delay", sandboxgc.DefaultDelay, "how long terminated executors' sandboxes are kept while the disk has room (Mesos --gc_delay)")
+	f.Float64("gc-disk-headroom", sandboxgc.DefaultDiskHeadroom, "fraction of the disk (0 to 1) kept free: sandboxes are kept gc-delay × max(0, 1 - headroom - disk usage) (Mesos --gc_disk_headroom)")
+	f.Duration("disk-watch-interval", sandboxgc.DefaultDiskWatchInterval, "how often the disk usage is checked and old sandboxes removed (Mesos --disk_watch_interval)")
 	return cmd
 }
 

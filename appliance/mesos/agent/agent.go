@@ -32,6 +32,7 @@ import (
 
 	"github.com/aurorabox/aurorabox/appliance/isolation"
 	"github.com/aurorabox/aurorabox/appliance/mesos/master"
+	"github.com/aurorabox/aurorabox/appliance/mesos/sandboxgc"
 	"github.com/aurorabox/aurorabox/appliance/sandboxfs"
 	"github.com/aurorabox/aurorabox/atomicfile"
 	"github.com/aurorabox/aurorabox/limits"
@@ -87,8 +88,8 @@ type Config struct {
 	// GCDelay is how long a terminated executor's sandbox is kept when the
 	// disk is empty; GCDiskHeadroom (a fraction of the disk, 0 to 1) and
 	// DiskWatchInterval tune how fast a filling disk shortens it. See
-	// gc.go; New refuses values out of range (CheckGC). Zero durations
-	// take the defaults (DefaultGCDelay, ...); a zero GCDiskHeadroom means
+	// gc.go; New refuses values out of range (sandboxgc.Check). Zero durations
+	// take the defaults (sandboxgc.DefaultDelay, ...); a zero GCDiskHeadroom means
 	// no headroom, except in a Config that sets no GCDelay either, which
 	// gets Mesos' defaults for both.
 	GCDelay           time.Duration
@@ -175,15 +176,15 @@ func New(cfg Config) (*Agent, error) {
 		cfg.ExecutorRegistrationTimeout = time.Minute
 	}
 	if cfg.GCDelay == 0 {
-		cfg.GCDelay = DefaultGCDelay
+		cfg.GCDelay = sandboxgc.DefaultDelay
 		if cfg.GCDiskHeadroom == 0 {
-			cfg.GCDiskHeadroom = DefaultGCDiskHeadroom
+			cfg.GCDiskHeadroom = sandboxgc.DefaultDiskHeadroom
 		}
 	}
 	if cfg.DiskWatchInterval == 0 {
-		cfg.DiskWatchInterval = DefaultDiskWatchInterval
+		cfg.DiskWatchInterval = sandboxgc.DefaultDiskWatchInterval
 	}
-	if err := CheckGC(cfg.GCDelay, cfg.GCDiskHeadroom, cfg.DiskWatchInterval); err != nil {
+	if err := sandboxgc.Check(cfg.GCDelay, cfg.GCDiskHeadroom, cfg.DiskWatchInterval); err != nil {
 		return nil, fmt.Errorf("sandbox garbage collection: %w", err)
 	}
 	if cfg.DiskUsage == nil {

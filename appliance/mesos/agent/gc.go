@@ -2,25 +2,20 @@ package agent
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"path/filepath"
 	"syscall"
 	"time"
+
+	"github.com/aurorabox/aurorabox/appliance/mesos/sandboxgc"
 )
 
 // Sandbox garbage collection follows Mesos: the run directory of an
 // executor that has terminated is kept for GCDelay, less when the disk
 // fills up. Every DiskWatchInterval the agent measures how full the work
 // dir's file system is (usage, 0..1) and removes the terminated runs older
-// than
-//
-//	GCDelay × max(0, 1 − GCDiskHeadroom − usage)
-//
-// so that at usage ≥ 1 − headroom everything terminated goes at once (and
-// on an empty disk a run goes at (1 − headroom) × GCDelay, as in Mesos,
-// whose disk check prunes what is due within the next headroom share of
-// the delay). A run's age is counted from its executor's exit, which the
+// than sandboxgc.MaxAge (the policy, which the appliance's configuration
+// checks too). A run's age is counted from its executor's exit, which the
 // agent stamps as the directory's modification time (it survives agent
 // restarts).
 //
@@ -36,38 +31,6 @@ import (
 // An agent collects beneath its own agent id, and beneath the ids no agent
 // sharing the work dir claims (an earlier incarnation's, whose executors
 // are gone), never beneath another live agent's (`up --agents N`).
-
-// Defaults of the sandbox GC settings, Mesos' own (--gc_delay,
-// --gc_disk_headroom, --disk_watch_interval).
-const (
-	DefaultGCDelay           = 7 * 24 * time.Hour
-	DefaultGCDiskHeadroom    = 0.1
-	DefaultDiskWatchInterval = time.Minute
-)
-
-// GCSettingError is a sandbox GC setting out of its range. Setting is the
-// name of Mesos' flag, which is also the appliance config key
-// (gc_delay, gc_disk_headroom, disk_watch_interval).
-type GCSettingError struct {
-	Setting string
-	Msg     string
-}
-
-func (e *GCSettingError) Error() string { return e.Setting + ": " + e.Msg }
-
-// CheckGC checks sandbox GC settings: both durations positive, the
-// headroom a fraction of the disk between 0 and 1 (as Mesos requires).
-func CheckGC(delay time.Duration, headroom float64, interval time.Duration) error {
-	switch {
-	case delay <= 0:
-		return &GCSettingError{"gc_delay", fmt.Sprintf("%s must be positive", delay)}
-	case !(headroom >= 0 && headroom <= 1): // NaN too
-		return &GCSettingError{"gc_disk_headroom", fmt.Sprintf("%g must be between 0 and 1 (a fraction of the disk)", headroom)}
-	case interval <= 0:
-		return &GCSettingError{"disk_watch_interval", fmt.Sprintf("%s must be positive", interval)}
-	}
-	return nil
-}
 
 // maxCompletedExecutors bounds the terminated executors a framework keeps
 // in /state, as Mesos' --max_completed_executors_per_framework.
@@ -104,7 +67,7 @@ func (a *Agent) trashDir(id string) string {
 // collectSandboxes removes terminated runs past their allowed age at the
 // given disk usage, and what goes with them (see above).
 func (a *Agent) collectSandboxes(usage float64) {
-	maxAge := time.Duration(float64(a.cfg.GCDelay) * max(0, 1-a.cfg.GCDiskHeadroom-usage))
+	maxAge := sandboxgc.MaxAge(a.cfg.GCDelay, a.cfg.GCDiskHeadroom, usage)
 	now := a.cfg.Now()
 	a.mu.Lock()
 	id := a.id
