@@ -56,6 +56,7 @@ const (
 	ErrNetwork                // the registry could not be reached
 	ErrBadDigest              // content did not match its digest
 	ErrBadLayer               // a layer is not a safe, valid tar
+	ErrBadReference           // the reference does not parse
 )
 
 func (k ErrorKind) String() string {
@@ -70,6 +71,8 @@ func (k ErrorKind) String() string {
 		return "bad digest"
 	case ErrBadLayer:
 		return "refused layer"
+	case ErrBadReference:
+		return "invalid reference"
 	}
 	return "failed"
 }
@@ -190,7 +193,7 @@ func (s *Store) platform() v1.Platform {
 func (s *Store) Pull(ctx context.Context, ref string, progress ProgressFunc) (*Image, error) {
 	r, err := s.ParseReference(ref)
 	if err != nil {
-		return nil, &PullError{Ref: ref, Kind: ErrUnknownImage, Err: fmt.Errorf("not a valid image reference: %w", err)}
+		return nil, &PullError{Ref: ref, Kind: ErrBadReference, Err: err}
 	}
 	tr := s.opts.Transport
 	if tr == nil {
