@@ -747,3 +747,106 @@ func (okTransport) RoundTrip(*http.Request) (*http.Response, error) {
 
 // anonymous is a keychain with no credentials (tests do not read ~/.docker).
 var anonymous = authn.NewMultiKeychain()
+
+// Pulls of the same image at once, through two Store values on one
+// directory (as the CLI and the agent would be), all succeed and leave
+// each layer once and no temporary files, while GC runs beside them.
+func TestConcurrentPullsAndGC(t *testing.T) {
+	reg := newRegistry(t)
+	ref := reg.push(t, "test/conc:v1", image(t, v1.Config{}, baseLayer(t), layerOf(t, file("x", "x"))))
+	s1 := openStore(t, Options{})
+	s2, err := Open(s1.root, Options{Keychain: anonymous})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for i := 0; i < 6; i++ {
+		wg.Add(1)
+		go func(s *Store) {
+			defer wg.Done()
+			_, err := s.Pull(context.Background(), ref, nil)
+			errs <- err
+		}([]*Store{s1, s2}[i%2])
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for i := 0; i < 5; i++ {
+			if _, err := s2.GC(context.Background()); err != nil {
+				errs <- err
+				return
+			}
+		}
+	}()
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Error(err)
+		}
+	}
+	if l := dirEntries(t, filepath.Join(s1.root, "layers", "sha256")); len(l) != 2 {
+		t.Errorf("layers: %v, want 2", l)
+	}
+	if l := dirEntries(t, filepath.Join(s1.root, "tmp")); len(l) != 0 {
+		t.Errorf("tmp left: %v", l)
+	}
+	r, err := s1.Prepare(context.Background(), ref, "c")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(r.Path, "x")); string(b) != "x" {
+		t.Errorf("x = %q", b)
+	}
+}
+
+// Prepare of a prepared container returns it; after its overlayfs mount
+// is gone (a reboot) it mounts it again with the container's own changes;
+// a different image for the same container is refused.
+func TestPrepareAgain(t *testing.T) {
+	reg := newRegistry(t)
+	ref := reg.push(t, "test/again:v1", image(t, v1.Config{}, layerOf(t, file("x", "x"))))
+	other := reg.push(t, "test/again:v2", image(t, v1.Config{}, layerOf(t, file("y", "y"))))
+	s := openStore(t, Options{})
+	ctx := context.Background()
+	for _, r := range []string{ref, other} {
+		if _, err := s.Pull(ctx, r, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r1, err := s.Prepare(ctx, ref, "c")
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(r1.Path, "mine"), []byte("mine"), 0o644)
+	r2, err := s.Prepare(ctx, ref, "c")
+	if err != nil || r2.Path != r1.Path {
+		t.Fatalf("again: %+v %v", r2, err)
+	}
+	if r1.Overlay {
+		if err := syscall.Unmount(r1.Path, 0); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Prepare(ctx, ref, "c"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if b, _ := os.ReadFile(filepath.Join(r1.Path, "mine")); string(b) != "mine" {
+		t.Errorf("the container's own file: %q", b)
+	}
+	if _, err := s.Prepare(ctx, other, "c"); err == nil {
+		t.Error("a second image for the same container was accepted")
+	}
+	for _, bad := range []string{"", ".", "..", "a/b", "../c"} {
+		if _, err := s.Prepare(ctx, ref, bad); err == nil {
+			t.Errorf("container ID %q accepted", bad)
+		}
+	}
+	if err := s.Release(ctx, "c"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Release(ctx, "c"); err != nil {
+		t.Errorf("second release: %v", err)
+	}
+}

@@ -687,16 +687,22 @@ func (s *Store) newLease(diffIDs []string) (*lease, error) {
 	var b [8]byte
 	rand.Read(b[:])
 	id := hex.EncodeToString(b[:])
+	// Locked and written under another name first: GC takes any unlocked
+	// <id>.lock for a dead pull's.
 	p := filepath.Join(s.root, "tmp", id+".lock")
-	f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	f, err := os.OpenFile(p+".new", os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("images: lease: %w", err)
 	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("images: lease: %w", err)
+	err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+	if err == nil {
+		_, err = f.WriteString(strings.Join(diffIDs, "\n") + "\n")
 	}
-	if _, err := f.WriteString(strings.Join(diffIDs, "\n") + "\n"); err != nil {
+	if err == nil {
+		err = os.Rename(p+".new", p)
+	}
+	if err != nil {
+		os.Remove(p + ".new")
 		f.Close()
 		return nil, fmt.Errorf("images: lease: %w", err)
 	}
@@ -714,6 +720,6 @@ func (l *lease) tempDir() (string, error) {
 
 func (l *lease) release() {
 	os.RemoveAll(filepath.Join(l.s.root, "tmp", l.id))
-	os.Remove(l.f.Name())
+	os.Remove(filepath.Join(l.s.root, "tmp", l.id+".lock"))
 	l.f.Close()
 }
