@@ -137,10 +137,6 @@ func (s *Store) gc(ctx context.Context, maxBytes int64) (GCResult, error) {
 		if err != nil {
 			return err
 		}
-		tagged := map[string]bool{}
-		for _, id := range ix.Tags {
-			tagged[id] = true
-		}
 		removeImage := func(id string) {
 			delete(ix.Images, id)
 			for n, t := range ix.Tags {
@@ -150,9 +146,9 @@ func (s *Store) gc(ctx context.Context, maxBytes int64) (GCResult, error) {
 			}
 			res.RemovedImages = append(res.RemovedImages, id)
 		}
-		// Untagged images (removed while in use) go once released.
-		for id := range ix.Images {
-			if !tagged[id] && !inUse[id] {
+		// Images removed while in use go once released.
+		for id, img := range ix.Images {
+			if img.Removed && !inUse[id] {
 				removeImage(id)
 			}
 		}

@@ -614,8 +614,11 @@ func TestGC(t *testing.T) {
 	if _, err := s.GC(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if imgs, _ := s.List(); len(imgs) != 1 || len(imgs[0].Names) != 0 {
-		t.Fatalf("after GC with A in use: %+v", imgs)
+	if imgs, _ := s.List(); len(imgs) != 0 {
+		t.Fatalf("after rm of A (in use) and GC: listed %+v", imgs)
+	}
+	if _, err := s.Prepare(ctx, refA, "new"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("a removed image prepared a new container: %v", err)
 	}
 	r, _ := s.Containers()
 	if _, err := os.Stat(filepath.Join(r[0].Path, "f")); err != nil {
@@ -849,4 +852,47 @@ func TestPrepareAgain(t *testing.T) {
 	if err := s.Release(ctx, "c"); err != nil {
 		t.Errorf("second release: %v", err)
 	}
+}
+
+// An image pulled by digest, or loaded without a name, stays (found by
+// its digest or ID) until removed.
+func TestUnnamedImagesStay(t *testing.T) {
+	reg := newRegistry(t)
+	img := image(t, v1.Config{}, layerOf(t, file("x", "x")))
+	reg.push(t, "test/digest:v1", img)
+	d, _ := img.Digest()
+	id, _ := img.ConfigName()
+	byDigest := reg.host + "/test/digest@" + d.String()
+	s := openStore(t, Options{})
+	ctx := context.Background()
+	if _, err := s.Pull(ctx, byDigest, nil); err != nil {
+		t.Fatal(err)
+	}
+	lp, err := layout.Write(filepath.Join(t.TempDir(), "oci"), empty.Index)
+	if err != nil {
+		t.Fatal(err)
+	}
+	unnamed := image(t, v1.Config{}, layerOf(t, file("y", "y")))
+	if err := lp.AppendImage(unnamed); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Load(ctx, string(lp), "", nil); err != nil {
+		t.Fatal(err)
+	}
+	uid, _ := unnamed.ConfigName()
+	if _, err := s.GC(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, ref := range []string{byDigest, id.String(), uid.String(), uid.Hex[:12]} {
+		if _, err := s.Get(ref); err != nil {
+			t.Errorf("after GC: %v", err)
+		}
+	}
+	if err := s.Remove(ctx, byDigest); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Remove(ctx, uid.Hex[:12]); err != nil {
+		t.Fatal(err)
+	}
+	assertEmptyStore(t, s)
 }

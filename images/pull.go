@@ -208,11 +208,7 @@ func (s *Store) Pull(ctx context.Context, ref string, progress ProgressFunc) (*I
 	if err != nil {
 		return nil, classify(r.Name(), err)
 	}
-	var names []string
-	if _, ok := r.(name.Tag); ok {
-		names = []string{r.Name()}
-	}
-	out, err := s.importImage(ctx, r.Name(), img, names, true, 0, progress)
+	out, err := s.importImage(ctx, r.Name(), img, []string{r.Name()}, true, 0, progress)
 	return out, classify(r.Name(), err)
 }
 
@@ -507,7 +503,7 @@ func (s *Store) importImage(ctx context.Context, ref string, img v1.Image, names
 		if old := ix.Images[rec.ID]; old != nil && rec.RepoDigest == "" {
 			rec.RepoDigest = old.RepoDigest
 		}
-		ix.Images[rec.ID] = rec
+		ix.Images[rec.ID] = rec // a removed image pulled again is back
 		for _, n := range names {
 			ix.Tags[n] = rec.ID
 		}

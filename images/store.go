@@ -86,6 +86,9 @@ type Image struct {
 	Config   ImageConfig `json:"config"`
 	// Platform is os/architecture from the config.
 	Platform string `json:"platform,omitempty"`
+	// Removed marks an image removed while a container used it: it is
+	// no longer listed or found, and GC removes it once released.
+	Removed bool `json:"removed,omitempty"`
 }
 
 // index is index.json.
@@ -203,7 +206,9 @@ func (s *Store) List() ([]Image, error) {
 			return err
 		}
 		for _, img := range ix.Images {
-			out = append(out, *img)
+			if !img.Removed {
+				out = append(out, *img)
+			}
 		}
 		return nil
 	})
@@ -245,7 +250,7 @@ func (s *Store) lookup(ix *index, ref string) (*Image, error) {
 	if h, ok := strings.CutPrefix(ref, "sha256:"); ok || isHexPrefix(ref) {
 		var found []*Image
 		for id, img := range ix.Images {
-			if strings.HasPrefix(strings.TrimPrefix(id, "sha256:"), h) && (len(h) >= 12 || len(h) == 64) {
+			if !img.Removed && strings.HasPrefix(strings.TrimPrefix(id, "sha256:"), h) && (len(h) >= 12 || len(h) == 64) {
 				found = append(found, img)
 			}
 		}
@@ -263,16 +268,15 @@ func (s *Store) lookup(ix *index, ref string) (*Image, error) {
 	if err != nil {
 		return nil, fmt.Errorf("image %q: not a valid reference: %v: %w", ref, err, ErrNotFound)
 	}
+	if img := ix.Images[ix.Tags[r.Name()]]; img != nil && !img.Removed {
+		return img, nil
+	}
 	if d, ok := r.(name.Digest); ok {
 		for _, img := range ix.Images {
-			if img.RepoDigest == d.DigestStr() {
+			if !img.Removed && img.RepoDigest == d.DigestStr() {
 				return img, nil
 			}
 		}
-		return nil, fmt.Errorf("image %s: %w", ref, ErrNotFound)
-	}
-	if id, ok := ix.Tags[r.Name()]; ok && ix.Images[id] != nil {
-		return ix.Images[id], nil
 	}
 	return nil, fmt.Errorf("image %s: %w", ref, ErrNotFound)
 }
@@ -294,37 +298,30 @@ func (s *Store) Remove(ctx context.Context, ref string) error {
 		if err != nil {
 			return err
 		}
-		removed := false
-		if r, err := name.ParseReference(ref); err == nil {
-			if _, isTag := r.(name.Tag); isTag && ix.Tags[r.Name()] == img.ID {
-				delete(ix.Tags, r.Name())
-				removed = true
-			}
-		}
-		if !removed {
-			for n, id := range ix.Tags {
+		if r, err := name.ParseReference(ref); err == nil && ix.Tags[r.Name()] == img.ID {
+			delete(ix.Tags, r.Name()) // just this name
+		} else {
+			for n, id := range ix.Tags { // an ID: every name
 				if id == img.ID {
 					delete(ix.Tags, n)
 				}
 			}
 		}
-		still := false
 		for _, id := range ix.Tags {
 			if id == img.ID {
-				still = true
+				return nil // other names still point at it
 			}
 		}
-		if !still {
-			inUse, err := s.containersUsing()
-			if err != nil {
-				return err
-			}
-			if inUse[img.ID] {
-				// Untagged but kept: GC removes it after its release.
-				return nil
-			}
-			delete(ix.Images, img.ID)
+		inUse, err := s.containersUsing()
+		if err != nil {
+			return err
 		}
+		if inUse[img.ID] {
+			// Gone for new containers; GC removes it after its release.
+			img.Removed = true
+			return nil
+		}
+		delete(ix.Images, img.ID)
 		return nil
 	})
 	if err != nil {

@@ -148,14 +148,29 @@ func writeImageList(w io.Writer, imgs []images.Image, now time.Time) {
 			names = []string{"<none>:<none>"}
 		}
 		for _, n := range names {
-			repo, tag := n, "<none>"
-			if i := strings.LastIndex(n, ":"); i > strings.LastIndex(n, "/") {
-				repo, tag = n[:i], n[i+1:]
-			}
+			repo, tag := splitName(n)
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", repo, tag, id, humanBytes(img.Size), created)
 		}
 	}
 	tw.Flush()
+}
+
+// splitName splits a stored name into repository and tag, showing Docker
+// Hub's repositories as Docker does (busybox, not
+// index.docker.io/library/busybox); a name by digest has no tag.
+func splitName(n string) (repo, tag string) {
+	repo, tag = n, "<none>"
+	if i := strings.Index(n, "@"); i >= 0 {
+		repo = n[:i]
+	} else if i := strings.LastIndex(n, ":"); i > strings.LastIndex(n, "/") {
+		repo, tag = n[:i], n[i+1:]
+	}
+	for _, p := range []string{"index.docker.io/library/", "index.docker.io/"} {
+		if r, ok := strings.CutPrefix(repo, p); ok {
+			return r, tag
+		}
+	}
+	return repo, tag
 }
 
 func ago(d time.Duration) string {
@@ -194,6 +209,7 @@ type progressBar struct {
 	tty   bool
 	last  images.Progress
 	shown bool
+	line  string
 }
 
 func newProgressBar(w io.Writer, verb string) *progressBar {
@@ -228,8 +244,12 @@ func (b *progressBar) update(p images.Progress) {
 		frac = 1
 	}
 	fill := min(int(frac*width), width)
-	fmt.Fprintf(b.w, "\r\x1b[K%s %s [%s%s] %d/%d layers %s", b.verb, p.Ref,
+	line := fmt.Sprintf("%s %s [%s%s] %d/%d layers %s", b.verb, p.Ref,
 		strings.Repeat("=", fill), strings.Repeat(" ", width-fill), p.LayersDone, p.LayersTotal, b.bytes(p))
+	if line != b.line { // redraw only what changed, not on every read
+		b.line = line
+		fmt.Fprint(b.w, "\r\x1b[K"+line)
+	}
 }
 
 func (b *progressBar) bytes(p images.Progress) string {

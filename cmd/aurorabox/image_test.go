@@ -169,3 +169,16 @@ func assertImageError(t *testing.T, err error, ref, cause string) {
 		t.Errorf("pull %s: %q does not name the image and %q", ref, err, cause)
 	}
 }
+
+func TestSplitName(t *testing.T) {
+	for n, want := range map[string]string{
+		"index.docker.io/library/busybox:1.36":   "busybox 1.36",
+		"index.docker.io/someone/app:latest":     "someone/app latest",
+		"localhost:5000/a/b:v1":                  "localhost:5000/a/b v1",
+		"localhost:5000/a/b@sha256:0123456789ab": "localhost:5000/a/b <none>",
+	} {
+		if r, tg := splitName(n); r+" "+tg != want {
+			t.Errorf("splitName(%q) = %q %q, want %q", n, r, tg, want)
+		}
+	}
+}
