@@ -40,6 +40,7 @@ type entry struct {
 	body     []byte
 	linkname string
 	mode     int64
+	pax      map[string]string
 }
 
 func file(name, body string) entry {
@@ -55,7 +56,10 @@ func tarBytes(t testing.TB, entries ...entry) []byte {
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
 	for _, e := range entries {
-		h := &tar.Header{Name: e.name, Typeflag: e.typ, Mode: e.mode, Size: int64(len(e.body)), Linkname: e.linkname, ModTime: time.Unix(1700000000, 0)}
+		h := &tar.Header{Name: e.name, Typeflag: e.typ, Mode: e.mode, Size: int64(len(e.body)), Linkname: e.linkname, ModTime: time.Unix(1700000000, 0), PAXRecords: e.pax}
+		if e.pax != nil {
+			h.Format = tar.FormatPAX
+		}
 		if e.typ != tar.TypeReg {
 			h.Size = 0
 		}
@@ -895,4 +899,59 @@ func TestUnnamedImagesStay(t *testing.T) {
 		t.Fatal(err)
 	}
 	assertEmptyStore(t, s)
+}
+
+// File capabilities and user xattrs survive unpacking (also after chown,
+// which clears capabilities) in both modes; trusted.overlay.* from an
+// image is dropped, so a layer cannot steer overlayfs.
+func TestXattrsKept(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("file capabilities need root")
+	}
+	// VFS_CAP_REVISION_2, effective, permitted CAP_NET_RAW (13).
+	capNetRaw := string([]byte{0x01, 0, 0, 0x02, 0, 0x20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0})
+	l := layerOf(t,
+		entry{name: "ping", typ: tar.TypeReg, body: []byte("#!"), mode: 0o755, pax: map[string]string{
+			"SCHILY.xattr.security.capability":    capNetRaw,
+			"SCHILY.xattr.user.note":              "kept",
+			"SCHILY.xattr.trusted.overlay.opaque": "y",
+		}},
+		entry{name: "d/", typ: tar.TypeDir, mode: 0o755, pax: map[string]string{
+			"SCHILY.xattr.trusted.overlay.opaque": "y",
+			"SCHILY.xattr.user.dir":               "kept",
+		}},
+		file("d/f", "f"),
+	)
+	lower := layerOf(t, file("d/lower", "lower"))
+	reg := newRegistry(t)
+	ref := reg.push(t, "test/xattr:v1", image(t, v1.Config{}, lower, l))
+	for _, noOverlay := range []bool{false, true} {
+		s := openStore(t, Options{NoOverlay: noOverlay})
+		if _, err := s.Pull(context.Background(), ref, nil); err != nil {
+			t.Fatal(err)
+		}
+		r, err := s.Prepare(context.Background(), ref, "c")
+		if err != nil {
+			t.Fatal(err)
+		}
+		get := func(p, k string) string {
+			b := make([]byte, 256)
+			n, err := syscall.Getxattr(filepath.Join(r.Path, p), k, b)
+			if err != nil {
+				return ""
+			}
+			return string(b[:n])
+		}
+		if got := get("ping", "security.capability"); got != capNetRaw {
+			t.Errorf("overlay=%v: ping's capability %q", r.Overlay, got)
+		}
+		if get("ping", "user.note") != "kept" || get("d", "user.dir") != "kept" {
+			t.Errorf("overlay=%v: user xattrs lost", r.Overlay)
+		}
+		// d was not made opaque by the image's trusted.overlay.opaque.
+		if b, _ := os.ReadFile(filepath.Join(r.Path, "d/lower")); string(b) != "lower" {
+			t.Errorf("overlay=%v: d/lower = %q: the image's trusted.overlay.opaque was applied", r.Overlay, b)
+		}
+		s.Release(context.Background(), "c")
+	}
 }

@@ -360,7 +360,13 @@ func (s *Store) applyLayer(diffID, dst string) error {
 		default:
 			return nil
 		}
-		return copyAttrs(root, rel, fi, st, asRoot)
+		if err := copyAttrs(root, rel, fi, st, asRoot); err != nil {
+			return err
+		}
+		if fi.Mode().IsRegular() {
+			return setXattrs(root, rel, fileXattrs(p), s.log)
+		}
+		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("layer %s: %w", diffID, err)
@@ -371,6 +377,9 @@ func (s *Store) applyLayer(diffID, dst string) error {
 			return err
 		}
 		if err := copyAttrs(root, dirs[i].name, fi, dirs[i].st, asRoot); err != nil {
+			return err
+		}
+		if err := setXattrs(root, dirs[i].name, fileXattrs(filepath.Join(src, dirs[i].name)), s.log); err != nil {
 			return err
 		}
 	}

@@ -236,12 +236,18 @@ func unpack(ctx context.Context, r io.Reader, dir string, log *slog.Logger) (*la
 		if err := setAttrs(root, name, hdr, mode, asRoot); err != nil {
 			return nil, refuse(err)
 		}
+		if err := setXattrs(root, name, paxXattrs(hdr), log); err != nil {
+			return nil, refuse(err)
+		}
 	}
 	// Directories last and deepest first, so that read-only directories
 	// and their times are set after everything in them was created.
 	for i := len(dirs) - 1; i >= 0; i-- {
 		d := dirs[i]
 		if err := setAttrs(root, d.name, d.hdr, os.FileMode(d.hdr.Mode&0o777), asRoot); err != nil {
+			return nil, &layerError{fmt.Errorf("entry %q: %w", d.hdr.Name, err)}
+		}
+		if err := setXattrs(root, d.name, paxXattrs(d.hdr), log); err != nil {
 			return nil, &layerError{fmt.Errorf("entry %q: %w", d.hdr.Name, err)}
 		}
 	}
@@ -285,4 +291,74 @@ func withDir(root *os.Root, name string, f func(fd int) error) error {
 		return fmt.Errorf("%s is not a directory", name)
 	}
 	return f(int(d.Fd()))
+}
+
+// keptXattr says which extended attributes of an image's files are kept:
+// file capabilities and the user namespace. Others, trusted.overlay.* above
+// all (which would steer overlayfs), are dropped.
+func keptXattr(name string) bool {
+	return name == "security.capability" || strings.HasPrefix(name, "user.")
+}
+
+// paxXattrs returns the kept extended attributes a tar header carries.
+func paxXattrs(hdr *tar.Header) map[string]string {
+	var m map[string]string
+	for k, v := range hdr.PAXRecords {
+		if n, ok := strings.CutPrefix(k, "SCHILY.xattr."); ok && keptXattr(n) {
+			if m == nil {
+				m = map[string]string{}
+			}
+			m[n] = v
+		}
+	}
+	return m
+}
+
+// setXattrs sets xattrs on name (a file or directory beneath root), after
+// its owner: chown clears file capabilities. A filesystem without them
+// gets a note, not a refusal.
+func setXattrs(root *os.Root, name string, xattrs map[string]string, log *slog.Logger) error {
+	if len(xattrs) == 0 {
+		return nil
+	}
+	f, err := root.Open(name)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	for k, v := range xattrs {
+		if err := unix.Fsetxattr(int(f.Fd()), k, []byte(v), 0); err != nil {
+			if errors.Is(err, unix.ENOTSUP) || errors.Is(err, unix.EPERM) {
+				log.Info("extended attribute not kept", "path", name, "xattr", k, "err", err)
+				continue
+			}
+			return fmt.Errorf("xattr %s: %w", k, err)
+		}
+	}
+	return nil
+}
+
+// fileXattrs reads the kept extended attributes of the file at p.
+func fileXattrs(p string) map[string]string {
+	buf := make([]byte, 4096)
+	n, err := unix.Llistxattr(p, buf)
+	if err != nil || n <= 0 {
+		return nil
+	}
+	var m map[string]string
+	for _, k := range strings.Split(strings.TrimRight(string(buf[:n]), "\x00"), "\x00") {
+		if !keptXattr(k) {
+			continue
+		}
+		v := make([]byte, 64<<10)
+		vn, err := unix.Lgetxattr(p, k, v)
+		if err != nil {
+			continue
+		}
+		if m == nil {
+			m = map[string]string{}
+		}
+		m[k] = string(v[:vn])
+	}
+	return m
 }
