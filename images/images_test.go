@@ -41,6 +41,7 @@ type entry struct {
 	linkname string
 	mode     int64
 	pax      map[string]string
+	uid, gid int
 }
 
 func file(name, body string) entry {
@@ -56,7 +57,7 @@ func tarBytes(t testing.TB, entries ...entry) []byte {
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
 	for _, e := range entries {
-		h := &tar.Header{Name: e.name, Typeflag: e.typ, Mode: e.mode, Size: int64(len(e.body)), Linkname: e.linkname, ModTime: time.Unix(1700000000, 0), PAXRecords: e.pax}
+		h := &tar.Header{Name: e.name, Typeflag: e.typ, Mode: e.mode, Size: int64(len(e.body)), Linkname: e.linkname, ModTime: time.Unix(1700000000, 0), PAXRecords: e.pax, Uid: e.uid, Gid: e.gid, Devmajor: 1, Devminor: 3}
 		if e.pax != nil {
 			h.Format = tar.FormatPAX
 		}
@@ -239,6 +240,10 @@ func tree(t *testing.T, root string) map[string]string {
 			out[rel] = "l:" + l
 		case rel == "bin/busybox":
 			out[rel] = "busybox"
+		case fi.Mode()&os.ModeNamedPipe != 0:
+			out[rel] = "fifo"
+		case !fi.Mode().IsRegular():
+			out[rel] = "other: " + fi.Mode().String()
 		default:
 			b, _ := os.ReadFile(p)
 			out[rel] = "f:" + string(b)
@@ -287,6 +292,10 @@ func threeLayerImage(t *testing.T) v1.Image {
 		file("etc/os-release", "NAME=aurorabox-test-image\n"),
 		file("d/third", "third"),
 		entry{name: "d/third-link", typ: tar.TypeLink, linkname: "d/third"},
+		entry{name: "owned", typ: tar.TypeReg, body: []byte("suid"), mode: 0o4750, uid: 1234, gid: 5678},
+		entry{name: "dev/", typ: tar.TypeDir, mode: 0o755},
+		entry{name: "dev/null", typ: tar.TypeChar, mode: 0o666},
+		entry{name: "fifo", typ: tar.TypeFifo, mode: 0o600},
 	)
 	return image(t, v1.Config{Env: []string{"PATH=/bin", "FOO=bar"}, WorkingDir: "/a", User: "65534", Cmd: []string{"/bin/sh"}},
 		baseLayer(t), l1, l2, l3)
@@ -324,6 +333,7 @@ func TestPullWhiteoutsAndOpaqueDirs(t *testing.T) {
 				"etc": "d", "etc/os-release": "f:NAME=aurorabox-test-image\n",
 				"a": "d", "a/keep": "f:keep", "a/added": "f:added in 2",
 				"d": "d", "d/new": "f:new in 2", "d/third": "f:third", "d/third-link": "f:third",
+				"owned": "f:suid", "dev": "d", "fifo": "fifo",
 			}
 			if fmt.Sprint(got) != fmt.Sprint(want) {
 				t.Errorf("rootfs:\n got %v\nwant %v", got, want)
@@ -336,6 +346,13 @@ func TestPullWhiteoutsAndOpaqueDirs(t *testing.T) {
 			}
 			if fi, err := os.Stat(filepath.Join(rfs.Path, "bin/busybox")); err != nil || fi.Mode().Perm() != 0o755 {
 				t.Errorf("bin/busybox: %v %v", fi, err)
+			}
+			var o syscall.Stat_t
+			if err := syscall.Stat(filepath.Join(rfs.Path, "owned"), &o); err != nil || o.Mode&0o7777 != 0o4750 {
+				t.Errorf("owned: mode %o, want 4750 (%v)", o.Mode&0o7777, err)
+			}
+			if os.Geteuid() == 0 && (o.Uid != 1234 || o.Gid != 5678) {
+				t.Errorf("owned: %d:%d, want 1234:5678", o.Uid, o.Gid)
 			}
 			if os.Geteuid() == 0 {
 				// The image's own busybox reads the image's file, not the host's.
@@ -426,8 +443,10 @@ func assertEmptyStore(t *testing.T, s *Store) {
 func TestCorruptLayerRefused(t *testing.T) {
 	reg := newRegistry(t)
 	good := layerOf(t, file("data", strings.Repeat("good data ", 1000)))
-	ref := reg.push(t, "test/corrupt:v1", image(t, v1.Config{}, good))
+	ref := reg.push(t, "test/corrupt:v1", image(t, v1.Config{},
+		layerOf(t, file("before", strings.Repeat("b", 100000))), good, layerOf(t, file("after", strings.Repeat("a", 100000)))))
 	d, _ := good.Digest()
+	diffID, _ := good.DiffID()
 	reg.wrap = func(w http.ResponseWriter, r *http.Request, next http.Handler) {
 		if !strings.HasSuffix(r.URL.Path, "/blobs/"+d.String()) || r.Method != http.MethodGet {
 			next.ServeHTTP(w, r)
@@ -449,10 +468,25 @@ func TestCorruptLayerRefused(t *testing.T) {
 	if !errors.As(err, &pe) || pe.Kind != ErrBadDigest {
 		t.Fatalf("pull of a corrupt layer: %v, want a bad digest", err)
 	}
-	if !strings.Contains(err.Error(), ref) {
-		t.Errorf("error does not name the image: %v", err)
+	if !strings.Contains(err.Error(), ref) || !strings.Contains(err.Error(), "layer 2/3") {
+		t.Errorf("error does not name the image and the layer: %v", err)
+	}
+	if dir, _ := s.layerDir(diffID.String()); dirExists(dir) {
+		t.Error("the corrupt layer is in the store")
+	}
+	if l := dirEntries(t, filepath.Join(s.root, "tmp")); len(l) != 0 {
+		t.Errorf("tmp left: %v", l)
+	}
+	// The other layers may have come in whole; nothing refers to them.
+	if _, err := s.GC(context.Background()); err != nil {
+		t.Fatal(err)
 	}
 	assertEmptyStore(t, s)
+}
+
+func dirExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
 }
 
 // A layer whose bytes decompress fine but do not match the config's

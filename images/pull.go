@@ -20,6 +20,7 @@ import (
 	"runtime"
 	"sort"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -42,7 +43,8 @@ type Progress struct {
 	TotalBytes  int64 // 0 when not known in advance
 }
 
-// ProgressFunc receives progress; it is called from the pulling goroutine.
+// ProgressFunc receives progress; calls are serialized (never two at once)
+// but may come from different goroutines.
 type ProgressFunc func(Progress)
 
 // ErrorKind says why a pull or load failed.
@@ -379,6 +381,9 @@ func (s *Store) loadLayout(ctx context.Context, path string, extra []string, pro
 
 func want(p v1.Platform) string { return p.OS + "/" + p.Architecture }
 
+// fetchParallel is how many layers a pull or load fetches at once.
+const fetchParallel = 3
+
 // importImage stores img's config and layers and tags it with names.
 // compressed says the layers' Compressed streams are the stored bytes
 // (registries, OCI layouts), to be checked against their digests; else
@@ -450,6 +455,7 @@ func (s *Store) importImage(ctx context.Context, ref string, img v1.Image, names
 			}
 		}
 	}
+	var mu sync.Mutex // guards p; progress calls are serialized by it
 	report := func() {
 		if progress != nil {
 			q := p
@@ -460,23 +466,62 @@ func (s *Store) importImage(ctx context.Context, ref string, img v1.Image, names
 		}
 	}
 	report()
-	var size int64 = int64(len(rawCfg))
+	// Up to fetchParallel layers at once; the first failure stops the rest.
+	fctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	sem := make(chan struct{}, fetchParallel)
+	errs := make([]error, len(layers))
+	var wg sync.WaitGroup
 	for i, l := range layers {
-		if err := ctx.Err(); err != nil {
+		if !todo[i] {
+			mu.Lock()
+			p.LayersDone++
+			report()
+			mu.Unlock()
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			if err := fctx.Err(); err != nil {
+				errs[i] = err
+				return
+			}
+			err := s.fetchLayer(fctx, ls, l, diffIDs[i], compressed, func(n int64) {
+				mu.Lock()
+				p.Bytes += n
+				report()
+				mu.Unlock()
+			})
+			if err != nil {
+				errs[i] = fmt.Errorf("layer %d/%d (%s): %w", i+1, len(layers), diffIDs[i], err)
+				cancel()
+				return
+			}
+			mu.Lock()
+			p.LayersDone++
+			report()
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	for _, err := range errs { // the cause, not the others' cancellation
+		if err != nil && !errors.Is(err, context.Canceled) {
 			return nil, err
 		}
-		if todo[i] {
-			if err := s.fetchLayer(ctx, ls, l, diffIDs[i], compressed, func(n int64) { p.Bytes += n; report() }); err != nil {
-				return nil, fmt.Errorf("layer %d/%d (%s): %w", i+1, len(layers), diffIDs[i], err)
-			}
-		}
-		m, err := s.layerMeta(diffIDs[i])
+	}
+	size := int64(len(rawCfg))
+	for _, d := range diffIDs {
+		m, err := s.layerMeta(d)
 		if err != nil {
 			return nil, err
 		}
 		size += m.Size
-		p.LayersDone++
-		report()
 	}
 
 	if err := s.writeBlob(cfgName.String(), rawCfg); err != nil {
@@ -676,6 +721,7 @@ type lease struct {
 	s   *Store
 	id  string
 	f   *os.File
+	mu  sync.Mutex
 	seq int
 }
 
@@ -706,8 +752,11 @@ func (s *Store) newLease(diffIDs []string) (*lease, error) {
 }
 
 func (l *lease) tempDir() (string, error) {
+	l.mu.Lock()
 	l.seq++
-	d := filepath.Join(l.s.root, "tmp", l.id, fmt.Sprint(l.seq))
+	seq := l.seq
+	l.mu.Unlock()
+	d := filepath.Join(l.s.root, "tmp", l.id, fmt.Sprint(seq))
 	if err := os.MkdirAll(d, 0o700); err != nil {
 		return "", err
 	}
