@@ -37,7 +37,19 @@
 // or privileges do not allow that mount, a copy of the layers applied in
 // order. It returns the image's config (Env, WorkingDir, User, Entrypoint,
 // Cmd) for the agent to apply. Release unmounts and removes it. An image
-// with a prepared container is in use; GC removes images that are not in
+// with a prepared container is in use: Remove then only hides it (it is
+// neither listed nor prepared again). GC removes images that are not in
 // use, least recently used first, until the store fits its size cap, and
 // then every layer and blob no image, container or lease refers to.
+//
+// # Use by the agent
+//
+// For a task with an image: Ensure(ctx, ref, progress) (pulls unless the
+// store has it), then Prepare(ctx, ref, containerID) for the Rootfs whose
+// Path becomes the task's root (pivot_root in its own mount namespace) and
+// whose Config the task's process gets; Release(ctx, containerID) when the
+// task is gone, and GC now and then. Prepare again for a container that
+// exists (after an agent restart) returns it. Errors of Pull and Load are
+// *PullError, whose Kind says why (unknown image, refused, unreachable,
+// bad digest, refused layer), for a TASK_FAILED reason.
 package images
