@@ -182,3 +182,36 @@ func TestSplitName(t *testing.T) {
 		}
 	}
 }
+
+// On a terminal the bar redraws one line (only when it changes) and ends
+// it; otherwise there is a line per layer done.
+func TestProgressBar(t *testing.T) {
+	var buf bytes.Buffer
+	b := &progressBar{w: &buf, verb: "pull", tty: true}
+	steps := []images.Progress{
+		{Ref: "x", LayersTotal: 2, TotalBytes: 2048},
+		{Ref: "x", LayersTotal: 2, TotalBytes: 2048, Bytes: 1024},
+		{Ref: "x", LayersTotal: 2, TotalBytes: 2048, Bytes: 1024},
+		{Ref: "x", LayersTotal: 2, LayersDone: 2, TotalBytes: 2048, Bytes: 2048},
+	}
+	for _, p := range steps {
+		b.update(p)
+	}
+	b.done()
+	out := buf.String()
+	if n := strings.Count(out, "\r\x1b[K"); n != 3 {
+		t.Errorf("%d redraws, want 3 (the repeated step is not drawn): %q", n, out)
+	}
+	if !strings.HasSuffix(out, "[==============================] 2/2 layers 2.0 KiB/2.0 KiB\n") {
+		t.Errorf("last line: %q", out)
+	}
+	buf.Reset()
+	b = &progressBar{w: &buf, verb: "load"}
+	for _, p := range steps {
+		b.update(p)
+	}
+	b.done()
+	if want := "load x: 0/2 layers, 0 B/2.0 KiB\nload x: 2/2 layers, 2.0 KiB/2.0 KiB\n"; buf.String() != want {
+		t.Errorf("plain output %q, want %q", buf.String(), want)
+	}
+}
