@@ -989,3 +989,30 @@ func TestXattrsKept(t *testing.T) {
 		s.Release(context.Background(), "c")
 	}
 }
+
+// A config whose bytes do not match the digest the manifest gives is
+// refused before any layer is unpacked (registries' configs are checked
+// by go-containerregistry too; an OCI layout's are only checked here).
+func TestCorruptConfigRefused(t *testing.T) {
+	img := image(t, v1.Config{}, layerOf(t, file("x", "x")))
+	lp, err := layout.Write(filepath.Join(t.TempDir(), "oci"), empty.Index)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := lp.AppendImage(img, layout.WithAnnotations(map[string]string{annotationImageName: "example.com/bad:config"})); err != nil {
+		t.Fatal(err)
+	}
+	cfgName, _ := img.ConfigName()
+	p := filepath.Join(string(lp), "blobs", "sha256", cfgName.Hex)
+	raw, _ := os.ReadFile(p)
+	if err := os.WriteFile(p, bytes.Replace(raw, []byte(`"linux"`), []byte(`"linuX"`), 1), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s := openStore(t, Options{})
+	_, err = s.Load(context.Background(), string(lp), "", nil)
+	var pe *PullError
+	if !errors.As(err, &pe) || pe.Kind != ErrBadDigest || !strings.Contains(err.Error(), "image config") {
+		t.Fatalf("load: %v, want a bad config digest", err)
+	}
+	assertEmptyStore(t, s)
+}

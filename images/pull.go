@@ -398,6 +398,19 @@ func (s *Store) importImage(ctx context.Context, ref string, img v1.Image, names
 	if err != nil {
 		return nil, err
 	}
+	if compressed {
+		// The manifest's config digest: for OCI layouts, ConfigName is
+		// only the hash of whatever the config file holds.
+		m, err := img.Manifest()
+		if err != nil {
+			return nil, err
+		}
+		cfgName = m.Config.Digest
+	}
+	// Check the config before trusting the diff IDs it lists.
+	if sum := sha256.Sum256(rawCfg); "sha256:"+hex.EncodeToString(sum[:]) != cfgName.String() {
+		return nil, &digestError{what: "image config", want: cfgName.String(), got: "sha256:" + hex.EncodeToString(sum[:])}
+	}
 	var cf v1.ConfigFile
 	if err := json.Unmarshal(rawCfg, &cf); err != nil {
 		return nil, fmt.Errorf("image config: %w", err)
