@@ -33,7 +33,7 @@ test:
 # The packages with concurrency again under the race detector, one package
 # at a time (their tests start servers and processes and are timing-bound).
 RACE_PKGS := ./scheduler/... ./appliance/mesos/agent/... ./appliance/mesos/master/... \
-	./executor/... ./appliance/zookeeper/... ./appliance/supervise/...
+	./executor/... ./appliance/zookeeper/... ./appliance/supervise/... ./images/
 test-race:
 	$(GO) test -race -count=1 -p 1 -timeout 30m $(RACE_PKGS)
 
@@ -50,6 +50,7 @@ bench: build
 	  $(GO) test -run '^$$' -bench 'OfferToRunning|ForkExecBaseline' -benchtime 20x -count 5 -timeout 20m ./appliance/mesos/agent/ && \
 	  $(GO) test -run '^$$' -bench Launch200 -benchtime 3x -count 3 -timeout 20m ./appliance/mesos/agent/ && \
 	  AURORABOX_BIN=$(CURDIR)/$(BIN) $(GO) test -run '^$$' -bench . -benchtime 3x -count 3 -timeout 20m ./executor/... && \
+	  $(GO) test -run '^$$' -bench 'PullCold|PrepareWarm' -benchtime 20x -count 5 -timeout 20m ./images/ && \
 	  $(GO) test -run '^$$' -bench . -count 5 -timeout 20m ./scheduler/... ; } | tee bench.txt
 
 lint:

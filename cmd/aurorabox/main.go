@@ -72,7 +72,7 @@ func rootCommand() *cobra.Command {
 		},
 	}
 	addConfigFlags(root)
-	root.AddCommand(upCommand(), downCommand(), restartCommand(), destroyCommand(), statusCommand(), logsCommand(), versionCommand(), tuiCommand())
+	root.AddCommand(upCommand(), downCommand(), restartCommand(), destroyCommand(), statusCommand(), logsCommand(), versionCommand(), tuiCommand(), imageCommand())
 	root.AddCommand(roleCommands()...)
 	for _, name := range []string{"aurora", "aurora_admin"} {
 		c := clientCommand(name)
