@@ -346,7 +346,9 @@ func TestLaunchAckFinishBothCodecs(t *testing.T) {
 				t.Fatalf("offered cpus %v", cpus)
 			}
 			task := commandTask("hello-1", &offers[0], 1, 128)
-			s.mustCall(calls.Accept(calls.OfferOperations{calls.OpLaunch(task)}.WithOffers(offers[0].ID)))
+			// refuse_seconds=0: the rest may come back at once (without
+			// filters it would be refused for DeclineDelay, as in Mesos).
+			s.mustCall(calls.Accept(calls.OfferOperations{calls.OpLaunch(task)}.WithOffers(offers[0].ID)).With(calls.RefuseSeconds(0)))
 
 			running := s.next(scheduler.Event_UPDATE).Update.Status
 			if running.GetState() != mesos.TASK_RUNNING || running.TaskID.Value != "hello-1" || running.UUID == nil {
@@ -643,13 +645,13 @@ func TestAgentRemoval(t *testing.T) {
 		frameworks[f.id] = s
 		offer := s.next(scheduler.Event_OFFERS).Offers.Offers[0]
 		launched[f.id] = commandTask(f.id, &offer, 1, 64)
-		s.mustCall(calls.Accept(calls.OfferOperations{calls.OpLaunch(launched[f.id])}.WithOffers(offer.ID)))
+		s.mustCall(calls.Accept(calls.OfferOperations{calls.OpLaunch(launched[f.id])}.WithOffers(offer.ID)).With(calls.RefuseSeconds(0)))
 		st := s.next(scheduler.Event_UPDATE).Update.Status
 		if st.GetState() != mesos.TASK_RUNNING {
 			t.Fatalf("%s: %s", f.id, st.GetState())
 		}
 		s.ack(st)
-		// The rest of the agent goes to the next framework.
+		// The rest of the agent comes back (refuse_seconds=0) and is refused.
 		rest := s.next(scheduler.Event_OFFERS).Offers.Offers[0]
 		s.mustCall(calls.Decline(rest.ID).With(calls.RefuseSeconds(time.Hour)))
 	}
