@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/aurorabox/aurorabox/appliance/mesos/master/allocator"
 	"github.com/aurorabox/aurorabox/appliance/taskports"
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
@@ -88,6 +89,14 @@ type Config struct {
 	// TimingProfile is TimingDev (the default) or TimingAurora, the
 	// scheduler's --timing-profile.
 	TimingProfile string `mapstructure:"timing_profile"`
+	// OfferTimeout is the master's --offer-timeout (Mesos'
+	// --offer_timeout): offers a framework holds longer are rescinded, so
+	// that another framework gets what Aurora's scheduler holds unused
+	// (it keeps offers for a minute before declining). 0: never.
+	OfferTimeout time.Duration `mapstructure:"offer_timeout"`
+	// Weights are the master's role weights, in Mesos' --weights syntax
+	// (role=weight,...); empty: every role weighs 1.
+	Weights string `mapstructure:"weights"`
 
 	// File is the config file that was read, or "" when none was.
 	File string `mapstructure:"-"`
@@ -130,6 +139,8 @@ var defaults = map[string]any{
 	"revocable_cpus":          3.0,
 	"allow_docker_parameters": false,
 	"timing_profile":          TimingDev,
+	"offer_timeout":           10 * time.Second,
+	"weights":                 "",
 }
 
 // Keys returns all known config keys, sorted.
@@ -156,6 +167,8 @@ var flagKeys = map[string]string{
 
 	"allow-docker-parameters": "allow_docker_parameters",
 	"timing-profile":          "timing_profile",
+	"offer-timeout":           "offer_timeout",
+	"weights":                 "weights",
 }
 
 // AddFlags registers the global flags on fs.
@@ -173,6 +186,8 @@ func AddUpFlags(fs *pflag.FlagSet) {
 	fs.String("auth", "", `scheduler API authentication: "basic" (a credential generated in the data dir; the default) or "none" (open API)`)
 	fs.Bool("allow-root-tasks", false, "let jobs run as uid 0 (role root, or a user with uid 0); refused by default")
 	fs.Bool("allow-docker-parameters", false, `let Docker containers carry parameters (refused with "Docker parameters not allowed." by default)`)
+	fs.Duration("offer-timeout", 0, "rescind offers a framework holds longer than this (the master's --offer-timeout; default 10s: dev-scaled, so that a second framework gets what Aurora's scheduler holds unused for a minute; 0: never)")
+	fs.String("weights", "", `role weights for the master's fair sharing, "role=weight,..." (the master's --weights; default: every role 1)`)
 	fs.String("timing-profile", "", `the scheduler's timing defaults: "dev" (short waits, flapping tasks throttled 1 s doubling to 30 s, 0.01 cpu / 32 MB executor overhead; the default) or "aurora" (Aurora 0.11's: 30 s doubling to 5 min, 0.25 cpu / 128 MB, ...)`)
 }
 
@@ -337,6 +352,12 @@ func (c *Config) validate() error {
 	case TimingDev, TimingAurora:
 	default:
 		return &FieldError{"timing_profile", fmt.Sprintf("%q must be %q or %q", c.TimingProfile, TimingDev, TimingAurora)}
+	}
+	if c.OfferTimeout < 0 {
+		return &FieldError{"offer_timeout", fmt.Sprintf("%s must not be negative", c.OfferTimeout)}
+	}
+	if _, err := allocator.ParseWeights(c.Weights); err != nil {
+		return &FieldError{"weights", err.Error()}
 	}
 	if c.Agents < 1 || c.Agents > MaxAgents {
 		return &FieldError{"agents", fmt.Sprintf("%d must be between 1 and %d", c.Agents, MaxAgents)}
