@@ -40,7 +40,7 @@ func agentPost(url string, body []byte) (*http.Response, error) {
 	return http.DefaultClient.Do(req)
 }
 
-func startMaster(t *testing.T, cfg master.Config) (*master.Master, *httptest.Server) {
+func startMaster(t testing.TB, cfg master.Config) (*master.Master, *httptest.Server) {
 	t.Helper()
 	srv := httptest.NewUnstartedServer(nil)
 	cfg.ListenAddr = srv.Listener.Addr().String()
@@ -58,7 +58,7 @@ func startMaster(t *testing.T, cfg master.Config) (*master.Master, *httptest.Ser
 // to TASK_RUNNING and, once that update is acknowledged, to TASK_FINISHED,
 // unless the task's command is "sleep", which runs until killed.
 type fakeAgent struct {
-	t      *testing.T
+	t      testing.TB
 	url    string
 	id     string
 	mu     sync.Mutex
@@ -86,13 +86,13 @@ func agentSubscribe() master.AgentSubscribe {
 	}
 }
 
-func startAgent(t *testing.T, url string) *fakeAgent {
+func startAgent(t testing.TB, url string) *fakeAgent {
 	return startAgentWith(t, url, agentSubscribe())
 }
 
 // startAgentWith registers a fake agent with sub (an agent id and tasks
 // make it a re-registration).
-func startAgentWith(t *testing.T, url string, sub master.AgentSubscribe) *fakeAgent {
+func startAgentWith(t testing.TB, url string, sub master.AgentSubscribe) *fakeAgent {
 	ctx, cancel := context.WithCancel(context.Background())
 	a := &fakeAgent{t: t, url: url, acked: map[string]int{}, tasks: map[string]string{}, ready: make(chan struct{}), cancel: cancel,
 		cmds: make(chan master.AgentCommand, 100), closed: make(chan struct{})}
@@ -213,7 +213,7 @@ func (a *fakeAgent) ackCount(task string) int {
 
 // sched is a framework built on mesos-go's HTTP scheduler client.
 type sched struct {
-	t          *testing.T
+	t          testing.TB
 	caller     calls.Caller
 	events     chan *scheduler.Event
 	queued     []*scheduler.Event // events that arrived while waiting for another type
@@ -222,7 +222,7 @@ type sched struct {
 	cancel     context.CancelFunc
 }
 
-func subscribe(t *testing.T, url string, media string, info *mesos.FrameworkInfo) *sched {
+func subscribe(t testing.TB, url string, media string, info *mesos.FrameworkInfo) *sched {
 	t.Helper()
 	cli := httpcli.New(httpcli.Endpoint(url+"/api/v1/scheduler"), httpcli.Codec(codecs.ByMediaType[codecs.MediaTypeJSON]))
 	if media == "protobuf" {
