@@ -99,7 +99,6 @@ type Master struct {
 	offers     map[string]*offer
 	nextFW     int
 	nextAgent  int
-	nextOffer  int
 	alloc      *allocator.Engine
 	allocTimer *time.Timer // armed for alloc.Next()
 	schedule   maintenance.Schedule
@@ -415,23 +414,6 @@ func (m *Master) rescindOffersLocked(fw *framework, notify bool) {
 
 func rescindEvent(offerID string) *scheduler.Event {
 	return &scheduler.Event{Type: scheduler.Event_RESCIND, Rescind: &scheduler.Event_Rescind{OfferID: mesos.OfferID{Value: offerID}}}
-}
-
-func isEmpty(rs mesos.Resources) bool {
-	for i := range rs {
-		if !rs[i].IsEmpty() {
-			return false
-		}
-	}
-	return true
-}
-
-func derefOffers(in []*mesos.Offer) []mesos.Offer {
-	out := make([]mesos.Offer, len(in))
-	for i, o := range in {
-		out[i] = *o
-	}
-	return out
 }
 
 // sumResources adds resources, so that containment is checked on totals.
