@@ -209,3 +209,34 @@ func TestRolesEndpoint(t *testing.T) {
 		}
 	}
 }
+
+// TestMultiRoleOffers: a MULTI_ROLE framework (mesos-go's msh) gets its
+// offers and their resources with the role they are allocated to, as
+// Mesos, and launches tasks whose resources name it; the rest of the
+// agent is offered with the launched resources taken out.
+func TestMultiRoleOffers(t *testing.T) {
+	_, srv := startMaster(t, master.Config{})
+	startAgent(t, srv.URL)
+	info := framework("msh")
+	info.Roles = []string{"dev"}
+	info.Capabilities = []mesos.FrameworkInfo_Capability{{Type: mesos.FrameworkInfo_Capability_MULTI_ROLE}}
+	s := subscribe(t, srv.URL, "json", info)
+	o := s.offer()
+	if o.GetAllocationInfo().GetRole() != "dev" {
+		t.Fatalf("offer allocation info %v", o.AllocationInfo)
+	}
+	for _, r := range o.Resources {
+		if r.GetAllocationInfo().GetRole() != "dev" {
+			t.Fatalf("resource %v lacks the role", r)
+		}
+	}
+	task := sleepTask("mr", &o, 1)
+	mesos.Resources(task.Resources).Allocate("dev")
+	s.mustCall(calls.Accept(calls.OfferOperations{calls.OpLaunch(task)}.WithOffers(o.ID)).With(calls.RefuseSeconds(0)))
+	if st := s.next(scheduler.Event_UPDATE).Update.Status; st.GetState() != mesos.TASK_RUNNING {
+		t.Fatalf("task: %v", st)
+	}
+	if c := cpusOf(s.offer()); c != 3 {
+		t.Fatalf("re-offered %v cpus, want 3", c)
+	}
+}

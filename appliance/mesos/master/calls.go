@@ -319,7 +319,7 @@ func (m *Master) acceptLocked(fw *framework, acc *scheduler.Call_Accept) {
 	for _, t := range launch {
 		need := sumResources(t.Resources)
 		if t.Executor != nil && !executors[t.Executor.ExecutorID.Value] {
-			need = need.Plus(t.Executor.Resources...)
+			need = need.Plus(sumResources(t.Executor.Resources)...)
 		}
 		if err := m.validateTask(fw, &t); err != "" {
 			m.masterUpdateLocked(fw, t.TaskID, agentID, mesos.TASK_ERROR, mesos.REASON_TASK_INVALID, err)

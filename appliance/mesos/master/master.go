@@ -269,7 +269,7 @@ func (m *Master) recoverAgentTasksLocked(a *agent, infos []mesos.FrameworkInfo, 
 		need := sumResources(rt.Info.Resources)
 		if ex := rt.Info.Executor; ex != nil && !executors[fw.id+"/"+ex.ExecutorID.Value] {
 			executors[fw.id+"/"+ex.ExecutorID.Value] = true
-			need = need.Plus(ex.Resources...)
+			need = need.Plus(sumResources(ex.Resources)...)
 		}
 		info := rt.Info
 		info.AgentID = mesos.AgentID{Value: a.id}
@@ -345,11 +345,19 @@ func (m *Master) armAllocationLocked(now time.Time) {
 // whether it takes revocable resources. A framework is in its role, or
 // with MULTI_ROLE in the first of its roles.
 func (m *Master) addToAllocatorLocked(fw *framework) {
-	role := fw.info.GetRole()
-	if hasCapability(fw.info, mesos.FrameworkInfo_Capability_MULTI_ROLE) && len(fw.info.Roles) > 0 {
-		role = fw.info.Roles[0]
+	m.alloc.AddFramework(fw.id, frameworkRole(fw.info), hasCapability(fw.info, mesos.FrameworkInfo_Capability_REVOCABLE_RESOURCES))
+}
+
+// frameworkRole is the one role a framework is allocated in.
+func frameworkRole(fi mesos.FrameworkInfo) string {
+	role := fi.GetRole()
+	if hasCapability(fi, mesos.FrameworkInfo_Capability_MULTI_ROLE) && len(fi.Roles) > 0 {
+		role = fi.Roles[0]
 	}
-	m.alloc.AddFramework(fw.id, role, hasCapability(fw.info, mesos.FrameworkInfo_Capability_REVOCABLE_RESOURCES))
+	if role == "" {
+		role = allocator.DefaultRole
+	}
+	return role
 }
 
 func hasCapability(fi mesos.FrameworkInfo, t mesos.FrameworkInfo_Capability_Type) bool {
@@ -368,13 +376,24 @@ func (m *Master) offerProto(o *offer) *mesos.Offer {
 		c := *u
 		unavailability = &c
 	}
+	res := o.res.Clone()
+	var allocation *mesos.Resource_AllocationInfo
+	// A MULTI_ROLE framework's offers and their resources name the role
+	// they are allocated to; other frameworks get them without, as Mesos
+	// (MESOS-8237).
+	if fw := m.frameworks[o.fw]; fw != nil && hasCapability(fw.info, mesos.FrameworkInfo_Capability_MULTI_ROLE) {
+		role := frameworkRole(fw.info)
+		res.Allocate(role)
+		allocation = &mesos.Resource_AllocationInfo{Role: &role}
+	}
 	return &mesos.Offer{
+		AllocationInfo: allocation,
 		Unavailability: unavailability,
 		ID:             mesos.OfferID{Value: o.id},
 		FrameworkID:    mesos.FrameworkID{Value: o.fw},
 		AgentID:        mesos.AgentID{Value: o.agent},
 		Hostname:       a.info.Hostname,
-		Resources:      o.res.Clone(),
+		Resources:      res,
 		Attributes:     a.info.Attributes,
 		URL: &mesos.URL{
 			Scheme:  "http",
@@ -417,10 +436,12 @@ func rescindEvent(offerID string) *scheduler.Event {
 }
 
 // sumResources adds resources, so that containment is checked on totals.
+// Their allocation info (a MULTI_ROLE framework's tasks carry the role of
+// their offer) is left out: agents' totals and offers are kept without.
 func sumResources(rs ...[]mesos.Resource) mesos.Resources {
 	var out mesos.Resources
 	for _, r := range rs {
-		out = out.Plus(r...)
+		out = out.Plus(mesos.Resources(r).Clone().Unallocate()...)
 	}
 	return out
 }
