@@ -2,6 +2,7 @@ package master_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"testing"
 	"time"
@@ -61,25 +62,37 @@ func TestSecondFrameworkGetsOffers(t *testing.T) {
 	}
 }
 
-// TestThreeFrameworksThreeAgents: each of three frameworks gets one of
-// three agents as they register (the old allocator gave all three to the
-// first framework).
-func TestThreeFrameworksThreeAgents(t *testing.T) {
-	_, srv := startMaster(t, master.Config{})
-	var fws []*sched
-	for _, name := range []string{"f1", "f2", "f3"} {
-		fws = append(fws, subscribe(t, srv.URL, "json", framework(name)))
-	}
-	agents := map[string]bool{}
-	for i, host := range []string{"agent1.local", "agent2.local", "agent3.local"} {
-		sub := agentSubscribe()
-		sub.Info.Hostname = host
-		startAgentWith(t, srv.URL, sub)
-		o := fws[i].offer()
-		if o.Hostname != host || agents[o.AgentID.Value] {
-			t.Fatalf("%s was offered %s (%s), want %s", fws[i].fwID, o.Hostname, o.AgentID.Value, host)
-		}
-		agents[o.AgentID.Value] = true
+// TestFrameworksShareThreeAgents: as three agents register one by one,
+// each goes to the framework with the lowest share (ties: chosen fewer
+// times, then id), so two frameworks get two and one agents and three get
+// one each (the old allocator gave all three to the first framework).
+func TestFrameworksShareThreeAgents(t *testing.T) {
+	for _, tc := range []struct {
+		frameworks []string
+		want       []int // the framework each agent goes to
+	}{
+		{[]string{"f1", "f2"}, []int{0, 1, 0}},
+		{[]string{"f1", "f2", "f3"}, []int{0, 1, 2}},
+	} {
+		t.Run(fmt.Sprint(len(tc.frameworks)), func(t *testing.T) {
+			_, srv := startMaster(t, master.Config{})
+			var fws []*sched
+			for _, name := range tc.frameworks {
+				fws = append(fws, subscribe(t, srv.URL, "json", framework(name)))
+			}
+			agents := map[string]bool{}
+			for i, host := range []string{"agent1.local", "agent2.local", "agent3.local"} {
+				sub := agentSubscribe()
+				sub.Info.Hostname = host
+				startAgentWith(t, srv.URL, sub)
+				s := fws[tc.want[i]]
+				o := s.offer()
+				if o.Hostname != host || agents[o.AgentID.Value] {
+					t.Fatalf("%s was offered %s (%s), want %s", s.fwID, o.Hostname, o.AgentID.Value, host)
+				}
+				agents[o.AgentID.Value] = true
+			}
+		})
 	}
 }
 
