@@ -51,7 +51,8 @@ func Components(cfg *config.Config, exe string) []Component {
 	if ports == (taskports.Range{}) {
 		ports = taskports.Fixed
 	}
-	m := spec("master", masterAddr, append([]string{"--listen", masterAddr, "--zk", MesosZK(cfg)}, agentSecretArgs(cfg)...)...)
+	m := spec("master", masterAddr, append([]string{"--listen", masterAddr, "--zk", MesosZK(cfg),
+		"--offer-timeout", cfg.OfferTimeout.String(), "--weights", cfg.Weights}, agentSecretArgs(cfg)...)...)
 	m.Probe = httpProbe("http://" + masterAddr + "/master/health")
 	out = append(out, Component{Spec: m, URL: "http://" + masterAddr})
 	for i := 1; i <= cfg.Agents; i++ {

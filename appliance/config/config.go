@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/aurorabox/aurorabox/appliance/mesos/sandboxgc"
+	"github.com/aurorabox/aurorabox/appliance/mesos/master/allocator"
 	"github.com/aurorabox/aurorabox/appliance/taskports"
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
@@ -99,6 +100,14 @@ type Config struct {
 	GCDelay           time.Duration `mapstructure:"gc_delay"`
 	GCDiskHeadroom    float64       `mapstructure:"gc_disk_headroom"`
 	DiskWatchInterval time.Duration `mapstructure:"disk_watch_interval"`
+	// OfferTimeout is the master's --offer-timeout (Mesos'
+	// --offer_timeout): offers a framework holds longer are rescinded, so
+	// that another framework gets what Aurora's scheduler holds unused
+	// (it keeps offers for a minute before declining). 0: never.
+	OfferTimeout time.Duration `mapstructure:"offer_timeout"`
+	// Weights are the master's role weights, in Mesos' --weights syntax
+	// (role=weight,...); empty: every role weighs 1.
+	Weights string `mapstructure:"weights"`
 
 	// File is the config file that was read, or "" when none was.
 	File string `mapstructure:"-"`
@@ -145,6 +154,8 @@ var defaults = map[string]any{
 	"gc_delay":                sandboxgc.DefaultDelay,
 	"gc_disk_headroom":        sandboxgc.DefaultDiskHeadroom,
 	"disk_watch_interval":     sandboxgc.DefaultDiskWatchInterval,
+	"offer_timeout":           10 * time.Second,
+	"weights":                 "",
 }
 
 // Keys returns all known config keys, sorted.
@@ -176,6 +187,8 @@ var flagKeys = map[string]string{
 	"gc-delay":                "gc_delay",
 	"gc-disk-headroom":        "gc_disk_headroom",
 	"disk-watch-interval":     "disk_watch_interval",
+	"offer-timeout":           "offer_timeout",
+	"weights":                 "weights",
 }
 
 // AddFlags registers the global flags on fs.
@@ -213,6 +226,8 @@ func AddUpFlags(fs *pflag.FlagSet) {
 	fs.Duration("gc-delay", 0, fmt.Sprintf("how long the agents keep a terminated executor's sandbox while the disk has room (default %s; Mesos' --gc_delay)", sandboxgc.DefaultDelay))
 	fs.Float64("gc-disk-headroom", 0, fmt.Sprintf("fraction of the disk (0 to 1) the agents keep free: a sandbox is kept gc-delay × max(0, 1 - headroom - disk usage) (default %g; Mesos' --gc_disk_headroom)", sandboxgc.DefaultDiskHeadroom))
 	fs.Duration("disk-watch-interval", 0, fmt.Sprintf("how often the agents check the disk usage and remove old sandboxes (default %s; Mesos' --disk_watch_interval)", sandboxgc.DefaultDiskWatchInterval))
+	fs.Duration("offer-timeout", 0, "rescind offers a framework holds longer than this (the master's --offer-timeout; default 10s: dev-scaled, so that a second framework gets what Aurora's scheduler holds unused for a minute; 0: never)")
+	fs.String("weights", "", `role weights for the master's fair sharing, "role=weight,..." (the master's --weights; default: every role 1)`)
 	fs.String("timing-profile", "", `the scheduler's timing defaults: "dev" (short waits, flapping tasks throttled 1 s doubling to 30 s, 0.01 cpu / 32 MB executor overhead; the default) or "aurora" (Aurora 0.11's: 30 s doubling to 5 min, 0.25 cpu / 128 MB, ...)`)
 }
 
@@ -387,6 +402,12 @@ func (c *Config) validate() error {
 			return &FieldError{se.Setting, se.Msg}
 		}
 		return err
+	}
+	if c.OfferTimeout < 0 {
+		return &FieldError{"offer_timeout", fmt.Sprintf("%s must not be negative", c.OfferTimeout)}
+	}
+	if _, err := allocator.ParseWeights(c.Weights); err != nil {
+		return &FieldError{"weights", err.Error()}
 	}
 	if c.Agents < 1 || c.Agents > MaxAgents {
 		return &FieldError{"agents", fmt.Sprintf("%d must be between 1 and %d", c.Agents, MaxAgents)}

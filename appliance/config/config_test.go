@@ -33,7 +33,7 @@ func TestDefaults(t *testing.T) {
 		ZooKeeper: ZooKeeperConfig{Mode: ZKEmbedded, Port: 2181}, Agents: 1,
 		Master: Listener{5050}, Agent: Listener{5051}, Scheduler: Listener{8081}, Observer: Listener{1338},
 		Auth: AuthBasic, RevocableCPUs: 3, TimingProfile: TimingDev, LogLevel: "info",
-		GCDelay: 7 * 24 * time.Hour, GCDiskHeadroom: 0.1, DiskWatchInterval: time.Minute,
+		GCDelay: 7 * 24 * time.Hour, GCDiskHeadroom: 0.1, DiskWatchInterval: time.Minute, OfferTimeout: 10 * time.Second,
 	}
 	if *cfg != want {
 		t.Fatalf("defaults:\n got %+v\nwant %+v", *cfg, want)
@@ -337,5 +337,25 @@ func TestLogLevelKey(t *testing.T) {
 	}
 	if _, err := Load(upFlags(t, "--log-level", "loud"), nil, t.TempDir()); err == nil || !strings.Contains(err.Error(), `log_level: "loud" must be debug, info, warn or error`) {
 		t.Errorf("bad level: %v", err)
+	}
+}
+
+// offer_timeout and weights come from up's --offer-timeout and --weights
+// (the master's flags), the environment or the file; the offer timeout is
+// 10s by default, and bad values name the key.
+func TestOfferTimeoutAndWeightsKeys(t *testing.T) {
+	cfg, err := Load(upFlags(t, "--offer-timeout", "1m", "--weights", "ops=2,dev=0.5"), nil, t.TempDir())
+	if err != nil || cfg.OfferTimeout != time.Minute || cfg.Weights != "ops=2,dev=0.5" {
+		t.Fatalf("flags: %+v %v", cfg, err)
+	}
+	cfg, err = Load(upFlags(t), []string{"AURORABOX_OFFER_TIMEOUT=0s"}, t.TempDir())
+	if err != nil || cfg.OfferTimeout != 0 {
+		t.Fatalf("env: %v %v", cfg.OfferTimeout, err)
+	}
+	if _, err := Load(upFlags(t, "--weights", "ops=-1"), nil, t.TempDir()); err == nil || !strings.Contains(err.Error(), "weights: ") || !strings.Contains(err.Error(), "role ops must be a positive number") {
+		t.Errorf("bad weights: %v", err)
+	}
+	if _, err := Load(upFlags(t, "--offer-timeout", "-1s"), nil, t.TempDir()); err == nil || !strings.Contains(err.Error(), "offer_timeout: -1s must not be negative") {
+		t.Errorf("negative offer timeout: %v", err)
 	}
 }

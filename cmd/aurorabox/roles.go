@@ -16,6 +16,7 @@ import (
 	"github.com/aurorabox/aurorabox/appliance/mesos/agent"
 	"github.com/aurorabox/aurorabox/appliance/mesos/commandexec"
 	"github.com/aurorabox/aurorabox/appliance/mesos/master"
+	"github.com/aurorabox/aurorabox/appliance/mesos/master/allocator"
 	"github.com/aurorabox/aurorabox/appliance/mesos/mesoszk"
 	"github.com/aurorabox/aurorabox/appliance/mesos/sandboxgc"
 	"github.com/aurorabox/aurorabox/appliance/supervise"
@@ -100,9 +101,9 @@ func zookeeperCommand() *cobra.Command {
 }
 
 func masterCommand() *cobra.Command {
-	var listen, hostname, zkURL, secretFile string
+	var listen, hostname, zkURL, secretFile, weights string
 	var insecureAgents bool
-	var pingTimeout time.Duration
+	var pingTimeout, offerTimeout time.Duration
 	var maxPingTimeouts int
 	cmd := &cobra.Command{
 		Use:   "master",
@@ -123,6 +124,13 @@ func masterCommand() *cobra.Command {
 				return &exitError{1, fmt.Errorf("master: %w", err)}
 			}
 			logger := newLogger()
+			w, err := allocator.ParseWeights(weights)
+			if err != nil {
+				return &exitError{2, fmt.Errorf("master: --weights: %w", err)}
+			}
+			if offerTimeout < 0 {
+				return &exitError{2, fmt.Errorf("master: --offer-timeout %s: must not be negative", offerTimeout)}
+			}
 			var secret []byte
 			if secretFile != "" {
 				if secret, err = master.ReadAgentSecret(secretFile); err != nil {
@@ -134,7 +142,7 @@ func masterCommand() *cobra.Command {
 				logger.Warn("no --agent-secret-file: every agent will be refused (--insecure-agents accepts any)")
 			}
 			m := master.New(master.Config{ListenAddr: ln.Addr().String(), Hostname: hostname, Logger: logger,
-				AgentPingTimeout: pingTimeout, MaxAgentPingTimeouts: maxPingTimeouts,
+				AgentPingTimeout: pingTimeout, MaxAgentPingTimeouts: maxPingTimeouts, OfferTimeout: offerTimeout, Weights: w,
 				AgentSecret: secret, InsecureAgents: insecureAgents && secretFile == "", BuildVersion: version})
 			if zkURL != "" {
 				u, err := mesoszk.ParseURL(zkURL)
@@ -155,6 +163,8 @@ func masterCommand() *cobra.Command {
 	cmd.Flags().StringVar(&zkURL, "zk", "", "register for master detection under this zk://host:port/path (as mesos-master --zk)")
 	cmd.Flags().DurationVar(&pingTimeout, "agent-ping-timeout", 15*time.Second, "how long an agent has to answer a ping (as mesos-master --agent_ping_timeout)")
 	cmd.Flags().IntVar(&maxPingTimeouts, "max-agent-ping-timeouts", 5, "unanswered pings in a row after which an agent is taken for disconnected (as mesos-master --max_agent_ping_timeouts)")
+	cmd.Flags().DurationVar(&offerTimeout, "offer-timeout", 0, "rescind offers a framework holds longer than this (as mesos-master --offer_timeout); 0: never, Mesos' default (up passes its offer_timeout, 10s)")
+	cmd.Flags().StringVar(&weights, "weights", "", `role weights for fair sharing, "role=weight,..." (as mesos-master --weights); a role not listed weighs 1`)
 	cmd.Flags().StringVar(&secretFile, "agent-secret-file", "", "file (0600) with the secret agents must present (up writes <data-dir>/agent.secret)")
 	cmd.Flags().BoolVar(&insecureAgents, "insecure-agents", false, "without --agent-secret-file, accept any agent (any local user can then forge task updates)")
 	return cmd

@@ -126,6 +126,11 @@ type cluster struct {
 // testAgentSecret authenticates the test agents to their masters.
 var testAgentSecret = []byte("test-agent-secret-0123456789abcdef0123456789")
 
+// testDeclineDelay is the test masters' refuse filter for ACCEPT and
+// DECLINE calls without filters (Mesos' 5 s by default): these tests'
+// frameworks launch again on what is left of an offer.
+const testDeclineDelay = 100 * time.Millisecond
+
 // startCluster runs a master and an agent, and subscribes a framework.
 func startCluster(t *testing.T, opts ...func(*agent.Config)) *cluster {
 	t.Helper()
@@ -138,7 +143,7 @@ func startCluster(t *testing.T, opts ...func(*agent.Config)) *cluster {
 func startMasterAndAgent(t *testing.T, opts ...func(*agent.Config)) *cluster {
 	t.Helper()
 	msrv := httptest.NewUnstartedServer(nil)
-	m := master.New(master.Config{ListenAddr: msrv.Listener.Addr().String(), AgentSecret: testAgentSecret})
+	m := master.New(master.Config{DeclineDelay: testDeclineDelay, ListenAddr: msrv.Listener.Addr().String(), AgentSecret: testAgentSecret})
 	msrv.Config.Handler = m.Handler()
 	msrv.Start()
 	t.Cleanup(msrv.Close)
@@ -547,7 +552,7 @@ func processesWithEnv(match func(kv string) bool) []int {
 // its stream and, answering again, re-registers under the same id.
 func TestUnansweredPingsReregister(t *testing.T) {
 	msrv := httptest.NewUnstartedServer(nil)
-	m := master.New(master.Config{ListenAddr: msrv.Listener.Addr().String(), AgentSecret: testAgentSecret, AgentPingTimeout: 50 * time.Millisecond, MaxAgentPingTimeouts: 2})
+	m := master.New(master.Config{DeclineDelay: testDeclineDelay, ListenAddr: msrv.Listener.Addr().String(), AgentSecret: testAgentSecret, AgentPingTimeout: 50 * time.Millisecond, MaxAgentPingTimeouts: 2})
 	msrv.Config.Handler = m.Handler()
 	msrv.Start()
 	t.Cleanup(msrv.Close)

@@ -67,7 +67,7 @@ func (m *Master) Subscribe(info mesos.FrameworkInfo, streamID string) (*subscrip
 	}
 	added := fw == nil
 	if fw == nil {
-		fw = &framework{id: id, registered: now, filters: map[string]time.Time{}, tasks: map[string]*task{}}
+		fw = &framework{id: id, registered: now, tasks: map[string]*task{}}
 		m.frameworks[id] = fw
 		m.cfg.Logger.Info("framework registered", "framework", id, "name", info.Name)
 	} else {
@@ -87,6 +87,11 @@ func (m *Master) Subscribe(info mesos.FrameworkInfo, streamID string) (*subscrip
 	info.ID = &mesos.FrameworkID{Value: id}
 	fw.info = info
 	fw.suppressed = false
+	// A (re-)subscribed framework starts unsuppressed and unfiltered, as
+	// Mesos clears a framework's filters when it deactivates.
+	m.addToAllocatorLocked(fw)
+	m.alloc.Revive(id)
+	m.alloc.SetFrameworkActive(id, true)
 	fw.recovered = false
 	if fw.registered.IsZero() {
 		fw.registered = now // known until now only from its agents' tasks
@@ -119,6 +124,7 @@ func (m *Master) Disconnected(fwID string, sub *subscription) {
 	fw.sub = nil
 	fw.unregistered = m.cfg.Now()
 	m.rescindOffersLocked(fw, false)
+	m.alloc.SetFrameworkActive(fwID, false)
 	timeout := time.Duration(fw.info.GetFailoverTimeout() * float64(time.Second))
 	m.cfg.Logger.Info("framework disconnected", "framework", fwID, "failover_timeout", timeout)
 	fw.failover = time.AfterFunc(timeout, func() {
@@ -170,10 +176,11 @@ func (m *Master) Handle(call *scheduler.Call, streamID string) error {
 		m.declineLocked(fw, call.Decline.OfferIDs, call.Decline.Filters)
 	case scheduler.Call_REVIVE:
 		fw.suppressed = false
-		fw.filters = map[string]time.Time{}
+		m.alloc.Revive(fw.id)
 		m.allocateLocked()
 	case scheduler.Call_SUPPRESS:
 		fw.suppressed = true
+		m.alloc.Suppress(fw.id)
 	case scheduler.Call_KILL:
 		if call.Kill == nil {
 			return badRequest("KILL without kill")
@@ -232,20 +239,17 @@ func (m *Master) Handle(call *scheduler.Call, streamID string) error {
 	return nil
 }
 
+// declineLocked returns offers; the allocator filters their resources
+// for the framework (filters' refuse_seconds, or Config.DeclineDelay).
 func (m *Master) declineLocked(fw *framework, ids []mesos.OfferID, filters *mesos.Filters) {
-	refuse := m.cfg.DeclineDelay
-	if filters != nil && filters.RefuseSeconds != nil {
-		refuse = time.Duration(filters.GetRefuseSeconds() * float64(time.Second))
-	}
+	now := m.cfg.Now()
 	for _, id := range ids {
 		o := m.offers[id.Value]
 		if o == nil || o.fw != fw.id {
 			continue // rescinded or never ours: nothing to decline
 		}
-		m.removeOfferLocked(o)
-		if refuse > 0 {
-			fw.filters[o.agent] = m.cfg.Now().Add(refuse)
-		}
+		m.alloc.Decline(now, o.id, filters)
+		m.dropOfferLocked(o)
 	}
 	m.allocateLocked()
 }
@@ -255,9 +259,12 @@ func (m *Master) acceptLocked(fw *framework, acc *scheduler.Call_Accept) {
 	agentID := ""
 	valid := len(acc.OfferIDs) > 0
 	reason := "no offers"
+	seen := map[string]bool{}
 	for _, id := range acc.OfferIDs {
 		o := m.offers[id.Value]
 		switch {
+		case seen[id.Value]:
+			valid, reason = false, "offer "+id.Value+" appears twice"
 		case o == nil || o.fw != fw.id:
 			valid, reason = false, "offer "+id.Value+" is no longer valid"
 		case agentID != "" && o.agent != agentID:
@@ -266,6 +273,7 @@ func (m *Master) acceptLocked(fw *framework, acc *scheduler.Call_Accept) {
 			agentID = o.agent
 			offered = offered.Plus(o.res...)
 		}
+		seen[id.Value] = true
 	}
 	var launch []mesos.TaskInfo
 	for _, op := range acc.Operations {
@@ -296,8 +304,10 @@ func (m *Master) acceptLocked(fw *framework, acc *scheduler.Call_Accept) {
 		m.allocateLocked()
 		return
 	}
-	for _, id := range acc.OfferIDs {
-		m.removeOfferLocked(m.offers[id.Value])
+	ids := make([]string, len(acc.OfferIDs))
+	for i, id := range acc.OfferIDs {
+		ids[i] = id.Value
+		m.dropOfferLocked(m.offers[id.Value])
 	}
 	a := m.agents[agentID]
 	remaining := offered.Clone()
@@ -316,7 +326,7 @@ func (m *Master) acceptLocked(fw *framework, acc *scheduler.Call_Accept) {
 		}
 		need := sumResources(t.Resources)
 		if t.Executor != nil && !executors[t.Executor.ExecutorID.Value] {
-			need = need.Plus(t.Executor.Resources...)
+			need = need.Plus(sumResources(t.Executor.Resources)...)
 		}
 		if err := m.validateTask(fw, &t); err != "" {
 			m.masterUpdateLocked(fw, t.TaskID, agentID, mesos.TASK_ERROR, mesos.REASON_TASK_INVALID, err)
@@ -341,9 +351,9 @@ func (m *Master) acceptLocked(fw *framework, acc *scheduler.Call_Accept) {
 	if len(ok) > 0 && a.link != nil {
 		a.link.Launch(proto.Clone(&fw.info).(*mesos.FrameworkInfo), ok)
 	}
-	if f := acc.Filters; f != nil && f.RefuseSeconds != nil && f.GetRefuseSeconds() > 0 {
-		fw.filters[agentID] = m.cfg.Now().Add(time.Duration(f.GetRefuseSeconds() * float64(time.Second)))
-	}
+	// What the tasks use stays the framework's; the rest is refused, with
+	// the call's filters or the default one.
+	m.alloc.Accept(m.cfg.Now(), ids, offered.Minus(remaining...), acc.Filters)
 	m.allocateLocked()
 }
 
@@ -434,6 +444,7 @@ func (m *Master) reconcileLocked(fw *framework, rec *scheduler.Call_Reconcile) {
 // update is sent, for there is nobody left to receive it.
 func (m *Master) removeFrameworkLocked(fw *framework) {
 	m.rescindOffersLocked(fw, false)
+	m.alloc.RemoveFramework(fw.id)
 	agents := map[string]bool{}
 	now := float64(m.cfg.Now().UnixNano()) / 1e9
 	msg := "Framework " + fw.id + " removed"
@@ -496,6 +507,7 @@ func (m *Master) StatusUpdate(agentID string, fwID string, st mesos.TaskStatus) 
 			if a := m.agents[t.agent]; a != nil {
 				a.used = a.used.Minus(t.res...)
 			}
+			m.alloc.Recover(fw.id, t.agent, t.res)
 			delete(fw.tasks, t.info.TaskID.Value)
 			fw.completedTasks = append(fw.completedTasks, t)
 			defer m.allocateLocked()

@@ -34,6 +34,7 @@ func (m *Master) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/api/v1/scheduler", m.serveScheduler)
 	m.registerOperator(mux)
+	m.registerRoles(mux)
 	m.registerMaintenance(mux)
 	m.registerOperatorV1(mux)
 	mux.HandleFunc("/", m.serveUI)

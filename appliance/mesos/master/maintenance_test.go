@@ -50,7 +50,7 @@ func TestMaintenance(t *testing.T) {
 	if offer.Unavailability != nil {
 		t.Fatalf("offer before any schedule has unavailability %v", offer.Unavailability)
 	}
-	s.mustCall(calls.Accept(calls.OfferOperations{calls.OpLaunch(commandTask("sleep-m", &offer, 1, 64))}.WithOffers(offer.ID)))
+	s.mustCall(calls.Accept(calls.OfferOperations{calls.OpLaunch(commandTask("sleep-m", &offer, 1, 64))}.WithOffers(offer.ID)).With(calls.RefuseSeconds(0)))
 	s.ack(s.next(scheduler.Event_UPDATE).Update.Status)
 
 	for _, bad := range []struct{ body, want string }{

@@ -5,19 +5,23 @@
 // (see agentapi.go) that is ours to shape: only the framework-facing and
 // operator-facing surfaces must match Mesos.
 //
-// Allocation follows a development profile: resources are offered as soon as
-// they are free (an agent registers, a task ends, a framework subscribes or
-// revives) instead of on a 1 s allocation round, and a DECLINE without
-// filters holds the resources back only for Config.DeclineDelay.
+// Allocation is Mesos' DRF (package allocator decides, see its doc): the
+// framework, within the role, with the lowest dominant share is offered an
+// agent's free resources first; DECLINE and ACCEPT leave refuse filters
+// (Config.DeclineDelay, 5 s, when they carry none); SUPPRESS and REVIVE
+// work as in Mesos; and with Config.OfferTimeout offers a framework sits
+// on are rescinded. As a development profile, resources are offered as
+// soon as they are free (an agent registers, a task ends, a framework
+// subscribes or revives) instead of on a 1 s allocation round.
 package master
 
 import (
 	"fmt"
 	"log/slog"
-	"sort"
 	"sync"
 	"time"
 
+	"github.com/aurorabox/aurorabox/appliance/mesos/master/allocator"
 	"github.com/aurorabox/aurorabox/appliance/mesos/mesosutil"
 	"github.com/gogo/protobuf/proto"
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
@@ -34,7 +38,16 @@ type Config struct {
 	ListenAddr        string
 	Hostname          string        // default: the listen host
 	HeartbeatInterval time.Duration // default 15s, as Mesos
-	DeclineDelay      time.Duration // re-offer delay after a DECLINE without filters; default 100ms
+	// DeclineDelay is the refuse filter of a DECLINE, or of the unused
+	// part of an ACCEPT, that carries no filters: Mesos' default
+	// Filters.refuse_seconds, 5 s.
+	DeclineDelay time.Duration
+	// OfferTimeout is how long a framework may hold an offer before the
+	// master rescinds it (Mesos' --offer_timeout); 0: no timeout.
+	OfferTimeout time.Duration
+	// Weights are the roles' weights in DRF (Mesos' --weights); a role not
+	// listed weighs 1. See allocator.ParseWeights.
+	Weights map[string]float64
 	// AgentRemovalTimeout is how long a disconnected agent has to come back
 	// before its tasks are reported TASK_UNREACHABLE (to partition-aware
 	// frameworks) or TASK_LOST: Mesos' agent_ping_timeout ×
@@ -86,8 +99,8 @@ type Master struct {
 	offers     map[string]*offer
 	nextFW     int
 	nextAgent  int
-	nextOffer  int
-	reoffer    *time.Timer
+	alloc      *allocator.Engine
+	allocTimer *time.Timer // armed for alloc.Next()
 	schedule   maintenance.Schedule
 	machines   map[string]machineMode // by machineKey; absent = UP
 	inverse    *inverseBook           // inverse offers and answers; made on first use
@@ -102,7 +115,6 @@ type framework struct {
 	reregistered   time.Time
 	unregistered   time.Time
 	suppressed     bool
-	filters        map[string]time.Time // agent id → no offers until
 	tasks          map[string]*task
 	completedTasks []*task
 	failover       *time.Timer
@@ -157,7 +169,7 @@ func New(cfg Config) *Master {
 		cfg.MaxAgentPingTimeouts = 5
 	}
 	if cfg.DeclineDelay <= 0 {
-		cfg.DeclineDelay = 100 * time.Millisecond
+		cfg.DeclineDelay = allocator.DefaultRefuse
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -166,7 +178,7 @@ func New(cfg Config) *Master {
 		cfg.Now = time.Now
 	}
 	now := cfg.Now()
-	return &Master{
+	m := &Master{
 		cfg: cfg, start: now,
 		id:         fmt.Sprintf("%08x-%04x-aurorabox-master", uint32(now.Unix()), uint16(now.Nanosecond()>>10)),
 		frameworks: map[string]*framework{},
@@ -174,6 +186,9 @@ func New(cfg Config) *Master {
 		offers:     map[string]*offer{},
 		machines:   map[string]machineMode{},
 	}
+	m.alloc = allocator.New(allocator.Config{Weights: cfg.Weights, OfferTimeout: cfg.OfferTimeout,
+		DefaultRefuse: cfg.DeclineDelay, OfferIDPrefix: m.id + "-O"})
+	return m
 }
 
 // ID is the master's id; framework and agent ids derive from it.
@@ -206,6 +221,7 @@ func (m *Master) RegisterAgent(sub AgentSubscribe, link AgentLink) string {
 	if !known || removed {
 		m.publishAgentAddedLocked(a)
 	}
+	m.alloc.AddAgent(id, a.total)
 	m.recoverAgentTasksLocked(a, sub.Frameworks, sub.Tasks)
 	m.cfg.Logger.Info("agent registered", "agent", id, "hostname", info.Hostname, "resources", a.total.String(), "tasks", len(sub.Tasks))
 	m.allocateLocked()
@@ -242,8 +258,9 @@ func (m *Master) recoverAgentTasksLocked(a *agent, infos []mesos.FrameworkInfo, 
 				continue
 			}
 			fi.ID = &mesos.FrameworkID{Value: rt.FrameworkID}
-			fw = &framework{id: rt.FrameworkID, info: fi, recovered: true, filters: map[string]time.Time{}, tasks: map[string]*task{}}
+			fw = &framework{id: rt.FrameworkID, info: fi, recovered: true, tasks: map[string]*task{}}
 			m.frameworks[fw.id] = fw
+			m.addToAllocatorLocked(fw)
 			m.cfg.Logger.Info("framework recovered from a re-registering agent", "framework", fw.id, "agent", a.id)
 			m.publishFrameworkLocked(fw, true)
 		}
@@ -259,7 +276,7 @@ func (m *Master) recoverAgentTasksLocked(a *agent, infos []mesos.FrameworkInfo, 
 		need := sumResources(rt.Info.Resources)
 		if ex := rt.Info.Executor; ex != nil && !executors[fw.id+"/"+ex.ExecutorID.Value] {
 			executors[fw.id+"/"+ex.ExecutorID.Value] = true
-			need = need.Plus(ex.Resources...)
+			need = need.Plus(sumResources(ex.Resources)...)
 		}
 		info := rt.Info
 		info.AgentID = mesos.AgentID{Value: a.id}
@@ -267,6 +284,7 @@ func (m *Master) recoverAgentTasksLocked(a *agent, infos []mesos.FrameworkInfo, 
 		fw.tasks[info.TaskID.Value] = t
 		a.used = a.used.Plus(need...)
 		m.publishTaskAddedLocked(t)
+		m.alloc.Allocated(fw.id, a.id, need)
 	}
 }
 
@@ -279,78 +297,64 @@ func (m *Master) isCompletedLocked(fwID string) bool {
 	return false
 }
 
-// available is what an agent can still offer.
-func (a *agent) available() mesos.Resources {
-	return a.total.Minus(a.used...).Minus(a.offered...)
-}
-
-// allocateLocked offers every agent's free resources to active frameworks,
-// round-robin, skipping filtered (framework, agent) pairs.
+// allocateLocked rescinds the offers that timed out and offers the free
+// resources of the agents that are connected and not DOWN, as the
+// allocator decides, then arms the timer for its next deadline.
 func (m *Master) allocateLocked() {
 	now := m.cfg.Now()
-	fws := m.activeFrameworks()
-	if len(fws) == 0 {
-		return
+	for _, a := range m.agents {
+		m.alloc.SetAgentActive(a.id, a.link != nil && !m.agentDown(a))
 	}
-	var earliest time.Time
-	next := 0
-	byFW := map[string][]*mesos.Offer{}
-	for _, aid := range m.agentOrder {
-		a := m.agents[aid]
-		if a.link == nil || m.agentDown(a) {
-			continue
-		}
-		avail := a.available()
-		if len(avail) == 0 || isEmpty(avail) {
-			continue
-		}
-		// The first framework in turn gets what it can take; revocable
-		// resources it cannot take go to the next one that can.
-		start := next
-		for i := 0; i < len(fws) && !isEmpty(avail); i++ {
-			fw := fws[(start+i)%len(fws)]
-			if until, ok := fw.filters[aid]; ok && now.Before(until) {
-				if earliest.IsZero() || until.Before(earliest) {
-					earliest = until
-				}
-				continue
-			}
-			res := offerable(fw, avail)
-			if len(res) == 0 || isEmpty(res) {
-				continue
-			}
-			o := &offer{id: fmt.Sprintf("%s-O%d", m.id, m.nextOffer), fw: fw.id, agent: aid, res: res}
-			m.nextOffer++
-			m.offers[o.id] = o
-			a.offered = a.offered.Plus(res...)
-			avail = avail.Minus(res...)
-			byFW[fw.id] = append(byFW[fw.id], m.offerProto(o))
-			if start == next {
-				next = (start + i + 1) % len(fws)
+	for _, eo := range m.alloc.Expire(now) {
+		if o := m.offers[eo.ID]; o != nil {
+			m.cfg.Logger.Info("offer timed out; rescinding", "offer", o.id, "framework", o.fw, "agent", o.agent)
+			m.dropOfferLocked(o)
+			if fw := m.frameworks[o.fw]; fw != nil {
+				fw.send(rescindEvent(o.id))
 			}
 		}
 	}
-	for fid, offers := range byFW {
-		m.frameworks[fid].send(&scheduler.Event{Type: scheduler.Event_OFFERS, Offers: &scheduler.Event_Offers{Offers: derefOffers(offers)}})
+	var order []string
+	byFW := map[string][]mesos.Offer{}
+	for _, eo := range m.alloc.Allocate(now) {
+		o := &offer{id: eo.ID, fw: eo.Framework, agent: eo.Agent, res: eo.Resources}
+		m.offers[o.id] = o
+		a := m.agents[o.agent]
+		a.offered = a.offered.Plus(o.res...)
+		if byFW[o.fw] == nil {
+			order = append(order, o.fw)
+		}
+		byFW[o.fw] = append(byFW[o.fw], *m.offerProto(o))
 	}
-	if !earliest.IsZero() {
-		m.scheduleAllocation(earliest.Sub(now))
+	for _, fid := range order {
+		m.frameworks[fid].send(&scheduler.Event{Type: scheduler.Event_OFFERS, Offers: &scheduler.Event_Offers{Offers: byFW[fid]}})
 	}
+	m.armAllocationLocked(now)
 }
 
-// offerable is what of avail the framework may be offered: revocable
-// resources only with the REVOCABLE_RESOURCES capability, as Mesos.
-func offerable(fw *framework, avail mesos.Resources) mesos.Resources {
-	if hasCapability(fw.info, mesos.FrameworkInfo_Capability_REVOCABLE_RESOURCES) {
-		return avail.Clone()
+// armAllocationLocked sets the one allocation timer for the allocator's
+// next deadline (a filter lapses, an offer times out).
+func (m *Master) armAllocationLocked(now time.Time) {
+	if m.allocTimer != nil {
+		m.allocTimer.Stop()
+		m.allocTimer = nil
 	}
-	var out mesos.Resources
-	for _, r := range avail {
-		if r.Revocable == nil {
-			out = append(out, *proto.Clone(&r).(*mesos.Resource))
-		}
+	next := m.alloc.Next()
+	if next.IsZero() {
+		return
 	}
-	return out
+	m.allocTimer = time.AfterFunc(max(next.Sub(now), 0), func() {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		m.allocateLocked()
+	})
+}
+
+// addToAllocatorLocked tells the allocator of a framework's role and
+// whether it takes revocable resources. A framework is in its role, or
+// with MULTI_ROLE in the first of its roles.
+func (m *Master) addToAllocatorLocked(fw *framework) {
+	m.alloc.AddFramework(fw.id, offerRole(fw.info), hasCapability(fw.info, mesos.FrameworkInfo_Capability_REVOCABLE_RESOURCES))
 }
 
 func hasCapability(fi mesos.FrameworkInfo, t mesos.FrameworkInfo_Capability_Type) bool {
@@ -360,29 +364,6 @@ func hasCapability(fi mesos.FrameworkInfo, t mesos.FrameworkInfo_Capability_Type
 		}
 	}
 	return false
-}
-
-// scheduleAllocation runs the allocator again after d (when a filter lapses).
-func (m *Master) scheduleAllocation(d time.Duration) {
-	if m.reoffer != nil {
-		m.reoffer.Stop()
-	}
-	m.reoffer = time.AfterFunc(d, func() {
-		m.mu.Lock()
-		defer m.mu.Unlock()
-		m.allocateLocked()
-	})
-}
-
-func (m *Master) activeFrameworks() []*framework {
-	var out []*framework
-	for _, fw := range m.frameworks {
-		if fw.sub != nil && !fw.suppressed {
-			out = append(out, fw)
-		}
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].id < out[j].id })
-	return out
 }
 
 func (m *Master) offerProto(o *offer) *mesos.Offer {
@@ -413,8 +394,15 @@ func (m *Master) offerProto(o *offer) *mesos.Offer {
 	}
 }
 
-// removeOfferLocked returns an offer's resources to its agent.
+// removeOfferLocked returns an offer's resources to its agent, with no
+// refuse filter.
 func (m *Master) removeOfferLocked(o *offer) {
+	m.alloc.Rescind(o.id)
+	m.dropOfferLocked(o)
+}
+
+// dropOfferLocked forgets an offer the allocator is done with.
+func (m *Master) dropOfferLocked(o *offer) {
 	delete(m.offers, o.id)
 	if a := m.agents[o.agent]; a != nil {
 		a.offered = a.offered.Minus(o.res...)
@@ -438,28 +426,13 @@ func rescindEvent(offerID string) *scheduler.Event {
 	return &scheduler.Event{Type: scheduler.Event_RESCIND, Rescind: &scheduler.Event_Rescind{OfferID: mesos.OfferID{Value: offerID}}}
 }
 
-func isEmpty(rs mesos.Resources) bool {
-	for i := range rs {
-		if !rs[i].IsEmpty() {
-			return false
-		}
-	}
-	return true
-}
-
-func derefOffers(in []*mesos.Offer) []mesos.Offer {
-	out := make([]mesos.Offer, len(in))
-	for i, o := range in {
-		out[i] = *o
-	}
-	return out
-}
-
 // sumResources adds resources, so that containment is checked on totals.
+// Their allocation info (a MULTI_ROLE framework's tasks carry the role of
+// their offer) is left out: agents' totals and offers are kept without.
 func sumResources(rs ...[]mesos.Resource) mesos.Resources {
 	var out mesos.Resources
 	for _, r := range rs {
-		out = out.Plus(r...)
+		out = out.Plus(mesos.Resources(r).Clone().Unallocate()...)
 	}
 	return out
 }

@@ -40,7 +40,7 @@ func agentPost(url string, body []byte) (*http.Response, error) {
 	return http.DefaultClient.Do(req)
 }
 
-func startMaster(t *testing.T, cfg master.Config) (*master.Master, *httptest.Server) {
+func startMaster(t testing.TB, cfg master.Config) (*master.Master, *httptest.Server) {
 	t.Helper()
 	srv := httptest.NewUnstartedServer(nil)
 	cfg.ListenAddr = srv.Listener.Addr().String()
@@ -58,7 +58,7 @@ func startMaster(t *testing.T, cfg master.Config) (*master.Master, *httptest.Ser
 // to TASK_RUNNING and, once that update is acknowledged, to TASK_FINISHED,
 // unless the task's command is "sleep", which runs until killed.
 type fakeAgent struct {
-	t      *testing.T
+	t      testing.TB
 	url    string
 	id     string
 	mu     sync.Mutex
@@ -86,13 +86,13 @@ func agentSubscribe() master.AgentSubscribe {
 	}
 }
 
-func startAgent(t *testing.T, url string) *fakeAgent {
+func startAgent(t testing.TB, url string) *fakeAgent {
 	return startAgentWith(t, url, agentSubscribe())
 }
 
 // startAgentWith registers a fake agent with sub (an agent id and tasks
 // make it a re-registration).
-func startAgentWith(t *testing.T, url string, sub master.AgentSubscribe) *fakeAgent {
+func startAgentWith(t testing.TB, url string, sub master.AgentSubscribe) *fakeAgent {
 	ctx, cancel := context.WithCancel(context.Background())
 	a := &fakeAgent{t: t, url: url, acked: map[string]int{}, tasks: map[string]string{}, ready: make(chan struct{}), cancel: cancel,
 		cmds: make(chan master.AgentCommand, 100), closed: make(chan struct{})}
@@ -213,7 +213,7 @@ func (a *fakeAgent) ackCount(task string) int {
 
 // sched is a framework built on mesos-go's HTTP scheduler client.
 type sched struct {
-	t          *testing.T
+	t          testing.TB
 	caller     calls.Caller
 	events     chan *scheduler.Event
 	queued     []*scheduler.Event // events that arrived while waiting for another type
@@ -222,7 +222,7 @@ type sched struct {
 	cancel     context.CancelFunc
 }
 
-func subscribe(t *testing.T, url string, media string, info *mesos.FrameworkInfo) *sched {
+func subscribe(t testing.TB, url string, media string, info *mesos.FrameworkInfo) *sched {
 	t.Helper()
 	cli := httpcli.New(httpcli.Endpoint(url+"/api/v1/scheduler"), httpcli.Codec(codecs.ByMediaType[codecs.MediaTypeJSON]))
 	if media == "protobuf" {
@@ -346,7 +346,9 @@ func TestLaunchAckFinishBothCodecs(t *testing.T) {
 				t.Fatalf("offered cpus %v", cpus)
 			}
 			task := commandTask("hello-1", &offers[0], 1, 128)
-			s.mustCall(calls.Accept(calls.OfferOperations{calls.OpLaunch(task)}.WithOffers(offers[0].ID)))
+			// refuse_seconds=0: the rest may come back at once (without
+			// filters it would be refused for DeclineDelay, as in Mesos).
+			s.mustCall(calls.Accept(calls.OfferOperations{calls.OpLaunch(task)}.WithOffers(offers[0].ID)).With(calls.RefuseSeconds(0)))
 
 			running := s.next(scheduler.Event_UPDATE).Update.Status
 			if running.GetState() != mesos.TASK_RUNNING || running.TaskID.Value != "hello-1" || running.UUID == nil {
@@ -643,13 +645,13 @@ func TestAgentRemoval(t *testing.T) {
 		frameworks[f.id] = s
 		offer := s.next(scheduler.Event_OFFERS).Offers.Offers[0]
 		launched[f.id] = commandTask(f.id, &offer, 1, 64)
-		s.mustCall(calls.Accept(calls.OfferOperations{calls.OpLaunch(launched[f.id])}.WithOffers(offer.ID)))
+		s.mustCall(calls.Accept(calls.OfferOperations{calls.OpLaunch(launched[f.id])}.WithOffers(offer.ID)).With(calls.RefuseSeconds(0)))
 		st := s.next(scheduler.Event_UPDATE).Update.Status
 		if st.GetState() != mesos.TASK_RUNNING {
 			t.Fatalf("%s: %s", f.id, st.GetState())
 		}
 		s.ack(st)
-		// The rest of the agent goes to the next framework.
+		// The rest of the agent comes back (refuse_seconds=0) and is refused.
 		rest := s.next(scheduler.Event_OFFERS).Offers.Offers[0]
 		s.mustCall(calls.Decline(rest.ID).With(calls.RefuseSeconds(time.Hour)))
 	}

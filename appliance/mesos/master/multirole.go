@@ -7,7 +7,8 @@ import (
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 )
 
-// offerRole is the role a framework's offers are allocated to: a
+// offerRole is the one role a framework is allocated in (by the DRF
+// allocator) and its offers are allocated to: a
 // MULTI_ROLE-capable framework's first role, another framework's role, and
 // Mesos' default role "*" for one that names none.
 func offerRole(fi mesos.FrameworkInfo) string {

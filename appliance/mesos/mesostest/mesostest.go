@@ -52,6 +52,11 @@ func Start(t testing.TB, opts ...func(*agent.Config)) *Cluster {
 	return c
 }
 
+// testDeclineDelay is the master's refuse filter for ACCEPT and DECLINE
+// calls without filters (Mesos' 5 s by default): the tests' frameworks
+// launch again on what is left of an offer (see Cluster.Launch).
+const testDeclineDelay = 100 * time.Millisecond
+
 // StartAgent runs a master and an agent (resources cpus:4;mem:4096;disk:4096
 // and 101 free ports that no other cluster offers, unless opts change them), with no framework: for
 // tests of a framework of their own.
@@ -59,7 +64,7 @@ func StartAgent(t testing.TB, opts ...func(*agent.Config)) *Cluster {
 	t.Helper()
 	secret := NewAgentSecret(t)
 	msrv := httptest.NewUnstartedServer(nil)
-	m := master.New(master.Config{ListenAddr: msrv.Listener.Addr().String(), AgentSecret: secret})
+	m := master.New(master.Config{DeclineDelay: testDeclineDelay, ListenAddr: msrv.Listener.Addr().String(), AgentSecret: secret})
 	msrv.Config.Handler = m.Handler()
 	msrv.Start()
 	t.Cleanup(msrv.Close)
