@@ -154,7 +154,7 @@ func TestOperatorCalls(t *testing.T) {
 				Executor:  &mesos.ExecutorInfo{ExecutorID: mesos.ExecutorID{Value: "thermos-1"}, Command: &mesos.CommandInfo{Value: proto("run")}},
 				Resources: []mesos.Resource{resources.NewCPUs(0.5).Resource, resources.NewMemory(32).Resource},
 			}
-			s.mustCall(calls.Accept(calls.OfferOperations{calls.OpLaunch(cmd, ex)}.WithOffers(offer.ID)))
+			s.mustCall(calls.Accept(calls.OfferOperations{calls.OpLaunch(cmd, ex)}.WithOffers(offer.ID)).With(calls.RefuseSeconds(0)))
 			for i := 0; i < 2; i++ { // left unacknowledged: the tasks stay RUNNING
 				if st := s.next(scheduler.Event_UPDATE).Update.Status; st.GetState() != mesos.TASK_RUNNING {
 					t.Fatalf("update %v", st)
