@@ -15,7 +15,6 @@ import (
 	"github.com/gogo/protobuf/proto"
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 	"github.com/mesos/mesos-go/api/v1/lib/executor"
-	"github.com/mesos/mesos-go/api/v1/lib/recordio"
 )
 
 const (
@@ -210,45 +209,12 @@ func (a *Agent) streamExecutorEvents(w http.ResponseWriter, r *http.Request, med
 	w.Header().Set("Content-Type", media)
 	w.WriteHeader(http.StatusOK)
 	flusher.Flush()
-	rw := recordio.NewWriter(w)
-	hb := time.NewTicker(15 * time.Second)
-	defer hb.Stop()
-	write := func(ev *executor.Event) bool {
-		var b []byte
-		var err error
-		if media == mediaProtobuf {
-			b, err = ev.Marshal()
-		} else {
-			b, err = json.Marshal(ev)
-		}
-		if err != nil || rw.WriteFrame(b) != nil {
-			return false
-		}
-		flusher.Flush()
-		return true
-	}
-	for {
-		select {
-		case ev := <-sub.events:
-			if !write(ev) {
-				return
-			}
-		case <-hb.C:
-			if !write(&executor.Event{Type: executor.Event_HEARTBEAT}) {
-				return
-			}
-		case <-sub.done:
-			for {
-				select {
-				case ev := <-sub.events:
-					write(ev)
-				default:
-					return
-				}
-			}
-		case <-r.Context().Done():
-			return
-		}
+	err := mesosutil.StreamEvents(r.Context(), mesosutil.NewFrameStream(w, 0), media, mesosutil.Events[*executor.Event]{
+		Queue: sub.events, Done: sub.done,
+		Heartbeat: &executor.Event{Type: executor.Event_HEARTBEAT}, HeartbeatEvery: 15 * time.Second,
+	})
+	if err != nil && r.Context().Err() == nil {
+		a.cfg.Logger.Info("executor event stream ended", "err", err)
 	}
 }
 

@@ -7,11 +7,9 @@ import (
 	"net"
 	"net/http"
 	"strconv"
-	"time"
 
 	"github.com/aurorabox/aurorabox/appliance/mesos/mesosutil"
 	"github.com/aurorabox/aurorabox/limits"
-	"github.com/mesos/mesos-go/api/v1/lib/recordio"
 	"github.com/mesos/mesos-go/api/v1/lib/scheduler"
 )
 
@@ -126,45 +124,14 @@ func (m *Master) serveSubscribe(w http.ResponseWriter, r *http.Request, call *sc
 	w.Header().Set("Cache-Control", "no-cache")
 	w.WriteHeader(http.StatusOK)
 	flusher.Flush()
-	rw := recordio.NewWriter(w)
-	hb := time.NewTicker(m.cfg.HeartbeatInterval)
-	defer hb.Stop()
-	heartbeat := &scheduler.Event{Type: scheduler.Event_HEARTBEAT}
-	write := func(ev *scheduler.Event) bool {
-		b, err := encode(media, ev)
-		if err != nil {
-			m.cfg.Logger.Error("encode event", "err", err)
-			return true
-		}
-		if err := rw.WriteFrame(b); err != nil {
-			return false
-		}
-		flusher.Flush()
-		return true
-	}
-	for {
-		select {
-		case ev := <-sub.events:
-			if !write(ev) {
-				return
-			}
-		case <-hb.C:
-			if !write(heartbeat) {
-				return
-			}
-		case <-sub.done:
-			// Deliver what is queued (such as a failover ERROR), then end.
-			for {
-				select {
-				case ev := <-sub.events:
-					write(ev)
-				default:
-					return
-				}
-			}
-		case <-r.Context().Done():
-			return
-		}
+	// Until the subscription ends, delivering what is queued (such as a
+	// failover ERROR), or the framework goes.
+	err = mesosutil.StreamEvents(r.Context(), mesosutil.NewFrameStream(w, 0), media, mesosutil.Events[*scheduler.Event]{
+		Queue: sub.events, Done: sub.done,
+		Heartbeat: &scheduler.Event{Type: scheduler.Event_HEARTBEAT}, HeartbeatEvery: m.cfg.HeartbeatInterval,
+	})
+	if err != nil && r.Context().Err() == nil {
+		m.cfg.Logger.Info("scheduler event stream ended", "framework", fwID, "err", err)
 	}
 }
 

@@ -176,32 +176,11 @@ func (m *Master) serveOperatorSubscribe(w http.ResponseWriter, r *http.Request, 
 	m.mu.Unlock()
 	defer m.unsubscribeOperator(sub)
 	w.WriteHeader(http.StatusOK)
-	stream := mesosutil.NewFrameStream(w, opWriteTimeout)
-	write := func(ev *mastercall.Event) bool {
-		b, err := encode(media, ev)
-		if err != nil {
-			m.cfg.Logger.Error("encode operator event", "type", ev.GetType().String(), "err", err)
-			return false
-		}
-		return stream.WriteFrame(b) == nil
-	}
-	hb := time.NewTicker(m.cfg.HeartbeatInterval)
-	defer hb.Stop()
-	heartbeat := &mastercall.Event{Type: mastercall.Event_HEARTBEAT}
-	for {
-		select {
-		case ev := <-sub.events:
-			if !write(ev) {
-				return
-			}
-		case <-hb.C:
-			if !write(heartbeat) {
-				return
-			}
-		case <-sub.done:
-			return
-		case <-r.Context().Done():
-			return
-		}
+	err := mesosutil.StreamEvents(r.Context(), mesosutil.NewFrameStream(w, opWriteTimeout), media, mesosutil.Events[*mastercall.Event]{
+		Queue: sub.events, Done: sub.done,
+		Heartbeat: &mastercall.Event{Type: mastercall.Event_HEARTBEAT}, HeartbeatEvery: m.cfg.HeartbeatInterval,
+	})
+	if err != nil && r.Context().Err() == nil {
+		m.cfg.Logger.Info("operator event stream ended", "err", err)
 	}
 }

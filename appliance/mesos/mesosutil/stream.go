@@ -1,6 +1,8 @@
 package mesosutil
 
 import (
+	"context"
+	"fmt"
 	"net/http"
 	"time"
 
@@ -34,4 +36,57 @@ func (s *FrameStream) WriteFrame(b []byte) error {
 		return err
 	}
 	return s.rc.Flush()
+}
+
+// Events is a subscription's side of an event stream: the queue its
+// producer fills and the channel the producer closes to end the stream.
+type Events[E Message] struct {
+	Queue <-chan E
+	Done  <-chan struct{}
+	// Heartbeat is sent every HeartbeatEvery while the stream is idle or
+	// busy alike (Mesos' HEARTBEAT events).
+	Heartbeat      E
+	HeartbeatEvery time.Duration
+}
+
+// StreamEvents writes a subscription's events to s, encoded in media, one
+// RecordIO frame each, with heartbeats, until the subscription ends (what
+// was queued before it ended is still written, such as a failover ERROR),
+// ctx ends (the client went away), or a write or an encoding fails. The
+// response's headers must have been written.
+func StreamEvents[E Message](ctx context.Context, s *FrameStream, media string, ev Events[E]) error {
+	write := func(e E) error {
+		b, err := Encode(media, e)
+		if err != nil {
+			return fmt.Errorf("encode event: %w", err)
+		}
+		return s.WriteFrame(b)
+	}
+	hb := time.NewTicker(ev.HeartbeatEvery)
+	defer hb.Stop()
+	for {
+		select {
+		case e := <-ev.Queue:
+			if err := write(e); err != nil {
+				return err
+			}
+		case <-hb.C:
+			if err := write(ev.Heartbeat); err != nil {
+				return err
+			}
+		case <-ev.Done:
+			for {
+				select {
+				case e := <-ev.Queue:
+					if err := write(e); err != nil {
+						return err
+					}
+				default:
+					return nil
+				}
+			}
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 }
