@@ -1,9 +1,6 @@
 package agent
 
 import (
-	"encoding/json"
-	"io"
-	"mime"
 	"net/http"
 	"sort"
 	"sync"
@@ -15,11 +12,6 @@ import (
 	"github.com/gogo/protobuf/proto"
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 	"github.com/mesos/mesos-go/api/v1/lib/executor"
-)
-
-const (
-	mediaJSON     = "application/json"
-	mediaProtobuf = "application/x-protobuf"
 )
 
 // execSubscription is an executor's open event stream.
@@ -40,33 +32,10 @@ func (s *execSubscription) send(ev *executor.Event) {
 func (s *execSubscription) close() { s.once.Do(func() { close(s.done) }) }
 
 func (a *Agent) serveExecutor(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodPost {
-		http.Error(w, "Expecting a 'POST' request", http.StatusMethodNotAllowed)
-		return
-	}
-	media, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	if err != nil || (media != mediaJSON && media != mediaProtobuf) {
-		http.Error(w, "Expecting 'Content-Type' of application/json or application/x-protobuf", http.StatusUnsupportedMediaType)
-		return
-	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, limits.ExecutorCallBytes))
-	if err != nil {
-		http.Error(w, "Failed to read the request body", http.StatusBadRequest)
-		return
-	}
 	var call executor.Call
-	if media == mediaProtobuf {
-		err = call.Unmarshal(body)
-	} else {
-		err = json.Unmarshal(body, &call)
-	}
-	if err != nil {
-		http.Error(w, "Failed to parse body into Call: "+err.Error(), http.StatusBadRequest)
+	out, ok := mesosutil.ReadCall(w, r, limits.ExecutorCallBytes, &call)
+	if !ok {
 		return
-	}
-	out := media
-	if acc, _, err := mime.ParseMediaType(r.Header.Get("Accept")); err == nil && (acc == mediaJSON || acc == mediaProtobuf) {
-		out = acc
 	}
 	if call.FrameworkID.Value == "" || call.ExecutorID.Value == "" {
 		http.Error(w, "Expecting 'framework_id' and 'executor_id' to be present", http.StatusBadRequest)

@@ -3,7 +3,6 @@ package agent
 import (
 	"errors"
 	"fmt"
-	"io"
 	"math"
 	"net/http"
 	"slices"
@@ -46,32 +45,9 @@ func badCall(format string, args ...any) *apiError {
 }
 
 func (a *Agent) serveAPI(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodPost {
-		w.Header().Set("Allow", http.MethodPost)
-		http.Error(w, "Expecting a 'POST' request", http.StatusMethodNotAllowed)
-		return
-	}
-	in, out := mesosutil.MediaTypes(r)
-	if in == "" {
-		http.Error(w, "Expecting 'Content-Type' of application/json or application/x-protobuf", http.StatusUnsupportedMediaType)
-		return
-	}
-	if out == "" {
-		http.Error(w, "Expecting 'Accept' to allow application/json or application/x-protobuf", http.StatusNotAcceptable)
-		return
-	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, limits.AgentAPICallBytes+1))
-	if err != nil {
-		http.Error(w, "Failed to read the request body: "+err.Error(), http.StatusBadRequest)
-		return
-	}
-	if len(body) > limits.AgentAPICallBytes {
-		http.Error(w, fmt.Sprintf("Request body is larger than %d bytes", limits.AgentAPICallBytes), http.StatusRequestEntityTooLarge)
-		return
-	}
 	var call agentapi.Call
-	if err := mesosutil.Decode(in, body, &call); err != nil {
-		http.Error(w, "Failed to parse body into Call: "+err.Error(), http.StatusBadRequest)
+	out, ok := mesosutil.ReadCall(w, r, limits.AgentAPICallBytes, &call)
+	if !ok {
 		return
 	}
 	// The sandbox-reading calls count against the client's /files bound.
@@ -117,7 +93,7 @@ func (a *Agent) operatorCall(call *agentapi.Call) (*agentapi.Response, error) {
 	case agentapi.Call_GET_FLAGS:
 		resp.GetFlags = &agentapi.Response_GetFlags{Flags: a.flagList()}
 	case agentapi.Call_GET_VERSION:
-		resp.GetVersion = &agentapi.Response_GetVersion{VersionInfo: versionInfo(a.cfg.BuildVersion)}
+		resp.GetVersion = &agentapi.Response_GetVersion{VersionInfo: mesosutil.VersionInfo(a.cfg.BuildVersion)}
 	case agentapi.Call_GET_STATE:
 		tasks, executors, frameworks := a.operatorState()
 		resp.GetState = &agentapi.Response_GetState{GetTasks: tasks, GetExecutors: executors, GetFrameworks: frameworks}
@@ -199,32 +175,6 @@ func (a *Agent) listFiles(path string) ([]mesos.FileInfo, error) {
 		out = append(out, fi)
 	}
 	return out, nil
-}
-
-// versionInfo is GET_VERSION's answer: mesosutil.VersionJSON's fields.
-func versionInfo(build string) mesos.VersionInfo {
-	v := mesosutil.VersionJSON(build)
-	str := func(key string) *string {
-		s, _ := v[key].(string)
-		return &s
-	}
-	opt := func(key string) *string {
-		if s := str(key); *s != "" {
-			return s
-		}
-		return nil
-	}
-	var bt float64
-	switch t := v["build_time"].(type) {
-	case int:
-		bt = float64(t)
-	case float64:
-		bt = t
-	}
-	return mesos.VersionInfo{
-		Version: *str("version"), BuildDate: str("build_date"), BuildTime: &bt, BuildUser: str("build_user"),
-		GitSHA: opt("git_sha"), GitBranch: opt("git_branch"), GitTag: opt("git_tag"),
-	}
 }
 
 // pendingUpdates is, per framework and task, the state of the task's

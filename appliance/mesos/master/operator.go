@@ -2,7 +2,6 @@ package master
 
 import (
 	"fmt"
-	"io"
 	"mime"
 	"net/http"
 	"reflect"
@@ -42,28 +41,9 @@ func (m *Master) registerOperatorV1(mux *http.ServeMux) {
 }
 
 func (m *Master) serveOperatorV1(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodPost {
-		w.Header().Set("Allow", "POST")
-		http.Error(w, "Expecting a 'POST' request", http.StatusMethodNotAllowed)
-		return
-	}
-	in, out := mediaTypes(r)
-	if in == "" {
-		http.Error(w, "Expecting 'Content-Type' of application/json or application/x-protobuf", http.StatusUnsupportedMediaType)
-		return
-	}
-	if out == "" {
-		http.Error(w, "Expecting 'Accept' to allow application/json or application/x-protobuf", http.StatusNotAcceptable)
-		return
-	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, maxOperatorCallBytes+1))
-	if err != nil || len(body) > maxOperatorCallBytes {
-		http.Error(w, fmt.Sprintf("Failed to read the request body (at most %d bytes)", maxOperatorCallBytes), http.StatusBadRequest)
-		return
-	}
 	var call mastercall.Call
-	if err := decode(in, body, &call); err != nil {
-		http.Error(w, "Failed to parse body into Call: "+err.Error(), http.StatusBadRequest)
+	out, ok := mesosutil.ReadCall(w, r, maxOperatorCallBytes, &call)
+	if !ok {
 		return
 	}
 	if call.GetType() == mastercall.Call_SUBSCRIBE {
@@ -103,7 +83,7 @@ func (m *Master) operatorCall(call *mastercall.Call) (*mastercall.Response, int,
 		resp.GetFlags = &mastercall.Response_GetFlags{Flags: m.flags()}
 	case mastercall.Call_GET_VERSION:
 		resp.Type = mastercall.Response_GET_VERSION
-		resp.GetVersion = &mastercall.Response_GetVersion{VersionInfo: versionInfo(m.cfg.BuildVersion)}
+		resp.GetVersion = &mastercall.Response_GetVersion{VersionInfo: mesosutil.VersionInfo(m.cfg.BuildVersion)}
 	case mastercall.Call_GET_MASTER:
 		start := float64(m.start.UnixNano()) / 1e9
 		resp.Type = mastercall.Response_GET_MASTER
@@ -180,27 +160,6 @@ func emptyNotNull(v reflect.Value) {
 		if v.IsNil() {
 			v.Set(reflect.MakeMap(v.Type()))
 		}
-	}
-}
-
-// versionInfo is the /version document (mesosutil.VersionJSON) as a
-// protobuf: the Mesos API version and aurorabox's build fields.
-func versionInfo(build string) mesos.VersionInfo {
-	v := mesosutil.VersionJSON(build)
-	str := func(k string) *string {
-		s, _ := v[k].(string)
-		return &s
-	}
-	var bt float64
-	switch n := v["build_time"].(type) {
-	case int:
-		bt = float64(n)
-	case float64:
-		bt = n
-	}
-	return mesos.VersionInfo{
-		Version: *str("version"), BuildDate: str("build_date"), BuildTime: &bt, BuildUser: str("build_user"),
-		GitSHA: str("git_sha"), GitBranch: str("git_branch"), GitTag: str("git_tag"),
 	}
 }
 

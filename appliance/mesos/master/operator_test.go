@@ -356,7 +356,7 @@ func TestOperatorBadRequests(t *testing.T) {
 		{"unknown type", "application/json", `{"type":"NOPE"}`, 400, "Failed to parse"},
 		{"mutating call", "application/json", `{"type":"TEARDOWN","teardown":{"framework_id":{"value":"x"}}}`, 501, "TEARDOWN is not supported"},
 		{"unsupported read", "application/json", `{"type":"GET_METRICS"}`, 501, "GET_METRICS is not supported"},
-		{"too large", "application/json", `{"type":"GET_HEALTH","x":"` + strings.Repeat("a", 5<<20) + `"}`, 400, "at most"},
+		{"too large", "application/json", `{"type":"GET_HEALTH","x":"` + strings.Repeat("a", 5<<20) + `"}`, 413, "larger than 65536 bytes"},
 	} {
 		if code, msg := post(tt.ct, tt.body); code != tt.code || !strings.Contains(msg, tt.msg) {
 			t.Errorf("%s: %d %q, want %d with %q", tt.name, code, msg, tt.code, tt.msg)

@@ -2,8 +2,12 @@ package mesosutil
 
 import (
 	"encoding/json"
+	"fmt"
+	"io"
 	"mime"
 	"net/http"
+
+	mesos "github.com/mesos/mesos-go/api/v1/lib"
 )
 
 // The media types of Mesos' v1 HTTP APIs.
@@ -56,4 +60,66 @@ func MediaTypes(r *http.Request) (in, out string) {
 		}
 	}
 	return ct, out
+}
+
+// ReadCall reads a v1 API call (POST, Content-Type JSON or protobuf, at
+// most maxBytes) into call and returns the media type to answer in. On
+// a bad request it answers it as Mesos does (405, 415, 406, 413 or 400,
+// with a message naming what was wrong) and returns ok false.
+func ReadCall(w http.ResponseWriter, r *http.Request, maxBytes int, call Message) (out string, ok bool) {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		http.Error(w, "Expecting a 'POST' request", http.StatusMethodNotAllowed)
+		return "", false
+	}
+	in, out := MediaTypes(r)
+	if in == "" {
+		http.Error(w, "Expecting 'Content-Type' of application/json or application/x-protobuf", http.StatusUnsupportedMediaType)
+		return "", false
+	}
+	if out == "" {
+		http.Error(w, "Expecting 'Accept' to allow application/json or application/x-protobuf", http.StatusNotAcceptable)
+		return "", false
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, int64(maxBytes)+1))
+	if err != nil {
+		http.Error(w, "Failed to read the request body: "+err.Error(), http.StatusBadRequest)
+		return "", false
+	}
+	if len(body) > maxBytes {
+		http.Error(w, fmt.Sprintf("Request body is larger than %d bytes", maxBytes), http.StatusRequestEntityTooLarge)
+		return "", false
+	}
+	if err := Decode(in, body, call); err != nil {
+		http.Error(w, "Failed to parse body into Call: "+err.Error(), http.StatusBadRequest)
+		return "", false
+	}
+	return out, true
+}
+
+// VersionInfo is the /version document (VersionJSON) as the v1 APIs'
+// protobuf: the Mesos API version and aurorabox's build fields.
+func VersionInfo(build string) mesos.VersionInfo {
+	v := VersionJSON(build)
+	str := func(key string) *string {
+		s, _ := v[key].(string)
+		return &s
+	}
+	opt := func(key string) *string {
+		if s := str(key); *s != "" {
+			return s
+		}
+		return nil
+	}
+	var bt float64
+	switch t := v["build_time"].(type) {
+	case int:
+		bt = float64(t)
+	case float64:
+		bt = t
+	}
+	return mesos.VersionInfo{
+		Version: *str("version"), BuildDate: str("build_date"), BuildTime: &bt, BuildUser: str("build_user"),
+		GitSHA: opt("git_sha"), GitBranch: opt("git_branch"), GitTag: opt("git_tag"),
+	}
 }
