@@ -13,7 +13,7 @@ import (
 	"github.com/aurorabox/aurorabox/thermos/schema"
 )
 
-var update = flag.Bool("update", false, "rewrite testdata/*.txt with the produced transcripts")
+var update = flag.Bool("update", false, "rewrite testdata/* with the produced transcripts")
 
 // hc is a resolved config with Aurora's defaults and the given overrides.
 func hc(initial, every time.Duration, maxFailures int) schema.HealthCheck {
@@ -92,7 +92,7 @@ func TestCheckerScenarios(t *testing.T) {
 	}
 }
 
-// TestTranscripts runs testdata/*.txt through a Checker and compares the
+// TestTranscripts runs testdata/* through a Checker and compares the
 // produced transcript with the file (golden; -update rewrites them).
 //
 // Format: "config initial=15s interval=10s max_consecutive_failures=0"
@@ -106,12 +106,12 @@ func TestCheckerScenarios(t *testing.T) {
 // runner prints "> #N VERDICT failures=F" and the message, quoted, if any,
 // where N counts the attempts made. "#" lines are comments; ">" lines are regenerated.
 func TestTranscripts(t *testing.T) {
-	files, err := filepath.Glob(filepath.Join("testdata", "*.txt"))
+	files, err := filepath.Glob(filepath.Join("testdata", "*"))
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no transcripts: %v", err)
 	}
 	for _, f := range files {
-		t.Run(strings.TrimSuffix(filepath.Base(f), ".txt"), func(t *testing.T) {
+		t.Run(filepath.Base(f), func(t *testing.T) {
 			in, err := os.ReadFile(f)
 			if err != nil {
 				t.Fatal(err)

@@ -13,12 +13,12 @@ import (
 	"time"
 )
 
-var update = flag.Bool("update", false, "rewrite testdata/*.txt with the produced transcripts")
+var update = flag.Bool("update", false, "rewrite testdata/* with the produced transcripts")
 
 // base is the time that transcript offsets ("at 3s") count from.
 var base = time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
 
-// TestTranscripts runs each testdata/*.txt scenario and compares the whole
+// TestTranscripts runs each testdata/* scenario and compares the whole
 // produced transcript with the file (golden test; -update rewrites them).
 //
 // Format: a header, a line "---", then commands. Lines starting with "#" are
@@ -44,12 +44,12 @@ var base = time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
 // "> deadline OFFSET", and "> error: ..." for a refused event. OFFSET is the
 // time since the task was created (at 0s).
 func TestTranscripts(t *testing.T) {
-	files, err := filepath.Glob(filepath.Join("testdata", "*.txt"))
+	files, err := filepath.Glob(filepath.Join("testdata", "*"))
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no transcripts: %v", err)
 	}
 	for _, f := range files {
-		t.Run(strings.TrimSuffix(filepath.Base(f), ".txt"), func(t *testing.T) {
+		t.Run(filepath.Base(f), func(t *testing.T) {
 			in, err := os.ReadFile(f)
 			if err != nil {
 				t.Fatal(err)

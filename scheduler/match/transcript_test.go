@@ -13,9 +13,9 @@ import (
 	"time"
 )
 
-var update = flag.Bool("update", false, "rewrite testdata/*.txt with the produced results")
+var update = flag.Bool("update", false, "rewrite testdata/* with the produced results")
 
-// TestTranscripts runs each testdata/*.txt round and compares the result with
+// TestTranscripts runs each testdata/* round and compares the result with
 // the part of the file after "---" (golden test; -update rewrites it).
 //
 // The part before "---" describes one Assign call; "#" starts a comment:
@@ -32,12 +32,12 @@ var update = flag.Bool("update", false, "rewrite testdata/*.txt with the produce
 // The result lists "assign TASK OFFER HOST [PORT=N]...", "pending TASK:
 // VETO; VETO", and "remaining OFFER...".
 func TestTranscripts(t *testing.T) {
-	files, err := filepath.Glob(filepath.Join("testdata", "*.txt"))
+	files, err := filepath.Glob(filepath.Join("testdata", "*"))
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no transcripts: %v", err)
 	}
 	for _, f := range files {
-		t.Run(strings.TrimSuffix(filepath.Base(f), ".txt"), func(t *testing.T) {
+		t.Run(filepath.Base(f), func(t *testing.T) {
 			in, err := os.ReadFile(f)
 			if err != nil {
 				t.Fatal(err)

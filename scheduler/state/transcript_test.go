@@ -13,12 +13,12 @@ import (
 	"time"
 )
 
-var update = flag.Bool("update", false, "rewrite testdata/*.txt with the produced transcripts")
+var update = flag.Bool("update", false, "rewrite testdata/* with the produced transcripts")
 
 // base is the time that transcript offsets ("at 3s") count from.
 var base = time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
 
-// TestTranscripts runs each testdata/*.txt scenario and compares the whole
+// TestTranscripts runs each testdata/* scenario and compares the whole
 // produced transcript with the file (golden test; -update rewrites them).
 //
 // Lines starting with "#" are comments and lines starting with ">" are
@@ -67,7 +67,7 @@ var base = time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
 func TestTranscripts(t *testing.T) {
 	files := transcriptFiles(t)
 	for _, f := range files {
-		t.Run(strings.TrimSuffix(filepath.Base(f), ".txt"), func(t *testing.T) {
+		t.Run(filepath.Base(f), func(t *testing.T) {
 			in, err := os.ReadFile(f)
 			if err != nil {
 				t.Fatal(err)
@@ -88,7 +88,7 @@ func TestTranscripts(t *testing.T) {
 }
 
 func transcriptFiles(t *testing.T) []string {
-	files, err := filepath.Glob(filepath.Join("testdata", "*.txt"))
+	files, err := filepath.Glob(filepath.Join("testdata", "*"))
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no transcripts: %v", err)
 	}

@@ -16,12 +16,12 @@ import (
 	"github.com/aurorabox/aurorabox/scheduler/state"
 )
 
-var rewrite = flag.Bool("update", false, "rewrite testdata/*.txt with the produced transcripts")
+var rewrite = flag.Bool("update", false, "rewrite testdata/* with the produced transcripts")
 
 // base is the time that transcript offsets count from.
 var base = time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
 
-// TestTranscripts runs each testdata/*.txt scenario against a fake job and
+// TestTranscripts runs each testdata/* scenario against a fake job and
 // compares the whole transcript with the file (-update rewrites them).
 //
 // Lines starting with "#" are comments and lines starting with ">" are
@@ -59,7 +59,7 @@ var base = time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
 // tN", "> wake at OFFSET" (when the wake time changes), "> refused: ...".
 func TestTranscripts(t *testing.T) {
 	for _, f := range transcriptFiles(t) {
-		t.Run(strings.TrimSuffix(filepath.Base(f), ".txt"), func(t *testing.T) {
+		t.Run(filepath.Base(f), func(t *testing.T) {
 			in, err := os.ReadFile(f)
 			if err != nil {
 				t.Fatal(err)
@@ -80,7 +80,7 @@ func TestTranscripts(t *testing.T) {
 }
 
 func transcriptFiles(t *testing.T) []string {
-	files, err := filepath.Glob(filepath.Join("testdata", "*.txt"))
+	files, err := filepath.Glob(filepath.Join("testdata", "*"))
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no transcripts: %v", err)
 	}
