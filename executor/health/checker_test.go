@@ -1,19 +1,17 @@
 package health
 
 import (
-	"flag"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/cockroachdb/datadriven"
+
+	"github.com/aurorabox/aurorabox/internal/transcripttest"
 	"github.com/aurorabox/aurorabox/thermos/schema"
 )
-
-var update = flag.Bool("update", false, "rewrite testdata/*.txt with the produced transcripts")
 
 // hc is a resolved config with Aurora's defaults and the given overrides.
 func hc(initial, every time.Duration, maxFailures int) schema.HealthCheck {
@@ -92,111 +90,84 @@ func TestCheckerScenarios(t *testing.T) {
 	}
 }
 
-// TestTranscripts runs testdata/*.txt through a Checker and compares the
-// produced transcript with the file (golden; -update rewrites them).
+// TestTranscripts runs testdata/* through a Checker with datadriven
+// (-rewrite regenerates the expected output; see internal/transcripttest
+// for the file format).
 //
-// Format: "config initial=15s interval=10s max_consecutive_failures=0"
-// (Aurora 0.11's defaults for what is left out), then one command a line:
+//	config [initial=15s] [interval=10s] [max_consecutive_failures=0]
+//	                          a new Checker (Aurora 0.11's defaults for what
+//	                          is left out); before the other commands
+//	ok                        a successful probe
+//	fail [reason=R]           a failed probe (reason=(words with spaces))
+//	snooze                    an attempt skipped for the snooze file
 //
-//	ok                 a successful probe
-//	fail REASON...     a failed probe
-//	snooze             an attempt skipped for the snooze file
-//
-// Commands may be prefixed by "N*" to repeat them. After each command the
-// runner prints "> #N VERDICT failures=F" and the message, quoted, if any,
-// where N counts the attempts made. "#" lines are comments; ">" lines are regenerated.
+// ok, fail and snooze take repeat=N to run N times. Each attempt prints
+// "#N VERDICT failures=F" and the message, quoted, if any, where N counts
+// the attempts made.
 func TestTranscripts(t *testing.T) {
-	files, err := filepath.Glob(filepath.Join("testdata", "*.txt"))
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no transcripts: %v", err)
-	}
-	for _, f := range files {
-		t.Run(strings.TrimSuffix(filepath.Base(f), ".txt"), func(t *testing.T) {
-			in, err := os.ReadFile(f)
-			if err != nil {
-				t.Fatal(err)
-			}
-			got, err := runTranscript(string(in))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if *update {
-				if err := os.WriteFile(f, []byte(got), 0o644); err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			if got != string(in) {
-				t.Errorf("transcript differs (run with -update to rewrite, then review):\n--- want\n%s\n--- got\n%s", in, got)
-			}
-		})
-	}
+	transcripttest.Run(t, "testdata", func(*testing.T) transcripttest.Script {
+		var c *Checker
+		return func(t *testing.T, td *datadriven.TestData) (string, error) {
+			return command(&c, td)
+		}
+	})
 }
 
-func runTranscript(in string) (string, error) {
-	var out strings.Builder
-	var c *Checker
-	line := func(format string, args ...any) { fmt.Fprintf(&out, "> "+format+"\n", args...) }
-	state := func(v Verdict, msg string) {
-		s := fmt.Sprintf("#%d %s failures=%d", c.Attempts(), v, c.ConsecutiveFailures())
-		if msg != "" {
-			s += fmt.Sprintf(" %q", msg)
-		}
-		line("%s", s)
-	}
-	for ln, l := range strings.Split(strings.TrimRight(in, "\n"), "\n") {
-		if strings.HasPrefix(l, ">") {
-			continue
-		}
-		out.WriteString(l + "\n")
-		f := strings.Fields(l)
-		if len(f) == 0 || strings.HasPrefix(l, "#") {
-			continue
-		}
-		if f[0] == "config" {
-			cfg := hc(15*time.Second, 10*time.Second, 0)
-			for _, kv := range f[1:] {
-				k, v, _ := strings.Cut(kv, "=")
-				var err error
-				switch k {
-				case "initial":
-					cfg.InitialInterval, err = time.ParseDuration(v)
-				case "interval":
-					cfg.Interval, err = time.ParseDuration(v)
-				case "max_consecutive_failures":
-					cfg.MaxConsecutiveFailures, err = strconv.Atoi(v)
-				default:
-					err = fmt.Errorf("unknown key %q", k)
-				}
-				if err != nil {
-					return "", fmt.Errorf("line %d: %v", ln+1, err)
-				}
+// command runs one transcript command on *c.
+func command(c **Checker, td *datadriven.TestData) (string, error) {
+	if td.Cmd == "config" {
+		cfg := hc(15*time.Second, 10*time.Second, 0)
+		for _, a := range td.CmdArgs {
+			if len(a.Vals) != 1 {
+				return "", fmt.Errorf("%s needs one value", a.Key)
 			}
-			c = NewChecker(cfg)
-			continue
-		}
-		if c == nil {
-			return "", fmt.Errorf("line %d: command before config", ln+1)
-		}
-		times := 1
-		if a, b, ok := strings.Cut(f[0], "*"); ok {
 			var err error
-			if times, err = strconv.Atoi(a); err != nil {
-				return "", fmt.Errorf("line %d: %v", ln+1, err)
-			}
-			f[0] = b
-		}
-		for range times {
-			switch f[0] {
-			case "ok":
-				state(c.Record(true, ""))
-			case "fail":
-				state(c.Record(false, strings.Join(f[1:], " ")))
-			case "snooze":
-				state(c.RecordSnoozed())
+			switch v := a.Vals[0]; a.Key {
+			case "initial":
+				cfg.InitialInterval, err = time.ParseDuration(v)
+			case "interval":
+				cfg.Interval, err = time.ParseDuration(v)
+			case "max_consecutive_failures":
+				cfg.MaxConsecutiveFailures, err = strconv.Atoi(v)
 			default:
-				return "", fmt.Errorf("line %d: unknown command %q", ln+1, f[0])
+				err = fmt.Errorf("unknown key %q", a.Key)
 			}
+			if err != nil {
+				return "", err
+			}
+		}
+		*c = NewChecker(cfg)
+		return "", nil
+	}
+	if *c == nil {
+		return "", fmt.Errorf("command before config")
+	}
+	times, err := transcripttest.Repeat(td)
+	if err != nil {
+		return "", err
+	}
+	var out strings.Builder
+	state := func(v Verdict, msg string) {
+		fmt.Fprintf(&out, "#%d %s failures=%d", (*c).Attempts(), v, (*c).ConsecutiveFailures())
+		if msg != "" {
+			fmt.Fprintf(&out, " %q", msg)
+		}
+		out.WriteString("\n")
+	}
+	for range times {
+		switch td.Cmd {
+		case "ok":
+			state((*c).Record(true, ""))
+		case "fail":
+			reason := ""
+			if a, ok := td.Arg("reason"); ok && len(a.Vals) == 1 {
+				reason = a.Vals[0]
+			}
+			state((*c).Record(false, reason))
+		case "snooze":
+			state((*c).RecordSnoozed())
+		default:
+			return "", fmt.Errorf("unknown command %q", td.Cmd)
 		}
 	}
 	return out.String(), nil

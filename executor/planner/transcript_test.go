@@ -3,146 +3,111 @@ package planner
 import (
 	"bytes"
 	"encoding/json"
-	"flag"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/cockroachdb/datadriven"
+
+	"github.com/aurorabox/aurorabox/internal/transcripttest"
 )
 
-var update = flag.Bool("update", false, "rewrite testdata/*.txt with the produced transcripts")
-
-// base is the time that transcript offsets ("at 3s") count from.
+// base is the time that transcript offsets ("at=3s") count from.
 var base = time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
 
-// TestTranscripts runs each testdata/*.txt scenario and compares the whole
-// produced transcript with the file (golden test; -update rewrites them).
+// TestTranscripts runs testdata/* with datadriven (-rewrite regenerates
+// the expected output; see internal/transcripttest for the file format).
 //
-// Format: a header, a line "---", then commands. Lines starting with "#" are
-// comments and lines starting with ">" are output; both are regenerated
-// (comments verbatim, output from the run).
+// A transcript starts with "new", whose input lines describe the task
+// (a value with spaces is written cmdline=(...)); the other commands
+// follow. A command with at=D moves the clock to D after the task's
+// creation (at 0s) first.
 //
-//	task [name=N] [max_failures=1] [max_concurrency=0] [finalization_wait=30s]
-//	process NAME [cmdline="..."] [max_failures=1] [min_duration=5s] [daemon] [ephemeral] [final]
-//	order A B C...
-//	---
-//	[at OFFSET] next                    Next: "> fork a/0", "> term a/0", "> kill_tree a/0",
-//	                                    "> term_orphans", "> kill_orphans", "> wake OFFSET", "> tick"
-//	[at OFFSET] forked|started|lost P/R
-//	[at OFFSET] exited P/R code=N
-//	[at OFFSET] kill [grace=60s] | lose | tick
-//	[at OFFSET] cycle P n=N [code=N|lost] [every=D]
-//	                                    N times: next (which must fork exactly P), forked,
-//	                                    started, exited (or lost); "every" apart
-//	[at OFFSET] status                  "> task STATE" and one line per process
+//	new                     New with the task of the input lines:
+//	  task [name=N] [max_failures=1] [max_concurrency=0] [finalization_wait=30s]
+//	  process NAME [cmdline=(...)] [max_failures=1] [min_duration=5s] [daemon] [ephemeral] [final]
+//	  order A B C...
+//	next                    Next: "fork a/0", "term a/0", "kill_tree a/0",
+//	                        "term_orphans", "kill_orphans", "wake OFFSET", "tick"
+//	forked|started|lost P/R
+//	exited P/R code=N
+//	kill [grace=60s] | lose | tick
+//	cycle P n=N [code=N|lost] [every=D]
+//	                        N times: next (which must fork exactly P), forked,
+//	                        started, exited (or lost); "every" apart
+//	status                  "task STATE" and one line per process
 //
-// After every command the changes are printed: "> P/RUN OLD -> NEW
-// [failures=N] [losses=N]" for processes, then "> task OLD -> NEW @OFFSET" and
-// "> deadline OFFSET", and "> error: ..." for a refused event. OFFSET is the
-// time since the task was created (at 0s).
+// Every command prints the changes it made: "P/RUN OLD -> NEW
+// [failures=N] [losses=N]" for processes, then "task OLD -> NEW @OFFSET" and
+// "deadline OFFSET", and "error: ..." for a refused event. OFFSET is the
+// time since the task was created.
 func TestTranscripts(t *testing.T) {
-	files, err := filepath.Glob(filepath.Join("testdata", "*.txt"))
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no transcripts: %v", err)
-	}
-	for _, f := range files {
-		t.Run(strings.TrimSuffix(filepath.Base(f), ".txt"), func(t *testing.T) {
-			in, err := os.ReadFile(f)
-			if err != nil {
-				t.Fatal(err)
-			}
-			s := &script{t: t}
-			got := s.run(string(in))
-			if *update {
-				if err := os.WriteFile(f, []byte(got), 0o644); err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			if got != string(in) {
-				t.Errorf("transcript differs (run with -update to rewrite, then review):\n%s", lineDiff(string(in), got))
-			}
-		})
-	}
-}
-
-func lineDiff(want, got string) string {
-	w, g := strings.Split(want, "\n"), strings.Split(got, "\n")
-	for i := 0; i < len(w) || i < len(g); i++ {
-		var wl, gl string
-		if i < len(w) {
-			wl = w[i]
-		}
-		if i < len(g) {
-			gl = g[i]
-		}
-		if wl != gl {
-			return fmt.Sprintf("first difference at line %d:\nwant: %s\ngot:  %s\n--- whole output ---\n%s", i+1, wl, gl, strings.Join(g, "\n"))
-		}
-	}
-	return "(no difference?)"
+	transcripttest.Run(t, "testdata", func(t *testing.T) transcripttest.Script {
+		s := &script{t: t, clock: transcripttest.NewClock(base)}
+		return s.run
+	})
 }
 
 // script runs one transcript.
 type script struct {
-	t    *testing.T
-	task Task
-	p    *Planner
-	now  time.Time
-	recs []Record // accepted inputs, for the replay check
-	out  []string
+	t     *testing.T
+	task  Task
+	p     *Planner
+	clock *transcripttest.Clock
+	recs  []Record // accepted inputs, for the replay check
+	out   []string
 }
 
 func (s *script) emit(format string, args ...any) {
-	s.out = append(s.out, "> "+fmt.Sprintf(format, args...))
+	s.out = append(s.out, fmt.Sprintf(format, args...))
 }
 
 func off(t time.Time) string { return t.Sub(base).String() }
 
-func (s *script) run(in string) string {
-	s.task = Task{Name: "task", MaxFailures: DefaultMaxFailures, FinalizationWait: DefaultFinalizationWait}
-	s.now = base
-	body := false
-	for n, line := range strings.Split(strings.TrimRight(in, "\n"), "\n") {
-		if strings.HasPrefix(line, ">") {
-			continue
-		}
-		s.out = append(s.out, line)
-		trimmed := strings.TrimSpace(line)
-		if trimmed == "" || strings.HasPrefix(trimmed, "#") {
-			continue
-		}
-		if !body {
-			if trimmed == "---" {
-				body = true
-				p, err := New(s.task, base)
-				if err != nil {
-					s.emit("error: %v", err)
-					continue
-				}
-				s.p = p
-				s.emitChanges(TaskSnapshot{State: Active, Statuses: []TaskStatus{{Active, base}}, Processes: s.initial()}, p.Snapshot())
-				continue
-			}
-			if err := s.header(trimmed); err != nil {
-				s.t.Fatalf("line %d: %v", n+1, err)
-			}
-			continue
-		}
-		if s.p == nil {
-			s.t.Fatalf("line %d: command without a planner", n+1)
-		}
-		before := s.p.Snapshot()
-		if err := s.command(trimmed); err != nil {
-			s.t.Fatalf("line %d: %v", n+1, err)
-		}
-		s.emitChanges(before, s.p.Snapshot())
-		s.checkReplay(n + 1)
+func (s *script) run(t *testing.T, td *datadriven.TestData) (string, error) {
+	s.out = nil
+	if err := s.clock.Advance(td); err != nil {
+		return "", err
 	}
-	return strings.Join(s.out, "\n") + "\n"
+	if td.Cmd == "new" {
+		if s.p != nil {
+			return "", fmt.Errorf("a second new")
+		}
+		s.task = Task{Name: "task", MaxFailures: DefaultMaxFailures, FinalizationWait: DefaultFinalizationWait}
+		lines, err := transcripttest.Lines(td)
+		if err != nil {
+			return "", err
+		}
+		for _, l := range lines {
+			if err := s.header(append([]string{l.Cmd}, l.Words...)); err != nil {
+				return "", fmt.Errorf("input line %d: %w", l.N, err)
+			}
+		}
+		p, err := New(s.task, base)
+		if err != nil {
+			s.emit("error: %v", err)
+			return strings.Join(s.out, "\n"), nil
+		}
+		s.p = p
+		s.emitChanges(TaskSnapshot{State: Active, Statuses: []TaskStatus{{Active, base}}, Processes: s.initial()}, p.Snapshot())
+		return strings.Join(s.out, "\n"), nil
+	}
+	if s.p == nil {
+		return "", fmt.Errorf("command without a planner")
+	}
+	args, err := transcripttest.Words(td, "at")
+	if err != nil {
+		return "", err
+	}
+	before := s.p.Snapshot()
+	if err := s.command(td.Cmd, args); err != nil {
+		return "", err
+	}
+	s.emitChanges(before, s.p.Snapshot())
+	s.checkReplay(td.Pos)
+	return strings.Join(s.out, "\n"), nil
 }
 
 // initial is the snapshot of processes before New evaluated anything.
@@ -154,34 +119,7 @@ func (s *script) initial() []ProcessStatus {
 	return ps
 }
 
-// fields splits a line on spaces, keeping double-quoted parts together.
-func fields(line string) []string {
-	var out []string
-	var cur strings.Builder
-	quoted, have := false, false
-	for _, c := range line {
-		switch {
-		case c == '"':
-			quoted, have = !quoted, true
-		case c == ' ' && !quoted:
-			if have {
-				out = append(out, cur.String())
-			}
-			cur.Reset()
-			have = false
-		default:
-			cur.WriteRune(c)
-			have = true
-		}
-	}
-	if have {
-		out = append(out, cur.String())
-	}
-	return out
-}
-
-func (s *script) header(line string) error {
-	f := fields(line)
+func (s *script) header(f []string) error {
 	switch f[0] {
 	case "task":
 		for _, kv := range f[1:] {
@@ -235,7 +173,7 @@ func (s *script) header(line string) error {
 	case "order":
 		s.task.Order = append(s.task.Order, f[1:])
 	default:
-		return fmt.Errorf("unknown header line %q", line)
+		return fmt.Errorf("unknown task line %q", f[0])
 	}
 	return nil
 }
@@ -258,23 +196,10 @@ func kv(args []string) map[string]string {
 	return m
 }
 
-func (s *script) command(line string) error {
-	f := fields(line)
-	if f[0] == "at" {
-		if len(f) < 3 {
-			return fmt.Errorf("at needs an offset and a command")
-		}
-		d, err := time.ParseDuration(f[1])
-		if err != nil {
-			return err
-		}
-		s.now = base.Add(d)
-		f = f[2:]
-	}
-	cmd, args := f[0], f[1:]
+func (s *script) command(cmd string, args []string) error {
 	switch cmd {
 	case "next":
-		d := s.p.Next(s.now)
+		d := s.p.Next(s.clock.Now)
 		if d.Tick != nil {
 			s.recs = append(s.recs, *d.Tick)
 			s.emit("tick")
@@ -293,7 +218,7 @@ func (s *script) command(line string) error {
 		if err != nil {
 			return err
 		}
-		r := Record{Time: s.now, Kind: RecordKind(cmd), Process: name, Run: run, PID: 1000 + run}
+		r := Record{Time: s.clock.Now, Kind: RecordKind(cmd), Process: name, Run: run, PID: 1000 + run}
 		if cmd == "exited" {
 			c, ok := kv(args[1:])["code"]
 			if !ok {
@@ -305,7 +230,7 @@ func (s *script) command(line string) error {
 		}
 		s.apply(r)
 	case "kill":
-		r := Record{Time: s.now, Kind: KindKill, Grace: time.Minute}
+		r := Record{Time: s.clock.Now, Kind: KindKill, Grace: time.Minute}
 		if g, ok := kv(args)["grace"]; ok {
 			var err error
 			if r.Grace, err = time.ParseDuration(g); err != nil {
@@ -314,7 +239,7 @@ func (s *script) command(line string) error {
 		}
 		s.apply(r)
 	case "lose", "tick":
-		s.apply(Record{Time: s.now, Kind: RecordKind(cmd)})
+		s.apply(Record{Time: s.clock.Now, Kind: RecordKind(cmd)})
 	case "cycle":
 		return s.cycle(args)
 	case "status":
@@ -376,11 +301,11 @@ func (s *script) cycle(args []string) error {
 	first := -1
 	for i := 0; i < n; i++ {
 		if i > 0 {
-			s.now = s.now.Add(every)
+			s.clock.Now = s.clock.Now.Add(every)
 		}
-		d := s.p.Next(s.now)
+		d := s.p.Next(s.clock.Now)
 		if len(d.Actions) != 1 || d.Actions[0].Kind != Fork || d.Actions[0].Process != name || d.Tick != nil {
-			s.emit("error: cycle %d at %s: next gave %v", i, off(s.now), d.Actions)
+			s.emit("error: cycle %d at %s: next gave %v", i, off(s.clock.Now), d.Actions)
 			return nil
 		}
 		run := d.Actions[0].Run
@@ -388,12 +313,12 @@ func (s *script) cycle(args []string) error {
 			first = run
 		}
 		before := len(s.out)
-		s.apply(Record{Time: s.now, Kind: KindForked, Process: name, Run: run})
-		s.apply(Record{Time: s.now, Kind: KindStarted, Process: name, Run: run})
+		s.apply(Record{Time: s.clock.Now, Kind: KindForked, Process: name, Run: run})
+		s.apply(Record{Time: s.clock.Now, Kind: KindStarted, Process: name, Run: run})
 		if lost {
-			s.apply(Record{Time: s.now, Kind: KindLost, Process: name, Run: run})
+			s.apply(Record{Time: s.clock.Now, Kind: KindLost, Process: name, Run: run})
 		} else {
-			s.apply(Record{Time: s.now, Kind: KindExited, Process: name, Run: run, ExitCode: code})
+			s.apply(Record{Time: s.clock.Now, Kind: KindExited, Process: name, Run: run, ExitCode: code})
 		}
 		if len(s.out) != before {
 			return nil // an error was printed
@@ -432,26 +357,26 @@ func (s *script) emitChanges(before, after TaskSnapshot) {
 
 // checkReplay rebuilds the planner from the records accepted so far, after a
 // round trip through the checkpoint encoding, and compares snapshots.
-func (s *script) checkReplay(line int) {
+func (s *script) checkReplay(pos string) {
 	var buf bytes.Buffer
 	for _, r := range s.recs {
 		b, err := EncodeRecord(r)
 		if err != nil {
-			s.t.Fatalf("line %d: encode %v: %v", line, r, err)
+			s.t.Fatalf("%s: encode %v: %v", pos, r, err)
 		}
 		buf.Write(b)
 	}
 	recs, err := DecodeRecords(buf.Bytes())
 	if err != nil {
-		s.t.Fatalf("line %d: decode: %v", line, err)
+		s.t.Fatalf("%s: decode: %v", pos, err)
 	}
 	rp, err := Replay(s.task, base, recs)
 	if err != nil {
-		s.t.Fatalf("line %d: replay: %v", line, err)
+		s.t.Fatalf("%s: replay: %v", pos, err)
 	}
 	live, _ := json.Marshal(s.p.Snapshot())
 	replayed, _ := json.Marshal(rp.Snapshot())
 	if !bytes.Equal(live, replayed) {
-		s.t.Fatalf("line %d: replayed snapshot differs\nlive:     %s\nreplayed: %s", line, live, replayed)
+		s.t.Fatalf("%s: replayed snapshot differs\nlive:     %s\nreplayed: %s", pos, live, replayed)
 	}
 }

@@ -1,24 +1,23 @@
 package match
 
 import (
-	"flag"
 	"fmt"
 	"maps"
-	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/cockroachdb/datadriven"
+
+	"github.com/aurorabox/aurorabox/internal/transcripttest"
 )
 
-var update = flag.Bool("update", false, "rewrite testdata/*.txt with the produced results")
-
-// TestTranscripts runs each testdata/*.txt round and compares the result with
-// the part of the file after "---" (golden test; -update rewrites it).
-//
-// The part before "---" describes one Assign call; "#" starts a comment:
+// TestTranscripts runs testdata/* with datadriven (-rewrite regenerates
+// the expected output; see internal/transcripttest for the file format).
+// Each "assign" command is one Assign call, described by its input lines
+// ("#" lines among them are comments):
 //
 //	matcher [overhead=CPUS/MB] [port_seed=N] [threshold=6m]
 //	offer ID [agent=A] [host=H] [cpus=N] [mem=MB] [disk=MB] [ports=31000-31009,32000]
@@ -32,52 +31,28 @@ var update = flag.Bool("update", false, "rewrite testdata/*.txt with the produce
 // The result lists "assign TASK OFFER HOST [PORT=N]...", "pending TASK:
 // VETO; VETO", and "remaining OFFER...".
 func TestTranscripts(t *testing.T) {
-	files, err := filepath.Glob(filepath.Join("testdata", "*.txt"))
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no transcripts: %v", err)
-	}
-	for _, f := range files {
-		t.Run(strings.TrimSuffix(filepath.Base(f), ".txt"), func(t *testing.T) {
-			in, err := os.ReadFile(f)
+	transcripttest.Run(t, "testdata", func(*testing.T) transcripttest.Script {
+		return func(t *testing.T, td *datadriven.TestData) (string, error) {
+			if td.Cmd != "assign" {
+				return "", fmt.Errorf("unknown command %q", td.Cmd)
+			}
+			lines, err := transcripttest.Lines(td)
 			if err != nil {
-				t.Fatal(err)
+				return "", err
 			}
-			header, want, ok := strings.Cut(string(in), "---\n")
-			if !ok {
-				t.Fatal(`no "---" line`)
-			}
-			got, err := runTranscript(header)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if *update {
-				if err := os.WriteFile(f, []byte(header+"---\n"+got), 0o644); err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			if got != want {
-				t.Errorf("result differs; got:\n%swant:\n%s", got, want)
-			}
-		})
-	}
+			return runTranscript(lines)
+		}
+	})
 }
 
-func runTranscript(header string) (string, error) {
+func runTranscript(lines []transcripttest.Line) (string, error) {
 	m := NewMatcher(t0)
 	var offers []Offer
 	var reqs []Request
 	existing := map[JobKey][]Placed{}
-	for n, line := range strings.Split(header, "\n") {
-		if i := strings.Index(line, "#"); i >= 0 {
-			line = line[:i]
-		}
-		fields := strings.Fields(line)
-		if len(fields) == 0 {
-			continue
-		}
-		if err := parseLine(m, fields, &offers, &reqs, existing); err != nil {
-			return "", fmt.Errorf("line %d: %v", n+1, err)
+	for _, l := range lines {
+		if err := parseLine(m, append([]string{l.Cmd}, l.Words...), &offers, &reqs, existing); err != nil {
+			return "", fmt.Errorf("input line %d: %v", l.N, err)
 		}
 	}
 	as, remaining, vetoes := m.Assign(offers, reqs, existing)

@@ -1,33 +1,30 @@
 package state
 
 import (
-	"flag"
 	"fmt"
-	"os"
-	"path/filepath"
 	"reflect"
 	"sort"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/cockroachdb/datadriven"
+
+	"github.com/aurorabox/aurorabox/internal/transcripttest"
 )
 
-var update = flag.Bool("update", false, "rewrite testdata/*.txt with the produced transcripts")
-
-// base is the time that transcript offsets ("at 3s") count from.
+// base is the time that transcript offsets ("at=3s") count from.
 var base = time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
 
-// TestTranscripts runs each testdata/*.txt scenario and compares the whole
-// produced transcript with the file (golden test; -update rewrites them).
+// TestTranscripts runs testdata/* with datadriven (-rewrite regenerates
+// the expected output; see internal/transcripttest for the file format).
 //
-// Lines starting with "#" are comments and lines starting with ">" are
-// output; both are regenerated (comments verbatim, output from the run).
 // Commands apply to the current task: the last one created, or the
-// replacement of the current task once it is rescheduled. "@tN" before a
-// command picks another task. The clock starts at 0s and only moves with
-// "at": "at 5m" sets it to 5m after the start, "at +5s" moves it 5s on; it
-// never goes back.
+// replacement of the current task once it is rescheduled; task=tN picks
+// another. The clock starts at 0s and only moves with at=: "at=5m" sets it
+// to 5m after the start, "at=+5s" moves it 5s on; it never goes back. Any
+// command takes at= and task=; a message with spaces is msg=(exit 0).
 //
 //	config aurora|dev [transient_timeout=D] [flapping_threshold=D]
 //	       [initial_flapping_delay=D] [max_flapping_delay=D]
@@ -41,58 +38,33 @@ var base = time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
 //	                            and so are its replacements
 //	cron NAME on|off            job NAME gets (scheduleCronJob) or loses
 //	                            (descheduleCronJob) a cron schedule
-//	job NAME                    "> job NAME exists|does not exist (...)", with
+//	job NAME                    "job NAME exists|does not exist (...)", with
 //	                            the statuses of its tasks (see JobExists)
-//	[at OFFSET] [@tN] insert    INIT -> PENDING
-//	[at OFFSET] [@tN] assign    -> ASSIGNED (the offer matcher placed it)
-//	[at OFFSET] [@tN] update STATUS [msg="..."]    a status update
-//	[at OFFSET] [@tN] mesos TASK_X [msg="..."]     a Mesos update, via FromMesos
-//	[at OFFSET] [@tN] kill|restart|drain|preempt   -> KILLING, RESTARTING, DRAINING, PREEMPTING
-//	[at OFFSET] [@tN] delete    -> DELETED
-//	[at OFFSET] tick            fire every armed timer that is due, earliest
+//	insert                      INIT -> PENDING
+//	assign                      -> ASSIGNED (the offer matcher placed it)
+//	update STATUS [msg=M]       a status update
+//	mesos TASK_X [msg=M]        a Mesos update, via FromMesos
+//	kill|restart|drain|preempt  -> KILLING, RESTARTING, DRAINING, PREEMPTING
+//	delete                      -> DELETED
+//	tick                        fire every armed timer that is due, earliest
 //	                            first, until none is
-//	[at OFFSET] [@tN] status    "> tN STATUS failures=N flaps=N [ancestor=tM]"
-//	[at OFFSET] [@tN] timers    the timers Timers gives for the task (what a
+//	status                      "tN STATUS failures=N flaps=N [ancestor=tM]"
+//	timers                      the timers Timers gives for the task (what a
 //	                            restarted scheduler re-arms)
 //
-// Each action prints one line: "> tN OLD -> NEW [\"message\"]" (SaveState),
-// "> tN failures=N", "> tN reschedule as tM: INIT -> STATUS \"message\"
-// (failures=N flaps=N)", "> tN kill_task", "> tN delete (OLD -> NEW)",
-// "> tN timer KIND at OFFSET". Outcomes other than success print
-// "> tN illegal OLD -> NEW", "> tN noop (STATUS)"; a firing timer prints
-// "> tN KIND timer fires" or "> tN KIND timer for STATUS since OFFSET is
+// Each action prints one line: "tN OLD -> NEW [\"message\"]" (SaveState),
+// "tN failures=N", "tN reschedule as tM: INIT -> STATUS \"message\"
+// (failures=N flaps=N)", "tN kill_task", "tN delete (OLD -> NEW)",
+// "tN timer KIND at OFFSET". Outcomes other than success print
+// "tN illegal OLD -> NEW", "tN noop (STATUS)"; a firing timer prints
+// "tN KIND timer fires" or "tN KIND timer for STATUS since OFFSET is
 // stale (task is STATUS since OFFSET)". After every command, each job whose
-// existence changed prints "> job NAME exists" or "> job NAME no longer
+// existence changed prints "job NAME exists" or "job NAME no longer
 // exists".
 func TestTranscripts(t *testing.T) {
-	files := transcriptFiles(t)
-	for _, f := range files {
-		t.Run(strings.TrimSuffix(filepath.Base(f), ".txt"), func(t *testing.T) {
-			in, err := os.ReadFile(f)
-			if err != nil {
-				t.Fatal(err)
-			}
-			s := newScript(t)
-			got := s.run(string(in))
-			if *update {
-				if err := os.WriteFile(f, []byte(got), 0o644); err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			if got != string(in) {
-				t.Errorf("transcript differs (run with -update to rewrite, then review):\n%s", lineDiff(string(in), got))
-			}
-		})
-	}
-}
-
-func transcriptFiles(t *testing.T) []string {
-	files, err := filepath.Glob(filepath.Join("testdata", "*.txt"))
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no transcripts: %v", err)
-	}
-	return files
+	transcripttest.Run(t, "testdata", func(t *testing.T) transcripttest.Script {
+		return newScript(t).run
+	})
 }
 
 // tablePairs is reference section 5.2, copied from the document
@@ -124,17 +96,11 @@ func (p pair) String() string { return p.from.String() + " -> " + p.to.String() 
 // allow.
 func TestTranscriptsCoverTable(t *testing.T) {
 	seen := map[pair]bool{}
-	for _, f := range transcriptFiles(t) {
-		in, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
+	transcripttest.Run(t, "testdata", func(t *testing.T) transcripttest.Script {
 		s := newScript(t)
-		s.run(string(in))
-		for p := range s.pairs {
-			seen[p] = true
-		}
-	}
+		s.pairs = seen
+		return s.run
+	})
 	var missing, extra []string
 	total := 0
 	for from, tos := range tablePairs {
@@ -184,23 +150,6 @@ func TestTableMatchesReference(t *testing.T) {
 	}
 }
 
-func lineDiff(want, got string) string {
-	w, g := strings.Split(want, "\n"), strings.Split(got, "\n")
-	for i := 0; i < len(w) || i < len(g); i++ {
-		var wl, gl string
-		if i < len(w) {
-			wl = w[i]
-		}
-		if i < len(g) {
-			gl = g[i]
-		}
-		if wl != gl {
-			return fmt.Sprintf("first difference at line %d:\nwant: %s\ngot:  %s\n--- whole output ---\n%s", i+1, wl, gl, strings.Join(g, "\n"))
-		}
-	}
-	return "(no difference?)"
-}
-
 // script runs one transcript.
 type script struct {
 	t      *testing.T
@@ -209,7 +158,7 @@ type script struct {
 	cur    string
 	next   int
 	timers []Timer
-	now    time.Time
+	clock  *transcripttest.Clock
 	out    []string
 	pairs  map[pair]bool // transitions made (successful outcomes only)
 	// Jobs: the job of each task that has one, the jobs with a cron
@@ -222,7 +171,7 @@ type script struct {
 }
 
 func newScript(t *testing.T) *script {
-	s := &script{t: t, tasks: map[string]Task{}, now: base, pairs: map[pair]bool{},
+	s := &script{t: t, tasks: map[string]Task{}, clock: transcripttest.NewClock(base), pairs: map[pair]bool{},
 		taskJob: map[string]string{}, cron: map[string]bool{}, exists: map[string]bool{}}
 	s.m = &Machine{Config: AuroraConfig(), NewTaskID: s.newID}
 	return s
@@ -234,53 +183,36 @@ func (s *script) newID(Task) string {
 }
 
 func (s *script) emit(format string, args ...any) {
-	s.out = append(s.out, "> "+fmt.Sprintf(format, args...))
+	s.out = append(s.out, fmt.Sprintf(format, args...))
 }
 
 func off(t time.Time) string { return t.Sub(base).String() }
 
-func (s *script) run(in string) string {
-	for n, line := range strings.Split(strings.TrimRight(in, "\n"), "\n") {
-		if strings.HasPrefix(line, ">") {
-			continue
-		}
-		s.out = append(s.out, line)
-		trimmed := strings.TrimSpace(line)
-		if trimmed == "" || strings.HasPrefix(trimmed, "#") {
-			continue
-		}
-		if err := s.command(fields(trimmed)); err != nil {
-			s.t.Fatalf("line %d %q: %v", n+1, line, err)
-		}
-		s.reportJobs()
+// run runs one command and returns what it printed.
+func (s *script) run(t *testing.T, td *datadriven.TestData) (string, error) {
+	s.out = nil
+	if err := s.clock.Advance(td); err != nil {
+		return "", err
 	}
-	return strings.Join(s.out, "\n") + "\n"
-}
-
-// fields splits a line on spaces, keeping double-quoted parts together.
-func fields(line string) []string {
-	var out []string
-	var cur strings.Builder
-	quoted, have := false, false
-	for _, c := range line {
-		switch {
-		case c == '"':
-			quoted, have = !quoted, true
-		case c == ' ' && !quoted:
-			if have {
-				out = append(out, cur.String())
-			}
-			cur.Reset()
-			have = false
-		default:
-			cur.WriteRune(c)
-			have = true
+	target := s.cur
+	if a, ok := td.Arg("task"); ok {
+		if len(a.Vals) != 1 {
+			return "", fmt.Errorf("task= needs one task")
+		}
+		target = a.Vals[0]
+		if _, ok := s.tasks[target]; !ok {
+			return "", fmt.Errorf("no task %s", target)
 		}
 	}
-	if have {
-		out = append(out, cur.String())
+	args, err := transcripttest.Words(td, "at", "task")
+	if err != nil {
+		return "", err
 	}
-	return out
+	if err := s.command(target, td.Cmd, args); err != nil {
+		return "", err
+	}
+	s.reportJobs()
+	return strings.Join(s.out, "\n"), nil
 }
 
 func kv(args []string) (map[string]string, error) {
@@ -295,37 +227,7 @@ func kv(args []string) (map[string]string, error) {
 	return m, nil
 }
 
-func (s *script) command(f []string) error {
-	if f[0] == "at" {
-		if len(f) < 3 {
-			return fmt.Errorf("at needs an offset and a command")
-		}
-		d, err := time.ParseDuration(strings.TrimPrefix(f[1], "+"))
-		if err != nil {
-			return err
-		}
-		now := base.Add(d)
-		if strings.HasPrefix(f[1], "+") {
-			now = s.now.Add(d)
-		}
-		if now.Before(s.now) {
-			return fmt.Errorf("time goes back from %s to %s", off(s.now), f[1])
-		}
-		s.now = now
-		f = f[2:]
-	}
-	target := s.cur
-	if strings.HasPrefix(f[0], "@") {
-		target = f[0][1:]
-		if _, ok := s.tasks[target]; !ok {
-			return fmt.Errorf("no task %s", target)
-		}
-		f = f[1:]
-		if len(f) == 0 {
-			return fmt.Errorf("no command after @%s", target)
-		}
-	}
-	cmd, args := f[0], f[1:]
+func (s *script) command(target, cmd string, args []string) error {
 	opts, err := kv(args)
 	if err != nil {
 		return err
@@ -489,7 +391,7 @@ func (s *script) newTask(opts map[string]string) error {
 
 func (s *script) transition(id string, to Status, msg string) {
 	tk := s.tasks[id]
-	r := s.m.Transition(tk, to, Event{Time: s.now, Message: msg})
+	r := s.m.Transition(tk, to, Event{Time: s.clock.Now, Message: msg})
 	if r.Outcome == Illegal {
 		s.emit("%s illegal %s -> %s", id, tk.Status, to)
 	}
@@ -617,7 +519,7 @@ func (s *script) tick() {
 	for {
 		i := -1
 		for j, tm := range s.timers {
-			if !tm.At.After(s.now) && (i < 0 || tm.At.Before(s.timers[i].At)) {
+			if !tm.At.After(s.clock.Now) && (i < 0 || tm.At.Before(s.timers[i].At)) {
 				i = j
 			}
 		}
@@ -627,7 +529,7 @@ func (s *script) tick() {
 		tm := s.timers[i]
 		s.timers = append(s.timers[:i], s.timers[i+1:]...)
 		tk := s.tasks[tm.TaskID]
-		r := s.m.Fire(tk, tm, s.now)
+		r := s.m.Fire(tk, tm, s.clock.Now)
 		if r.Outcome == Stale {
 			s.emit("%s %s timer for %s since %s is stale (task is %s since %s)", tm.TaskID, tm.Kind, tm.Status, off(tm.Since), tk.Status, off(tk.LastEventTime()))
 			continue

@@ -2,10 +2,7 @@ package update
 
 import (
 	"encoding/json"
-	"flag"
 	"fmt"
-	"os"
-	"path/filepath"
 	"reflect"
 	"sort"
 	"strconv"
@@ -13,21 +10,22 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cockroachdb/datadriven"
+
+	"github.com/aurorabox/aurorabox/internal/transcripttest"
 	"github.com/aurorabox/aurorabox/scheduler/state"
 )
-
-var rewrite = flag.Bool("update", false, "rewrite testdata/*.txt with the produced transcripts")
 
 // base is the time that transcript offsets count from.
 var base = time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
 
-// TestTranscripts runs each testdata/*.txt scenario against a fake job and
-// compares the whole transcript with the file (-update rewrites them).
+// TestTranscripts runs testdata/* against a fake job with datadriven
+// (-rewrite regenerates the expected output; see internal/transcripttest
+// for the file format).
 //
-// Lines starting with "#" are comments and lines starting with ">" are
-// output (regenerated). The clock starts at 0s and moves with "at OFFSET
-// COMMAND" ("at 1m", or "at +5s" relative). Instance lists are ids and
-// ranges: "0-2,5".
+// The clock starts at 0s and moves with a command's at=OFFSET ("at=1m",
+// or "at=+5s" relative). Instance lists are ids and ranges: "0-2,5". A
+// message with spaces is msg=(changed my mind).
 //
 //	settings [queue=N|batch=N|var=N,N,...] [autopause]
 //	         [max_per_instance_failures=N] [max_failed_instances=N]
@@ -46,45 +44,21 @@ var base = time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
 //	                           services)
 //	drain LIST                 their active tasks become DRAINING
 //	tick                       evaluate
-//	pause|resume|abort|rollback [msg="..."]   the user's requests
+//	pause|resume|abort|rollback [msg=M]   the user's requests
 //	error                      the scheduler fails the update (ERROR)
 //	pulse                      a pulse
-//	status                     "> STATUS: ID=PHASE ..."
-//	show                       "> ID: task CONFIG STATUS ..." per instance
+//	status                     "STATUS: ID=PHASE ..."
+//	show                       "ID: task CONFIG STATUS ..." per instance
 //
 // After each command the update is evaluated, and again while a result
 // asks for it (as the scheduler does when its tasks change). Output lines:
-// "> update STATUS [by USER] [\"message\"]", "> ID ACTION" (instance
-// events), "> kill tN (ID)[ reserve][: deleted]", "> add CONFIG to ID as
-// tN", "> wake at OFFSET" (when the wake time changes), "> refused: ...".
+// "update STATUS [by USER] [\"message\"]", "ID ACTION" (instance
+// events), "kill tN (ID)[ reserve][: deleted]", "add CONFIG to ID as
+// tN", "wake at OFFSET" (when the wake time changes), "refused: ...".
 func TestTranscripts(t *testing.T) {
-	for _, f := range transcriptFiles(t) {
-		t.Run(strings.TrimSuffix(filepath.Base(f), ".txt"), func(t *testing.T) {
-			in, err := os.ReadFile(f)
-			if err != nil {
-				t.Fatal(err)
-			}
-			s := newScript(t)
-			got := s.run(string(in))
-			if *rewrite {
-				if err := os.WriteFile(f, []byte(got), 0o644); err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			if got != string(in) {
-				t.Errorf("transcript differs (run with -update to rewrite, then review):\n%s", lineDiff(string(in), got))
-			}
-		})
-	}
-}
-
-func transcriptFiles(t *testing.T) []string {
-	files, err := filepath.Glob(filepath.Join("testdata", "*.txt"))
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no transcripts: %v", err)
-	}
-	return files
+	transcripttest.Run(t, "testdata", func(t *testing.T) transcripttest.Script {
+		return newScript(t).run
+	})
 }
 
 // tablePairs is the transition table of reference §7.1, copied from the
@@ -125,14 +99,11 @@ func TestTableMatchesReference(t *testing.T) {
 // transition of §7.1.
 func TestTranscriptsCoverTable(t *testing.T) {
 	seen := map[pair]bool{}
-	for _, f := range transcriptFiles(t) {
-		in, _ := os.ReadFile(f)
+	transcripttest.Run(t, "testdata", func(t *testing.T) transcripttest.Script {
 		s := newScript(t)
-		s.run(string(in))
-		for p := range s.pairs {
-			seen[p] = true
-		}
-	}
+		s.pairs = seen
+		return s.run
+	})
 	var missing []string
 	for from, tos := range tablePairs {
 		for _, to := range tos {
@@ -206,23 +177,6 @@ func TestDiff(t *testing.T) {
 	}
 }
 
-func lineDiff(want, got string) string {
-	w, g := strings.Split(want, "\n"), strings.Split(got, "\n")
-	for i := 0; i < len(w) || i < len(g); i++ {
-		var wl, gl string
-		if i < len(w) {
-			wl = w[i]
-		}
-		if i < len(g) {
-			gl = g[i]
-		}
-		if wl != gl {
-			return fmt.Sprintf("first difference at line %d:\nwant: %s\ngot:  %s\n--- whole output ---\n%s", i+1, wl, gl, strings.Join(g, "\n"))
-		}
-	}
-	return "(no difference?)"
-}
-
 // fakeTask is a task of the fake job.
 type fakeTask struct {
 	Task
@@ -233,7 +187,7 @@ type fakeTask struct {
 // script runs one transcript.
 type script struct {
 	t        *testing.T
-	now      time.Time
+	clock    *transcripttest.Clock
 	settings Settings
 	fits     map[[2]string]bool
 	tasks    map[string]*fakeTask
@@ -245,57 +199,30 @@ type script struct {
 }
 
 func newScript(t *testing.T) *script {
-	return &script{t: t, now: base, settings: Settings{Strategy: Strategy{Kind: Queue, GroupSizes: []int{1}}},
+	return &script{t: t, clock: transcripttest.NewClock(base), settings: Settings{Strategy: Strategy{Kind: Queue, GroupSizes: []int{1}}},
 		fits: map[[2]string]bool{}, tasks: map[string]*fakeTask{}, pairs: map[pair]bool{}}
 }
 
 func (s *script) emit(format string, args ...any) {
-	s.out = append(s.out, "> "+fmt.Sprintf(format, args...))
+	s.out = append(s.out, fmt.Sprintf(format, args...))
 }
 
 func off(t time.Time) string { return t.Sub(base).String() }
 
-func (s *script) run(in string) string {
-	for n, line := range strings.Split(strings.TrimRight(in, "\n"), "\n") {
-		if strings.HasPrefix(line, ">") {
-			continue
-		}
-		s.out = append(s.out, line)
-		trimmed := strings.TrimSpace(line)
-		if trimmed == "" || strings.HasPrefix(trimmed, "#") {
-			continue
-		}
-		if err := s.command(fields(trimmed)); err != nil {
-			s.t.Fatalf("line %d %q: %v", n+1, line, err)
-		}
+// run runs one command and returns what it printed.
+func (s *script) run(t *testing.T, td *datadriven.TestData) (string, error) {
+	s.out = nil
+	if err := s.clock.Advance(td); err != nil {
+		return "", err
 	}
-	return strings.Join(s.out, "\n") + "\n"
-}
-
-// fields splits a line on spaces, keeping double-quoted parts together.
-func fields(line string) []string {
-	var out []string
-	var cur strings.Builder
-	quoted, have := false, false
-	for _, c := range line {
-		switch {
-		case c == '"':
-			quoted, have = !quoted, true
-		case c == ' ' && !quoted:
-			if have {
-				out = append(out, cur.String())
-			}
-			cur.Reset()
-			have = false
-		default:
-			cur.WriteRune(c)
-			have = true
-		}
+	args, err := transcripttest.Words(td, "at")
+	if err != nil {
+		return "", err
 	}
-	if have {
-		out = append(out, cur.String())
+	if err := s.command(td.Cmd, args); err != nil {
+		return "", err
 	}
-	return out
+	return strings.Join(s.out, "\n"), nil
 }
 
 // ids parses "0-2,5".
@@ -320,26 +247,7 @@ func ids(spec string) ([]int, error) {
 	return out, nil
 }
 
-func (s *script) command(f []string) error {
-	if f[0] == "at" {
-		if len(f) < 3 {
-			return fmt.Errorf("at needs an offset and a command")
-		}
-		d, err := time.ParseDuration(strings.TrimPrefix(f[1], "+"))
-		if err != nil {
-			return err
-		}
-		now := base.Add(d)
-		if strings.HasPrefix(f[1], "+") {
-			now = s.now.Add(d)
-		}
-		if now.Before(s.now) {
-			return fmt.Errorf("time goes back to %s", f[1])
-		}
-		s.now = now
-		f = f[2:]
-	}
-	cmd, args := f[0], f[1:]
+func (s *script) command(cmd string, args []string) error {
 	msg := ""
 	for _, a := range args {
 		if v, ok := strings.CutPrefix(a, "msg="); ok {
@@ -401,18 +309,18 @@ func (s *script) command(f []string) error {
 	case "tick":
 		r.Again = true
 	case "pause":
-		r, err = s.u.Pause(s.now, "alice", msg)
+		r, err = s.u.Pause(s.clock.Now, "alice", msg)
 	case "resume":
-		r, err = s.u.Resume(s.now, "alice", msg)
+		r, err = s.u.Resume(s.clock.Now, "alice", msg)
 	case "abort":
-		r, err = s.u.Abort(s.now, "alice", msg)
+		r, err = s.u.Abort(s.clock.Now, "alice", msg)
 	case "rollback":
-		r, err = s.u.Rollback(s.now, "alice", msg)
+		r, err = s.u.Rollback(s.clock.Now, "alice", msg)
 	case "error":
-		r, err = s.u.Fail(s.now, "internal error")
+		r, err = s.u.Fail(s.clock.Now, "internal error")
 	case "pulse":
 		var ps PulseStatus
-		ps, r = s.u.Pulse(s.now)
+		ps, r = s.u.Pulse(s.clock.Now)
 		s.emit("pulse %s", ps)
 	default:
 		return fmt.Errorf("unknown command %q", cmd)
@@ -474,7 +382,7 @@ func (s *script) setSettings(args []string) error {
 
 func (s *script) add(instance int, config string) *fakeTask {
 	s.next++
-	ft := &fakeTask{Task: Task{ID: "t" + strconv.Itoa(s.next), Config: config, Status: state.Pending, Since: s.now}, instance: instance, seq: s.next}
+	ft := &fakeTask{Task: Task{ID: "t" + strconv.Itoa(s.next), Config: config, Status: state.Pending, Since: s.clock.Now}, instance: instance, seq: s.next}
 	s.tasks[ft.ID] = ft
 	return ft
 }
@@ -494,7 +402,7 @@ func (s *script) world(cmd string, i int) error {
 	if ft == nil {
 		return fmt.Errorf("%s: instance %d has no active task", cmd, i)
 	}
-	set := func(st state.Status) { ft.Status, ft.Since = st, s.now }
+	set := func(st state.Status) { ft.Status, ft.Since = st, s.clock.Now }
 	switch cmd {
 	case "running":
 		set(state.Running)
@@ -553,7 +461,7 @@ func (s *script) settle(r Result) {
 			s.t.Fatal("the update does not settle")
 		}
 		before := s.u.Status
-		r = s.u.Evaluate(s.now, s.view())
+		r = s.u.Evaluate(s.clock.Now, s.view())
 		s.record(before, r)
 		for _, c := range r.Commands {
 			s.perform(c)
@@ -582,7 +490,7 @@ func (s *script) perform(c Command) {
 			delete(s.tasks, c.TaskID)
 			line += ": deleted"
 		} else {
-			ft.Status, ft.Since, ft.EndRequested = state.Killing, s.now, true
+			ft.Status, ft.Since, ft.EndRequested = state.Killing, s.clock.Now, true
 		}
 		s.emit("%s", line)
 	}
@@ -621,7 +529,7 @@ func (s *script) start(args []string) error {
 			insts = append(insts, Instance{ID: i, Initial: from, Desired: to})
 		}
 	}
-	u, r := New(s.settings, insts, s.now, "alice", "")
+	u, r := New(s.settings, insts, s.clock.Now, "alice", "")
 	s.u = u
 	for _, e := range r.Events {
 		s.emit("update %s", e.Status)

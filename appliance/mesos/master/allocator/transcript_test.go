@@ -11,14 +11,17 @@ import (
 	"github.com/cockroachdb/datadriven"
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 	"github.com/mesos/mesos-go/api/v1/lib/resources"
+
+	"github.com/aurorabox/aurorabox/internal/transcripttest"
 )
 
 // base is the time that transcript offsets count from.
 var base = time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
 
 // TestTranscripts runs testdata/* with datadriven (-rewrite regenerates
-// the expected output). Times are offsets from 0s; a command with at=D
-// moves the clock there first. Resources are given as cpus=N mem=N
+// the expected output; see internal/transcripttest for the file format).
+// Times are offsets from 0s; a command with at=D moves the clock there
+// first (at=+D: D on), never back. Resources are given as cpus=N mem=N
 // disk=N gpus=N rcpus=N (revocable cpus).
 //
 //	config offer_timeout=D default_refuse=D
@@ -42,18 +45,21 @@ var base = time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
 //	shares                             each role's and framework's share
 //	roles                              what /master/roles reports
 func TestTranscripts(t *testing.T) {
-	datadriven.Walk(t, "testdata", func(t *testing.T, path string) {
-		s := &script{cfg: Config{OfferIDPrefix: "O"}, now: base}
-		datadriven.RunTest(t, path, func(t *testing.T, td *datadriven.TestData) string {
-			return s.run(t, td)
-		})
+	transcripttest.Run(t, "testdata", func(*testing.T) transcripttest.Script {
+		s := &script{cfg: Config{OfferIDPrefix: "O"}, clock: transcripttest.NewClock(base)}
+		return func(t *testing.T, td *datadriven.TestData) (string, error) {
+			if err := s.clock.Advance(td); err != nil {
+				return "", err
+			}
+			return s.run(t, td), nil
+		}
 	})
 }
 
 type script struct {
-	cfg Config
-	e   *Engine
-	now time.Time
+	cfg   Config
+	e     *Engine
+	clock *transcripttest.Clock
 }
 
 func (s *script) engine() *Engine {
@@ -69,13 +75,6 @@ func (s *script) run(t *testing.T, td *datadriven.TestData) string {
 		if len(a.Vals) == 0 {
 			pos = append(pos, a.Key)
 		}
-	}
-	if a, ok := td.Arg("at"); ok {
-		d, err := time.ParseDuration(a.SingleVal(t))
-		if err != nil {
-			t.Fatalf("%s: %v", td.Pos, err)
-		}
-		s.now = base.Add(d)
 	}
 	need := func(n int) {
 		if len(pos) < n {
@@ -140,7 +139,7 @@ func (s *script) run(t *testing.T, td *datadriven.TestData) string {
 		s.engine().Recover(pos[0], pos[1], res(t, td))
 	case "allocate":
 		var b strings.Builder
-		for _, o := range s.engine().Allocate(s.now) {
+		for _, o := range s.engine().Allocate(s.clock.Now) {
 			fmt.Fprintf(&b, "offer %s %s %s %s\n", o.ID, o.Framework, o.Agent, format(o.Resources))
 		}
 		if next := s.e.Next(); next.IsZero() {
@@ -151,16 +150,16 @@ func (s *script) run(t *testing.T, td *datadriven.TestData) string {
 		return b.String()
 	case "decline":
 		need(1)
-		s.engine().Decline(s.now, pos[0], filters)
+		s.engine().Decline(s.clock.Now, pos[0], filters)
 	case "accept":
 		need(1)
-		s.engine().Accept(s.now, pos, res(t, td), filters)
+		s.engine().Accept(s.clock.Now, pos, res(t, td), filters)
 	case "rescind":
 		need(1)
 		s.engine().Rescind(pos[0])
 	case "expire":
 		var b strings.Builder
-		for _, o := range s.engine().Expire(s.now) {
+		for _, o := range s.engine().Expire(s.clock.Now) {
 			fmt.Fprintf(&b, "rescind %s %s %s\n", o.ID, o.Framework, o.Agent)
 		}
 		if b.Len() == 0 {
