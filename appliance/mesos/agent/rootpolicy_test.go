@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/user"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -46,6 +47,11 @@ func startRootPolicyCluster(t *testing.T, rootSubmissions bool) *cluster {
 	t.Cleanup(msrv.Close)
 	c := startAgent(t, msrv.URL)
 	c.master, c.masterURL = m, msrv.URL
+	// Test temp dirs are 0700: www-data's tasks reach their sandboxes
+	// through a searchable path, as the appliance lays it out.
+	for d := filepath.Dir(c.workDir); d != os.TempDir() && d != "/" && d != "."; d = filepath.Dir(d) {
+		os.Chmod(d, 0o711)
+	}
 	return c
 }
 
@@ -102,15 +108,19 @@ func markerTask(id, marker, cmdUser string) func(mesos.Offer) mesos.TaskInfo {
 }
 
 // markerExecutorTask is a task whose own executor writes its uid to
-// marker, the executor run as execUser.
+// marker, the executor run as execUser (the framework's user if empty).
 func markerExecutorTask(id, marker, execUser string) func(mesos.Offer) mesos.TaskInfo {
+	var user *string
+	if execUser != "" {
+		user = proto.String(execUser)
+	}
 	return func(o mesos.Offer) mesos.TaskInfo {
 		return mesos.TaskInfo{
 			Name: id, TaskID: mesos.TaskID{Value: id}, AgentID: o.AgentID,
 			Resources: []mesos.Resource{resources.NewCPUs(0.1).Resource, resources.NewMemory(32).Resource},
 			Executor: &mesos.ExecutorInfo{
 				ExecutorID: mesos.ExecutorID{Value: "exec-" + id},
-				Command:    &mesos.CommandInfo{Value: proto.String("id -u > " + marker + "; sleep 30"), User: proto.String(execUser)},
+				Command:    &mesos.CommandInfo{Value: proto.String("id -u > " + marker), User: user},
 				Resources:  []mesos.Resource{resources.NewCPUs(0.05).Resource, resources.NewMemory(16).Resource},
 			},
 		}
@@ -151,7 +161,8 @@ func wantRanAsRoot(t *testing.T, s *sched, id, marker string) {
 // authenticate runs nothing as root, even when its own user is www-data: a
 // command task whose CommandInfo.user is root, and a task whose executor's
 // CommandInfo.user is root, are refused by the agent with TASK_ERROR and
-// the reason, and their commands never run; the same tasks of an
+// the reason, and their commands never run, while its own tasks run as
+// www-data; the same tasks of an
 // authenticated framework run as uid 0, as does a root framework's task.
 func TestRootTasksNeedAuthenticatedFramework(t *testing.T) {
 	c := startRootPolicyCluster(t, false)
@@ -159,9 +170,26 @@ func TestRootTasksNeedAuthenticatedFramework(t *testing.T) {
 	mark := func(name string) string { return filepath.Join(dir, name) }
 
 	www := subscribeAs(t, c.masterURL, "www-data", false)
-	www.launch(markerTask("cmd-root", mark("cmd-root"), "root"), markerExecutorTask("exec-root", mark("exec-root"), "root"))
+	www.launch(markerTask("cmd-root", mark("cmd-root"), "root"), markerExecutorTask("exec-root", mark("exec-root"), "root"),
+		markerExecutorTask("www", "uid", ""))
 	wantRefused(t, www, "cmd-root", mark("cmd-root"))
 	wantRefused(t, www, "exec-root", mark("exec-root"))
+	// Its own executor runs, as www-data (it writes its uid in its
+	// sandbox; the test binary is not www-data's to run).
+	u, err := user.Lookup("www-data")
+	if err != nil {
+		t.Fatal(err)
+	}
+	uidFile := filepath.Join(c.sandbox("exec-www"), "uid")
+	var b []byte
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if b, err = os.ReadFile(uidFile); err == nil && strings.HasSuffix(string(b), "\n") {
+			break
+		}
+	}
+	if strings.TrimSpace(string(b)) != u.Uid {
+		t.Errorf("www's executor ran as uid %q (%v), want www-data's %s", b, err, u.Uid)
+	}
 	www.cancel()
 
 	auth := subscribeAs(t, c.masterURL, "www-data", true)
