@@ -272,8 +272,9 @@ func (f *fakeMaster) update(task string) (master.AgentUpdate, bool) {
 
 // TestAgentRefusesRootWithoutMastersWord: the agent itself refuses a task
 // that would run as root when the master's launch does not allow it,
-// whatever the master let through: a framework of user root, and one with
-// no user (the agent's own, root). Nothing runs.
+// whatever the master let through: a framework of user root, one with no
+// user (the agent's own, root), and a task that would join an executor
+// already running as root. Nothing runs.
 func TestAgentRefusesRootWithoutMastersWord(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root: only a root agent runs tasks as root")
@@ -303,5 +304,28 @@ func TestAgentRefusesRootWithoutMastersWord(t *testing.T) {
 		if _, err := os.Stat(marker); !errors.Is(err, fs.ErrNotExist) {
 			t.Errorf("framework user %q: the marker exists (%v): the command ran", user, err)
 		}
+	}
+
+	// A task may not join an executor that already runs as root, whatever
+	// user its own ExecutorInfo names.
+	fw := &mesos.FrameworkInfo{ID: &mesos.FrameworkID{Value: "fw-join"}, User: "www-data", Name: "fake"}
+	rootExec := markerExecutorTask("first", filepath.Join(dir, "first")+"; sleep 5", "root")(offer)
+	f.launches <- master.AgentCommand{Type: master.CmdLaunch, Framework: fw, FrameworkID: fw.ID.Value, RootAllowed: true,
+		Tasks: []mesos.TaskInfo{rootExec}}
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if _, err := os.Stat(filepath.Join(dir, "first")); err == nil {
+			break
+		}
+	}
+	join := markerExecutorTask("second", filepath.Join(dir, "second"), "www-data")(offer)
+	join.Executor.ExecutorID = rootExec.Executor.ExecutorID
+	f.launches <- master.AgentCommand{Type: master.CmdLaunch, Framework: fw, FrameworkID: fw.ID.Value, Tasks: []mesos.TaskInfo{join}}
+	var u master.AgentUpdate
+	var ok bool
+	for deadline := time.Now().Add(20 * time.Second); !ok && time.Now().Before(deadline); u, ok = f.update("second") {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if st := u.Status; !ok || st.GetState() != mesos.TASK_ERROR || !strings.Contains(st.GetMessage(), "runs as root") {
+		t.Errorf("a task joining a root executor: %v %s %q, want TASK_ERROR saying it runs as root", ok, st.GetState(), st.GetMessage())
 	}
 }
