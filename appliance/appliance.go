@@ -107,6 +107,9 @@ func Up(ctx context.Context, cfg *config.Config, opts UpOptions) (err error) {
 	if err := ensureAgentSecret(cfg); err != nil {
 		return err
 	}
+	if err := ensureFrameworkCredential(cfg); err != nil {
+		return err
+	}
 
 	// What a crashed supervisor left of its components goes; its executors
 	// and tasks stay, for the agent to recover from its checkpoints as after

@@ -52,7 +52,11 @@ func Components(cfg *config.Config, exe string) []Component {
 		ports = taskports.Fixed
 	}
 	m := spec("master", masterAddr, append([]string{"--listen", masterAddr, "--zk", MesosZK(cfg),
-		"--offer-timeout", cfg.OfferTimeout.String(), "--weights", cfg.Weights}, agentSecretArgs(cfg)...)...)
+		"--offer-timeout", cfg.OfferTimeout.String(), "--weights", cfg.Weights, "--credentials", FrameworkCredentialsPath(cfg)}, agentSecretArgs(cfg)...)...)
+	if cfg.AllowRootTasks {
+		// Tasks may run as root through any framework, not only Aurora's.
+		m.Args = append(m.Args, "--root-submissions")
+	}
 	m.Probe = httpProbe("http://" + masterAddr + "/master/health")
 	out = append(out, Component{Spec: m, URL: "http://" + masterAddr})
 	for i := 1; i <= cfg.Agents; i++ {
@@ -85,7 +89,8 @@ func Components(cfg *config.Config, exe string) []Component {
 	}
 	schedAddr := cfg.Addr(cfg.Scheduler.Port)
 	sc := spec("scheduler", schedAddr, "--listen", schedAddr, "--master", MesosZK(cfg), "--zk", ZKServers(cfg),
-		"--data-dir", cfg.Path("scheduler"), "--announcer-ensemble", ZKServers(cfg), "--observer-port", fmt.Sprint(cfg.Observer.Port))
+		"--data-dir", cfg.Path("scheduler"), "--announcer-ensemble", ZKServers(cfg), "--observer-port", fmt.Sprint(cfg.Observer.Port),
+		"--framework-authentication-file", FrameworkAuthPath(cfg))
 	if cfg.Auth == config.AuthBasic {
 		sc.Args = append(sc.Args, "--shiro-ini", CredentialPath(cfg))
 	}

@@ -60,7 +60,8 @@ func (e *apiEnv) restart() {
 	cfg := scheduler.Config{
 		ListenAddr: ln.Addr().String(), MasterURL: e.cluster.MasterURL, DataDir: e.dataDir,
 		ExecutorPath: self, User: "root", Overhead: testOverhead,
-		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		Logger:              slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		FrameworkCredential: &scheduler.FrameworkCredential{Principal: e.cluster.Principal, Secret: e.cluster.Secret},
 	}
 	if e.configure != nil {
 		e.configure(&cfg)

@@ -23,9 +23,14 @@ type framework struct {
 	caller calls.Caller
 }
 
-func newFramework(masterURL string) *framework {
+// With a credential, every call carries it (HTTP basic authentication).
+func newFramework(masterURL string, cred *FrameworkCredential) *framework {
+	opts := []httpcli.ConfigOpt{httpcli.Timeout(20 * time.Second)}
+	if cred != nil {
+		opts = append(opts, httpcli.BasicAuth(cred.Principal, cred.Secret))
+	}
 	cli := httpcli.New(httpcli.Endpoint(masterURL+"/api/v1/scheduler"), httpcli.Codec(codecs.ByMediaType[codecs.MediaTypeProtobuf]),
-		httpcli.Do(httpcli.With(httpcli.Timeout(20*time.Second))))
+		httpcli.Do(httpcli.With(opts...)))
 	return &framework{caller: httpsched.NewCaller(cli)}
 }
 
@@ -57,6 +62,9 @@ func (s *Scheduler) frameworkInfo(id string) *mesos.FrameworkInfo {
 	}
 	if s.cfg.Role != "" {
 		fi.Role = proto.String(s.cfg.Role)
+	}
+	if c := s.cfg.FrameworkCredential; c != nil && s.cfg.AnnouncePrincipal {
+		fi.Principal = proto.String(c.Principal)
 	}
 	if id != "" {
 		fi.ID = &mesos.FrameworkID{Value: id}

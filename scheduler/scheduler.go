@@ -168,6 +168,14 @@ type Config struct {
 	// authentication: user name → password. Read-only RPCs stay open, as
 	// in Aurora (AURORA-1295).
 	BasicAuth map[string]string
+	// FrameworkCredential, when set, authenticates the framework to the
+	// Mesos master (Aurora's -framework_authentication_file): HTTP basic
+	// authentication on every call. A framework whose executors run as
+	// root, as Aurora's do, needs it unless the master has
+	// --root-submissions. AnnouncePrincipal also names the principal in
+	// the FrameworkInfo (Aurora's -framework_announce_principal).
+	FrameworkCredential *FrameworkCredential
+	AnnouncePrincipal   bool
 	// AllowRootTasks lets jobs run as uid 0. Without it, a job whose role
 	// is root, or names a user with uid 0 on the scheduler's host (such as
 	// toor), is refused as INVALID_REQUEST by every RPC that adds or
@@ -378,7 +386,7 @@ func New(cfg Config) (*Scheduler, error) {
 		return nil, err
 	}
 	s := &Scheduler{
-		cfg: cfg, store: st, fw: newFramework(cfg.MasterURL), log: cfg.Logger,
+		cfg: cfg, store: st, fw: newFramework(cfg.MasterURL, cfg.FrameworkCredential), log: cfg.Logger,
 		frameworkID: snap.FrameworkID, offers: map[string]heldOffer{}, kick: make(chan struct{}, 1), flaps: map[string]flapCount{},
 		hosts: map[string]map[string][]string{}, agents: map[string]agentSize{}, seenOffers: map[string]bool{},
 		updateKick: make(chan struct{}, 1), reserved: map[string]reservation{},

@@ -71,6 +71,7 @@ func (e *env) startScheduler() {
 		ListenAddr: ln.Addr().String(), MasterURL: e.cluster.MasterURL, DataDir: e.dataDir,
 		ExecutorPath: self, User: "root", Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 		ReconcileInterval: 300 * time.Millisecond, Overhead: testOverhead,
+		FrameworkCredential: &scheduler.FrameworkCredential{Principal: e.cluster.Principal, Secret: e.cluster.Secret},
 	})
 	if err != nil {
 		e.t.Fatal(err)

@@ -509,12 +509,15 @@ func TestStartJobUpdateValidation(t *testing.T) {
 }
 
 // childScheduler is the environment variable that makes the test binary
-// run a scheduler (for TestUpdateSurvivesKill9): master URL and data dir.
+// run a scheduler (for TestUpdateSurvivesKill9): master URL, data dir and
+// the framework credential (principal:secret), separated by spaces.
 const childScheduler = "AURORABOX_TEST_CHILD_SCHEDULER"
 
 // runChildScheduler runs a scheduler until killed, printing its URL.
 func runChildScheduler() {
-	master, dataDir, _ := strings.Cut(os.Getenv(childScheduler), " ")
+	master, rest, _ := strings.Cut(os.Getenv(childScheduler), " ")
+	dataDir, cred, _ := strings.Cut(rest, " ")
+	principal, secret, _ := strings.Cut(cred, ":")
 	self, _ := os.Executable()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -522,7 +525,8 @@ func runChildScheduler() {
 		os.Exit(2)
 	}
 	s, err := scheduler.New(scheduler.Config{ListenAddr: ln.Addr().String(), MasterURL: master, DataDir: dataDir, ExecutorPath: self, User: "root",
-		Overhead: testOverhead, Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
+		Overhead: testOverhead, Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		FrameworkCredential: &scheduler.FrameworkCredential{Principal: principal, Secret: secret}})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)
@@ -539,7 +543,7 @@ func (e *env) startChild() (kill9 func()) {
 	e.t.Helper()
 	self, _ := os.Executable()
 	cmd := exec.Command(self, "-test.run", "^$")
-	cmd.Env = append(os.Environ(), childScheduler+"="+e.cluster.MasterURL+" "+e.dataDir)
+	cmd.Env = append(os.Environ(), childScheduler+"="+e.cluster.MasterURL+" "+e.dataDir+" "+e.cluster.Principal+":"+e.cluster.Secret)
 	cmd.Stderr = os.Stderr
 	out, _ := cmd.StdoutPipe()
 	if err := cmd.Start(); err != nil {

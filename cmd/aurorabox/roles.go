@@ -101,8 +101,8 @@ func zookeeperCommand() *cobra.Command {
 }
 
 func masterCommand() *cobra.Command {
-	var listen, hostname, zkURL, secretFile, weights string
-	var insecureAgents bool
+	var listen, hostname, zkURL, secretFile, weights, credsFile string
+	var insecureAgents, authFrameworks, rootSubmissions bool
 	var pingTimeout, offerTimeout time.Duration
 	var maxPingTimeouts int
 	cmd := &cobra.Command{
@@ -141,9 +141,23 @@ func masterCommand() *cobra.Command {
 			} else {
 				logger.Warn("no --agent-secret-file: every agent will be refused (--insecure-agents accepts any)")
 			}
-			m := master.New(master.Config{ListenAddr: ln.Addr().String(), Hostname: hostname, Logger: logger,
+			var creds master.Credentials
+			if credsFile != "" {
+				if creds, err = master.ReadCredentials(credsFile); err != nil {
+					return &exitError{2, fmt.Errorf("master: --credentials: %w", err)}
+				}
+			}
+			mc := master.Config{ListenAddr: ln.Addr().String(), Hostname: hostname, Logger: logger,
 				AgentPingTimeout: pingTimeout, MaxAgentPingTimeouts: maxPingTimeouts, OfferTimeout: offerTimeout, Weights: w,
-				AgentSecret: secret, InsecureAgents: insecureAgents && secretFile == "", BuildVersion: version})
+				AgentSecret: secret, InsecureAgents: insecureAgents && secretFile == "", BuildVersion: version,
+				Credentials: creds, AuthenticateHTTPFrameworks: authFrameworks, RootSubmissions: rootSubmissions}
+			if err := master.ValidateAuthConfig(mc); err != nil {
+				return &exitError{2, fmt.Errorf("master: %w", err)}
+			}
+			if rootSubmissions {
+				logger.Warn("--root-submissions: frameworks that did not authenticate may run tasks as root")
+			}
+			m := master.New(mc)
 			if zkURL != "" {
 				u, err := mesoszk.ParseURL(zkURL)
 				if err != nil {
@@ -167,6 +181,9 @@ func masterCommand() *cobra.Command {
 	cmd.Flags().StringVar(&weights, "weights", "", `role weights for fair sharing, "role=weight,..." (as mesos-master --weights); a role not listed weighs 1`)
 	cmd.Flags().StringVar(&secretFile, "agent-secret-file", "", "file (0600) with the secret agents must present (up writes <data-dir>/agent.secret)")
 	cmd.Flags().BoolVar(&insecureAgents, "insecure-agents", false, "without --agent-secret-file, accept any agent (any local user can then forge task updates)")
+	cmd.Flags().StringVar(&credsFile, "credentials", "", `file (0600) with the principals and secrets frameworks authenticate with, Mesos' JSON {"credentials":[{"principal":..,"secret":..}]} (as mesos-master --credentials; up writes <data-dir>/framework.credentials)`)
+	cmd.Flags().BoolVar(&authFrameworks, "authenticate-http-frameworks", false, "require every framework to authenticate (as mesos-master --authenticate_http_frameworks)")
+	cmd.Flags().BoolVar(&rootSubmissions, "root-submissions", false, "let frameworks that did not authenticate run tasks as root (as mesos-master --root_submissions, whose default is true); the operator's opt-in")
 	return cmd
 }
 

@@ -33,7 +33,8 @@ import (
 )
 
 func schedulerCommand() *cobra.Command {
-	var listen, masterURL, zkServers, dataDir, hostname, serversetPath, announcerEnsemble, shiroINI, profile, restore, cronTZ string
+	var listen, masterURL, zkServers, dataDir, hostname, serversetPath, announcerEnsemble, shiroINI, profile, restore, cronTZ, fwAuthFile string
+	var announcePrincipal bool
 	var failover, updateReservation, maintenancePoll time.Duration
 	var slaMinInstances int
 	var maxTasks, observerPort, maxUpdateFailures, updateHistory int
@@ -82,6 +83,14 @@ explicitly wins over the profile. --reconciliation-interval sets both reconcilia
 				if users, err = readUsers(shiroINI); err != nil {
 					return &exitError{2, fmt.Errorf("scheduler: --shiro-ini: %w", err)}
 				}
+			}
+			var fwCred *scheduler.FrameworkCredential
+			if fwAuthFile != "" {
+				c, err := scheduler.ReadFrameworkAuthenticationFile(fwAuthFile)
+				if err != nil {
+					return &exitError{2, fmt.Errorf("scheduler: --framework-authentication-file: %w", err)}
+				}
+				fwCred = &c
 			}
 			exe, err := os.Executable()
 			if err != nil {
@@ -154,6 +163,10 @@ explicitly wins over the profile. --reconciliation-interval sets both reconcilia
 			sc.UpdateHistoryPerJob, sc.CronTimezone, sc.HostMaintenancePollInterval = updateHistory, cronTZ, maintenancePoll
 			sc.SlaMinRequiredInstances, sc.AllowRootTasks = slaMinInstances, allowRootTasks
 			sc.AllowDockerParameters = allowDockerParameters
+			sc.FrameworkCredential, sc.AnnouncePrincipal = fwCred, announcePrincipal
+			if fwCred != nil {
+				logger.Info("connecting to the Mesos master with authentication", "principal", fwCred.Principal)
+			}
 			ctx, cancel := context.WithCancel(ctx)
 			defer cancel()
 			advertErr := make(chan error, 1)
@@ -226,6 +239,8 @@ explicitly wins over the profile. --reconciliation-interval sets both reconcilia
 	f.StringVar(&dataDir, "data-dir", "", "the scheduler's store and backups (default: <data-dir>/scheduler)")
 	f.StringVar(&hostname, "hostname", "", "host to advertise (default: the listen host)")
 	f.StringVar(&shiroINI, "shiro-ini", "", "require HTTP basic auth for mutating API calls, users from this file's [users] section (as Aurora's -shiro_ini)")
+	f.StringVar(&fwAuthFile, "framework-authentication-file", "", "properties file (0600) with aurora_authentication_principal and aurora_authentication_secret: the framework authenticates to the Mesos master with them (as Aurora's -framework_authentication_file)")
+	f.BoolVar(&announcePrincipal, "framework-announce-principal", false, "with --framework-authentication-file, also name the principal in the FrameworkInfo (as Aurora's -framework_announce_principal)")
 	f.BoolVar(&allowRootTasks, "allow-root-tasks", false, "accept jobs whose role runs as uid 0 (root, or a user with uid 0); refused as INVALID_REQUEST otherwise")
 	f.BoolVar(&allowDockerParameters, "allow-docker-parameters", false, `let Docker containers carry parameters (Aurora's -allow_docker_parameters); refused with "Docker parameters not allowed." otherwise (Docker containers themselves are refused until image support exists)`)
 	f.StringVar(&announcerEnsemble, "announcer-ensemble", "", "ZooKeeper ensemble passed to executors for task announcements")

@@ -440,7 +440,7 @@ func (a *Agent) handleCommand(c master.AgentCommand) {
 		a.updates.resendAll()
 	case master.CmdLaunch:
 		if c.Framework != nil {
-			a.launch(*c.Framework, c.Tasks)
+			a.launch(*c.Framework, c.Tasks, c.RootAllowed)
 		}
 	case master.CmdKill:
 		a.kill(c.FrameworkID, c.TaskID)

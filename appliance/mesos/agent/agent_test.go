@@ -143,7 +143,7 @@ func startCluster(t *testing.T, opts ...func(*agent.Config)) *cluster {
 func startMasterAndAgent(t *testing.T, opts ...func(*agent.Config)) *cluster {
 	t.Helper()
 	msrv := httptest.NewUnstartedServer(nil)
-	m := master.New(master.Config{DeclineDelay: testDeclineDelay, ListenAddr: msrv.Listener.Addr().String(), AgentSecret: testAgentSecret})
+	m := master.New(master.Config{DeclineDelay: testDeclineDelay, ListenAddr: msrv.Listener.Addr().String(), AgentSecret: testAgentSecret, RootSubmissions: true})
 	msrv.Config.Handler = m.Handler()
 	msrv.Start()
 	t.Cleanup(msrv.Close)
@@ -552,7 +552,7 @@ func processesWithEnv(match func(kv string) bool) []int {
 // its stream and, answering again, re-registers under the same id.
 func TestUnansweredPingsReregister(t *testing.T) {
 	msrv := httptest.NewUnstartedServer(nil)
-	m := master.New(master.Config{DeclineDelay: testDeclineDelay, ListenAddr: msrv.Listener.Addr().String(), AgentSecret: testAgentSecret, AgentPingTimeout: 50 * time.Millisecond, MaxAgentPingTimeouts: 2})
+	m := master.New(master.Config{DeclineDelay: testDeclineDelay, ListenAddr: msrv.Listener.Addr().String(), AgentSecret: testAgentSecret, RootSubmissions: true, AgentPingTimeout: 50 * time.Millisecond, MaxAgentPingTimeouts: 2})
 	msrv.Config.Handler = m.Handler()
 	msrv.Start()
 	t.Cleanup(msrv.Close)

@@ -263,7 +263,7 @@ const benchWait = 30 * time.Second
 func startBenchCluster(b *testing.B, res string) *benchSched {
 	b.Helper()
 	msrv := httptest.NewUnstartedServer(nil)
-	m := master.New(master.Config{DeclineDelay: testDeclineDelay, ListenAddr: msrv.Listener.Addr().String(), AgentSecret: testAgentSecret})
+	m := master.New(master.Config{DeclineDelay: testDeclineDelay, ListenAddr: msrv.Listener.Addr().String(), AgentSecret: testAgentSecret, RootSubmissions: true})
 	msrv.Config.Handler = m.Handler()
 	msrv.Start()
 	b.Cleanup(msrv.Close)

@@ -468,7 +468,7 @@ func TestAgentReregistersAfterMasterRestart(t *testing.T) {
 	}
 	addr := ln.Addr().String()
 	serve := func(ln net.Listener) (*master.Master, *http.Server) {
-		m := master.New(master.Config{DeclineDelay: testDeclineDelay, ListenAddr: addr, AgentSecret: testAgentSecret})
+		m := master.New(master.Config{DeclineDelay: testDeclineDelay, ListenAddr: addr, AgentSecret: testAgentSecret, RootSubmissions: true})
 		srv := &http.Server{Handler: m.Handler()}
 		go srv.Serve(ln)
 		return m, srv

@@ -70,7 +70,9 @@ func (a *Agent) commandExecutorInfo(fw mesos.FrameworkInfo, t mesos.TaskInfo) me
 }
 
 // launch starts (or reuses) each task's executor and queues the task for it.
-func (a *Agent) launch(fw mesos.FrameworkInfo, tasks []mesos.TaskInfo) {
+// rootAllowed is the master's word that the framework may run tasks as
+// uid 0 (see rootpolicy.go).
+func (a *Agent) launch(fw mesos.FrameworkInfo, tasks []mesos.TaskInfo, rootAllowed bool) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	fwID := fw.GetID().GetValue()
@@ -97,6 +99,11 @@ func (a *Agent) launch(fw mesos.FrameworkInfo, tasks []mesos.TaskInfo) {
 			info = a.commandExecutorInfo(fw, t)
 		} else {
 			info = *t.Executor
+		}
+		if msg := a.rootRefusal(fs, info, rootAllowed); msg != "" {
+			a.cfg.Logger.Warn("refusing a task that would run as root", "task", t.TaskID.Value, "framework", fwID)
+			a.sendUpdateLocked(fwID, a.newStatus(t.TaskID, nil, mesos.TASK_ERROR, mesos.REASON_TASK_UNAUTHORIZED, msg))
+			continue
 		}
 		ex := fs.executors[info.ExecutorID.Value]
 		if ex != nil && ex.shutdown {
@@ -131,10 +138,7 @@ func (a *Agent) launch(fw mesos.FrameworkInfo, tasks []mesos.TaskInfo) {
 // error, and the launch fails (Mesos' agent fails to chown the sandbox to
 // such a user).
 func runUser(cmd *mesos.CommandInfo, fw mesos.FrameworkInfo) (*user.User, error) {
-	name := cmd.GetUser()
-	if name == "" {
-		name = fw.User
-	}
+	name := executorUserName(cmd, fw)
 	if name == "" || os.Geteuid() != 0 {
 		return nil, nil
 	}

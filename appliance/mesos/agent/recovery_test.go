@@ -84,7 +84,7 @@ func startAgentProcess(t *testing.T, listen, masterURL, workDir string) *exec.Cm
 // whose executor died as failed.
 func TestAgentKill9Recovery(t *testing.T) {
 	msrv := httptest.NewUnstartedServer(nil)
-	m := master.New(master.Config{DeclineDelay: testDeclineDelay, ListenAddr: msrv.Listener.Addr().String(), AgentSecret: testAgentSecret})
+	m := master.New(master.Config{DeclineDelay: testDeclineDelay, ListenAddr: msrv.Listener.Addr().String(), AgentSecret: testAgentSecret, RootSubmissions: true})
 	msrv.Config.Handler = m.Handler()
 	msrv.Start()
 	t.Cleanup(msrv.Close) // last: after the agent process and the subscription are gone

@@ -99,6 +99,11 @@ type AgentCommand struct {
 	UUID        []byte               `json:"uuid,omitempty"`
 	ExecutorID  string               `json:"executor_id,omitempty"`
 	Data        []byte               `json:"data,omitempty"`
+	// RootAllowed, on a LAUNCH, tells the agent that the framework may run
+	// tasks and executors as uid 0: it authenticated, or the master has
+	// root_submissions. Without it the agent refuses every task whose
+	// user resolves to uid 0 (see frameworkauth.go).
+	RootAllowed bool `json:"root_allowed,omitempty"`
 }
 
 // AgentUpdate carries one task status from an agent.
@@ -127,8 +132,8 @@ func (l *streamLink) send(c AgentCommand) {
 
 func (l *streamLink) close() { l.once.Do(func() { close(l.done) }) }
 
-func (l *streamLink) Launch(fw *mesos.FrameworkInfo, tasks []mesos.TaskInfo) {
-	l.send(AgentCommand{Type: CmdLaunch, Framework: fw, FrameworkID: fw.GetID().GetValue(), Tasks: tasks})
+func (l *streamLink) Launch(fw *mesos.FrameworkInfo, tasks []mesos.TaskInfo, rootAllowed bool) {
+	l.send(AgentCommand{Type: CmdLaunch, Framework: fw, FrameworkID: fw.GetID().GetValue(), Tasks: tasks, RootAllowed: rootAllowed})
 }
 
 func (l *streamLink) Kill(fw mesos.FrameworkID, task mesos.TaskID) {

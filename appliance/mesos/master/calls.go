@@ -48,10 +48,12 @@ func badRequest(format string, a ...any) error {
 }
 
 // Subscribe registers a framework, or fails over an existing one when the
-// FrameworkInfo carries its id, and returns its new event stream.
-func (m *Master) Subscribe(info mesos.FrameworkInfo, streamID string) (*subscription, string, error) {
-	if info.User == "" || info.Name == "" {
-		return nil, "", badRequest("framework_info needs user and name")
+// FrameworkInfo carries its id, and returns its new event stream. principal
+// is what the request authenticated as ("" for none; see frameworkauth.go).
+// An empty user is the agent's own, as in Mesos.
+func (m *Master) Subscribe(info mesos.FrameworkInfo, streamID, principal string) (*subscription, string, error) {
+	if info.Name == "" {
+		return nil, "", badRequest("framework_info needs a name")
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -64,6 +66,9 @@ func (m *Master) Subscribe(info mesos.FrameworkInfo, streamID string) (*subscrip
 	}
 	if m.isCompletedLocked(id) {
 		return nil, "", &CallError{403, "framework " + id + " has been removed"}
+	}
+	if err := m.admitFrameworkLocked(fw, info, principal); err != nil {
+		return nil, "", err
 	}
 	added := fw == nil
 	if fw == nil {
@@ -86,6 +91,7 @@ func (m *Master) Subscribe(info mesos.FrameworkInfo, streamID string) (*subscrip
 	}
 	info.ID = &mesos.FrameworkID{Value: id}
 	fw.info = info
+	fw.principal = principal
 	fw.suppressed = false
 	// A (re-)subscribed framework starts unsuppressed and unfiltered, as
 	// Mesos clears a framework's filters when it deactivates.
@@ -349,7 +355,7 @@ func (m *Master) acceptLocked(fw *framework, acc *scheduler.Call_Accept) {
 		ok = append(ok, t)
 	}
 	if len(ok) > 0 && a.link != nil {
-		a.link.Launch(proto.Clone(&fw.info).(*mesos.FrameworkInfo), ok)
+		a.link.Launch(proto.Clone(&fw.info).(*mesos.FrameworkInfo), ok, m.rootAllowedLocked(fw))
 	}
 	// What the tasks use stays the framework's; the rest is refused, with
 	// the call's filters or the default one.

@@ -55,6 +55,10 @@ func (m *Master) serveScheduler(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "Expecting 'Accept' to allow application/json or application/x-protobuf", http.StatusNotAcceptable)
 		return
 	}
+	principal, ok := m.authenticateFramework(w, r)
+	if !ok {
+		return
+	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, maxCallBytes+1))
 	if err != nil || len(body) > maxCallBytes {
 		http.Error(w, "Failed to read the request body", http.StatusBadRequest)
@@ -70,11 +74,14 @@ func (m *Master) serveScheduler(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if call.GetType() == scheduler.Call_SUBSCRIBE {
-		m.serveSubscribe(w, r, &call, out)
+		m.serveSubscribe(w, r, &call, out, principal)
 		return
 	}
 	if call.FrameworkID == nil || call.FrameworkID.Value == "" {
 		http.Error(w, "Expecting 'framework_id' to be present", http.StatusBadRequest)
+		return
+	}
+	if !m.checkCallPrincipal(w, call.FrameworkID.Value, principal) {
 		return
 	}
 	if err := m.Handle(&call, r.Header.Get("Mesos-Stream-Id")); err != nil {
@@ -93,7 +100,7 @@ func writeCallError(w http.ResponseWriter, err error) {
 	http.Error(w, err.Error(), http.StatusInternalServerError)
 }
 
-func (m *Master) serveSubscribe(w http.ResponseWriter, r *http.Request, call *scheduler.Call, media string) {
+func (m *Master) serveSubscribe(w http.ResponseWriter, r *http.Request, call *scheduler.Call, media, principal string) {
 	if call.Subscribe == nil {
 		http.Error(w, "Expecting 'subscribe' to be present", http.StatusBadRequest)
 		return
@@ -107,13 +114,21 @@ func (m *Master) serveSubscribe(w http.ResponseWriter, r *http.Request, call *sc
 		http.Error(w, "'framework_id' differs from 'subscribe.framework_info.id'", http.StatusBadRequest)
 		return
 	}
+	if !m.checkSubscribePrincipal(w, info, principal) {
+		return
+	}
 	flusher, ok := w.(http.Flusher)
 	if !ok {
 		http.Error(w, "streaming unsupported", http.StatusInternalServerError)
 		return
 	}
 	streamID := mesosutil.NewUUID()
-	sub, fwID, err := m.Subscribe(*info, streamID)
+	sub, fwID, err := m.Subscribe(*info, streamID, principal)
+	var refused *subscribeRefusal
+	if errors.As(err, &refused) {
+		writeSubscribeRefusal(w, media, streamID, refused.msg)
+		return
+	}
 	if err != nil {
 		writeCallError(w, err)
 		return

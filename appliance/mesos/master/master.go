@@ -68,6 +68,15 @@ type Config struct {
 	// InsecureAgents accepts agents without a secret when AgentSecret is
 	// empty; without either, the master refuses every agent (403).
 	InsecureAgents bool
+	// Credentials are the principals and secrets frameworks may
+	// authenticate with (mesos-master --credentials); see frameworkauth.go.
+	Credentials Credentials
+	// AuthenticateHTTPFrameworks requires every framework to authenticate
+	// (mesos-master --authenticate_http_frameworks).
+	AuthenticateHTTPFrameworks bool
+	// RootSubmissions lets frameworks that did not authenticate run tasks
+	// as uid 0 (mesos-master --root_submissions); off by default.
+	RootSubmissions bool
 	// BuildVersion is aurorabox's own version, shown in /version's and
 	// /master/state's build fields and on the web page.
 	BuildVersion string
@@ -77,7 +86,9 @@ type Config struct {
 
 // AgentLink carries the master's commands to one agent.
 type AgentLink interface {
-	Launch(fw *mesos.FrameworkInfo, tasks []mesos.TaskInfo)
+	// Launch runs tasks; rootAllowed tells the agent whether the
+	// framework may run any of them as uid 0 (see frameworkauth.go).
+	Launch(fw *mesos.FrameworkInfo, tasks []mesos.TaskInfo, rootAllowed bool)
 	Kill(fwID mesos.FrameworkID, taskID mesos.TaskID)
 	Acknowledge(fwID mesos.FrameworkID, taskID mesos.TaskID, uuid []byte)
 	ShutdownFramework(fwID mesos.FrameworkID)
@@ -118,6 +129,9 @@ type framework struct {
 	tasks          map[string]*task
 	completedTasks []*task
 	failover       *time.Timer
+	// principal is the principal the framework authenticated as when it
+	// subscribed; empty if it did not (see frameworkauth.go).
+	principal string
 	// recovered is set for a framework the master learnt of from a
 	// re-registering agent (after a master restart) and that has not
 	// subscribed since.

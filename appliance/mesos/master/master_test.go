@@ -47,6 +47,9 @@ func startMaster(t testing.TB, cfg master.Config) (*master.Master, *httptest.Ser
 	if cfg.AgentSecret == nil && !cfg.InsecureAgents {
 		cfg.AgentSecret = testAgentSecret
 	}
+	// Its frameworks run as root: these tests are not about that (see
+	// frameworkauth_test.go, which starts its masters without it).
+	cfg.RootSubmissions = true
 	m := master.New(cfg)
 	srv.Config.Handler = m.Handler()
 	srv.Start()

@@ -37,15 +37,21 @@ type Cluster struct {
 	// AgentSecret authenticates agents to the master (random per cluster):
 	// an extra agent a test starts needs it as agent.Config.MasterSecret.
 	AgentSecret []byte
-	Agent       *agent.Agent
-	caller      calls.Caller
-	events      chan *scheduler.Event
-	queued      []*scheduler.Event
-	FrameworkID string
+	// Principal and Secret are the framework credential the master holds
+	// (random per cluster). Start's framework authenticates with it, as a
+	// framework that runs tasks as root must; a scheduler under test uses
+	// it too.
+	Principal, Secret string
+	Agent             *agent.Agent
+	caller            calls.Caller
+	events            chan *scheduler.Event
+	queued            []*scheduler.Event
+	FrameworkID       string
 }
 
 // Start runs a master and an agent (see StartAgent) and subscribes a
-// checkpointing framework as user root.
+// checkpointing framework as user root, authenticated with the cluster's
+// credential.
 func Start(t testing.TB, opts ...func(*agent.Config)) *Cluster {
 	c := StartAgent(t, opts...)
 	c.subscribe()
@@ -63,8 +69,10 @@ const testDeclineDelay = 100 * time.Millisecond
 func StartAgent(t testing.TB, opts ...func(*agent.Config)) *Cluster {
 	t.Helper()
 	secret := NewAgentSecret(t)
+	principal, fwSecret := "mesostest", string(NewAgentSecret(t))
 	msrv := httptest.NewUnstartedServer(nil)
-	m := master.New(master.Config{DeclineDelay: testDeclineDelay, ListenAddr: msrv.Listener.Addr().String(), AgentSecret: secret})
+	m := master.New(master.Config{DeclineDelay: testDeclineDelay, ListenAddr: msrv.Listener.Addr().String(), AgentSecret: secret,
+		Credentials: master.Credentials{principal: fwSecret}})
 	msrv.Config.Handler = m.Handler()
 	msrv.Start()
 	t.Cleanup(msrv.Close)
@@ -100,7 +108,8 @@ func StartAgent(t testing.TB, opts ...func(*agent.Config)) *Cluster {
 		cancel()
 		<-stopped
 	})
-	return &Cluster{T: t, MasterURL: msrv.URL, AgentURL: "http://" + ln.Addr().String(), WorkDir: workDir, AgentSecret: secret, Agent: a}
+	return &Cluster{T: t, MasterURL: msrv.URL, AgentURL: "http://" + ln.Addr().String(), WorkDir: workDir, AgentSecret: secret, Agent: a,
+		Principal: principal, Secret: fwSecret}
 }
 
 // NewAgentSecret returns a random agent secret, as `up` writes one.
@@ -113,7 +122,8 @@ func NewAgentSecret(t testing.TB) []byte {
 }
 
 func (c *Cluster) subscribe() {
-	cli := httpcli.New(httpcli.Endpoint(c.MasterURL+"/api/v1/scheduler"), httpcli.Codec(codecs.ByMediaType[codecs.MediaTypeProtobuf]))
+	cli := httpcli.New(httpcli.Endpoint(c.MasterURL+"/api/v1/scheduler"), httpcli.Codec(codecs.ByMediaType[codecs.MediaTypeProtobuf]),
+		httpcli.Do(httpcli.With(httpcli.BasicAuth(c.Principal, c.Secret))))
 	c.caller = httpsched.NewCaller(cli)
 	c.events = make(chan *scheduler.Event, 1000)
 	ctx, cancel := context.WithCancel(context.Background())
