@@ -112,7 +112,9 @@ func TestLiveTask(t *testing.T) {
 	eventually(t, "usage of the running process", 10*time.Second, func() bool {
 		_, body := fetch(t, srv.URL+"/j/process/"+id+"/ticker")
 		run = runJSON{}
-		return json.Unmarshal([]byte(body), &run) == nil && run.Used != nil && run.Used.RAM > 0
+		// FORKED comes first: the process has usage before the runner
+		// records it RUNNING.
+		return json.Unmarshal([]byte(body), &run) == nil && run.Used != nil && run.Used.RAM > 0 && run.State == "RUNNING"
 	})
 	if run.State != "RUNNING" || run.ProcessRun != 0 || run.Used.Threads < 1 {
 		t.Fatalf("run: %+v used %+v", run, *run.Used)
