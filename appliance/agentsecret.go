@@ -8,7 +8,7 @@ import (
 	"io/fs"
 
 	"github.com/aurorabox/aurorabox/appliance/config"
-	"github.com/aurorabox/aurorabox/appliance/mesos/master"
+	"github.com/aurorabox/aurorabox/appliance/mesos/agentproto"
 	"github.com/aurorabox/aurorabox/appliance/secretfile"
 )
 
@@ -28,7 +28,7 @@ func agentSecretArgs(cfg *config.Config) []string {
 // supervisor keep talking to the master.
 func ensureAgentSecret(cfg *config.Config) error {
 	path := AgentSecretPath(cfg)
-	if _, err := master.ReadAgentSecret(path); err == nil {
+	if _, err := agentproto.ReadSecret(path); err == nil {
 		return nil
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("%w (delete it to have a new one made)", err)
@@ -40,6 +40,6 @@ func ensureAgentSecret(cfg *config.Config) error {
 	if err := secretfile.Create(path, []byte(hex.EncodeToString(b)+"\n")); err != nil && !errors.Is(err, fs.ErrExist) {
 		return fmt.Errorf("agent secret: %w", err)
 	}
-	_, err := master.ReadAgentSecret(path)
+	_, err := agentproto.ReadSecret(path)
 	return err
 }

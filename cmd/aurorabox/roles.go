@@ -14,6 +14,7 @@ import (
 
 	"github.com/aurorabox/aurorabox/appliance"
 	"github.com/aurorabox/aurorabox/appliance/mesos/agent"
+	"github.com/aurorabox/aurorabox/appliance/mesos/agentproto"
 	"github.com/aurorabox/aurorabox/appliance/mesos/commandexec"
 	"github.com/aurorabox/aurorabox/appliance/mesos/master"
 	"github.com/aurorabox/aurorabox/appliance/mesos/master/allocator"
@@ -133,7 +134,7 @@ func masterCommand() *cobra.Command {
 			}
 			var secret []byte
 			if secretFile != "" {
-				if secret, err = master.ReadAgentSecret(secretFile); err != nil {
+				if secret, err = agentproto.ReadSecret(secretFile); err != nil {
 					return &exitError{2, fmt.Errorf("master: --agent-secret-file: %w", err)}
 				}
 			} else if insecureAgents {
@@ -222,7 +223,7 @@ func agentCommand() *cobra.Command {
 			}
 			var secret []byte
 			if secretFile != "" {
-				if secret, err = master.ReadAgentSecret(secretFile); err != nil {
+				if secret, err = agentproto.ReadSecret(secretFile); err != nil {
 					return &exitError{2, fmt.Errorf("agent: --agent-secret-file: %w", err)}
 				}
 			}

@@ -31,7 +31,7 @@ import (
 	"time"
 
 	"github.com/aurorabox/aurorabox/appliance/isolation"
-	"github.com/aurorabox/aurorabox/appliance/mesos/master"
+	"github.com/aurorabox/aurorabox/appliance/mesos/agentproto"
 	"github.com/aurorabox/aurorabox/appliance/mesos/sandboxgc"
 	"github.com/aurorabox/aurorabox/appliance/sandboxfs"
 	"github.com/aurorabox/aurorabox/atomicfile"
@@ -347,11 +347,11 @@ func (a *Agent) connectMaster(ctx context.Context) error {
 	if a.id != "" {
 		info.ID = &mesos.AgentID{Value: a.id}
 	}
-	sub := master.AgentSubscribe{Info: info, PID: a.pid()}
+	sub := agentproto.Subscribe{Info: info, PID: a.pid()}
 	a.reportTasksLocked(&sub)
 	a.mu.Unlock()
 	body, _ := json.Marshal(sub)
-	req, err := http.NewRequestWithContext(ctx, "POST", a.cfg.MasterURL+master.AgentSubscribePath, bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, "POST", a.cfg.MasterURL+agentproto.SubscribePath, bytes.NewReader(body))
 	if err != nil {
 		return err
 	}
@@ -373,7 +373,7 @@ func (a *Agent) connectMaster(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		var c master.AgentCommand
+		var c agentproto.Command
 		if err := json.Unmarshal(frame, &c); err != nil {
 			return fmt.Errorf("bad command from master: %w", err)
 		}
@@ -383,7 +383,7 @@ func (a *Agent) connectMaster(ctx context.Context) error {
 
 // reportTasksLocked adds the live tasks and their frameworks to a
 // (re-)registration, so that a master that restarted knows them again.
-func (a *Agent) reportTasksLocked(sub *master.AgentSubscribe) {
+func (a *Agent) reportTasksLocked(sub *agentproto.Subscribe) {
 	for fwID, fs := range a.frameworks {
 		if fs.terminating {
 			continue
@@ -394,10 +394,10 @@ func (a *Agent) reportTasksLocked(sub *master.AgentSubscribe) {
 				continue
 			}
 			for _, t := range ex.queued {
-				sub.Tasks = append(sub.Tasks, master.AgentTask{FrameworkID: fwID, Info: t, State: mesos.TASK_STAGING})
+				sub.Tasks = append(sub.Tasks, agentproto.Task{FrameworkID: fwID, Info: t, State: mesos.TASK_STAGING})
 			}
 			for _, t := range ex.tasks {
-				sub.Tasks = append(sub.Tasks, master.AgentTask{FrameworkID: fwID, Info: t.info, State: t.state})
+				sub.Tasks = append(sub.Tasks, agentproto.Task{FrameworkID: fwID, Info: t.info, State: t.state})
 			}
 		}
 		if len(sub.Tasks) > n {
@@ -421,9 +421,9 @@ func readFrame(r *bufio.Reader) ([]byte, error) {
 	return buf, err
 }
 
-func (a *Agent) handleCommand(c master.AgentCommand) {
+func (a *Agent) handleCommand(c agentproto.Command) {
 	switch c.Type {
-	case master.CmdRegistered:
+	case agentproto.CmdRegistered:
 		a.mu.Lock()
 		first := a.id != c.AgentID
 		a.id = c.AgentID
@@ -438,21 +438,21 @@ func (a *Agent) handleCommand(c master.AgentCommand) {
 		}
 		a.cfg.Logger.Info("registered with master", "agent", c.AgentID)
 		a.updates.resendAll()
-	case master.CmdLaunch:
+	case agentproto.CmdLaunch:
 		if c.Framework != nil {
 			a.launch(*c.Framework, c.Tasks, c.RootAllowed)
 		}
-	case master.CmdKill:
+	case agentproto.CmdKill:
 		a.kill(c.FrameworkID, c.TaskID)
-	case master.CmdAcknowledge:
+	case agentproto.CmdAcknowledge:
 		a.updates.acknowledge(c.FrameworkID, c.TaskID, c.UUID)
-	case master.CmdShutdownFramework:
+	case agentproto.CmdShutdownFramework:
 		a.shutdownFramework(c.FrameworkID)
-	case master.CmdShutdownExecutor:
+	case agentproto.CmdShutdownExecutor:
 		a.shutdownExecutorByID(c.FrameworkID, c.ExecutorID)
-	case master.CmdMessage:
+	case agentproto.CmdMessage:
 		a.frameworkMessage(c.FrameworkID, c.ExecutorID, c.Data)
-	case master.CmdHeartbeat:
+	case agentproto.CmdHeartbeat:
 		a.pong()
 	}
 }
@@ -471,7 +471,7 @@ func (a *Agent) pong() {
 	a.mu.Unlock()
 	go func() {
 		defer a.ponging.Store(false)
-		if err := a.postMaster(master.AgentPongPath, master.AgentPong{AgentID: id}); err != nil {
+		if err := a.postMaster(agentproto.PongPath, agentproto.Pong{AgentID: id}); err != nil {
 			a.cfg.Logger.Warn("ping not answered", "err", err)
 		}
 	}()
@@ -510,7 +510,7 @@ func (a *Agent) noticeLoop(ctx context.Context) {
 // authorize adds the agent secret to a request for the master.
 func (a *Agent) authorize(req *http.Request) {
 	if len(a.cfg.MasterSecret) > 0 {
-		req.Header.Set("Authorization", master.AgentAuthorization(a.cfg.MasterSecret))
+		req.Header.Set("Authorization", agentproto.Authorization(a.cfg.MasterSecret))
 	}
 }
 
@@ -544,5 +544,5 @@ func (a *Agent) forwardUpdate(fwID string, st mesos.TaskStatus) error {
 	if !ok {
 		return fmt.Errorf("not registered")
 	}
-	return a.postMaster(master.AgentUpdatePath, master.AgentUpdate{AgentID: id, FrameworkID: fwID, Status: st})
+	return a.postMaster(agentproto.UpdatePath, agentproto.Update{AgentID: id, FrameworkID: fwID, Status: st})
 }

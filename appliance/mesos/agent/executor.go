@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/aurorabox/aurorabox/appliance/isolation"
-	"github.com/aurorabox/aurorabox/appliance/mesos/master"
+	"github.com/aurorabox/aurorabox/appliance/mesos/agentproto"
 	"github.com/aurorabox/aurorabox/appliance/mesos/mesosutil"
 	"github.com/aurorabox/aurorabox/limits"
 	"github.com/gogo/protobuf/proto"
@@ -393,7 +393,7 @@ func (a *Agent) executorExited(fs *frameworkState, ex *executorState, reason str
 	// The master tells the framework (a FAILURE event). Mesos does so for
 	// every executor but the command executor, which the agent made up.
 	if !ex.builtin {
-		a.notifyMaster(master.AgentExecutorExitedPath, master.AgentExecutorExited{
+		a.notifyMaster(agentproto.ExecutorExitedPath, agentproto.ExecutorExited{
 			AgentID: a.id, FrameworkID: ex.fw, ExecutorID: ex.info.ExecutorID.Value, Status: ex.exitStatus,
 		})
 	}

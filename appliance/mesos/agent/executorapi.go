@@ -6,7 +6,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/aurorabox/aurorabox/appliance/mesos/master"
+	"github.com/aurorabox/aurorabox/appliance/mesos/agentproto"
 	"github.com/aurorabox/aurorabox/appliance/mesos/mesosutil"
 	"github.com/aurorabox/aurorabox/limits"
 	"github.com/gogo/protobuf/proto"
@@ -282,7 +282,7 @@ func (a *Agent) executorMessage(w http.ResponseWriter, call *executor.Call) {
 	if terminating {
 		a.cfg.Logger.Warn("dropping an executor's message: its framework is terminating", "executor", call.ExecutorID.Value)
 	} else {
-		a.notifyMaster(master.AgentMessagePath, master.AgentMessage{
+		a.notifyMaster(agentproto.MessagePath, agentproto.Message{
 			AgentID: agentID, FrameworkID: call.FrameworkID.Value, ExecutorID: call.ExecutorID.Value, Data: call.Message.Data,
 		})
 	}

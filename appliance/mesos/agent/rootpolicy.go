@@ -9,7 +9,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/aurorabox/aurorabox/appliance/mesos/master"
+	"github.com/aurorabox/aurorabox/appliance/mesos/agentproto"
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 )
 
@@ -18,7 +18,7 @@ import (
 // which runs as the executor's CommandInfo.user (for a command task, the
 // task's), else the framework's user, else the agent's own user: root,
 // for a root agent. The master says on each launch whether the framework
-// may run anything as uid 0 (master.AgentCommand.RootAllowed: it
+// may run anything as uid 0 (agentproto.Command.RootAllowed: it
 // authenticated, or the master has --root-submissions); when it may not, a
 // task whose executor would run as uid 0, or that would join an executor
 // already running as uid 0, is refused with TASK_ERROR
@@ -43,21 +43,21 @@ func (a *Agent) rootRefusal(fs *frameworkState, info mesos.ExecutorInfo, rootAll
 	if ex := fs.executors[info.ExecutorID.Value]; ex != nil && ex.pid > 0 {
 		if uid, err := processUID(ex.pid); err == nil {
 			if uid == 0 {
-				return fmt.Sprintf("Task refused: its executor %s runs as root (uid 0); %s", info.ExecutorID.Value, master.RootRefusal)
+				return fmt.Sprintf("Task refused: its executor %s runs as root (uid 0); %s", info.ExecutorID.Value, agentproto.RootRefusal)
 			}
 			return ""
 		}
 	}
 	name := executorUserName(info.Command, fs.info)
 	if name == "" {
-		return "Task refused: it names no user, so it would run as the agent's own user, root (uid 0); " + master.RootRefusal
+		return "Task refused: it names no user, so it would run as the agent's own user, root (uid 0); " + agentproto.RootRefusal
 	}
 	u, err := user.Lookup(name)
 	if err != nil {
 		return "" // an unknown user fails the launch itself (runUser)
 	}
 	if u.Uid == "0" {
-		return fmt.Sprintf("Task refused: it would run as user %s, uid 0 (root); %s", name, master.RootRefusal)
+		return fmt.Sprintf("Task refused: it would run as user %s, uid 0 (root); %s", name, agentproto.RootRefusal)
 	}
 	return ""
 }

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aurorabox/aurorabox/appliance/mesos/agentproto"
 	"github.com/aurorabox/aurorabox/appliance/mesos/master"
 	"github.com/gogo/protobuf/proto"
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
@@ -132,8 +133,8 @@ func markerExecutorTask(id, marker, execUser string) func(mesos.Offer) mesos.Tas
 func wantRefused(t *testing.T, s *sched, id, marker string) {
 	t.Helper()
 	st := s.updateFor(id)
-	if st.GetState() != mesos.TASK_ERROR || st.GetReason() != mesos.REASON_TASK_UNAUTHORIZED || !strings.Contains(st.GetMessage(), master.RootRefusal) {
-		t.Errorf("%s: %s %s %q, want TASK_ERROR REASON_TASK_UNAUTHORIZED saying %q", id, st.GetState(), st.GetReason(), st.GetMessage(), master.RootRefusal)
+	if st.GetState() != mesos.TASK_ERROR || st.GetReason() != mesos.REASON_TASK_UNAUTHORIZED || !strings.Contains(st.GetMessage(), agentproto.RootRefusal) {
+		t.Errorf("%s: %s %s %q, want TASK_ERROR REASON_TASK_UNAUTHORIZED saying %q", id, st.GetState(), st.GetReason(), st.GetMessage(), agentproto.RootRefusal)
 	}
 	if _, err := os.Stat(marker); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("%s: its marker %s exists (%v): the command ran", id, marker, err)
@@ -216,23 +217,23 @@ func TestRootSubmissionsLetsTasksRunAsRoot(t *testing.T) {
 // it sends REGISTERED, then the launches on its queue, and records the
 // status updates the agent reports.
 type fakeMaster struct {
-	launches chan master.AgentCommand
+	launches chan agentproto.Command
 	mu       sync.Mutex
-	updates  []master.AgentUpdate
+	updates  []agentproto.Update
 }
 
 func (f *fakeMaster) handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("POST "+master.AgentSubscribePath, func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc("POST "+agentproto.SubscribePath, func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusOK)
 		rc := http.NewResponseController(w)
 		rw := recordio.NewWriter(w)
-		write := func(c master.AgentCommand) bool {
+		write := func(c agentproto.Command) bool {
 			b, _ := json.Marshal(c)
 			return rw.WriteFrame(b) == nil && rc.Flush() == nil
 		}
-		if !write(master.AgentCommand{Type: master.CmdRegistered, AgentID: "fake-agent-S0"}) {
+		if !write(agentproto.Command{Type: agentproto.CmdRegistered, AgentID: "fake-agent-S0"}) {
 			return
 		}
 		for {
@@ -246,8 +247,8 @@ func (f *fakeMaster) handler() http.Handler {
 			}
 		}
 	})
-	mux.HandleFunc("POST "+master.AgentUpdatePath, func(w http.ResponseWriter, r *http.Request) {
-		var u master.AgentUpdate
+	mux.HandleFunc("POST "+agentproto.UpdatePath, func(w http.ResponseWriter, r *http.Request) {
+		var u agentproto.Update
 		if err := json.NewDecoder(bufio.NewReader(r.Body)).Decode(&u); err == nil {
 			f.mu.Lock()
 			f.updates = append(f.updates, u)
@@ -259,7 +260,7 @@ func (f *fakeMaster) handler() http.Handler {
 	return mux
 }
 
-func (f *fakeMaster) update(task string) (master.AgentUpdate, bool) {
+func (f *fakeMaster) update(task string) (agentproto.Update, bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for _, u := range f.updates {
@@ -267,7 +268,7 @@ func (f *fakeMaster) update(task string) (master.AgentUpdate, bool) {
 			return u, true
 		}
 	}
-	return master.AgentUpdate{}, false
+	return agentproto.Update{}, false
 }
 
 // TestAgentRefusesRootWithoutMastersWord: the agent itself refuses a task
@@ -279,7 +280,7 @@ func TestAgentRefusesRootWithoutMastersWord(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root: only a root agent runs tasks as root")
 	}
-	f := &fakeMaster{launches: make(chan master.AgentCommand, 10)}
+	f := &fakeMaster{launches: make(chan agentproto.Command, 10)}
 	srv := httptest.NewServer(f.handler())
 	t.Cleanup(srv.Close)
 	startAgent(t, srv.URL)
@@ -289,16 +290,16 @@ func TestAgentRefusesRootWithoutMastersWord(t *testing.T) {
 		id := "task-of-" + user + "-user"
 		marker := filepath.Join(dir, id)
 		fw := &mesos.FrameworkInfo{ID: &mesos.FrameworkID{Value: "fw-" + user}, User: user, Name: "fake"}
-		f.launches <- master.AgentCommand{Type: master.CmdLaunch, Framework: fw, FrameworkID: fw.ID.Value,
+		f.launches <- agentproto.Command{Type: agentproto.CmdLaunch, Framework: fw, FrameworkID: fw.ID.Value,
 			Tasks: []mesos.TaskInfo{markerTask(id, marker, "")(offer)}}
 		deadline := time.Now().Add(20 * time.Second)
-		var u master.AgentUpdate
+		var u agentproto.Update
 		var ok bool
 		for ; !ok && time.Now().Before(deadline); u, ok = f.update(id) {
 			time.Sleep(20 * time.Millisecond)
 		}
 		st := u.Status
-		if !ok || st.GetState() != mesos.TASK_ERROR || st.GetReason() != mesos.REASON_TASK_UNAUTHORIZED || !strings.Contains(st.GetMessage(), master.RootRefusal) {
+		if !ok || st.GetState() != mesos.TASK_ERROR || st.GetReason() != mesos.REASON_TASK_UNAUTHORIZED || !strings.Contains(st.GetMessage(), agentproto.RootRefusal) {
 			t.Errorf("framework user %q: %v %s %s %q, want TASK_ERROR REASON_TASK_UNAUTHORIZED", user, ok, st.GetState(), st.GetReason(), st.GetMessage())
 		}
 		if _, err := os.Stat(marker); !errors.Is(err, fs.ErrNotExist) {
@@ -310,7 +311,7 @@ func TestAgentRefusesRootWithoutMastersWord(t *testing.T) {
 	// user its own ExecutorInfo names.
 	fw := &mesos.FrameworkInfo{ID: &mesos.FrameworkID{Value: "fw-join"}, User: "www-data", Name: "fake"}
 	rootExec := markerExecutorTask("first", filepath.Join(dir, "first")+"; sleep 5", "root")(offer)
-	f.launches <- master.AgentCommand{Type: master.CmdLaunch, Framework: fw, FrameworkID: fw.ID.Value, RootAllowed: true,
+	f.launches <- agentproto.Command{Type: agentproto.CmdLaunch, Framework: fw, FrameworkID: fw.ID.Value, RootAllowed: true,
 		Tasks: []mesos.TaskInfo{rootExec}}
 	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
 		if _, err := os.Stat(filepath.Join(dir, "first")); err == nil {
@@ -319,8 +320,8 @@ func TestAgentRefusesRootWithoutMastersWord(t *testing.T) {
 	}
 	join := markerExecutorTask("second", filepath.Join(dir, "second"), "www-data")(offer)
 	join.Executor.ExecutorID = rootExec.Executor.ExecutorID
-	f.launches <- master.AgentCommand{Type: master.CmdLaunch, Framework: fw, FrameworkID: fw.ID.Value, Tasks: []mesos.TaskInfo{join}}
-	var u master.AgentUpdate
+	f.launches <- agentproto.Command{Type: agentproto.CmdLaunch, Framework: fw, FrameworkID: fw.ID.Value, Tasks: []mesos.TaskInfo{join}}
+	var u agentproto.Update
 	var ok bool
 	for deadline := time.Now().Add(20 * time.Second); !ok && time.Now().Before(deadline); u, ok = f.update("second") {
 		time.Sleep(20 * time.Millisecond)

@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/aurorabox/aurorabox/appliance/mesos/agentproto"
 	"github.com/aurorabox/aurorabox/appliance/mesos/mesosutil"
 	"github.com/aurorabox/aurorabox/limits"
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
@@ -15,113 +16,15 @@ import (
 	"github.com/mesos/mesos-go/api/v1/lib/scheduler"
 )
 
-// The agent ↔ master protocol is internal to aurorabox (a real Mesos agent
-// speaks libprocess instead). An agent POSTs AgentSubscribe to
-// AgentSubscribePath and reads a RecordIO stream of JSON AgentCommands for as
-// long as it is connected; it reports task status with AgentUpdate POSTs to
-// AgentUpdatePath and resends each until an ACKNOWLEDGE command arrives.
-// What its executors send their framework (AgentMessage) and the end of an
-// executor (AgentExecutorExited) go to AgentMessagePath and
-// AgentExecutorExitedPath, once: like Mesos, neither is delivered reliably.
-// The agent answers each HEARTBEAT command (the master's ping) with an
-// AgentPong POST to AgentPongPath; the master drops the stream of an agent
-// that stops answering (Config.MaxAgentPingTimeouts), and the agent, once
-// it reads the end of its stream, re-registers.
-const (
-	AgentSubscribePath      = "/internal/v1/agent/subscribe"
-	AgentUpdatePath         = "/internal/v1/agent/update"
-	AgentMessagePath        = "/internal/v1/agent/message"
-	AgentExecutorExitedPath = "/internal/v1/agent/executor_exited"
-	AgentPongPath           = "/internal/v1/agent/pong"
-)
-
-// AgentPong answers the master's ping (a HEARTBEAT command).
-type AgentPong struct {
-	AgentID string `json:"agent_id"`
-}
-
-// AgentSubscribe registers (or re-registers, with info.id set) an agent.
-// A re-registering agent reports the frameworks and the live tasks it
-// runs, as a Mesos agent's ReregisterSlaveMessage does, so that a master
-// that restarted learns them again.
-type AgentSubscribe struct {
-	Info       mesos.AgentInfo       `json:"agent_info"`
-	PID        string                `json:"pid"` // slave(1)@host:port
-	Frameworks []mesos.FrameworkInfo `json:"frameworks,omitempty"`
-	Tasks      []AgentTask           `json:"tasks,omitempty"`
-}
-
-// AgentTask is a task an agent runs, as the master launched it, with its
-// latest state on the agent.
-type AgentTask struct {
-	FrameworkID string          `json:"framework_id"`
-	Info        mesos.TaskInfo  `json:"task_info"`
-	State       mesos.TaskState `json:"state"`
-}
-
-// AgentMessage carries an executor's MESSAGE call to its framework.
-type AgentMessage struct {
-	AgentID     string `json:"agent_id"`
-	FrameworkID string `json:"framework_id"`
-	ExecutorID  string `json:"executor_id"`
-	Data        []byte `json:"data"`
-}
-
-// AgentExecutorExited reports that a framework's executor ended. Status is
-// the wait status (as waitpid's stat_loc), when the agent knows it.
-type AgentExecutorExited struct {
-	AgentID     string `json:"agent_id"`
-	FrameworkID string `json:"framework_id"`
-	ExecutorID  string `json:"executor_id"`
-	Status      *int32 `json:"status,omitempty"`
-}
-
-// Agent command types.
-const (
-	CmdRegistered        = "REGISTERED" // first command; AgentID is the assigned id
-	CmdLaunch            = "LAUNCH"
-	CmdKill              = "KILL"
-	CmdAcknowledge       = "ACKNOWLEDGE"
-	CmdShutdownFramework = "SHUTDOWN_FRAMEWORK"
-	CmdShutdownExecutor  = "SHUTDOWN_EXECUTOR"
-	CmdMessage           = "MESSAGE"   // a framework's message for one of its executors
-	CmdHeartbeat         = "HEARTBEAT" // a ping: the agent answers with an AgentPong
-)
-
-// AgentCommand is one record of the agent's command stream.
-type AgentCommand struct {
-	Type        string               `json:"type"`
-	AgentID     string               `json:"agent_id,omitempty"`
-	Framework   *mesos.FrameworkInfo `json:"framework,omitempty"`
-	FrameworkID string               `json:"framework_id,omitempty"`
-	Tasks       []mesos.TaskInfo     `json:"tasks,omitempty"`
-	TaskID      string               `json:"task_id,omitempty"`
-	UUID        []byte               `json:"uuid,omitempty"`
-	ExecutorID  string               `json:"executor_id,omitempty"`
-	Data        []byte               `json:"data,omitempty"`
-	// RootAllowed, on a LAUNCH, tells the agent that the framework may run
-	// tasks and executors as uid 0: it authenticated, or the master has
-	// root_submissions. Without it the agent refuses every task whose
-	// user resolves to uid 0 (see frameworkauth.go).
-	RootAllowed bool `json:"root_allowed,omitempty"`
-}
-
-// AgentUpdate carries one task status from an agent.
-type AgentUpdate struct {
-	AgentID     string           `json:"agent_id"`
-	FrameworkID string           `json:"framework_id"`
-	Status      mesos.TaskStatus `json:"status"`
-}
-
 // streamLink is an AgentLink that queues commands on an agent's stream.
 type streamLink struct {
-	cmds   chan AgentCommand
+	cmds   chan agentproto.Command
 	done   chan struct{}
 	once   sync.Once
 	ponged atomic.Bool // the agent answered a ping since the last one
 }
 
-func (l *streamLink) send(c AgentCommand) {
+func (l *streamLink) send(c agentproto.Command) {
 	select {
 	case l.cmds <- c:
 	case <-l.done:
@@ -133,27 +36,27 @@ func (l *streamLink) send(c AgentCommand) {
 func (l *streamLink) close() { l.once.Do(func() { close(l.done) }) }
 
 func (l *streamLink) Launch(fw *mesos.FrameworkInfo, tasks []mesos.TaskInfo, rootAllowed bool) {
-	l.send(AgentCommand{Type: CmdLaunch, Framework: fw, FrameworkID: fw.GetID().GetValue(), Tasks: tasks, RootAllowed: rootAllowed})
+	l.send(agentproto.Command{Type: agentproto.CmdLaunch, Framework: fw, FrameworkID: fw.GetID().GetValue(), Tasks: tasks, RootAllowed: rootAllowed})
 }
 
 func (l *streamLink) Kill(fw mesos.FrameworkID, task mesos.TaskID) {
-	l.send(AgentCommand{Type: CmdKill, FrameworkID: fw.Value, TaskID: task.Value})
+	l.send(agentproto.Command{Type: agentproto.CmdKill, FrameworkID: fw.Value, TaskID: task.Value})
 }
 
 func (l *streamLink) Acknowledge(fw mesos.FrameworkID, task mesos.TaskID, uuid []byte) {
-	l.send(AgentCommand{Type: CmdAcknowledge, FrameworkID: fw.Value, TaskID: task.Value, UUID: uuid})
+	l.send(agentproto.Command{Type: agentproto.CmdAcknowledge, FrameworkID: fw.Value, TaskID: task.Value, UUID: uuid})
 }
 
 func (l *streamLink) ShutdownFramework(fw mesos.FrameworkID) {
-	l.send(AgentCommand{Type: CmdShutdownFramework, FrameworkID: fw.Value})
+	l.send(agentproto.Command{Type: agentproto.CmdShutdownFramework, FrameworkID: fw.Value})
 }
 
 func (l *streamLink) ShutdownExecutor(fw mesos.FrameworkID, ex mesos.ExecutorID) {
-	l.send(AgentCommand{Type: CmdShutdownExecutor, FrameworkID: fw.Value, ExecutorID: ex.Value})
+	l.send(agentproto.Command{Type: agentproto.CmdShutdownExecutor, FrameworkID: fw.Value, ExecutorID: ex.Value})
 }
 
 func (l *streamLink) Message(fw mesos.FrameworkID, ex mesos.ExecutorID, data []byte) {
-	l.send(AgentCommand{Type: CmdMessage, FrameworkID: fw.Value, ExecutorID: ex.Value, Data: data})
+	l.send(agentproto.Command{Type: agentproto.CmdMessage, FrameworkID: fw.Value, ExecutorID: ex.Value, Data: data})
 }
 
 // AgentDisconnected detaches an agent's link; its offers are withdrawn. Its
@@ -215,7 +118,7 @@ func (m *Master) agentUnreachable(agentID string) {
 	m.publishAgentRemovedLocked(a)
 }
 
-// AgentPong records that an agent answered a ping on its current stream.
+// agentproto.Pong records that an agent answered a ping on its current stream.
 func (m *Master) AgentPong(agentID string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -227,9 +130,9 @@ func (m *Master) AgentPong(agentID string) {
 }
 
 func (m *Master) registerAgentAPI(mux *http.ServeMux) {
-	mux.HandleFunc("POST "+AgentSubscribePath, m.authAgent(m.serveAgentSubscribe))
-	mux.HandleFunc("POST "+AgentPongPath, m.authAgent(func(w http.ResponseWriter, r *http.Request) {
-		var p AgentPong
+	mux.HandleFunc("POST "+agentproto.SubscribePath, m.authAgent(m.serveAgentSubscribe))
+	mux.HandleFunc("POST "+agentproto.PongPath, m.authAgent(func(w http.ResponseWriter, r *http.Request) {
+		var p agentproto.Pong
 		if err := json.NewDecoder(io.LimitReader(r.Body, maxCallBytes)).Decode(&p); err != nil {
 			http.Error(w, "bad pong: "+err.Error(), http.StatusBadRequest)
 			return
@@ -237,8 +140,8 @@ func (m *Master) registerAgentAPI(mux *http.ServeMux) {
 		m.AgentPong(p.AgentID)
 		w.WriteHeader(http.StatusAccepted)
 	}))
-	mux.HandleFunc("POST "+AgentUpdatePath, m.authAgent(func(w http.ResponseWriter, r *http.Request) {
-		var u AgentUpdate
+	mux.HandleFunc("POST "+agentproto.UpdatePath, m.authAgent(func(w http.ResponseWriter, r *http.Request) {
+		var u agentproto.Update
 		if err := json.NewDecoder(io.LimitReader(r.Body, maxCallBytes)).Decode(&u); err != nil {
 			http.Error(w, "bad update: "+err.Error(), http.StatusBadRequest)
 			return
@@ -246,8 +149,8 @@ func (m *Master) registerAgentAPI(mux *http.ServeMux) {
 		m.StatusUpdate(u.AgentID, u.FrameworkID, u.Status)
 		w.WriteHeader(http.StatusAccepted)
 	}))
-	mux.HandleFunc("POST "+AgentMessagePath, m.authAgent(func(w http.ResponseWriter, r *http.Request) {
-		var msg AgentMessage
+	mux.HandleFunc("POST "+agentproto.MessagePath, m.authAgent(func(w http.ResponseWriter, r *http.Request) {
+		var msg agentproto.Message
 		if err := json.NewDecoder(io.LimitReader(r.Body, maxCallBytes)).Decode(&msg); err != nil {
 			http.Error(w, "bad message: "+err.Error(), http.StatusBadRequest)
 			return
@@ -255,8 +158,8 @@ func (m *Master) registerAgentAPI(mux *http.ServeMux) {
 		m.ExecutorMessage(msg)
 		w.WriteHeader(http.StatusAccepted)
 	}))
-	mux.HandleFunc("POST "+AgentExecutorExitedPath, m.authAgent(func(w http.ResponseWriter, r *http.Request) {
-		var e AgentExecutorExited
+	mux.HandleFunc("POST "+agentproto.ExecutorExitedPath, m.authAgent(func(w http.ResponseWriter, r *http.Request) {
+		var e agentproto.ExecutorExited
 		if err := json.NewDecoder(io.LimitReader(r.Body, maxCallBytes)).Decode(&e); err != nil {
 			http.Error(w, "bad executor exit: "+err.Error(), http.StatusBadRequest)
 			return
@@ -269,7 +172,7 @@ func (m *Master) registerAgentAPI(mux *http.ServeMux) {
 // ExecutorMessage relays an executor's message to its framework as a
 // MESSAGE event. Like Mesos, it is dropped if the framework is not
 // connected.
-func (m *Master) ExecutorMessage(msg AgentMessage) {
+func (m *Master) ExecutorMessage(msg agentproto.Message) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	fw := m.frameworks[msg.FrameworkID]
@@ -286,7 +189,7 @@ func (m *Master) ExecutorMessage(msg AgentMessage) {
 // ExecutorExited tells the executor's framework with a FAILURE event that
 // carries the agent, the executor and its wait status, as Mesos does for
 // executors that are not the built-in command executor.
-func (m *Master) ExecutorExited(e AgentExecutorExited) {
+func (m *Master) ExecutorExited(e agentproto.ExecutorExited) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.cfg.Logger.Info("executor exited", "agent", e.AgentID, "framework", e.FrameworkID, "executor", e.ExecutorID)
@@ -300,7 +203,7 @@ func (m *Master) ExecutorExited(e AgentExecutorExited) {
 }
 
 func (m *Master) serveAgentSubscribe(w http.ResponseWriter, r *http.Request) {
-	var sub AgentSubscribe
+	var sub agentproto.Subscribe
 	if err := json.NewDecoder(io.LimitReader(r.Body, limits.AgentSubscribeBytes)).Decode(&sub); err != nil {
 		http.Error(w, "bad subscribe: "+err.Error(), http.StatusBadRequest)
 		return
@@ -309,7 +212,7 @@ func (m *Master) serveAgentSubscribe(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "streaming unsupported", http.StatusInternalServerError)
 		return
 	}
-	link := &streamLink{cmds: make(chan AgentCommand, 4096), done: make(chan struct{})}
+	link := &streamLink{cmds: make(chan agentproto.Command, 4096), done: make(chan struct{})}
 	id := m.RegisterAgent(sub, link)
 	defer m.AgentDisconnected(id, link)
 	w.Header().Set("Content-Type", mediaJSON)
@@ -319,7 +222,7 @@ func (m *Master) serveAgentSubscribe(w http.ResponseWriter, r *http.Request) {
 	// check below for longer than the agent has to answer.
 	rc := http.NewResponseController(w)
 	grace := m.cfg.AgentPingTimeout * time.Duration(m.cfg.MaxAgentPingTimeouts)
-	write := func(c AgentCommand) bool {
+	write := func(c agentproto.Command) bool {
 		b, _ := json.Marshal(c)
 		_ = rc.SetWriteDeadline(time.Now().Add(grace))
 		if rw.WriteFrame(b) != nil {
@@ -327,7 +230,7 @@ func (m *Master) serveAgentSubscribe(w http.ResponseWriter, r *http.Request) {
 		}
 		return rc.Flush() == nil
 	}
-	if !write(AgentCommand{Type: CmdRegistered, AgentID: id}) {
+	if !write(agentproto.Command{Type: agentproto.CmdRegistered, AgentID: id}) {
 		return
 	}
 	// Mesos' agent health check: a ping every AgentPingTimeout; the agent
@@ -351,7 +254,7 @@ func (m *Master) serveAgentSubscribe(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 			pinged = true
-			if !write(AgentCommand{Type: CmdHeartbeat}) {
+			if !write(agentproto.Command{Type: agentproto.CmdHeartbeat}) {
 				return
 			}
 		case <-link.done:

@@ -4,11 +4,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"net/http"
-	"os"
-	"path/filepath"
-	"strings"
 	"testing"
 
+	"github.com/aurorabox/aurorabox/appliance/mesos/agentproto"
 	"github.com/aurorabox/aurorabox/appliance/mesos/master"
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 	"github.com/mesos/mesos-go/api/v1/lib/scheduler"
@@ -43,17 +41,17 @@ func TestForgedAgentRequestsRejected(t *testing.T) {
 	s := subscribe(t, srv.URL, "json", framework("Aurora"))
 	launchSleeper(t, s, "sleep-1")
 
-	forged := master.AgentUpdate{AgentID: agent.id, FrameworkID: s.fwID, Status: mesos.TaskStatus{
+	forged := agentproto.Update{AgentID: agent.id, FrameworkID: s.fwID, Status: mesos.TaskStatus{
 		TaskID: mesos.TaskID{Value: "sleep-1"}, State: mesos.TASK_FAILED.Enum(), Source: mesos.SOURCE_EXECUTOR.Enum(),
 		UUID: []byte("forged"), Message: proto("forged"),
 	}}
 	for _, auth := range []string{"", "Bearer wrong-secret-0123456789abcdef0123456789", "Basic " + string(testAgentSecret), string(testAgentSecret)} {
 		for path, v := range map[string]any{
-			master.AgentUpdatePath:         forged,
-			master.AgentSubscribePath:      agentSubscribe(),
-			master.AgentPongPath:           master.AgentPong{AgentID: agent.id},
-			master.AgentMessagePath:        master.AgentMessage{AgentID: agent.id, FrameworkID: s.fwID, ExecutorID: "sleep-1", Data: []byte("x")},
-			master.AgentExecutorExitedPath: master.AgentExecutorExited{AgentID: agent.id, FrameworkID: s.fwID, ExecutorID: "sleep-1"},
+			agentproto.UpdatePath:         forged,
+			agentproto.SubscribePath:      agentSubscribe(),
+			agentproto.PongPath:           agentproto.Pong{AgentID: agent.id},
+			agentproto.MessagePath:        agentproto.Message{AgentID: agent.id, FrameworkID: s.fwID, ExecutorID: "sleep-1", Data: []byte("x")},
+			agentproto.ExecutorExitedPath: agentproto.ExecutorExited{AgentID: agent.id, FrameworkID: s.fwID, ExecutorID: "sleep-1"},
 		} {
 			if code := postAs(t, srv.URL+path, auth, v); code != http.StatusUnauthorized {
 				t.Errorf("%s with Authorization %q: %d, want 401", path, auth, code)
@@ -96,46 +94,11 @@ func TestAgentUpdateFromAnotherAgentIgnored(t *testing.T) {
 func TestMasterWithoutSecret(t *testing.T) {
 	// A non-nil empty secret keeps startMaster from giving it the test one.
 	_, closed := startMaster(t, master.Config{AgentSecret: []byte{}})
-	if code := postAs(t, closed.URL+master.AgentSubscribePath, "", agentSubscribe()); code != http.StatusForbidden {
+	if code := postAs(t, closed.URL+agentproto.SubscribePath, "", agentSubscribe()); code != http.StatusForbidden {
 		t.Errorf("subscribe to a master without a secret: %d, want 403", code)
 	}
 	_, open := startMaster(t, master.Config{AgentSecret: []byte{}, InsecureAgents: true})
 	if a := startAgent(t, open.URL); a.id == "" {
 		t.Error("an --insecure-agents master did not register the agent")
-	}
-}
-
-func TestReadAgentSecret(t *testing.T) {
-	dir := t.TempDir()
-	good := strings.Repeat("ab", 32)
-	for name, c := range map[string]struct {
-		content string
-		mode    os.FileMode
-		want    string // error substring; "" = ok
-	}{
-		"ok":       {good + "\n", 0o600, ""},
-		"shared":   {good, 0o640, "mode 0640"},
-		"short":    {"abc", 0o600, "3 characters, want at least 32"},
-		"spaces":   {good[:20] + " " + good[20:], 0o600, "white space"},
-		"readonly": {good, 0o400, ""},
-	} {
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, []byte(c.content), c.mode); err != nil {
-			t.Fatal(err)
-		}
-		os.Chmod(p, c.mode)
-		b, err := master.ReadAgentSecret(p)
-		switch {
-		case c.want == "" && (err != nil || string(b) != good):
-			t.Errorf("%s: %q %v", name, b, err)
-		case c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)):
-			t.Errorf("%s: error %v, want one saying %q", name, err, c.want)
-		}
-	}
-	if err := os.Symlink(filepath.Join(dir, "ok"), filepath.Join(dir, "link")); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := master.ReadAgentSecret(filepath.Join(dir, "link")); err == nil {
-		t.Error("a symlinked secret file was read")
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aurorabox/aurorabox/appliance/mesos/agentproto"
 	"github.com/aurorabox/aurorabox/appliance/mesos/master"
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 	"github.com/mesos/mesos-go/api/v1/lib/resources"
@@ -131,7 +132,7 @@ func TestTeardown(t *testing.T) {
 	s := subscribe(t, srv.URL, "json", framework("Aurora"))
 	launchSleeper(t, s, "sleep-td")
 	s.mustCall(&scheduler.Call{Type: scheduler.Call_TEARDOWN})
-	if c := agent.command(master.CmdShutdownFramework); c.FrameworkID != s.fwID {
+	if c := agent.command(agentproto.CmdShutdownFramework); c.FrameworkID != s.fwID {
 		t.Fatalf("shutdown of %q, want %q", c.FrameworkID, s.fwID)
 	}
 	for ev := range s.events {
@@ -162,7 +163,7 @@ func TestShutdownExecutorReachesAgent(t *testing.T) {
 	s := subscribe(t, srv.URL, "json", framework("Aurora"))
 	launchSleeper(t, s, "sleep-sd")
 	s.mustCall(calls.Shutdown("sleep-sd", agent.id))
-	if c := agent.command(master.CmdShutdownExecutor); c.FrameworkID != s.fwID || c.ExecutorID != "sleep-sd" {
+	if c := agent.command(agentproto.CmdShutdownExecutor); c.FrameworkID != s.fwID || c.ExecutorID != "sleep-sd" {
 		t.Fatalf("agent got %+v", c)
 	}
 }
@@ -177,11 +178,11 @@ func TestMessagesBothWays(t *testing.T) {
 			s := subscribe(t, srv.URL, media, framework("Aurora"))
 			data := []byte("ping \x00\xff")
 			s.mustCall(calls.Message(agent.id, "thermos-1", data))
-			c := agent.command(master.CmdMessage)
+			c := agent.command(agentproto.CmdMessage)
 			if c.FrameworkID != s.fwID || c.ExecutorID != "thermos-1" || !bytes.Equal(c.Data, data) {
 				t.Fatalf("agent got %+v", c)
 			}
-			agent.post(master.AgentMessagePath, master.AgentMessage{AgentID: agent.id, FrameworkID: s.fwID, ExecutorID: "thermos-1", Data: []byte("pong")})
+			agent.post(agentproto.MessagePath, agentproto.Message{AgentID: agent.id, FrameworkID: s.fwID, ExecutorID: "thermos-1", Data: []byte("pong")})
 			msg := s.next(scheduler.Event_MESSAGE).Message
 			if msg.AgentID.Value != agent.id || msg.ExecutorID.Value != "thermos-1" || string(msg.Data) != "pong" {
 				t.Fatalf("framework got %v", msg)
@@ -197,8 +198,8 @@ func TestExecutorFailure(t *testing.T) {
 	agent := startAgent(t, srv.URL)
 	s := subscribe(t, srv.URL, "protobuf", framework("Aurora"))
 	status := int32(256)
-	agent.post(master.AgentExecutorExitedPath, master.AgentExecutorExited{AgentID: agent.id, FrameworkID: "unknown", ExecutorID: "x"})
-	agent.post(master.AgentExecutorExitedPath, master.AgentExecutorExited{AgentID: agent.id, FrameworkID: s.fwID, ExecutorID: "thermos-1", Status: &status})
+	agent.post(agentproto.ExecutorExitedPath, agentproto.ExecutorExited{AgentID: agent.id, FrameworkID: "unknown", ExecutorID: "x"})
+	agent.post(agentproto.ExecutorExitedPath, agentproto.ExecutorExited{AgentID: agent.id, FrameworkID: s.fwID, ExecutorID: "thermos-1", Status: &status})
 	f := s.next(scheduler.Event_FAILURE).Failure
 	if f.GetAgentID().GetValue() != agent.id || f.GetExecutorID().GetValue() != "thermos-1" || f.Status == nil || f.GetStatus() != 256 {
 		t.Fatalf("failure %v", f)
@@ -221,7 +222,7 @@ func TestAgentReregistrationRecoversTasks(t *testing.T) {
 		Resources: []mesos.Resource{resources.NewCPUs(1).Resource, resources.NewMemory(64).Resource}}
 	done := task
 	done.TaskID.Value = "finished-rr"
-	sub.Tasks = []master.AgentTask{
+	sub.Tasks = []agentproto.Task{
 		{FrameworkID: fw.ID.Value, Info: task, State: mesos.TASK_RUNNING},
 		{FrameworkID: fw.ID.Value, Info: done, State: mesos.TASK_FINISHED},
 	}
@@ -254,7 +255,7 @@ func TestAgentReregistrationRecoversTasks(t *testing.T) {
 		t.Fatalf("offered %v cpus", c)
 	}
 	s.mustCall(calls.Kill("sleep-rr", agent.id))
-	if c := agent.command(master.CmdKill); c.TaskID != "sleep-rr" || c.FrameworkID != fw.ID.Value {
+	if c := agent.command(agentproto.CmdKill); c.TaskID != "sleep-rr" || c.FrameworkID != fw.ID.Value {
 		t.Fatalf("agent got %+v", c)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/aurorabox/aurorabox/appliance/mesos/agentproto"
 	"github.com/gogo/protobuf/proto"
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 	"github.com/mesos/mesos-go/api/v1/lib/recordio"
@@ -47,7 +48,7 @@ import (
 //     unless it is authenticated or Config.RootSubmissions is set (Mesos'
 //     --root_submissions, which checks the name "root" only), with Mesos'
 //     ERROR event. Each launch tells the agent whether the framework may
-//     run anything as root (AgentCommand.RootAllowed); the agent, which
+//     run anything as root (agentproto.Command.RootAllowed); the agent, which
 //     knows which uid a task would really run as (a task's or executor's
 //     CommandInfo.user can name root when the framework's user does not),
 //     refuses the others with TASK_ERROR.
@@ -55,9 +56,6 @@ import (
 // FrameworkAuthRealm is the realm of the master's WWW-Authenticate
 // challenge to frameworks: Mesos' (DEFAULT_HTTP_FRAMEWORK_AUTHENTICATION_REALM).
 const FrameworkAuthRealm = "mesos-master-scheduler"
-
-// RootRefusal is what tasks refused for running as root are told.
-const RootRefusal = "tasks run as root need an authenticated framework or --root-submissions"
 
 // maxCredentialsFile bounds what ReadCredentials reads.
 const maxCredentialsFile = 1 << 20
@@ -227,7 +225,7 @@ func (m *Master) admitFrameworkLocked(fw *framework, info mesos.FrameworkInfo, p
 	if principal == "" && !m.cfg.RootSubmissions {
 		if root, shown := resolvesToRoot(info.User); root {
 			m.cfg.Logger.Warn("refused an unauthenticated framework that would run as root", "name", info.Name, "user", info.User)
-			return &subscribeRefusal{fmt.Sprintf("User %s is not allowed to run frameworks without --root_submissions set: %s", shown, RootRefusal)}
+			return &subscribeRefusal{fmt.Sprintf("User %s is not allowed to run frameworks without --root_submissions set: %s", shown, agentproto.RootRefusal)}
 		}
 	}
 	return nil

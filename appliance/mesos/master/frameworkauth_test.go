@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aurorabox/aurorabox/appliance/mesos/agentproto"
 	"github.com/aurorabox/aurorabox/appliance/mesos/master"
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 	"github.com/mesos/mesos-go/api/v1/lib/encoding/codecs"
@@ -103,7 +104,7 @@ func userFramework(user string) *mesos.FrameworkInfo {
 // launchOne launches a command task (whose CommandInfo.user is cmdUser
 // unless empty) on the framework's first offer and returns the LAUNCH
 // command the agent received.
-func launchOne(t *testing.T, s *sched, a *fakeAgent, id, cmdUser string) master.AgentCommand {
+func launchOne(t *testing.T, s *sched, a *fakeAgent, id, cmdUser string) agentproto.Command {
 	t.Helper()
 	offer := s.next(scheduler.Event_OFFERS).Offers.Offers[0]
 	task := commandTask(id, &offer, 1, 64)
@@ -111,7 +112,7 @@ func launchOne(t *testing.T, s *sched, a *fakeAgent, id, cmdUser string) master.
 		task.Command.User = proto(cmdUser)
 	}
 	s.mustCall(calls.Accept(calls.OfferOperations{calls.OpLaunch(task)}.WithOffers(offer.ID)))
-	c := a.command(master.CmdLaunch)
+	c := a.command(agentproto.CmdLaunch)
 	if len(c.Tasks) != 1 || c.Tasks[0].TaskID.Value != id {
 		t.Fatalf("LAUNCH of %v, want %s", c.Tasks, id)
 	}
@@ -135,7 +136,7 @@ func TestRootFrameworkNeedsAuthentication(t *testing.T) {
 		}
 		msg := ev.GetError().GetMessage()
 		if ev.Type != scheduler.Event_ERROR || !strings.Contains(msg, "is not allowed to run frameworks without --root_submissions set") ||
-			!strings.Contains(msg, master.RootRefusal) {
+			!strings.Contains(msg, agentproto.RootRefusal) {
 			t.Errorf("unauthenticated framework of user %q: %s %q, want an ERROR that it may not run as root", user, ev.Type, msg)
 		}
 	}

@@ -21,6 +21,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/aurorabox/aurorabox/appliance/mesos/agentproto"
 	"github.com/aurorabox/aurorabox/appliance/mesos/master/allocator"
 	"github.com/aurorabox/aurorabox/appliance/mesos/mesosutil"
 	"github.com/gogo/protobuf/proto"
@@ -212,7 +213,7 @@ func (m *Master) ID() string { return m.id }
 // offers its resources. It returns the agent's id. The tasks a
 // re-registering agent reports and the master does not know (it restarted
 // since) are taken back, with their frameworks.
-func (m *Master) RegisterAgent(sub AgentSubscribe, link AgentLink) string {
+func (m *Master) RegisterAgent(sub agentproto.Subscribe, link AgentLink) string {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	info := sub.Info
@@ -245,7 +246,7 @@ func (m *Master) RegisterAgent(sub AgentSubscribe, link AgentLink) string {
 // recoverAgentTasksLocked adds the live tasks an agent reports that the
 // master does not know. A framework known only from its tasks is kept as
 // recovered, without a connection, until it subscribes again.
-func (m *Master) recoverAgentTasksLocked(a *agent, infos []mesos.FrameworkInfo, tasks []AgentTask) {
+func (m *Master) recoverAgentTasksLocked(a *agent, infos []mesos.FrameworkInfo, tasks []agentproto.Task) {
 	byID := map[string]mesos.FrameworkInfo{}
 	for _, fi := range infos {
 		byID[fi.GetID().GetValue()] = fi

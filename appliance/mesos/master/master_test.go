@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aurorabox/aurorabox/appliance/mesos/agentproto"
 	"github.com/aurorabox/aurorabox/appliance/mesos/master"
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 	"github.com/mesos/mesos-go/api/v1/lib/encoding/codecs"
@@ -36,7 +37,7 @@ func agentPost(url string, body []byte) (*http.Response, error) {
 		return nil, err
 	}
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", master.AgentAuthorization(testAgentSecret))
+	req.Header.Set("Authorization", agentproto.Authorization(testAgentSecret))
 	return http.DefaultClient.Do(req)
 }
 
@@ -69,9 +70,9 @@ type fakeAgent struct {
 	tasks  map[string]string
 	ready  chan struct{}
 	cancel context.CancelFunc
-	cmds   chan master.AgentCommand // every command but heartbeats
-	mute   atomic.Bool              // leave the master's pings unanswered, as a hung agent
-	closed chan struct{}            // the master ended the command stream
+	cmds   chan agentproto.Command // every command but heartbeats
+	mute   atomic.Bool             // leave the master's pings unanswered, as a hung agent
+	closed chan struct{}           // the master ended the command stream
 }
 
 func agentResources() []mesos.Resource {
@@ -81,8 +82,8 @@ func agentResources() []mesos.Resource {
 	}
 }
 
-func agentSubscribe() master.AgentSubscribe {
-	return master.AgentSubscribe{
+func agentSubscribe() agentproto.Subscribe {
+	return agentproto.Subscribe{
 		Info: mesos.AgentInfo{Hostname: "agent1.local", Resources: agentResources(),
 			Attributes: []mesos.Attribute{{Name: "rack", Type: mesos.TEXT, Text: &mesos.Value_Text{Value: "r1"}}}},
 		PID: "slave(1)@127.0.0.1:5051",
@@ -95,14 +96,14 @@ func startAgent(t testing.TB, url string) *fakeAgent {
 
 // startAgentWith registers a fake agent with sub (an agent id and tasks
 // make it a re-registration).
-func startAgentWith(t testing.TB, url string, sub master.AgentSubscribe) *fakeAgent {
+func startAgentWith(t testing.TB, url string, sub agentproto.Subscribe) *fakeAgent {
 	ctx, cancel := context.WithCancel(context.Background())
 	a := &fakeAgent{t: t, url: url, acked: map[string]int{}, tasks: map[string]string{}, ready: make(chan struct{}), cancel: cancel,
-		cmds: make(chan master.AgentCommand, 100), closed: make(chan struct{})}
+		cmds: make(chan agentproto.Command, 100), closed: make(chan struct{})}
 	t.Cleanup(cancel)
 	body, _ := json.Marshal(sub)
-	req, _ := http.NewRequestWithContext(ctx, "POST", url+master.AgentSubscribePath, bytes.NewReader(body))
-	req.Header.Set("Authorization", master.AgentAuthorization(testAgentSecret))
+	req, _ := http.NewRequestWithContext(ctx, "POST", url+agentproto.SubscribePath, bytes.NewReader(body))
+	req.Header.Set("Authorization", agentproto.Authorization(testAgentSecret))
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -126,33 +127,33 @@ func (a *fakeAgent) loop(body io.ReadCloser) {
 		if _, err := io.ReadFull(r, buf); err != nil {
 			return
 		}
-		var c master.AgentCommand
+		var c agentproto.Command
 		json.Unmarshal(buf, &c)
-		if c.Type != master.CmdHeartbeat {
+		if c.Type != agentproto.CmdHeartbeat {
 			select {
 			case a.cmds <- c:
 			default:
 			}
 		}
 		switch c.Type {
-		case master.CmdRegistered:
+		case agentproto.CmdRegistered:
 			a.id = c.AgentID
 			close(a.ready)
-		case master.CmdHeartbeat:
+		case agentproto.CmdHeartbeat:
 			if !a.mute.Load() {
-				body, _ := json.Marshal(master.AgentPong{AgentID: a.id})
-				if resp, err := agentPost(a.url+master.AgentPongPath, body); err == nil {
+				body, _ := json.Marshal(agentproto.Pong{AgentID: a.id})
+				if resp, err := agentPost(a.url+agentproto.PongPath, body); err == nil {
 					resp.Body.Close()
 				}
 			}
-		case master.CmdLaunch:
+		case agentproto.CmdLaunch:
 			for _, task := range c.Tasks {
 				a.mu.Lock()
 				a.tasks[task.TaskID.Value] = c.FrameworkID
 				a.mu.Unlock()
 				a.update(c.FrameworkID, task.TaskID.Value, mesos.TASK_RUNNING)
 			}
-		case master.CmdAcknowledge:
+		case agentproto.CmdAcknowledge:
 			a.mu.Lock()
 			a.acked[c.TaskID]++
 			n := a.acked[c.TaskID]
@@ -160,7 +161,7 @@ func (a *fakeAgent) loop(body io.ReadCloser) {
 			if n == 1 && !strings.Contains(c.TaskID, "sleep") {
 				a.update(c.FrameworkID, c.TaskID, mesos.TASK_FINISHED)
 			}
-		case master.CmdKill:
+		case agentproto.CmdKill:
 			a.update(c.FrameworkID, c.TaskID, mesos.TASK_KILLED)
 		}
 	}
@@ -168,18 +169,18 @@ func (a *fakeAgent) loop(body io.ReadCloser) {
 
 func (a *fakeAgent) update(fw, task string, state mesos.TaskState) {
 	ts := float64(time.Now().UnixNano()) / 1e9
-	body, _ := json.Marshal(master.AgentUpdate{AgentID: a.id, FrameworkID: fw, Status: mesos.TaskStatus{
+	body, _ := json.Marshal(agentproto.Update{AgentID: a.id, FrameworkID: fw, Status: mesos.TaskStatus{
 		TaskID: mesos.TaskID{Value: task}, State: state.Enum(), Source: mesos.SOURCE_EXECUTOR.Enum(),
 		UUID: []byte(task + state.String()), Timestamp: &ts,
 	}})
-	resp, err := agentPost(a.url+master.AgentUpdatePath, body)
+	resp, err := agentPost(a.url+agentproto.UpdatePath, body)
 	if err == nil {
 		resp.Body.Close()
 	}
 }
 
 // command returns the next command of type want the agent received.
-func (a *fakeAgent) command(want string) master.AgentCommand {
+func (a *fakeAgent) command(want string) agentproto.Command {
 	a.t.Helper()
 	timeout := time.After(10 * time.Second)
 	for {
@@ -676,7 +677,7 @@ func TestAgentRemoval(t *testing.T) {
 	sub := agentSubscribe()
 	sub.Info.ID = &mesos.AgentID{Value: agent.id}
 	aw := frameworks["sleep-aware"]
-	sub.Tasks = []master.AgentTask{{FrameworkID: aw.fwID, Info: launched["sleep-aware"], State: mesos.TASK_RUNNING}}
+	sub.Tasks = []agentproto.Task{{FrameworkID: aw.fwID, Info: launched["sleep-aware"], State: mesos.TASK_RUNNING}}
 	startAgentWith(t, srv.URL, sub)
 	aw.mustCall(calls.Reconcile(calls.ReconcileTasks(map[string]string{"sleep-aware": agent.id})))
 	if st := aw.next(scheduler.Event_UPDATE).Update.Status; st.TaskID.Value != "sleep-aware" || st.GetState() != mesos.TASK_RUNNING {

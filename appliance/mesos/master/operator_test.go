@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aurorabox/aurorabox/appliance/mesos/agentproto"
 	"github.com/aurorabox/aurorabox/appliance/mesos/master"
 	"github.com/aurorabox/aurorabox/appliance/mesos/mesosutil"
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
@@ -496,7 +497,7 @@ func TestOperatorEventsOfARecoveredAgent(t *testing.T) {
 	task := mesos.TaskInfo{Name: "sleep-rr", TaskID: mesos.TaskID{Value: "sleep-rr"}, AgentID: *sub.Info.ID,
 		Command:   &mesos.CommandInfo{Value: proto("sleep 300")},
 		Resources: []mesos.Resource{resources.NewCPUs(1).Resource, resources.NewMemory(64).Resource}}
-	sub.Tasks = []master.AgentTask{{FrameworkID: fw.ID.Value, Info: task, State: mesos.TASK_RUNNING}}
+	sub.Tasks = []agentproto.Task{{FrameworkID: fw.ID.Value, Info: task, State: mesos.TASK_RUNNING}}
 	startAgentWith(t, srv.URL, sub)
 
 	if a := ops.expect(v1.Event_AGENT_ADDED).AgentAdded.Agent; a.AgentInfo.GetID().GetValue() != "old-master-S0" {

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aurorabox/aurorabox/appliance/mesos/agentproto"
 	"github.com/aurorabox/aurorabox/appliance/mesos/master"
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 	"github.com/mesos/mesos-go/api/v1/lib/scheduler"
@@ -77,7 +78,7 @@ func TestAgentPingTimeout(t *testing.T) {
 	// The hung agent resumes, reads the end of its stream and re-registers
 	// with its task: reconciliation reports it RUNNING again.
 	hungSub.Info.ID = &mesos.AgentID{Value: hung.id}
-	hungSub.Tasks = []master.AgentTask{{FrameworkID: s.fwID, Info: launched["sleep-hung"], State: mesos.TASK_RUNNING}}
+	hungSub.Tasks = []agentproto.Task{{FrameworkID: s.fwID, Info: launched["sleep-hung"], State: mesos.TASK_RUNNING}}
 	if back := startAgentWith(t, srv.URL, hungSub); back.id != hung.id {
 		t.Fatalf("re-registered as %s; want %s", back.id, hung.id)
 	}
