@@ -109,13 +109,15 @@ func TestLiveTask(t *testing.T) {
 		t.Fatalf("task: %+v", tj)
 	}
 	// Usage, measured on this host: the task's cgroup or its process tree.
+	// A run counts as running, and is measured, from its fork; it is
+	// RUNNING once the runner recorded its start, a moment later.
 	var run observerapi.Run
 	eventually(t, "usage of the running process", 10*time.Second, func() bool {
 		_, body := fetch(t, srv.URL+"/j/process/"+id+"/ticker")
 		run = observerapi.Run{}
-		return json.Unmarshal([]byte(body), &run) == nil && run.Used != nil && run.Used.RAM > 0
+		return json.Unmarshal([]byte(body), &run) == nil && run.Used != nil && run.Used.RAM > 0 && run.State == "RUNNING"
 	})
-	if run.State != "RUNNING" || run.ProcessRun != 0 || run.Used.Threads < 1 {
+	if run.ProcessRun != 0 || run.Used.Threads < 1 {
 		t.Fatalf("run: %+v used %+v", run, *run.Used)
 	}
 	_, body := fetch(t, srv.URL+"/j/task/"+id)
