@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/aurorabox/aurorabox/observer/observerapi"
 )
 
 // discard is a ResponseWriter that keeps the status, the headers, the byte
@@ -86,11 +88,11 @@ func TestHugeLogInChunks(t *testing.T) {
 	runtime.ReadMemStats(&heapBefore)
 
 	// The end, as the viewer asks first; then the tail.
-	var end chunk
+	var end observerapi.Chunk
 	if a := allocated(func() { json.Unmarshal(serve(base+"?offset=-1&length=0").head, &end) }); end.Offset != size || end.Length != 0 || a > 1<<20 {
 		t.Fatalf("end: %+v, %d bytes allocated", end, a)
 	}
-	var last chunk
+	var last observerapi.Chunk
 	json.Unmarshal(serve(fmt.Sprintf("%s?offset=%d&length=100", base, size-int64(len(tail)))).head, &last)
 	if last.Data != tail {
 		t.Fatalf("tail chunk %+v", last)
@@ -116,11 +118,11 @@ func TestHugeLogInChunks(t *testing.T) {
 	// The chunk's length field, checked on one answer in full.
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, httptest.NewRequest("GET", base+"?offset=5&length=-1", nil))
-	var c chunk
+	var c observerapi.Chunk
 	if err := json.Unmarshal(rec.Body.Bytes(), &c); err != nil || c.Offset != 5 || c.Length != DefaultMaxChunk || len(c.Data) != DefaultMaxChunk {
 		t.Fatalf("chunk at 5: offset %d length %d data %d (%v)", c.Offset, c.Length, len(c.Data), err)
 	}
-	rec, c = nil, chunk{}
+	rec, c = nil, observerapi.Chunk{}
 
 	// The whole file through /download, streamed.
 	var d *discard
@@ -169,7 +171,7 @@ func TestLogFollowsGrowingFile(t *testing.T) {
 	for {
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, httptest.NewRequest("GET", fmt.Sprintf("/logdata/%s/hello/1/stdout?offset=%d&length=64", activeID, offset), nil))
-		var c chunk
+		var c observerapi.Chunk
 		if err := json.Unmarshal(rec.Body.Bytes(), &c); err != nil || c.Offset != offset || c.Length > 64 {
 			t.Fatalf("chunk at %d: %+v %v %s", offset, c, err, rec.Body)
 		}
@@ -216,7 +218,7 @@ func FuzzWriteChunk(f *testing.F) {
 		if err := writeChunk(&b, offset, data); err != nil {
 			t.Fatal(err)
 		}
-		var got chunk
+		var got observerapi.Chunk
 		if err := json.Unmarshal([]byte(b.String()), &got); err != nil {
 			t.Fatalf("%q: invalid JSON %q: %v", data, b.String(), err)
 		}

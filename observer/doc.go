@@ -33,6 +33,20 @@
 //	/j/processes?task_id=a,b                 {<id>: {<process>: run}}
 //	/health, /vars, /vars.json               liveness and metrics
 //
+// and one of ours, beside Aurora's /j/ paths:
+//
+//	/j/browse/<task_id>[/<path>]             a sandbox directory's entries, as JSON
+//
+// The JSON answers are package observerapi's types, which readers such as
+// the TUI decode; errors of the JSON routes are {"error": "..."}.
+// /j/browse answers an observerapi.Listing: each entry's name, kind (dir,
+// file, symlink with what it resolves to inside the sandbox or "outside",
+// or other for a FIFO, socket or device), size, mode, mtime, and its path
+// relative to the sandbox for /filedata or /j/browse. It lists what the
+// /browse page lists (one function lists for both, with the confinement
+// below), at most observerapi.MaxListing entries, and says when it
+// stopped there.
+//
 // Chunks follow Thermos: offset -1 (the default) means the end of the file,
 // length -1 (the default) the rest of it; length is capped (Config.MaxChunk),
 // so a huge log is read a chunk at a time and never whole.

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/aurorabox/aurorabox/observer/observerapi"
 )
 
 // TestCollectedSandboxIsGone: once the agent's garbage collection removed
@@ -27,7 +29,7 @@ func TestCollectedSandboxIsGone(t *testing.T) {
 	}
 	listed := func() []string {
 		t.Helper()
-		var l taskIDsJSON
+		var l observerapi.TaskIDs
 		if err := json.Unmarshal(get(t, h, "/j/task_ids/all").Body.Bytes(), &l); err != nil {
 			t.Fatal(err)
 		}

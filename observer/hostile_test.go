@@ -33,6 +33,7 @@ func TestSymlinkSwapRace(t *testing.T) {
 				u + "/filedata/" + activeID + "/" + tc.prefix + "f?offset=0",
 				u + "/download/" + activeID + "/" + tc.prefix + "f",
 				u + "/browse/" + activeID + "/" + strings.TrimSuffix(tc.prefix, "/"),
+				u + "/j/browse/" + activeID + "/" + strings.TrimSuffix(tc.prefix, "/"),
 				u + "/file/" + activeID + "/" + tc.prefix + sandboxfstest.Secret + "?raw=1",
 			}, 2000, 4)
 		})
@@ -49,7 +50,7 @@ func TestSpecialFilesRefused(t *testing.T) {
 	u := srv.URL
 	names := sandboxfstest.Specials(t, f.sandbox(activeID))
 	for _, kind := range []string{"fifo", "socket", "device"} {
-		for _, route := range []string{"/file/%s/%s?raw=1", "/file/%s/%s", "/filedata/%s/%s?offset=0", "/download/%s/%s", "/browse/%s/%s"} {
+		for _, route := range []string{"/file/%s/%s?raw=1", "/file/%s/%s", "/filedata/%s/%s?offset=0", "/download/%s/%s", "/browse/%s/%s", "/j/browse/%s/%s"} {
 			sandboxfstest.Refused(t, u+strings.Replace(strings.Replace(route, "%s", activeID, 1), "%s", names[kind], 1))
 		}
 	}
@@ -61,6 +62,7 @@ func TestSpecialFilesRefused(t *testing.T) {
 	// The whole sandbox replaced by a FIFO.
 	mkfifo(t, f.sandbox(finishedID))
 	sandboxfstest.Refused(t, u+"/browse/"+finishedID)
+	sandboxfstest.Refused(t, u+"/j/browse/"+finishedID)
 	sandboxfstest.Refused(t, u+"/download/"+finishedID+"/x")
 	// The checkpoint directory the scan lists replaced by a FIFO: the
 	// other task is still listed and the pages answer.
@@ -94,7 +96,7 @@ func TestConcurrencyBound(t *testing.T) {
 	h := o.Handler()
 	release, _, _ := lim.Acquire(httptest.NewRequest("GET", "/", nil))
 	for _, target := range []string{"/", "/task/" + activeID, "/logdata/" + activeID + "/hello/1/stdout", "/download/" + activeID + "/data/notes.txt",
-		"/browse/" + activeID, "/j/task_ids"} {
+		"/browse/" + activeID, "/j/browse/" + activeID, "/j/task_ids"} {
 		if w := get(t, h, target); w.Code != http.StatusTooManyRequests || !strings.Contains(w.Body.String(), "at most 1") {
 			t.Errorf("%s over the bound: %d %s, want 429", target, w.Code, w.Body)
 		}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/aurorabox/aurorabox/appliance/sandboxfs"
+	"github.com/aurorabox/aurorabox/observer/observerapi"
 )
 
 // Handler serves the observer's pages and JSON API.
@@ -22,9 +23,9 @@ func (o *Observer) Handler() http.Handler { return http.HandlerFunc(o.serve) }
 // route is one path prefix; args are the raw (still escaped) segments after
 // it.
 type route struct {
-	name string
-	min  int // fewest args
-	max  int // most args; -1 for a sandbox path (any number)
+	name string // one segment, or more joined by "/"
+	min  int    // fewest args
+	max  int    // most args; -1 for a sandbox path (any number)
 	h    func(w http.ResponseWriter, r *http.Request, args []string)
 }
 
@@ -46,6 +47,7 @@ func (o *Observer) routes() []route {
 		{"health", 0, 0, func(w http.ResponseWriter, r *http.Request, _ []string) { text(w, http.StatusOK, "OK\n") }},
 		{"vars", 0, 1, o.serveVars},
 		{"vars.json", 0, 0, o.serveVarsJSON},
+		{"j/browse", 1, -1, o.serveBrowseJSON},
 		{"j", 1, 4, o.serveJSON},
 	}
 }
@@ -74,11 +76,12 @@ func (o *Observer) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	segs := strings.Split(raw[1:], "/")
-	name, args := segs[0], segs[1:]
 	for _, rt := range o.routes() {
-		if rt.name != name {
+		n := strings.Count(rt.name, "/") + 1
+		if len(segs) < n || strings.Join(segs[:n], "/") != rt.name {
 			continue
 		}
+		args := segs[n:]
 		// A trailing slash is fine on fixed-arity routes.
 		if rt.max >= 0 && len(args) > rt.min && args[len(args)-1] == "" {
 			args = args[:len(args)-1]
@@ -117,6 +120,14 @@ func text(w http.ResponseWriter, code int, s string) {
 	fmt.Fprint(w, s)
 }
 
+// jsonPath says r is for a JSON endpoint, whose errors are JSON too
+// (observerapi.Error).
+func jsonPath(r *http.Request) bool {
+	p := r.URL.Path
+	return strings.HasPrefix(p, "/j/") || strings.HasPrefix(p, "/logdata/") || strings.HasPrefix(p, "/filedata/")
+}
+
+// writeJSON writes v, one of package observerapi's types.
 func writeJSON(w http.ResponseWriter, code int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
@@ -137,6 +148,10 @@ func (o *Observer) fileError(w http.ResponseWriter, r *http.Request, err error) 
 		o.cfg.Logger.Debug("sandbox access refused", "path", r.URL.Path, "err", err)
 		fallthrough
 	default:
+		if jsonPath(r) {
+			writeJSON(w, code, observerapi.Error{Error: msg})
+			return
+		}
 		text(w, code, msg+"\n")
 	}
 }
@@ -207,12 +222,12 @@ func (o *Observer) serveChunk(w http.ResponseWriter, r *http.Request, f *os.File
 	defer f.Close()
 	offset, length, ok := offsetLength(r)
 	if !ok {
-		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "offset and length must be integers >= -1"})
+		writeJSON(w, http.StatusBadRequest, observerapi.Error{Error: "offset and length must be integers >= -1"})
 		return
 	}
 	at, data, err := readChunk(f, fi.Size(), offset, length, o.cfg.MaxChunk)
 	if err != nil {
-		writeJSON(w, http.StatusInternalServerError, map[string]string{"error": err.Error()})
+		writeJSON(w, http.StatusInternalServerError, observerapi.Error{Error: err.Error()})
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
@@ -280,12 +295,46 @@ func (o *Observer) serveRawTask(w http.ResponseWriter, r *http.Request, args []s
 	writeJSON(w, http.StatusOK, cfg)
 }
 
+// listing lists the sandbox directory that raw (escaped segments) names:
+// the one code path of /browse and /j/browse, so both list the same
+// entries with the same confinement.
+func (o *Observer) listing(t *task, raw []string) (observerapi.Listing, error) {
+	segs, err := cleanSegments(raw)
+	if err != nil {
+		return observerapi.Listing{}, err
+	}
+	root, err := t.sandbox()
+	if err != nil {
+		return observerapi.Listing{}, err
+	}
+	defer root.Close()
+	entries, truncated, err := listDir(root, relPath(segs))
+	if err != nil {
+		return observerapi.Listing{}, err
+	}
+	return observerapi.Listing{TaskID: t.ID, Path: strings.Join(segs, "/"), Entries: entries, Truncated: truncated}, nil
+}
+
+// serveBrowseJSON is /j/browse/<task_id>[/<path>].
+func (o *Observer) serveBrowseJSON(w http.ResponseWriter, r *http.Request, args []string) {
+	t := o.lookup(w, r, args[0])
+	if t == nil {
+		return
+	}
+	l, err := o.listing(t, args[1:])
+	if err != nil {
+		o.fileError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, l)
+}
+
 // serveJSON is /j/...
 func (o *Observer) serveJSON(w http.ResponseWriter, r *http.Request, args []string) {
 	var ok bool
 	for i := range args {
 		if args[i], ok = arg(args[i]); !ok {
-			writeJSON(w, http.StatusBadRequest, map[string]string{"error": "bad path"})
+			writeJSON(w, http.StatusBadRequest, observerapi.Error{Error: "bad path"})
 			return
 		}
 	}
@@ -294,37 +343,37 @@ func (o *Observer) serveJSON(w http.ResponseWriter, r *http.Request, args []stri
 	case args[0] == "task_ids" && n <= 4:
 		which, offset, num, ok := listArgs(args[1:])
 		if !ok {
-			writeJSON(w, http.StatusBadRequest, map[string]string{"error": "want /j/task_ids[/active|finished|all[/offset[/num]]]"})
+			writeJSON(w, http.StatusBadRequest, observerapi.Error{Error: "want /j/task_ids[/active|finished|all[/offset[/num]]]"})
 			return
 		}
 		tasks := o.list(which)
 		page, offset := paginate(tasks, offset, num)
-		out := taskIDsJSON{Tasks: []taskRowJSON{}, Type: which, Offset: offset, Num: num, TaskCount: len(tasks)}
+		out := observerapi.TaskIDs{Tasks: []observerapi.TaskRow{}, Type: which, Offset: offset, Num: num, TaskCount: len(tasks)}
 		for _, t := range page {
 			out.Tasks = append(out.Tasks, o.taskRow(t))
 		}
 		writeJSON(w, http.StatusOK, out)
 	case args[0] == "task_id_count" && n == 1:
 		a, f := o.counts()
-		writeJSON(w, http.StatusOK, map[string]int{"active": a, "finished": f, "all": a + f})
+		writeJSON(w, http.StatusOK, observerapi.TaskIDCount{Active: a, All: a + f, Finished: f})
 	case args[0] == "task" && n == 1, args[0] == "task" && n == 2:
 		ids := idList(r)
 		if n == 2 {
 			ids = []string{args[1]}
 		}
-		out := map[string]taskJSON{}
+		out := map[string]observerapi.Task{}
 		for _, id := range ids {
 			if t := o.task(id); t != nil {
 				out[id] = o.taskJSON(t)
 			}
 		}
 		if n == 2 && len(out) == 0 {
-			writeJSON(w, http.StatusNotFound, map[string]any{})
+			writeJSON(w, http.StatusNotFound, out)
 			return
 		}
 		writeJSON(w, http.StatusOK, out)
 	case args[0] == "processes" && n == 1:
-		out := map[string]map[string]runJSON{}
+		out := map[string]map[string]observerapi.Run{}
 		for _, id := range idList(r) {
 			if t := o.task(id); t != nil {
 				out[id] = o.processesJSON(t)
@@ -334,7 +383,7 @@ func (o *Observer) serveJSON(w http.ResponseWriter, r *http.Request, args []stri
 	case args[0] == "process" && n >= 2:
 		t := o.task(args[1])
 		if t == nil {
-			writeJSON(w, http.StatusNotFound, map[string]any{})
+			writeJSON(w, http.StatusNotFound, map[string]observerapi.Run{})
 			return
 		}
 		if n == 2 {
@@ -345,19 +394,19 @@ func (o *Observer) serveJSON(w http.ResponseWriter, r *http.Request, args []stri
 		if n == 4 {
 			v, err := strconv.Atoi(args[3])
 			if err != nil || v < 0 {
-				writeJSON(w, http.StatusBadRequest, map[string]string{"error": "bad run"})
+				writeJSON(w, http.StatusBadRequest, observerapi.Error{Error: "bad run"})
 				return
 			}
 			run = v
 		}
 		rs, ok := t.run(args[2], run)
 		if !ok {
-			writeJSON(w, http.StatusNotFound, map[string]any{})
+			writeJSON(w, http.StatusNotFound, map[string]observerapi.Run{})
 			return
 		}
 		writeJSON(w, http.StatusOK, o.runJSON(t, args[2], rs))
 	default:
-		writeJSON(w, http.StatusNotFound, map[string]string{"error": "no such API"})
+		writeJSON(w, http.StatusNotFound, observerapi.Error{Error: "no such API"})
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/aurorabox/aurorabox/executor/planner"
+	"github.com/aurorabox/aurorabox/observer/observerapi"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
@@ -110,6 +111,8 @@ func TestRoutesGolden(t *testing.T) {
 		{"logdata_mid.json", "/logdata/" + activeID + "/hello/1/stdout?offset=6&length=8", 200, "application/json"},
 		{"filedata.json", "/filedata/" + activeID + "/data/notes.txt?offset=0&length=-1", 200, "application/json"},
 		{"rawtask.json", "/rawtask/" + finishedID, 200, "application/json"},
+		{"browse.json", "/j/browse/" + activeID, 200, "application/json"},
+		{"browse_data.json", "/j/browse/" + activeID + "/data/", 200, "application/json"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -182,6 +185,17 @@ func TestPathEscapesRefused(t *testing.T) {
 		{"absolute symlink out data", "/filedata/" + id + "/escapes/abs-link?offset=0"},
 		{"symlinked dir out", "/download/" + id + "/escapes/dir-link/secret"},
 		{"symlinked dir out browse", "/browse/" + id + "/escapes/dir-link"},
+		{"dotdot browse json", "/j/browse/" + id + "/../../../../../../../"},
+		{"encoded dotdot browse json", "/j/browse/" + id + "/%2e%2e/%2e%2e/%2e%2e/%2e%2e/%2e%2e/%2e%2e/%2e%2e/%2e%2e/secretdir"},
+		{"encoded slash browse json", "/j/browse/" + id + "/..%2f..%2f..%2f..%2f..%2f..%2f..%2f..%2fsecretdir"},
+		{"absolute browse json", "/j/browse/" + id + "//" + strings.TrimPrefix(filepath.Join(f.dir, "secretdir"), "/")},
+		{"relative symlink out browse json", "/j/browse/" + id + "/up-link"},
+		{"symlinked dir out browse json", "/j/browse/" + id + "/escapes/dir-link"},
+		{"symlinked dir out below browse json", "/j/browse/" + id + "/escapes/dir-link/x"},
+		{"fifo browse json", "/j/browse/" + id + "/escapes/fifo"},
+		{"file browse json", "/j/browse/" + id + "/data/notes.txt"},
+		{"task id dotdot browse json", "/j/browse/..%2f..%2f"},
+		{"task id dotdot browse json plain", "/j/browse/../../secretdir"},
 		{"fifo", "/filedata/" + id + "/escapes/fifo?offset=0"},
 		{"log process dotdot", "/logdata/" + id + "/..%2f..%2f..%2fsecret/0/stdout"},
 		{"log process dotdot plain", "/logs/" + id + "/../../../secret"},
@@ -233,7 +247,7 @@ func TestSandboxSymlinkRefused(t *testing.T) {
 	}
 	symlink(t, f.dir, sb)
 	h := newTestObserver(t, f).Handler()
-	for _, target := range []string{"/browse/" + finishedID, "/download/" + finishedID + "/secret", "/file/" + finishedID + "/secretdir/secret?raw=1",
+	for _, target := range []string{"/browse/" + finishedID, "/j/browse/" + finishedID, "/download/" + finishedID + "/secret", "/file/" + finishedID + "/secretdir/secret?raw=1",
 		"/logdata/" + finishedID + "/main/0/stdout?offset=0"} {
 		w := get(t, h, target)
 		if w.Code != 403 && w.Code != 404 || strings.Contains(w.Body.String(), secret) {
@@ -251,17 +265,17 @@ func TestChunkLimits(t *testing.T) {
 	tests := []struct {
 		query string
 		code  int
-		want  chunk
+		want  observerapi.Chunk
 	}{
-		{"", 200, chunk{Offset: 28}},
-		{"?offset=-1&length=0", 200, chunk{Offset: 28}},
-		{"?offset=0", 200, chunk{0, 5, "hello"}},
-		{"?offset=0&length=3", 200, chunk{0, 3, "hel"}},
-		{"?offset=26&length=100", 200, chunk{26, 2, ">\n"}},
-		{"?offset=1000", 200, chunk{Offset: 28}}, // a truncated file: from its end
-		{"?offset=-2", 400, chunk{}},
-		{"?offset=x", 400, chunk{}},
-		{"?length=-5", 400, chunk{}},
+		{"", 200, observerapi.Chunk{Offset: 28}},
+		{"?offset=-1&length=0", 200, observerapi.Chunk{Offset: 28}},
+		{"?offset=0", 200, observerapi.Chunk{Offset: 0, Length: 5, Data: "hello"}},
+		{"?offset=0&length=3", 200, observerapi.Chunk{Offset: 0, Length: 3, Data: "hel"}},
+		{"?offset=26&length=100", 200, observerapi.Chunk{Offset: 26, Length: 2, Data: ">\n"}},
+		{"?offset=1000", 200, observerapi.Chunk{Offset: 28}}, // a truncated file: from its end
+		{"?offset=-2", 400, observerapi.Chunk{}},
+		{"?offset=x", 400, observerapi.Chunk{}},
+		{"?length=-5", 400, observerapi.Chunk{}},
 	}
 	for _, tc := range tests {
 		w := get(t, h, log+tc.query)
@@ -272,7 +286,7 @@ func TestChunkLimits(t *testing.T) {
 		if tc.code != 200 {
 			continue
 		}
-		var got chunk
+		var got observerapi.Chunk
 		if err := json.Unmarshal(w.Body.Bytes(), &got); err != nil || got != tc.want {
 			t.Errorf("%s: %+v (%v), want %+v", tc.query, got, err, tc.want)
 		}
@@ -320,7 +334,7 @@ func TestConcurrentRequests(t *testing.T) {
 	o := New(Config{WorkDir: f.workDir, ScanInterval: time.Nanosecond, DiskInterval: time.Nanosecond})
 	h := o.Handler()
 	targets := []string{"/", "/task/" + activeID, "/j/task_ids", "/j/task/" + finishedID, "/j/process/" + activeID,
-		"/browse/" + activeID + "/data", "/logdata/" + activeID + "/hello/1/stdout?offset=0", "/vars"}
+		"/browse/" + activeID + "/data", "/j/browse/" + activeID + "/data", "/logdata/" + activeID + "/hello/1/stdout?offset=0", "/vars"}
 	var wg sync.WaitGroup
 	for g := 0; g < 8; g++ {
 		wg.Add(1)

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/aurorabox/aurorabox/executor/planner"
+	"github.com/aurorabox/aurorabox/observer/observerapi"
 )
 
 //go:embed templates/*.html
@@ -65,8 +66,8 @@ func (o *Observer) render(w http.ResponseWriter, code int, name string, data any
 }
 
 func (o *Observer) notFound(w http.ResponseWriter, r *http.Request, msg string) {
-	if strings.HasPrefix(r.URL.Path, "/j/") || strings.HasPrefix(r.URL.Path, "/logdata/") || strings.HasPrefix(r.URL.Path, "/filedata/") {
-		writeJSON(w, http.StatusNotFound, map[string]string{"error": msg})
+	if jsonPath(r) {
+		writeJSON(w, http.StatusNotFound, observerapi.Error{Error: msg})
 		return
 	}
 	o.render(w, http.StatusNotFound, "error", struct {
@@ -257,7 +258,7 @@ type taskPage struct {
 	Ports                                                   []portRow
 	Sandbox, BrowseHref, RawHref                            string
 	AgentID, FrameworkID, ExecutorID, ContainerID           string
-	Usage                                                   TaskUsage
+	Usage                                                   observerapi.TaskUsage
 	CPU, RAM, Disk                                          string
 	History                                                 []historyRow
 	Processes                                               []processRow
@@ -457,36 +458,26 @@ func (o *Observer) serveBrowse(w http.ResponseWriter, r *http.Request, args []st
 	if t == nil {
 		return
 	}
-	segs, err := cleanSegments(args[1:])
-	if err != nil {
-		o.fileError(w, r, err)
-		return
-	}
-	root, err := t.sandbox()
-	if err != nil {
-		o.fileError(w, r, err)
-		return
-	}
-	defer root.Close()
-	rel := relPath(segs)
-	entries, truncated, err := listDir(root, rel)
+	l, err := o.listing(t, args[1:])
 	if err != nil {
 		o.fileError(w, r, err)
 		return
 	}
 	p := browsePage{page: o.page("Sandbox of "+t.ID, crumb{t.ID, href("task", t.ID)}, crumb{"sandbox", href("browse", t.ID)}),
-		TaskID: t.ID, TaskHref: href("task", t.ID), Truncated: truncated}
+		TaskID: t.ID, TaskHref: href("task", t.ID), Truncated: l.Truncated}
 	p.Parts = append(p.Parts, crumb{"sandbox", href("browse", t.ID)})
-	for i := range segs {
-		p.Parts = append(p.Parts, crumb{segs[i], sandboxHref("browse", t.ID, relPath(segs[:i+1]))})
+	if l.Path != "" {
+		segs := strings.Split(l.Path, "/")
+		for i := range segs {
+			p.Parts = append(p.Parts, crumb{segs[i], sandboxHref("browse", t.ID, relPath(segs[:i+1]))})
+		}
 	}
-	for _, e := range entries {
-		row := entryRow{Name: e.Name, Mode: e.Mode, Size: fmtBytes(e.Size), Mtime: fmtTime(e.Mtime), Dir: e.Dir, Outside: e.Outside}
+	for _, e := range l.Entries {
+		row := entryRow{Name: e.Name, Mode: e.Mode, Size: fmtBytes(e.Size), Mtime: fmtTime(fromSecs(e.Mtime)), Dir: e.IsDir(), Outside: e.Outside()}
 		switch {
-		case e.Outside:
-		case e.Dir:
+		case e.IsDir():
 			row.Href, row.Size = sandboxHref("browse", t.ID, e.Path), ""
-		default:
+		case e.IsFile():
 			row.Href = sandboxHref("file", t.ID, e.Path)
 			row.Download = sandboxHref("download", t.ID, e.Path)
 		}

@@ -10,10 +10,10 @@ import (
 	"path"
 	"sort"
 	"strings"
-	"time"
 	"unicode/utf8"
 
 	"github.com/aurorabox/aurorabox/appliance/sandboxfs"
+	"github.com/aurorabox/aurorabox/observer/observerapi"
 )
 
 // errBadPath is a request path that we refuse without looking at the disk.
@@ -47,13 +47,6 @@ func relPath(segs []string) string {
 	return strings.Join(segs, "/")
 }
 
-// chunk is a piece of a file, as Thermos's /logdata and /filedata answer.
-type chunk struct {
-	Offset int64  `json:"offset"`
-	Length int64  `json:"length"`
-	Data   string `json:"data"`
-}
-
 // readChunk reads at most max bytes of f (of size size) at offset. An offset
 // of -1 is the end of the file, as is any offset past it (a truncated file);
 // a length of -1 is the rest of the file. It returns the offset used and
@@ -74,9 +67,10 @@ func readChunk(f io.ReaderAt, size, offset, length, max int64) (int64, []byte, e
 	return offset, buf[:n], nil
 }
 
-// writeChunk writes {"offset": ..., "length": ..., "data": ...} with data
-// escaped as a JSON string as it streams out, so that a chunk costs its
-// read buffer and no more, even when every byte needs a \u escape. Bytes
+// writeChunk writes an observerapi.Chunk, {"offset": ..., "length": ...,
+// "data": ...}, with data escaped as a JSON string as it streams out, so
+// that a chunk costs its read buffer and no more, even when every byte
+// needs a \u escape. Bytes
 // that are not UTF-8 become U+FFFD; length stays the number of bytes read,
 // which is what a reader adds to offset.
 func writeChunk(w io.Writer, offset int64, data []byte) error {
@@ -121,57 +115,61 @@ func writeChunk(w io.Writer, offset int64, data []byte) error {
 	return bw.Flush()
 }
 
-// dirEntry is one row of a sandbox listing.
-type dirEntry struct {
-	Name    string
-	Path    string // relative to the sandbox
-	Dir     bool   // a directory (or a symlink to one inside the sandbox)
-	Link    bool
-	Outside bool // a symlink that does not resolve inside the sandbox
-	Size    int64
-	Mode    string
-	Mtime   time.Time
+// kindOf is what a file of mode m is, in a listing.
+func kindOf(m fs.FileMode) observerapi.Kind {
+	switch {
+	case m.IsDir():
+		return observerapi.KindDir
+	case m.IsRegular():
+		return observerapi.KindFile
+	case m&fs.ModeSymlink != 0:
+		return observerapi.KindSymlink
+	}
+	return observerapi.KindOther
 }
 
-const maxListing = 5000
-
-// listDir lists a sandbox directory, directories first. Symlinks are
-// resolved through root, so one leading out of the sandbox shows as such.
-func listDir(root *os.Root, rel string) ([]dirEntry, bool, error) {
+// listDir lists a sandbox directory (rel; "." is the sandbox), directories
+// first, at most observerapi.MaxListing entries: what both /browse and
+// /j/browse show. The directory is opened as sandboxfs opens it; a symlink
+// is resolved through root, so one that leads out of the sandbox (or
+// nowhere) shows as such and is never followed.
+func listDir(root *os.Root, rel string) ([]observerapi.DirEntry, bool, error) {
 	f, _, err := sandboxfs.Open(root, rel, sandboxfs.Dir)
 	if err != nil {
 		return nil, false, err
 	}
 	defer f.Close()
-	des, err := f.ReadDir(maxListing + 1)
+	des, err := f.ReadDir(observerapi.MaxListing + 1)
 	if err != nil && err != io.EOF {
 		return nil, false, err
 	}
-	truncated := len(des) > maxListing
+	truncated := len(des) > observerapi.MaxListing
 	if truncated {
-		des = des[:maxListing]
+		des = des[:observerapi.MaxListing]
 	}
-	out := make([]dirEntry, 0, len(des))
+	out := make([]observerapi.DirEntry, 0, len(des))
 	for _, de := range des {
-		p := path.Join(rel, de.Name())
-		e := dirEntry{Name: de.Name(), Path: p, Link: de.Type()&fs.ModeSymlink != 0}
 		fi, err := de.Info()
 		if err != nil {
-			continue
+			continue // removed since ReadDir
 		}
-		e.Size, e.Mode, e.Mtime, e.Dir = fi.Size(), fi.Mode().String(), fi.ModTime(), fi.IsDir()
-		if e.Link {
+		p := path.Join(rel, de.Name())
+		e := observerapi.DirEntry{Name: de.Name(), Path: p, Kind: kindOf(fi.Mode()), Size: fi.Size(),
+			Mode: fi.Mode().String(), Mtime: secs(fi.ModTime())}
+		if e.Kind == observerapi.KindSymlink {
+			e.Target = observerapi.KindOutside
 			if target, err := root.Stat(p); err == nil {
-				e.Dir, e.Size = target.IsDir(), target.Size()
-			} else {
-				e.Outside = true
+				e.Target, e.Size = kindOf(target.Mode()), target.Size()
 			}
+		}
+		if e.IsDir() {
+			e.Size = 0 // the file system's, not the contents'
 		}
 		out = append(out, e)
 	}
 	sort.Slice(out, func(i, j int) bool {
-		if out[i].Dir != out[j].Dir {
-			return out[i].Dir
+		if out[i].IsDir() != out[j].IsDir() {
+			return out[i].IsDir()
 		}
 		return out[i].Name < out[j].Name
 	})

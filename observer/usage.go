@@ -15,25 +15,8 @@ import (
 
 	"github.com/aurorabox/aurorabox/appliance/sandboxfs"
 	"github.com/aurorabox/aurorabox/executor/planner"
+	"github.com/aurorabox/aurorabox/observer/observerapi"
 )
-
-// Usage is the resource usage of a process tree or a container, with
-// Thermos's names (ProcessSample.to_dict).
-type Usage struct {
-	CPU     float64 `json:"cpu"`     // cores busy: 1.0 is one core, averaged since the previous sample
-	RAM     int64   `json:"ram"`     // resident bytes (for a cgroup: anonymous and mapped file pages)
-	User    float64 `json:"user"`    // user CPU seconds, cumulative
-	System  float64 `json:"system"`  // system CPU seconds, cumulative
-	Threads int     `json:"threads"` // threads (tasks, for a cgroup)
-}
-
-// TaskUsage is a task's usage plus its sandbox's disk usage.
-type TaskUsage struct {
-	Usage
-	Disk int64 `json:"disk"` // bytes allocated in the sandbox
-	// Source is "cgroup", "proc", or "" when nothing of the task runs.
-	Source string `json:"source"`
-}
 
 const (
 	clockTicks = 100 // USER_HZ: Linux reports CPU times in 1/100 s everywhere we read them
@@ -206,7 +189,7 @@ func tree(table map[int]procInfo, pid int) []int {
 }
 
 // sum adds up the usage of pids (rates not set).
-func (s *sampler) sum(table map[int]procInfo, pids []int) (u Usage, cpuSecs float64) {
+func (s *sampler) sum(table map[int]procInfo, pids []int) (u observerapi.Usage, cpuSecs float64) {
 	var ticks uint64
 	for _, pid := range pids {
 		p := table[pid]
@@ -271,16 +254,16 @@ func (s *sampler) liveRuns(table map[int]procInfo, t *task) map[string]int {
 
 // runUsage is the usage of one run's process tree; ok is false when the
 // run is not alive.
-func (s *sampler) runUsage(t *task, process string, run planner.RunStatus) (Usage, bool) {
+func (s *sampler) runUsage(t *task, process string, run planner.RunStatus) (observerapi.Usage, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if run.State != planner.Forked && run.State != planner.Running {
-		return Usage{}, false
+		return observerapi.Usage{}, false
 	}
 	table := s.procs()
 	pid := t.PIDs[runKey(process, run.Run)]
 	if pid <= 0 || !s.livePID(table, pid, run.ForkTime) {
-		return Usage{}, false
+		return observerapi.Usage{}, false
 	}
 	u, secs := s.sum(table, tree(table, pid))
 	since := run.StartTime
@@ -293,10 +276,10 @@ func (s *sampler) runUsage(t *task, process string, run planner.RunStatus) (Usag
 
 // taskUsage is the usage of the task's container (or of its live runs) and
 // its sandbox's disk usage.
-func (s *sampler) taskUsage(t *task, diskTTL time.Duration) TaskUsage {
+func (s *sampler) taskUsage(t *task, diskTTL time.Duration) observerapi.TaskUsage {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var tu TaskUsage
+	var tu observerapi.TaskUsage
 	tu.Disk = s.diskUsage(t, diskTTL)
 	if !t.Active {
 		return tu
@@ -333,7 +316,7 @@ func (s *sampler) taskUsage(t *task, diskTTL time.Duration) TaskUsage {
 
 // cgroupUsage reads the usage of pid's cgroup if that cgroup is the
 // container's (the agent names it after the container id).
-func (s *sampler) cgroupUsage(pid int, containerID string) (u Usage, cpuSecs float64, ok bool) {
+func (s *sampler) cgroupUsage(pid int, containerID string) (u observerapi.Usage, cpuSecs float64, ok bool) {
 	b, err := os.ReadFile(filepath.Join(s.proc, strconv.Itoa(pid), "cgroup"))
 	if err != nil || containerID == "" {
 		return u, 0, false
@@ -393,7 +376,7 @@ func single(path string) (int64, bool) {
 	return n, err == nil
 }
 
-func readV2(dir string) (u Usage, cpuSecs float64, ok bool) {
+func readV2(dir string) (u observerapi.Usage, cpuSecs float64, ok bool) {
 	cpu := keyed(filepath.Join(dir, "cpu.stat"))
 	if cpu == nil {
 		return u, 0, false
@@ -412,7 +395,7 @@ func readV2(dir string) (u Usage, cpuSecs float64, ok bool) {
 	return u, cpuSecs, true
 }
 
-func readV1(dirs map[string]string) (u Usage, cpuSecs float64, ok bool) {
+func readV1(dirs map[string]string) (u observerapi.Usage, cpuSecs float64, ok bool) {
 	st := keyed(filepath.Join(dirs["cpuacct"], "cpuacct.stat"))
 	if st == nil {
 		return u, 0, false

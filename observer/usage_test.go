@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/aurorabox/aurorabox/observer/observerapi"
 )
 
 // fakeProc is a /proc and /sys/fs/cgroup of our making.
@@ -52,8 +54,8 @@ func TestUsage(t *testing.T) {
 	tests := []struct {
 		name     string
 		setup    func(p *fakeProc)
-		run      *Usage // want of /j/process/<active>/hello; nil: no "used"
-		task     TaskUsage
+		run      *observerapi.Usage // want of /j/process/<active>/hello; nil: no "used"
+		task     observerapi.TaskUsage
 		taskRate float64 // the first sample's rate
 	}{
 		{
@@ -64,8 +66,8 @@ func TestUsage(t *testing.T) {
 				p.process(helloPID+11, helloPID+10, 5, 0, 0, 1, 10, forked.Add(time.Second)) // its own session, still a descendant
 				p.process(helloPID+20, 1, helloPID+20, 999, 999, 9, 9999, forked)            // someone else
 			},
-			run:  &Usage{RAM: 1510 * page, User: 3, System: 0.5, Threads: 4},
-			task: TaskUsage{Usage: Usage{RAM: 1510 * page, User: 3, System: 0.5, Threads: 4}, Disk: 12345, Source: "proc"},
+			run:  &observerapi.Usage{RAM: 1510 * page, User: 3, System: 0.5, Threads: 4},
+			task: observerapi.TaskUsage{Usage: observerapi.Usage{RAM: 1510 * page, User: 3, System: 0.5, Threads: 4}, Disk: 12345, Source: "proc"},
 			// 3.5 s of CPU since launch, 10 min ago.
 			taskRate: 3.5 / 600,
 		},
@@ -78,8 +80,8 @@ func TestUsage(t *testing.T) {
 				p.file("aurorabox/agent-x/container-aaaa/memory.stat", "anon 7340032\nfile 99\nfile_mapped 1000\n")
 				p.file("aurorabox/agent-x/container-aaaa/pids.current", "4\n")
 			},
-			run:      &Usage{RAM: 1000 * page, User: 1, System: 0.5, Threads: 1},
-			task:     TaskUsage{Usage: Usage{RAM: 7341032, User: 4, System: 2, Threads: 4}, Disk: 12345, Source: "cgroup"},
+			run:      &observerapi.Usage{RAM: 1000 * page, User: 1, System: 0.5, Threads: 1},
+			task:     observerapi.TaskUsage{Usage: observerapi.Usage{RAM: 7341032, User: 4, System: 2, Threads: 4}, Disk: 12345, Source: "cgroup"},
 			taskRate: 6.0 / 600,
 		},
 		{
@@ -93,8 +95,8 @@ func TestUsage(t *testing.T) {
 				p.file("memory/ab/container-aaaa/memory.stat", "cache 5\nrss 3\ntotal_rss 1048576\ntotal_mapped_file 4096\n")
 				p.file("pids/ab/container-aaaa/pids.current", "2\n")
 			},
-			run:      &Usage{RAM: 1000 * page, User: 1, System: 0.5, Threads: 1},
-			task:     TaskUsage{Usage: Usage{RAM: 1052672, User: 3, System: 1, Threads: 2}, Disk: 12345, Source: "cgroup"},
+			run:      &observerapi.Usage{RAM: 1000 * page, User: 1, System: 0.5, Threads: 1},
+			task:     observerapi.TaskUsage{Usage: observerapi.Usage{RAM: 1052672, User: 3, System: 1, Threads: 2}, Disk: 12345, Source: "cgroup"},
 			taskRate: 4.5 / 600,
 		},
 		{
@@ -104,8 +106,8 @@ func TestUsage(t *testing.T) {
 				writeFile(t, filepath.Join(p.proc, fmt.Sprint(helloPID), "cgroup"), "0::/user.slice/session-1.scope\n")
 				p.file("user.slice/session-1.scope/cpu.stat", "usage_usec 99000000\n")
 			},
-			run:      &Usage{RAM: 1000 * page, User: 1, System: 0.5, Threads: 1},
-			task:     TaskUsage{Usage: Usage{RAM: 1000 * page, User: 1, System: 0.5, Threads: 1}, Disk: 12345, Source: "proc"},
+			run:      &observerapi.Usage{RAM: 1000 * page, User: 1, System: 0.5, Threads: 1},
+			task:     observerapi.TaskUsage{Usage: observerapi.Usage{RAM: 1000 * page, User: 1, System: 0.5, Threads: 1}, Disk: 12345, Source: "proc"},
 			taskRate: 1.5 / 600,
 		},
 		{
@@ -113,14 +115,14 @@ func TestUsage(t *testing.T) {
 			setup: func(p *fakeProc) {
 				p.process(helloPID, 1, 77, 100, 50, 1, 1000, forked)
 			},
-			task: TaskUsage{Disk: 12345},
+			task: observerapi.TaskUsage{Disk: 12345},
 		},
 		{
 			name: "recycled pid, started later",
 			setup: func(p *fakeProc) {
 				p.process(helloPID, 1, helloPID, 100, 50, 1, 1000, forked.Add(5*time.Minute))
 			},
-			task: TaskUsage{Disk: 12345},
+			task: observerapi.TaskUsage{Disk: 12345},
 		},
 	}
 	for _, tc := range tests {
@@ -133,7 +135,7 @@ func TestUsage(t *testing.T) {
 			o.usage.du = func(*os.Root) int64 { return 12345 }
 			h := o.Handler()
 
-			var run struct{ Used *Usage }
+			var run observerapi.Run
 			if err := json.Unmarshal(get(t, h, "/j/process/"+activeID+"/hello").Body.Bytes(), &run); err != nil {
 				t.Fatal(err)
 			}
@@ -147,10 +149,8 @@ func TestUsage(t *testing.T) {
 					t.Errorf("process usage %+v, want %+v", got, *tc.run)
 				}
 			}
-			task := func() TaskUsage {
-				var out map[string]struct {
-					ResourceConsumption TaskUsage `json:"resource_consumption"`
-				}
+			task := func() observerapi.TaskUsage {
+				var out map[string]observerapi.Task
 				if err := json.Unmarshal(get(t, h, "/j/task/"+activeID).Body.Bytes(), &out); err != nil {
 					t.Fatal(err)
 				}
@@ -198,7 +198,7 @@ func TestFinishedTaskUsage(t *testing.T) {
 	p.process(999990003, 1, 999990003, 100, 50, 1, 1000, t0.Add(10*time.Second))
 	o := New(Config{WorkDir: f.workDir, Now: func() time.Time { return t0.Add(time.Hour) }, ProcRoot: p.proc, CgroupRoot: p.cgroup})
 	o.usage.du = func(*os.Root) int64 { return 1 }
-	if u := o.usage.taskUsage(o.task(finishedID), time.Minute); u != (TaskUsage{Disk: 1}) {
+	if u := o.usage.taskUsage(o.task(finishedID), time.Minute); u != (observerapi.TaskUsage{Disk: 1}) {
 		t.Fatalf("%+v", u)
 	}
 }

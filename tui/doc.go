@@ -9,7 +9,9 @@
 //     instances and a task's details from the scheduler's /api
 //     (getJobs, getTasksWithoutConfigs, killTasks, restartShards);
 //   - a task's processes, its logs and its sandbox from the observer's JSON
-//     API (/j/task, /j/process, /logdata, /filedata) and its /browse pages.
+//     API (/j/task, /j/process, /logdata, /filedata, and the directory
+//     listing /j/browse), decoded into package observerapi's types, the
+//     ones the observer writes; the TUI reads no HTML.
 //
 // The Model is a plain bubbletea model over a Source interface; HTTPSource
 // is the real one and tests feed fakes. Every view reloads about every two

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/aurorabox/aurorabox/appliance/status"
+	"github.com/aurorabox/aurorabox/observer/observerapi"
 	"github.com/aurorabox/aurorabox/scheduler/api"
 )
 
@@ -15,6 +16,10 @@ import (
 var t0 = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 
 func ms(d time.Duration) int64 { return t0.Add(-d).UnixMilli() }
+
+// secs is d before t0 in seconds since the epoch, as the observer writes
+// times.
+func secs(d time.Duration) float64 { return float64(ms(d)) / 1000 }
 
 // fake is a Source with a small cluster in memory.
 type fake struct {
@@ -27,9 +32,9 @@ type fake struct {
 	tasks     []api.ScheduledTask
 	tasksErr  error
 	obs       map[string]*ObservedTask
-	logs      map[string]string // task/process/run/stream
-	dirs      map[string][]FileEntry
-	files     map[string]string // task/path
+	logs      map[string]string                 // task/process/run/stream
+	dirs      map[string][]observerapi.DirEntry // task/path
+	files     map[string]string                 // task/path
 	calls     []string
 	maxChunk  int64
 }
@@ -97,15 +102,16 @@ func newFake() *fake {
 			helloID + "/hello/1/stderr": "warning: \x1b[31mred\x1b[0m text\tand a tab\n",
 			helloID + "/setup/0/stdout": "setting up\n",
 		},
-		dirs: map[string][]FileEntry{
+		dirs: map[string][]observerapi.DirEntry{
 			helloID + "/": {
-				{Name: ".logs", Dir: true, Mode: "drwxr-xr-x", ModTime: "2026-01-02 02:59:05 UTC"},
-				{Name: "hello_world.aurora", Mode: "-rw-r--r--", Size: "312 B", ModTime: "2026-01-02 02:59:05 UTC"},
-				{Name: "up-link", Mode: "Lrwxrwxrwx", Size: "30 B", ModTime: "2026-01-02 02:59:05 UTC", Outside: true},
+				{Name: ".logs", Path: ".logs", Kind: observerapi.KindDir, Mode: "drwxr-xr-x", Mtime: secs(5 * time.Minute)},
+				{Name: "hello_world.aurora", Path: "hello_world.aurora", Kind: observerapi.KindFile, Mode: "-rw-r--r--", Size: 312, Mtime: secs(5 * time.Minute)},
+				{Name: "up-link", Path: "up-link", Kind: observerapi.KindSymlink, Target: observerapi.KindOutside, Mode: "Lrwxrwxrwx", Size: 30, Mtime: secs(5 * time.Minute)},
 			},
 			helloID + "/.logs": {
-				{Name: "hello", Dir: true, Mode: "drwxr-xr-x", ModTime: "2026-01-02 02:59:05 UTC"},
-				{Name: "setup", Dir: true, Mode: "drwxr-xr-x", ModTime: "2026-01-02 02:59:05 UTC"},
+				{Name: "hello", Path: ".logs/hello", Kind: observerapi.KindDir, Mode: "drwxr-xr-x", Mtime: secs(5 * time.Minute)},
+				{Name: "setup", Path: ".logs/setup", Kind: observerapi.KindDir, Mode: "drwxr-xr-x", Mtime: secs(5 * time.Minute)},
+				{Name: "pipe", Path: ".logs/pipe", Kind: observerapi.KindOther, Mode: "prw-r--r--", Mtime: secs(5 * time.Minute)},
 			},
 		},
 		files: map[string]string{
@@ -176,7 +182,7 @@ func (f *fake) Task(ctx context.Context, t TaskRef) (*ObservedTask, error) {
 }
 
 // chunk follows the observer's readChunk.
-func (f *fake) chunk(data string, offset, length int64) Chunk {
+func (f *fake) chunk(data string, offset, length int64) observerapi.Chunk {
 	size := int64(len(data))
 	if offset < 0 || offset > size {
 		offset = size
@@ -185,15 +191,15 @@ func (f *fake) chunk(data string, offset, length int64) Chunk {
 		length = size - offset
 	}
 	length = min(length, f.maxChunk, size-offset)
-	return Chunk{Offset: offset, Length: length, Data: data[offset : offset+length]}
+	return observerapi.Chunk{Offset: offset, Length: length, Data: data[offset : offset+length]}
 }
 
-func (f *fake) Log(ctx context.Context, t TaskRef, process string, run int, stream string, offset, length int64) (Chunk, error) {
+func (f *fake) Log(ctx context.Context, t TaskRef, process string, run int, stream string, offset, length int64) (observerapi.Chunk, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	data, ok := f.logs[fmt.Sprintf("%s/%s/%d/%s", t.ID, process, run, stream)]
 	if !ok {
-		return Chunk{}, fmt.Errorf("no such log")
+		return observerapi.Chunk{}, fmt.Errorf("no such log")
 	}
 	return f.chunk(data, offset, length), nil
 }
@@ -204,24 +210,20 @@ func (f *fake) appendLog(k, s string) {
 	f.logs[k] += s
 }
 
-func (f *fake) Dir(ctx context.Context, t TaskRef, path string) ([]FileEntry, error) {
-	if path == "" {
-		path = "/"
-	}
-	es, ok := f.dirs[t.ID+"/"+strings.TrimPrefix(path, "/")]
-	if !ok && path == "/" {
-		es, ok = f.dirs[t.ID+"/"]
-	}
+func (f *fake) Dir(ctx context.Context, t TaskRef, path string) (observerapi.Listing, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	es, ok := f.dirs[t.ID+"/"+path]
 	if !ok {
-		return nil, fmt.Errorf("no such dir %s", path)
+		return observerapi.Listing{}, fmt.Errorf("no such dir %q", path)
 	}
-	return es, nil
+	return observerapi.Listing{TaskID: t.ID, Path: path, Entries: es}, nil
 }
 
-func (f *fake) File(ctx context.Context, t TaskRef, path string, offset, length int64) (Chunk, error) {
+func (f *fake) File(ctx context.Context, t TaskRef, path string, offset, length int64) (observerapi.Chunk, error) {
 	data, ok := f.files[t.ID+"/"+path]
 	if !ok {
-		return Chunk{}, fmt.Errorf("no such file")
+		return observerapi.Chunk{}, fmt.Errorf("no such file")
 	}
 	return f.chunk(data, offset, length), nil
 }

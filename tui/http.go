@@ -4,18 +4,15 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"html"
 	"io"
 	"net/http"
-	"net/url"
-	"regexp"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/aurorabox/aurorabox/appliance/status"
 	"github.com/aurorabox/aurorabox/client"
+	"github.com/aurorabox/aurorabox/observer/observerapi"
 	"github.com/aurorabox/aurorabox/scheduler/api"
 )
 
@@ -151,17 +148,6 @@ func (s *HTTPSource) observer(t TaskRef) string {
 	return strings.TrimRight(strings.ReplaceAll(base, "{host}", host), "/")
 }
 
-// escPath escapes each segment of a slash-separated path.
-func escPath(p string) string {
-	var segs []string
-	for _, s := range strings.Split(p, "/") {
-		if s != "" {
-			segs = append(segs, url.PathEscape(s))
-		}
-	}
-	return strings.Join(segs, "/")
-}
-
 // statusError is a non-2xx answer.
 type statusError struct {
 	url  string
@@ -188,7 +174,12 @@ func (s *HTTPSource) get(ctx context.Context, u string, limit int64) ([]byte, er
 		return nil, err
 	}
 	if resp.StatusCode/100 != 2 {
-		return nil, &statusError{u, resp.StatusCode, string(b[:min(len(b), 200)])}
+		msg := string(b[:min(len(b), 200)])
+		var je observerapi.Error
+		if json.Unmarshal(b, &je) == nil && je.Error != "" {
+			msg = je.Error
+		}
+		return nil, &statusError{u, resp.StatusCode, msg}
 	}
 	return b, nil
 }
@@ -209,41 +200,11 @@ func notFound(err error) bool {
 	return ok && se.code == http.StatusNotFound
 }
 
-// obsTask is the part of /j/task/<id> we read.
-type obsTask struct {
-	TaskID              string              `json:"task_id"`
-	State               string              `json:"state"`
-	User                string              `json:"user"`
-	Hostname            string              `json:"hostname"`
-	Sandbox             string              `json:"sandbox"`
-	LaunchTimestamp     float64             `json:"launch_timestamp"`
-	Ports               map[string]int      `json:"ports"`
-	Processes           map[string][]string `json:"processes"`
-	ResourceConsumption struct {
-		CPU  float64 `json:"cpu"`
-		RAM  int64   `json:"ram"`
-		Disk int64   `json:"disk"`
-	} `json:"resource_consumption"`
-}
-
-// obsRun is a run of /j/process.
-type obsRun struct {
-	ProcessRun int      `json:"process_run"`
-	State      string   `json:"state"`
-	StartTime  *float64 `json:"start_time"`
-	StopTime   *float64 `json:"stop_time"`
-	ReturnCode *int     `json:"return_code"`
-	Used       *struct {
-		CPU float64 `json:"cpu"`
-		RAM int64   `json:"ram"`
-	} `json:"used"`
-}
-
 // Task implements Source.
 func (s *HTTPSource) Task(ctx context.Context, t TaskRef) (*ObservedTask, error) {
 	base := s.observer(t)
-	var tasks map[string]obsTask
-	if err := s.getJSON(ctx, base+"/j/task/"+url.PathEscape(t.ID), &tasks); err != nil {
+	var tasks map[string]observerapi.Task
+	if err := s.getJSON(ctx, base+observerapi.TaskPath(t.ID), &tasks); err != nil {
 		if notFound(err) {
 			return nil, ErrNotObserved
 		}
@@ -253,15 +214,15 @@ func (s *HTTPSource) Task(ctx context.Context, t TaskRef) (*ObservedTask, error)
 	if !ok {
 		return nil, ErrNotObserved
 	}
-	var runs map[string]obsRun
-	if err := s.getJSON(ctx, base+"/j/process/"+url.PathEscape(t.ID), &runs); err != nil && !notFound(err) {
+	var runs map[string]observerapi.Run
+	if err := s.getJSON(ctx, base+observerapi.ProcessesPath(t.ID), &runs); err != nil && !notFound(err) {
 		return nil, err
 	}
 	return observed(ot, runs), nil
 }
 
 // observed merges a task and its processes' latest runs.
-func observed(ot obsTask, runs map[string]obsRun) *ObservedTask {
+func observed(ot observerapi.Task, runs map[string]observerapi.Run) *ObservedTask {
 	out := &ObservedTask{ID: ot.TaskID, State: ot.State, User: ot.User, Hostname: ot.Hostname, Sandbox: ot.Sandbox,
 		Launched: ot.LaunchTimestamp, Ports: ot.Ports, CPU: ot.ResourceConsumption.CPU,
 		RAM: ot.ResourceConsumption.RAM, Disk: ot.ResourceConsumption.Disk}
@@ -292,63 +253,23 @@ func observed(ot obsTask, runs map[string]obsRun) *ObservedTask {
 	return out
 }
 
-func chunkQuery(offset, length int64) string {
-	return "?offset=" + strconv.FormatInt(offset, 10) + "&length=" + strconv.FormatInt(length, 10)
-}
-
 // Log implements Source.
-func (s *HTTPSource) Log(ctx context.Context, t TaskRef, process string, run int, stream string, offset, length int64) (Chunk, error) {
-	u := s.observer(t) + "/logdata/" + url.PathEscape(t.ID) + "/" + url.PathEscape(process) + "/" + strconv.Itoa(run) + "/" + url.PathEscape(stream) + chunkQuery(offset, length)
-	var c Chunk
-	err := s.getJSON(ctx, u, &c)
+func (s *HTTPSource) Log(ctx context.Context, t TaskRef, process string, run int, stream string, offset, length int64) (observerapi.Chunk, error) {
+	var c observerapi.Chunk
+	err := s.getJSON(ctx, s.observer(t)+observerapi.LogDataPath(t.ID, process, run, stream, offset, length), &c)
 	return c, err
 }
 
 // File implements Source.
-func (s *HTTPSource) File(ctx context.Context, t TaskRef, path string, offset, length int64) (Chunk, error) {
-	u := s.observer(t) + "/filedata/" + url.PathEscape(t.ID) + "/" + escPath(path) + chunkQuery(offset, length)
-	var c Chunk
-	err := s.getJSON(ctx, u, &c)
+func (s *HTTPSource) File(ctx context.Context, t TaskRef, path string, offset, length int64) (observerapi.Chunk, error) {
+	var c observerapi.Chunk
+	err := s.getJSON(ctx, s.observer(t)+observerapi.FileDataPath(t.ID, path, offset, length), &c)
 	return c, err
 }
 
-// Dir implements Source. The observer lists a directory only as its
-// /browse page, so this reads that page's table (one <tr data-name> per
-// entry).
-func (s *HTTPSource) Dir(ctx context.Context, t TaskRef, path string) ([]FileEntry, error) {
-	u := s.observer(t) + "/browse/" + url.PathEscape(t.ID)
-	if p := escPath(path); p != "" {
-		u += "/" + p
-	}
-	b, err := s.get(ctx, u, 16<<20)
-	if err != nil {
-		return nil, err
-	}
-	return parseBrowse(string(b)), nil
-}
-
-var (
-	rowRE  = regexp.MustCompile(`(?s)<tr data-name="([^"]*)">(.*?)</tr>`)
-	cellRE = regexp.MustCompile(`(?s)<td[^>]*>(.*?)</td>`)
-	tagRE  = regexp.MustCompile(`<[^>]*>`)
-)
-
-// parseBrowse reads the entries of an observer /browse page.
-func parseBrowse(page string) []FileEntry {
-	var out []FileEntry
-	for _, m := range rowRE.FindAllStringSubmatch(page, -1) {
-		cells := cellRE.FindAllStringSubmatch(m[2], -1)
-		if len(cells) < 4 {
-			continue
-		}
-		text := func(i int) string {
-			return strings.TrimSpace(html.UnescapeString(tagRE.ReplaceAllString(cells[i][1], "")))
-		}
-		e := FileEntry{Name: html.UnescapeString(m[1]), Mode: text(1), Size: text(2), ModTime: text(3)}
-		first := cells[0][1]
-		e.Outside = strings.Contains(first, `class="outside"`)
-		e.Dir = strings.Contains(first, `href="/browse/`) || strings.HasPrefix(e.Mode, "d")
-		out = append(out, e)
-	}
-	return out
+// Dir implements Source: the observer's JSON listing (/j/browse).
+func (s *HTTPSource) Dir(ctx context.Context, t TaskRef, path string) (observerapi.Listing, error) {
+	var l observerapi.Listing
+	err := s.getJSON(ctx, s.observer(t)+observerapi.BrowsePath(t.ID, path), &l)
+	return l, err
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/aurorabox/aurorabox/appliance/status"
 	"github.com/aurorabox/aurorabox/client"
+	"github.com/aurorabox/aurorabox/observer/observerapi"
 	"github.com/aurorabox/aurorabox/scheduler/api"
 )
 
@@ -44,8 +45,8 @@ func newFakeCluster(t *testing.T) *fakeCluster {
 	files := map[string][]byte{
 		"/j/task/www-data-prod-hello-0-aaaa":                        observerGolden(t, "task.json"),
 		"/j/process/www-data-prod-hello-0-aaaa":                     observerGolden(t, "processes.json"),
-		"/browse/www-data-prod-hello-0-aaaa":                        observerGolden(t, "browse.html"),
-		"/browse/www-data-prod-hello-0-aaaa/data":                   observerGolden(t, "browse_data.html"),
+		"/j/browse/www-data-prod-hello-0-aaaa":                      observerGolden(t, "browse.json"),
+		"/j/browse/www-data-prod-hello-0-aaaa/data":                 observerGolden(t, "browse_data.json"),
 		"/logdata/www-data-prod-hello-0-aaaa/hello/1/stdout":        observerGolden(t, "logdata.json"),
 		"/filedata/www-data-prod-hello-0-aaaa/data/notes%20one.txt": observerGolden(t, "filedata.json"),
 		"/master/state": []byte(`{"slaves": [{"id": "S0", "hostname": "127.0.0.1", "active": true,
@@ -74,6 +75,11 @@ func newFakeCluster(t *testing.T) *fakeCluster {
 		fc.mu.Lock()
 		fc.asked = append(fc.asked, r.URL.RequestURI())
 		fc.mu.Unlock()
+		if r.URL.EscapedPath() == "/j/browse/www-data-prod-hello-0-aaaa/escapes/fifo" {
+			w.WriteHeader(http.StatusBadRequest)
+			json.NewEncoder(w).Encode(observerapi.Error{Error: "escapes/fifo: not a directory"})
+			return
+		}
 		b, ok := files[r.URL.EscapedPath()]
 		if !ok {
 			http.NotFound(w, r)
@@ -145,23 +151,33 @@ func TestHTTPObserver(t *testing.T) {
 		t.Errorf("asked %v", got)
 	}
 
-	es, err := s.Dir(ctx, ref, "")
+	// The sandbox is listed by the observer's JSON listing, /j/browse.
+	l, err := s.Dir(ctx, ref, "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantEntries := []FileEntry{
-		{Name: ".logs", Dir: true, Mode: "drwxr-xr-x", ModTime: "2024-01-02 03:04:05 UTC"},
-		{Name: "data", Dir: true, Mode: "drwxr-xr-x", ModTime: "2024-01-02 03:04:05 UTC"},
-		{Name: "escapes", Dir: true, Mode: "drwxr-xr-x", ModTime: "2024-01-02 03:04:05 UTC"},
-		{Name: "notes-link", Mode: "Lrwxrwxrwx", Size: "11 B", ModTime: "2024-01-02 03:04:05 UTC"},
-		{Name: "up-link", Mode: "Lrwxrwxrwx", Size: "30 B", ModTime: "2024-01-02 03:04:05 UTC", Outside: true},
+	const mtime = 1704164645 // the fixture's t0
+	wantEntries := []observerapi.DirEntry{
+		{Name: ".logs", Path: ".logs", Kind: observerapi.KindDir, Mode: "drwxr-xr-x", Mtime: mtime},
+		{Name: "data", Path: "data", Kind: observerapi.KindDir, Mode: "drwxr-xr-x", Mtime: mtime},
+		{Name: "escapes", Path: "escapes", Kind: observerapi.KindDir, Mode: "drwxr-xr-x", Mtime: mtime},
+		{Name: "notes-link", Path: "notes-link", Kind: observerapi.KindSymlink, Target: observerapi.KindFile, Mode: "Lrwxrwxrwx", Size: 11, Mtime: mtime},
+		{Name: "up-link", Path: "up-link", Kind: observerapi.KindSymlink, Target: observerapi.KindOutside, Mode: "Lrwxrwxrwx", Size: 30, Mtime: mtime},
 	}
-	if !reflect.DeepEqual(es, wantEntries) {
-		t.Errorf("entries\n%+v\nwant\n%+v", es, wantEntries)
+	if l.TaskID != ref.ID || l.Path != "" || l.Truncated || !reflect.DeepEqual(l.Entries, wantEntries) {
+		t.Errorf("listing %+v\nwant entries\n%+v", l, wantEntries)
 	}
-	es, err = s.Dir(ctx, ref, "data")
-	if err != nil || len(es) != 2 || es[0].Name != "notes.txt" || es[0].Dir || es[1].Name != "page.html" {
-		t.Errorf("data entries %+v %v", es, err)
+	l, err = s.Dir(ctx, ref, "data")
+	if err != nil || l.Path != "data" || len(l.Entries) != 2 || l.Entries[0].Path != "data/notes.txt" || !l.Entries[0].IsFile() || l.Entries[1].Name != "page.html" {
+		t.Errorf("data listing %+v %v", l, err)
+	}
+	if got := fc.requests(); !reflect.DeepEqual(got, []string{"/j/browse/www-data-prod-hello-0-aaaa", "/j/browse/www-data-prod-hello-0-aaaa/data"}) {
+		t.Errorf("asked %v", got)
+	}
+	// An error answer's message is the observer's JSON error.
+	_, err = s.Dir(ctx, ref, "escapes/fifo")
+	if err == nil || !strings.Contains(err.Error(), "HTTP 400 escapes/fifo: not a directory") {
+		t.Errorf("a refused listing: %v", err)
 	}
 }
 

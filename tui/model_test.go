@@ -261,6 +261,12 @@ func TestFiles(t *testing.T) {
 	contains(t, m, "up-link leads out of the sandbox")
 	press(t, m, "home", "enter")
 	contains(t, m, "sandbox › .logs", "hello/", "setup/")
+	// Nor is a FIFO.
+	press(t, m, "end", "enter")
+	contains(t, m, "pipe is not a regular file (prw-r--r--)")
+	if _, ok := m.top().(*filesView); !ok {
+		t.Fatalf("enter on a FIFO opened %q", m.top().title())
+	}
 	press(t, m, "esc", "down", "enter")
 	golden(t, m, "file_80x24")
 	contains(t, m, "/hello_world.aurora", "3 lines · paused")

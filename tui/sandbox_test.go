@@ -3,6 +3,8 @@ package tui
 import (
 	"strings"
 	"testing"
+
+	"github.com/aurorabox/aurorabox/observer/observerapi"
 )
 
 // TestNoSandboxOffered: a task the observer does not know (its sandbox
@@ -40,7 +42,7 @@ func TestNoSandboxOffered(t *testing.T) {
 
 	f.mu.Lock()
 	f.obs[batchID] = &ObservedTask{ID: batchID, State: "SUCCESS"}
-	f.dirs[batchID+"/"] = []FileEntry{{Name: "stdout", Mode: "-rw-r--r--", Size: "3 B"}}
+	f.dirs[batchID+"/"] = []observerapi.DirEntry{{Name: "stdout", Path: "stdout", Kind: observerapi.KindFile, Mode: "-rw-r--r--", Size: 3}}
 	f.mu.Unlock()
 	send(t, m, tickMsg(t0))
 	contains(t, m, "f files")

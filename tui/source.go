@@ -5,6 +5,7 @@ import (
 	"errors"
 
 	"github.com/aurorabox/aurorabox/appliance/status"
+	"github.com/aurorabox/aurorabox/observer/observerapi"
 	"github.com/aurorabox/aurorabox/scheduler/api"
 )
 
@@ -31,12 +32,14 @@ type Source interface {
 	// observer does not know it.
 	Task(ctx context.Context, t TaskRef) (*ObservedTask, error)
 	// Log reads a chunk of a process run's stdout or stderr (/logdata).
-	// An offset of -1 is the end of the file, a length of -1 the rest.
-	Log(ctx context.Context, t TaskRef, process string, run int, stream string, offset, length int64) (Chunk, error)
-	// Dir lists a sandbox directory ("" is the sandbox itself).
-	Dir(ctx context.Context, t TaskRef, path string) ([]FileEntry, error)
-	// File reads a chunk of a sandbox file (/filedata).
-	File(ctx context.Context, t TaskRef, path string, offset, length int64) (Chunk, error)
+	// An offset of -1 is the end of the file, a length of -1 the rest;
+	// the chunk's Length is the bytes read, which the next offset adds.
+	Log(ctx context.Context, t TaskRef, process string, run int, stream string, offset, length int64) (observerapi.Chunk, error)
+	// Dir lists a sandbox directory ("" is the sandbox itself;
+	// /j/browse).
+	Dir(ctx context.Context, t TaskRef, path string) (observerapi.Listing, error)
+	// File reads a chunk of a sandbox file (/filedata), as Log.
+	File(ctx context.Context, t TaskRef, path string, offset, length int64) (observerapi.Chunk, error)
 }
 
 // ErrUnavailable means a source of data is not configured.
@@ -65,14 +68,6 @@ type Agent struct {
 	UsedDisk float64
 }
 
-// Chunk is an observer chunk: {offset, length, data}. Length counts bytes
-// read, which is what the next offset adds.
-type Chunk struct {
-	Offset int64  `json:"offset"`
-	Length int64  `json:"length"`
-	Data   string `json:"data"`
-}
-
 // ObservedTask is what the observer says about a task.
 type ObservedTask struct {
 	ID        string
@@ -99,14 +94,4 @@ type Process struct {
 	CPU    float64
 	RAM    int64
 	Active bool // the latest run has usage (it runs)
-}
-
-// FileEntry is one entry of a sandbox directory.
-type FileEntry struct {
-	Name    string
-	Dir     bool
-	Mode    string
-	Size    string // as the observer formats it
-	ModTime string
-	Outside bool // a symlink out of the sandbox: not readable
 }

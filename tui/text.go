@@ -6,6 +6,7 @@ import (
 	"path"
 	"strings"
 
+	"github.com/aurorabox/aurorabox/observer/observerapi"
 	"github.com/charmbracelet/bubbles/key"
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/charmbracelet/x/ansi"
@@ -81,7 +82,7 @@ func (v *textView) fetch(src Source) func(ctx context.Context) (any, error) {
 			}
 			d.process, d.run, next = p.Name, p.Run, -1
 		}
-		read := func(ctx context.Context, offset, length int64) (Chunk, error) {
+		read := func(ctx context.Context, offset, length int64) (observerapi.Chunk, error) {
 			if isLog {
 				return src.Log(ctx, ref, d.process, d.run, stream, offset, length)
 			}
@@ -127,7 +128,7 @@ type chunkData struct {
 // readMore reads on from next (-1: not started; a tail starts tailBytes
 // before the end, a head at 0). A file that shrank below next is read
 // again from its start.
-func readMore(ctx context.Context, read func(context.Context, int64, int64) (Chunk, error), next int64, tail bool, have int64) (chunkData, error) {
+func readMore(ctx context.Context, read func(context.Context, int64, int64) (observerapi.Chunk, error), next int64, tail bool, have int64) (chunkData, error) {
 	var d chunkData
 	for attempt := 0; attempt < 2; attempt++ {
 		if next < 0 {

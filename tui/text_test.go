@@ -4,6 +4,8 @@ import (
 	"context"
 	"strings"
 	"testing"
+
+	"github.com/aurorabox/aurorabox/observer/observerapi"
 )
 
 func TestReadMore(t *testing.T) {
@@ -11,7 +13,7 @@ func TestReadMore(t *testing.T) {
 	f.maxChunk = 1000                                   // the observer caps chunks; readMore asks again
 	data := strings.Repeat("0123456789abcdef\n", 10000) // 170000 bytes
 	var asked int
-	read := func(_ context.Context, off, n int64) (Chunk, error) {
+	read := func(_ context.Context, off, n int64) (observerapi.Chunk, error) {
 		asked++
 		return f.chunk(data, off, n), nil
 	}

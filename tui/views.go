@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/aurorabox/aurorabox/appliance/status"
+	"github.com/aurorabox/aurorabox/observer/observerapi"
 	"github.com/aurorabox/aurorabox/scheduler/api"
 	"github.com/aurorabox/aurorabox/scheduler/state"
 	"github.com/charmbracelet/bubbles/key"
@@ -785,9 +786,10 @@ func (v *taskView) bindings(m *Model) []key.Binding {
 
 type filesView struct {
 	viewBase
-	ref     TaskRef
-	dir     string
-	entries map[string]FileEntry
+	ref       TaskRef
+	dir       string
+	entries   map[string]observerapi.DirEntry
+	truncated bool // the observer listed only the first observerapi.MaxListing
 }
 
 func newFiles(ref TaskRef, dir string) *filesView {
@@ -810,28 +812,42 @@ func (v *filesView) fetch(src Source) func(ctx context.Context) (any, error) {
 }
 
 func (v *filesView) apply(m *Model, data any) tea.Cmd {
-	v.entries = map[string]FileEntry{}
+	l := data.(observerapi.Listing)
+	v.entries, v.truncated = map[string]observerapi.DirEntry{}, l.Truncated
 	var rows []row
-	for _, e := range data.([]FileEntry) {
+	for _, e := range l.Entries {
 		v.entries[e.Name] = e
-		name := e.Name
+		name, size := e.Name, bytesText(e.Size)
 		switch {
-		case e.Outside:
+		case e.Outside():
 			name += " ⇢ outside"
-		case e.Dir:
-			name += "/"
+		case e.IsDir():
+			name, size = name+"/", ""
 		}
-		rows = append(rows, row{key: e.Name, cells: []string{name, e.Size, e.Mode, e.ModTime}})
+		rows = append(rows, row{key: e.Name, cells: []string{name, size, e.Mode, mtimeText(e.Mtime)}})
 	}
 	v.list.setRows(rows)
 	return nil
+}
+
+// mtimeText is a listing's mtime (seconds since the epoch) as the
+// observer's pages show it.
+func mtimeText(secs float64) string {
+	if secs == 0 {
+		return ""
+	}
+	return time.UnixMilli(int64(math.Round(secs * 1000))).UTC().Format("2006-01-02 15:04:05 UTC")
 }
 
 func (v *filesView) render(m *Model, w, h int) string {
 	if !v.loaded {
 		return dimStyle.Render("Loading the sandbox…")
 	}
-	return clip("Sandbox of "+v.ref.ID+" /"+v.dir, w) + "\n" + v.list.render(w, h-1)
+	head := "Sandbox of " + v.ref.ID + " /" + v.dir
+	if v.truncated {
+		head += fmt.Sprintf(" (only the first %d entries)", len(v.entries))
+	}
+	return clip(head, w) + "\n" + v.list.render(w, h-1)
 }
 
 func (v *filesView) status(m *Model) string { return v.listStatus("entry") }
@@ -845,15 +861,17 @@ func (v *filesView) key(m *Model, msg tea.KeyMsg) (tea.Cmd, bool) {
 		return nil, true
 	}
 	e := v.entries[r.key]
-	p := path.Join(v.dir, e.Name)
 	switch {
-	case e.Outside:
+	case e.Outside():
 		m.flash, m.flashErr = e.Name+" leads out of the sandbox", true
-		return nil, true
-	case e.Dir:
-		return m.push(newFiles(v.ref, p)), true
+	case e.IsDir():
+		return m.push(newFiles(v.ref, e.Path)), true
+	case e.IsFile():
+		return m.push(newFile(v.ref, e.Path)), true
+	default:
+		m.flash, m.flashErr = e.Name+" is not a regular file ("+e.Mode+")", true
 	}
-	return m.push(newFile(v.ref, p)), true
+	return nil, true
 }
 
 func (v *filesView) bindings(m *Model) []key.Binding {

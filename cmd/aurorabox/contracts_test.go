@@ -16,9 +16,11 @@ import (
 // contractOwners are the packages that own a wire contract (by directory
 // from the module root): the only places its types may be declared.
 var contractOwners = []string{
-	"thermos/schema", // the job schema in executorConfig.data
-	"scheduler/api",  // the scheduler API, AssignedTask included
-	"serverset",      // the ServerSet member format
+	"thermos/schema",             // the job schema in executorConfig.data
+	"scheduler/api",              // the scheduler API, AssignedTask included
+	"serverset",                  // the ServerSet member format
+	"observer/observerapi",       // the observer's JSON API
+	"appliance/mesos/agentproto", // the agent ↔ master protocol
 }
 
 // notContracts are structs outside the owners that the rule below would
@@ -209,6 +211,26 @@ func leader() {
 		} ` + "`json:\"serviceEndpoint\"`" + `
 	}
 	_, _ = m, e
+}
+
+type obsTask struct { // copy: tui's
+	TaskID              string   ` + "`json:\"task_id\"`" + `
+	ResourceConsumption obsUsage ` + "`json:\"resource_consumption\"`" + `
+}
+
+type obsRun struct { // copy: tui's
+	ProcessRun int      ` + "`json:\"process_run\"`" + `
+	StartTime  *float64 ` + "`json:\"start_time\"`" + `
+}
+
+type Chunk struct { // copy: tui's
+	Offset int64  ` + "`json:\"offset\"`" + `
+	Data   string ` + "`json:\"data\"`" + `
+}
+
+type FileEntry struct { // fine: plain keys of another listing
+	Name string ` + "`json:\"name\"`" + `
+	Size int64  ` + "`json:\"size\"`" + `
 }
 
 type Listener struct { // fine: no JSON
