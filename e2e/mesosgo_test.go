@@ -23,17 +23,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/aurorabox/aurorabox/appliance/mesos/mesostest"
 )
-
-// mesosGoVersion is the mesos-go release whose programs the tests build.
-const mesosGoVersion = "v0.0.11"
-
-// mesosGoPins are mesos-go's dependencies at the versions our go.mod uses
-// (mesos-go v0.0.11 has no go.mod of its own to pin them).
-var mesosGoPins = []string{
-	"github.com/gogo/protobuf@v1.3.2",
-	"github.com/pquerna/ffjson@v0.0.0-20190930134022-aa0246cd15f7",
-}
 
 // mesosGo holds msh and mwatch, built once per test binary into a shared
 // temp dir (removed by TestMain).
@@ -41,7 +33,7 @@ var mesosGo struct {
 	once        sync.Once
 	dir         string
 	msh, mwatch string
-	download    error // fetching the module failed
+	download    error // fetching the module failed (mesostest.ErrMesosGoFetch)
 	err         error // anything else failed
 }
 
@@ -63,9 +55,9 @@ func mesosGoTools(t *testing.T) (msh, mwatch string) {
 	mesosGo.once.Do(buildMesosGo)
 	if mesosGo.download != nil {
 		if os.Getenv("AURORABOX_REQUIRE_MESOSGO") == "0" {
-			t.Skipf("mesos-go %s could not be fetched: %v", mesosGoVersion, mesosGo.download)
+			t.Skipf("mesos-go %s could not be fetched: %v", mesostest.MesosGoVersion, mesosGo.download)
 		}
-		t.Fatalf("mesos-go %s could not be fetched (AURORABOX_REQUIRE_MESOSGO=0 skips): %v", mesosGoVersion, mesosGo.download)
+		t.Fatalf("mesos-go %s could not be fetched (AURORABOX_REQUIRE_MESOSGO=0 skips): %v", mesostest.MesosGoVersion, mesosGo.download)
 	}
 	if mesosGo.err != nil {
 		t.Fatal(mesosGo.err)
@@ -81,36 +73,15 @@ func buildMesosGo() {
 	}
 	mesosGo.dir = dir
 	// The tasks' users need not read it: msh and mwatch run as the test.
-	env := append(os.Environ(), "GOWORK=off", "GOFLAGS=-mod=mod", "GO111MODULE=on")
-	goCmd := func(args ...string) error {
-		cmd := exec.Command("go", args...)
-		cmd.Dir, cmd.Env = dir, env
-		if out, err := cmd.CombinedOutput(); err != nil {
-			return fmt.Errorf("go %s: %w\n%s", strings.Join(args, " "), err, out)
-		}
-		return nil
-	}
-	if err := goCmd("mod", "init", "mesosgo.test/e2e"); err != nil {
-		mesosGo.err = err
-		return
-	}
-	if err := goCmd(append([]string{"get", "github.com/mesos/mesos-go@" + mesosGoVersion}, mesosGoPins...)...); err != nil {
+	bins, err := mesostest.BuildMesosGo(dir, "msh", "mwatch")
+	switch {
+	case errors.Is(err, mesostest.ErrMesosGoFetch):
 		mesosGo.download = err
-		return
+	case err != nil:
+		mesosGo.err = err
+	default:
+		mesosGo.msh, mesosGo.mwatch = bins["msh"], bins["mwatch"]
 	}
-	const cmds = "github.com/mesos/mesos-go/api/v1/cmd/"
-	bin := filepath.Join(dir, "bin")
-	if err := goCmd("build", "-o", bin+"/", cmds+"msh", cmds+"mwatch"); err != nil {
-		// A build needs no more than the module graph just fetched, but a
-		// package found missing is fetched here too.
-		if strings.Contains(err.Error(), "dial tcp") || strings.Contains(err.Error(), "proxy.golang.org") {
-			mesosGo.download = err
-		} else {
-			mesosGo.err = err
-		}
-		return
-	}
-	mesosGo.msh, mesosGo.mwatch = filepath.Join(bin, "msh"), filepath.Join(bin, "mwatch")
 }
 
 // defaultPorts are `aurorabox up`'s documented fixed ports, by the config

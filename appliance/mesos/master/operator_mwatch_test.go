@@ -5,51 +5,36 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
+	"errors"
 	"net"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/aurorabox/aurorabox/appliance/mesos/master"
+	"github.com/aurorabox/aurorabox/appliance/mesos/mesostest"
 	"github.com/mesos/mesos-go/api/v1/lib/scheduler"
 	"github.com/mesos/mesos-go/api/v1/lib/scheduler/calls"
 )
 
-// buildMwatch builds mesos-go v0.0.11's mwatch example into a temporary
+// buildMwatch builds mesos-go's mwatch example into a temporary
 // directory, from a module of its own. It skips the test when the module
 // cannot be had (no network and not in the module cache).
 func buildMwatch(t *testing.T) string {
 	t.Helper()
-	gobin, err := exec.LookPath("go")
-	if err != nil {
+	if _, err := exec.LookPath("go"); err != nil {
 		t.Skip("mwatch: no go command to build it with")
 	}
-	dir := t.TempDir()
-	bin := filepath.Join(dir, "mwatch")
-	env := append(os.Environ(), "GOFLAGS=-mod=mod", "GOWORK=off")
-	run := func(args ...string) error {
-		cmd := exec.Command(gobin, args...)
-		cmd.Dir, cmd.Env = dir, env
-		if out, err := cmd.CombinedOutput(); err != nil {
-			return fmt.Errorf("go %s: %w\n%s", strings.Join(args, " "), err, out)
-		}
-		return nil
+	bins, err := mesostest.BuildMesosGo(t.TempDir(), "mwatch")
+	if errors.Is(err, mesostest.ErrMesosGoFetch) {
+		t.Skipf("mwatch: %v", err)
 	}
-	if err := run("mod", "init", "mwatchtest"); err != nil {
+	if err != nil {
 		t.Fatal(err)
 	}
-	if err := run("get", "github.com/mesos/mesos-go@v0.0.11"); err != nil {
-		t.Skipf("mwatch: cannot fetch mesos-go v0.0.11 (no network, and not in the module cache): %v", err)
-	}
-	if err := run("build", "-o", bin, "github.com/mesos/mesos-go/api/v1/cmd/mwatch"); err != nil {
-		t.Fatal(err)
-	}
-	return bin
+	return bins["mwatch"]
 }
 
 // syncBuffer is a bytes.Buffer that a process writes while a test reads.
