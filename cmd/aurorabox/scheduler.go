@@ -1,34 +1,20 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net"
-	"net/http"
 	"os"
-	"path/filepath"
-	"slices"
-	"sort"
-	"strconv"
 	"strings"
-	"sync/atomic"
 	"time"
 	_ "time/tzdata" // --cron-timezone takes any IANA zone, with or without a system database
 
 	"github.com/aurorabox/aurorabox/appliance"
-	"github.com/aurorabox/aurorabox/appliance/mesos/mesoszk"
-	"github.com/aurorabox/aurorabox/appliance/zookeeper/zklog"
-	"github.com/aurorabox/aurorabox/executor/announcer"
 	"github.com/aurorabox/aurorabox/scheduler"
 	"github.com/aurorabox/aurorabox/scheduler/cron"
-	"github.com/aurorabox/aurorabox/scheduler/election"
+	"github.com/aurorabox/aurorabox/scheduler/server"
 	"github.com/aurorabox/aurorabox/scheduler/shiro"
 	"github.com/aurorabox/aurorabox/scheduler/state"
-	"github.com/aurorabox/aurorabox/scheduler/storage"
-	"github.com/aurorabox/aurorabox/serverset"
-	"github.com/go-zookeeper/zk"
 	"github.com/spf13/cobra"
 )
 
@@ -96,139 +82,37 @@ explicitly wins over the profile. --reconciliation-interval sets both reconcilia
 			if err != nil {
 				return err
 			}
-			ctx, stop := signalContext(cmd)
-			defer stop()
-			logger := newLogger()
-			host, port, err := net.SplitHostPort(listen)
-			if err != nil {
+			if _, _, err := net.SplitHostPort(listen); err != nil {
 				return &exitError{2, fmt.Errorf("scheduler: --listen: %w", err)}
 			}
-			if hostname == "" {
-				hostname = host
-			}
+			ctx, stop := signalContext(cmd)
+			defer stop()
 			ln, err := net.Listen("tcp", listen)
 			if err != nil {
 				return &exitError{1, fmt.Errorf("scheduler: %w", err)}
-			}
-			// Serve at once; the handler becomes the scheduler's once it leads.
-			var handler atomic.Pointer[http.Handler]
-			setHandler := func(h http.Handler) { handler.Store(&h) }
-			setHandler(scheduler.StandbyHandler(nil, func() (string, bool) { return "", false }))
-			errc := make(chan error, 1)
-			go func() {
-				errc <- serveHTTP(ctx, ln, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { (*handler.Load()).ServeHTTP(w, r) }))
-			}()
-			var lost <-chan struct{}
-			if zkServers != "" {
-				servers := strings.Split(zkServers, ",")
-				// This scheduler's own addresses: a ServerSet member
-				// naming one is its previous process's, never a leader
-				// to redirect to.
-				self := []string{net.JoinHostPort(hostname, port), ln.Addr().String()}
-				finder, closeFinder := leaderFinder(servers, serversetPath, self, logger)
-				defer closeFinder()
-				sc.LeaderFinder = finder
-				setHandler(scheduler.StandbyHandler(self, sc.LeaderFinder))
-				// We hold the listener, so nothing else serves our
-				// host:port: what a previous process of ours left in the
-				// election is reclaimed, and the election proceeds
-				// without waiting for its session to expire.
-				l, err := election.Elect(ctx, servers, serversetPath, net.JoinHostPort(hostname, port), 10*time.Second, logger, election.Reclaim())
-				if err != nil {
-					return &exitError{1, fmt.Errorf("scheduler: %w", err)}
-				}
-				defer l.Resign()
-				lost = l.Lost()
-			}
-			if strings.HasPrefix(masterURL, "zk://") {
-				if masterURL, err = detectMaster(ctx, masterURL, logger); err != nil {
-					return &exitError{1, fmt.Errorf("scheduler: %w", err)}
-				}
-			}
-			if restore != "" {
-				if err := storage.Restore(restore, filepath.Join(dataDir, "scheduler.db")); err != nil {
-					return &exitError{1, fmt.Errorf("scheduler: --restore: %w", err)}
-				}
-				logger.Warn("store restored from a backup", "backup", restore)
 			}
 			var flags []string
 			if announcerEnsemble != "" {
 				flags = append(flags, "--announcer-ensemble", announcerEnsemble)
 			}
 			sc.DisablePreemptor, sc.OfferReservation = !enablePreemptor, offerReservation
-			sc.Cluster, sc.ListenAddr, sc.Hostname, sc.MasterURL, sc.DataDir = cfg.Cluster, listen, hostname, masterURL, dataDir
-			sc.ExecutorPath, sc.ExecutorFlags, sc.Logger, sc.BasicAuth, sc.Timings = exe, flags, logger, users, &tc
+			sc.Cluster, sc.DataDir = cfg.Cluster, dataDir
+			sc.ExecutorPath, sc.ExecutorFlags, sc.BasicAuth, sc.Timings = exe, flags, users, &tc
 			sc.FailoverTimeout, sc.MaxTasksPerJob = failover, maxTasks
 			sc.ObserverPort, sc.MaxUpdateInstanceFailures, sc.UpdateReservation = observerPort, maxUpdateFailures, updateReservation
 			sc.UpdateHistoryPerJob, sc.CronTimezone, sc.HostMaintenancePollInterval = updateHistory, cronTZ, maintenancePoll
 			sc.SlaMinRequiredInstances, sc.AllowRootTasks = slaMinInstances, allowRootTasks
 			sc.AllowDockerParameters = allowDockerParameters
 			sc.FrameworkCredential, sc.AnnouncePrincipal = fwCred, announcePrincipal
-			if fwCred != nil {
-				logger.Info("connecting to the Mesos master with authentication", "principal", fwCred.Principal)
-			}
-			ctx, cancel := context.WithCancel(ctx)
-			defer cancel()
-			advertErr := make(chan error, 1)
-			if zkServers != "" {
-				// The leader advertises itself where clients look (§8.6)
-				// once it has registered with Mesos, as Aurora does on
-				// becoming ACTIVE.
-				p, _ := net.LookupPort("tcp", port)
-				ep := serverset.Endpoint{Host: hostname, Port: p}
-				member := serverset.Marshal(serverset.Member{ServiceEndpoint: ep,
-					AdditionalEndpoints: map[string]serverset.Endpoint{"http": ep}, Status: serverset.Alive})
-				advertised := make(chan *announcer.Announcer, 1)
-				sc.Advertise = func(ctx context.Context) error {
-					a, err := announcer.Start(ctx, announcer.Config{Servers: strings.Split(zkServers, ","), Path: serversetPath,
-						Member: member, Logger: logger})
-					if err != nil {
-						advertErr <- err
-						return err
-					}
-					advertised <- a
-					return nil
-				}
-				defer func() {
-					cancel()
-					select {
-					case a := <-advertised:
-						a.Stop()
-					default:
-					}
-				}()
-			}
-			s, err := scheduler.New(sc)
+			err = server.Run(ctx, server.Options{
+				Config: sc, Listener: ln, Hostname: hostname, MasterURL: masterURL,
+				ZooKeeper: zkServers, ServersetPath: serversetPath, Restore: restore,
+				Serve: serveHTTP, Logger: newLogger(),
+			})
 			if err != nil {
 				return &exitError{1, fmt.Errorf("scheduler: %w", err)}
 			}
-			runDone := make(chan struct{})
-			defer func() {
-				// The store closes only once Run has joined everything
-				// that uses it (its loops, timers and API requests).
-				cancel()
-				<-runDone
-				s.Close()
-			}()
-			setHandler(s.Handler())
-			go func() {
-				defer close(runDone)
-				s.Run(ctx)
-			}()
-			select {
-			case <-ctx.Done():
-				return nil
-			case err := <-errc:
-				if err == nil {
-					return nil
-				}
-				return &exitError{1, fmt.Errorf("scheduler: %w", err)}
-			case err := <-advertErr:
-				return &exitError{1, fmt.Errorf("scheduler: advertise: %w", err)}
-			case <-lost:
-				// Another scheduler may lead now: stop at once, as Aurora does.
-				return &exitError{1, errors.New("scheduler: lost leadership (ZooKeeper session expired)")}
-			}
+			return nil
 		},
 	}
 	f := cmd.Flags()
@@ -261,65 +145,6 @@ explicitly wins over the profile. --reconciliation-interval sets both reconcilia
 		"jobs with fewer active tasks are drained without an SLA check (Aurora's default is 20; 2 as in Aurora's vagrant devcluster)")
 	f.IntVar(&observerPort, "observer-port", 0, "port of the observers on the agents' hosts, for the UI's links to tasks (0: no links)")
 	return cmd
-}
-
-// leaderFinder returns the leading scheduler's host:port from the
-// ServerSet under path, for a standby's redirects, leaving out members
-// that name one of self (this scheduler's previous process's), and a
-// function that closes its ZooKeeper session.
-func leaderFinder(servers []string, path string, self []string, logger *slog.Logger) (func() (string, bool), func()) {
-	conn, _, err := zk.Connect(servers, 10*time.Second, zk.WithLogInfo(false), zklog.Option(logger, slog.LevelWarn))
-	if err != nil {
-		return func() (string, bool) { return "", false }, func() {}
-	}
-	return func() (string, bool) {
-		kids, _, err := conn.Children(path)
-		if err != nil {
-			return "", false
-		}
-		sort.Strings(kids)
-		for _, k := range kids {
-			if !strings.HasPrefix(k, "member_") {
-				continue
-			}
-			data, _, err := conn.Get(path + "/" + k)
-			if err != nil {
-				continue
-			}
-			if m, err := serverset.Parse(data); err == nil && m.ServiceEndpoint.Host != "" {
-				addr := net.JoinHostPort(m.ServiceEndpoint.Host, strconv.Itoa(m.ServiceEndpoint.Port))
-				if !slices.Contains(self, addr) {
-					return addr, true
-				}
-			}
-		}
-		return "", false
-	}, conn.Close
-}
-
-// detectMaster finds the leading master under a zk:// URL, waiting for one
-// for up to a minute.
-func detectMaster(ctx context.Context, zkURL string, logger *slog.Logger) (string, error) {
-	u, err := mesoszk.ParseURL(zkURL)
-	if err != nil {
-		return "", fmt.Errorf("--master: %w", err)
-	}
-	conn, _, err := mesoszk.Connect(u, 10*time.Second, logger)
-	if err != nil {
-		return "", err
-	}
-	defer conn.Close()
-	deadline := time.Now().Add(time.Minute)
-	for {
-		info, err := mesoszk.Leader(conn, u.Path)
-		if err == nil {
-			return mesoszk.LeaderURL(info), nil
-		}
-		if time.Now().After(deadline) || ctx.Err() != nil {
-			return "", fmt.Errorf("no Mesos master under %s: %w", zkURL, err)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
 }
 
 // readUsers reads the [users] section of a Shiro INI file, as Aurora's
