@@ -125,4 +125,3 @@ func TestRunLeadsAndAdvertises(t *testing.T) {
 		t.Error("the ServerSet member outlived the process's Run")
 	}
 }
-
