@@ -82,7 +82,11 @@ type Cluster struct {
 // `aurorabox up` writes), $AURORA_CONFIG_ROOT (default /etc/aurora), then
 // ~/.aurora, and merges them (later entries of the same name win). A file
 // is a JSON list of clusters or an object of them.
-func LoadClusters() (map[string]Cluster, error) {
+func LoadClusters() (map[string]Cluster, error) { return LoadClustersFrom("") }
+
+// LoadClustersFrom is LoadClusters with the appliance's data dir given
+// (applianceDir; "" looks it up as LoadClusters does).
+func LoadClustersFrom(applianceDir string) (map[string]Cluster, error) {
 	root := os.Getenv("AURORA_CONFIG_ROOT")
 	if root == "" {
 		root = "/etc/aurora"
@@ -91,8 +95,11 @@ func LoadClusters() (map[string]Cluster, error) {
 	// own files override it: $AURORABOX_DATA_DIR, else ~/.aurorabox.
 	var dirs []string
 	home, herr := os.UserHomeDir()
-	if d := os.Getenv("AURORABOX_DATA_DIR"); d != "" {
-		dirs = append(dirs, d)
+	if applianceDir == "" {
+		applianceDir = os.Getenv("AURORABOX_DATA_DIR")
+	}
+	if applianceDir != "" {
+		dirs = append(dirs, applianceDir)
 	} else if herr == nil {
 		dirs = append(dirs, filepath.Join(home, ".aurorabox"))
 	}

@@ -107,6 +107,12 @@ func TestLoadClustersOrder(t *testing.T) {
 	if len(cs) != 3 || cs["devcluster"].SchedulerURI != "http://etc" || cs["only-appliance"].SchedulerURI != "http://a" || cs["mine"].SchedulerURI != "http://home" {
 		t.Fatalf("clusters %+v", cs)
 	}
+	// A data dir given (the TUI's --data-dir) wins over $AURORABOX_DATA_DIR.
+	other := t.TempDir()
+	write(other, `[{"name": "other-appliance", "scheduler_uri": "http://o"}]`)
+	if cs, err := LoadClustersFrom(other); err != nil || cs["other-appliance"].SchedulerURI != "http://o" || cs["only-appliance"].SchedulerURI != "" {
+		t.Fatalf("LoadClustersFrom(other): %+v %v", cs, err)
+	}
 	write(root, `not json`)
 	if _, err := LoadClusters(); err == nil || !strings.Contains(err.Error(), filepath.Join(root, "clusters.json")) {
 		t.Fatalf("bad file: %v", err)

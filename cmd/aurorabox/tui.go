@@ -40,12 +40,13 @@ that prints ` + "`aurorabox status --json`" + ` (e.g. over ssh), or --no-status 
 			if err != nil {
 				return err
 			}
-			// client.LoadClusters looks for the appliance's clusters.json
-			// through $AURORABOX_DATA_DIR.
+			// The appliance's clusters.json: --data-dir's, else where the
+			// client looks for it ($AURORABOX_DATA_DIR, ~/.aurorabox).
+			var dataDir string
 			if f := cmd.Flags().Lookup("data-dir"); f != nil && f.Changed {
-				os.Setenv("AURORABOX_DATA_DIR", cfg.DataDir)
+				dataDir = cfg.DataDir
 			}
-			clusters, err := client.LoadClusters()
+			clusters, err := client.LoadClustersFrom(dataDir)
 			if err != nil {
 				return clientExit(err)
 			}
