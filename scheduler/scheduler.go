@@ -195,7 +195,8 @@ type Config struct {
 	HostMaintenancePollInterval time.Duration
 	// SlaMinRequiredInstances: jobs with fewer active tasks are not SLA
 	// checked when their hosts drain (Aurora's
-	// -min_required_instances_for_sla_check); default 20, as Aurora.
+	// -min_required_instances_for_sla_check); default
+	// DevSlaMinRequiredInstances (Aurora's Vagrant devcluster's).
 	SlaMinRequiredInstances int
 	// SlaAwareKillRetry is how soon an SLA-aware update checks again a
 	// kill its SLA policy did not allow (Aurora's
@@ -292,7 +293,7 @@ func New(cfg Config) (*Scheduler, error) {
 		cfg.Overhead = DevExecutorOverhead
 	}
 	if cfg.FailoverTimeout <= 0 {
-		cfg.FailoverTimeout = 21 * 24 * time.Hour
+		cfg.FailoverTimeout = DefaultFailoverTimeout
 	}
 	if cfg.ReconcileInterval <= 0 {
 		cfg.ReconcileInterval = 5 * time.Minute
@@ -341,16 +342,16 @@ func New(cfg Config) (*Scheduler, error) {
 		cfg.Timings = &c
 	}
 	if cfg.MaxTasksPerJob <= 0 {
-		cfg.MaxTasksPerJob = 4000
+		cfg.MaxTasksPerJob = DefaultMaxTasksPerJob
 	}
 	if cfg.MaxUpdateInstanceFailures <= 0 {
-		cfg.MaxUpdateInstanceFailures = 20000
+		cfg.MaxUpdateInstanceFailures = DefaultMaxUpdateInstanceFailures
 	}
 	if cfg.UpdateHistoryPerJob <= 0 {
-		cfg.UpdateHistoryPerJob = 10
+		cfg.UpdateHistoryPerJob = DefaultUpdateHistoryPerJob
 	}
 	if cfg.UpdateReservation <= 0 {
-		cfg.UpdateReservation = 3 * time.Minute
+		cfg.UpdateReservation = DefaultUpdateReservation
 	}
 	if cfg.PreemptionDelay <= 0 {
 		cfg.PreemptionDelay = DevPreemptionDelay
@@ -362,13 +363,13 @@ func New(cfg Config) (*Scheduler, error) {
 		cfg.OfferReservation = DefaultOfferReservation
 	}
 	if cfg.HostMaintenancePollInterval <= 0 {
-		cfg.HostMaintenancePollInterval = time.Minute
+		cfg.HostMaintenancePollInterval = DefaultHostMaintenancePollInterval
 	}
 	if cfg.SlaAwareKillRetry <= 0 {
-		cfg.SlaAwareKillRetry = time.Minute
+		cfg.SlaAwareKillRetry = DefaultSlaAwareKillRetry
 	}
 	if cfg.SlaMinRequiredInstances <= 0 {
-		cfg.SlaMinRequiredInstances = 20
+		cfg.SlaMinRequiredInstances = DevSlaMinRequiredInstances
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)

@@ -22,7 +22,6 @@ func schedulerCommand() *cobra.Command {
 	var listen, masterURL, zkServers, dataDir, hostname, serversetPath, announcerEnsemble, shiroINI, profile, restore, cronTZ, fwAuthFile string
 	var announcePrincipal bool
 	var failover, updateReservation, maintenancePoll time.Duration
-	var slaMinInstances int
 	var maxTasks, observerPort, maxUpdateFailures, updateHistory int
 	var enablePreemptor, allowRootTasks, allowDockerParameters bool
 	var offerReservation time.Duration
@@ -101,7 +100,7 @@ explicitly wins over the profile. --reconciliation-interval sets both reconcilia
 			sc.FailoverTimeout, sc.MaxTasksPerJob = failover, maxTasks
 			sc.ObserverPort, sc.MaxUpdateInstanceFailures, sc.UpdateReservation = observerPort, maxUpdateFailures, updateReservation
 			sc.UpdateHistoryPerJob, sc.CronTimezone, sc.HostMaintenancePollInterval = updateHistory, cronTZ, maintenancePoll
-			sc.SlaMinRequiredInstances, sc.AllowRootTasks = slaMinInstances, allowRootTasks
+			sc.AllowRootTasks = allowRootTasks
 			sc.AllowDockerParameters = allowDockerParameters
 			sc.FrameworkCredential, sc.AnnouncePrincipal = fwCred, announcePrincipal
 			err = server.Run(ctx, server.Options{
@@ -134,15 +133,13 @@ explicitly wins over the profile. --reconciliation-interval sets both reconcilia
 	f.BoolVar(&enablePreemptor, "enable-preemptor", true, "let PENDING tasks preempt others (Aurora's -enable_preemptor)")
 	f.DurationVar(&offerReservation, "offer-reservation-duration", scheduler.DefaultOfferReservation,
 		"how long an agent whose tasks were preempted is kept for the task they were preempted for")
-	f.DurationVar(&failover, "framework-failover-timeout", 21*24*time.Hour, "how long Mesos keeps the framework's tasks while no scheduler is connected")
-	f.IntVar(&maxTasks, "max-tasks-per-job", 4000, "most instances a job may have")
-	f.IntVar(&maxUpdateFailures, "max-update-instance-failures", 20000, "most maxPerInstanceFailures × instance count a job update may allow")
-	f.IntVar(&updateHistory, "job-update-history-per-job-threshold", 10, "ended job updates kept per job (older ones are forgotten)")
-	f.DurationVar(&updateReservation, "update-agent-reservation", 3*time.Minute, "how long a job update keeps an agent for an instance's new task after killing its old one there")
+	f.DurationVar(&failover, "framework-failover-timeout", scheduler.DefaultFailoverTimeout, "how long Mesos keeps the framework's tasks while no scheduler is connected")
+	f.IntVar(&maxTasks, "max-tasks-per-job", scheduler.DefaultMaxTasksPerJob, "most instances a job may have")
+	f.IntVar(&maxUpdateFailures, "max-update-instance-failures", scheduler.DefaultMaxUpdateInstanceFailures, "most maxPerInstanceFailures × instance count a job update may allow")
+	f.IntVar(&updateHistory, "job-update-history-per-job-threshold", scheduler.DefaultUpdateHistoryPerJob, "ended job updates kept per job (older ones are forgotten)")
+	f.DurationVar(&updateReservation, "update-agent-reservation", scheduler.DefaultUpdateReservation, "how long a job update keeps an agent for an instance's new task after killing its old one there")
 	f.StringVar(&cronTZ, "cron-timezone", cron.DefaultTimezone, "time zone cron schedules are read in: GMT, UTC or an IANA name such as America/New_York")
-	f.DurationVar(&maintenancePoll, "host-maintenance-polling-interval", time.Minute, "how often SLA-aware drains (slaDrainHosts) look at their hosts' tasks again")
-	f.IntVar(&slaMinInstances, "min-required-instances-for-sla-check", 2,
-		"jobs with fewer active tasks are drained without an SLA check (Aurora's default is 20; 2 as in Aurora's vagrant devcluster)")
+	f.DurationVar(&maintenancePoll, "host-maintenance-polling-interval", scheduler.DefaultHostMaintenancePollInterval, "how often SLA-aware drains (slaDrainHosts) look at their hosts' tasks again")
 	f.IntVar(&observerPort, "observer-port", 0, "port of the observers on the agents' hosts, for the UI's links to tasks (0: no links)")
 	return cmd
 }
@@ -240,6 +237,8 @@ func addSchedulerKnobs(cmd *cobra.Command) *schedulerKnobs {
 		&k.sc.SchedulingMaxBatchSize, "most scheduling attempts matched against the offers and stored together")
 	addProfiled(&k.list, f.IntVar, "max-tasks-per-schedule-attempt", scheduler.DevMaxTasksPerScheduleAttempt, scheduler.AuroraMaxTasksPerScheduleAttempt,
 		&k.sc.MaxTasksPerScheduleAttempt, "most tasks of one task group a scheduling attempt tries to place")
+	addProfiled(&k.list, f.IntVar, "min-required-instances-for-sla-check", scheduler.DevSlaMinRequiredInstances, scheduler.AuroraSlaMinRequiredInstances,
+		&k.sc.SlaMinRequiredInstances, "jobs with fewer active tasks are drained without an SLA check (dev: 2, as Aurora's Vagrant devcluster)")
 	addProfiled(&k.list, f.Float64Var, "thermos-executor-cpu", scheduler.DevExecutorOverhead.CPUs, scheduler.AuroraExecutorOverhead.CPUs,
 		&k.sc.Overhead.CPUs, "cpus added to each task for its executor")
 	addProfiled(&k.list, f.Float64Var, "thermos-executor-ram", scheduler.DevExecutorOverhead.MemMB, scheduler.AuroraExecutorOverhead.MemMB,
@@ -288,6 +287,7 @@ func (k *schedulerKnobs) resolve(cmd *cobra.Command, profile string) error {
 	for name, n := range map[string]int{
 		"scheduling-max-batch-size": k.sc.SchedulingMaxBatchSize, "max-tasks-per-schedule-attempt": k.sc.MaxTasksPerScheduleAttempt,
 		"reconciliation-explicit-batch-size": k.sc.ReconcileExplicitBatchSize, "history-max-per-job-threshold": k.sc.HistoryMaxPerJob,
+		"min-required-instances-for-sla-check": k.sc.SlaMinRequiredInstances,
 	} {
 		if n <= 0 {
 			return fmt.Errorf("--%s must be positive", name)

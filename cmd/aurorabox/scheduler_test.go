@@ -79,6 +79,7 @@ func TestSchedulerKnobs(t *testing.T) {
 		{"thermos_executor_ram", dev.sc.Overhead.MemMB, aurora.sc.Overhead.MemMB},
 		{"initial_flapping_task_delay", dev.tc.InitialFlappingTaskDelay, aurora.tc.InitialFlappingTaskDelay},
 		{"max_flapping_task_delay", dev.tc.MaxFlappingTaskDelay, aurora.tc.MaxFlappingTaskDelay},
+		{"min_required_instances_for_sla_check", dev.sc.SlaMinRequiredInstances, aurora.sc.SlaMinRequiredInstances},
 	} {
 		want := map[string]string{
 			"max_schedule_attempts_per_sec": "1000 40", "scheduling_max_batch_size": "100 3", "max_tasks_per_schedule_attempt": "1000 5",
@@ -94,6 +95,8 @@ func TestSchedulerKnobs(t *testing.T) {
 			"thermos_executor_cpu": "0.01 0.25", "thermos_executor_ram": "32 128",
 			// The dev profile throttles flapping tasks too (issue 15).
 			"initial_flapping_task_delay": "1s 30s", "max_flapping_task_delay": "30s 5m0s",
+			// Aurora's Vagrant devcluster's SLA threshold, and Aurora's.
+			"min_required_instances_for_sla_check": "2 20",
 		}[c.name]
 		if got := fmt.Sprint(c.dev, " ", c.prod); got != want {
 			t.Errorf("%s: dev and aurora %s, want %s", c.name, got, want)
