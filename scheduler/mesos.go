@@ -7,6 +7,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/aurorabox/aurorabox/appliance/mesos/mesosutil"
 	"github.com/gogo/protobuf/proto"
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 	"github.com/mesos/mesos-go/api/v1/lib/encoding/codecs"
@@ -108,40 +109,20 @@ func (s *Scheduler) session(ctx context.Context) error {
 		return fmt.Errorf("subscribe: %w", err)
 	}
 	heartbeat := 45 * time.Second
-	events := make(chan *scheduler.Event)
-	errc := make(chan error, 1)
-	decoded := make(chan struct{})
+	stream := mesosutil.DecodeEvents[scheduler.Event](resp)
 	defer func() {
-		// Closing the stream ends the decoder; wait for it, so that no
-		// goroutine of the session outlives it.
 		cancel()
-		resp.Close()
-		<-decoded
-	}()
-	go func() {
-		defer close(decoded)
-		for {
-			var ev scheduler.Event
-			if err := resp.Decode(&ev); err != nil {
-				errc <- err
-				return
-			}
-			select {
-			case events <- &ev:
-			case <-ctx.Done():
-				return
-			}
-		}
+		stream.Close()
 	}()
 	for {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case err := <-errc:
+		case err := <-stream.Err:
 			return err
 		case <-time.After(3 * heartbeat):
 			return errors.New("no heartbeat from the master")
-		case ev := <-events:
+		case ev := <-stream.Events:
 			switch ev.Type {
 			case scheduler.Event_SUBSCRIBED:
 				if hb := ev.Subscribed.HeartbeatIntervalSeconds; hb != nil && *hb > 0 {

@@ -150,35 +150,20 @@ func (d *Driver) session(ctx context.Context, h Handler) (subscribed bool, err e
 	if err != nil {
 		return false, err
 	}
-	defer resp.Close()
-	events := make(chan executor.Event)
-	errc := make(chan error, 1)
-	go func() {
-		for {
-			var ev executor.Event
-			if err := resp.Decode(&ev); err != nil {
-				errc <- err
-				return
-			}
-			select {
-			case events <- ev:
-			case <-d.done:
-				return
-			}
-		}
-	}()
+	stream := mesosutil.DecodeEvents[executor.Event](resp)
+	defer stream.Close()
 	for {
 		select {
 		case <-d.done:
 			return true, nil
 		case <-ctx.Done():
 			return true, ctx.Err()
-		case err := <-errc:
+		case err := <-stream.Err:
 			if errors.Is(err, io.EOF) {
 				err = errors.New("event stream ended")
 			}
 			return true, err
-		case ev := <-events:
+		case ev := <-stream.Events:
 			switch ev.Type {
 			case executor.Event_SUBSCRIBED:
 				d.logger.Info("subscribed to the agent", "agent", ev.Subscribed.AgentInfo.GetHostname())

@@ -2,6 +2,7 @@ package mesosutil_test
 
 import (
 	"bytes"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/aurorabox/aurorabox/appliance/mesos/mesosutil"
+	"github.com/mesos/mesos-go/api/v1/lib/encoding"
 	"github.com/mesos/mesos-go/api/v1/lib/executor"
 	"github.com/mesos/mesos-go/api/v1/lib/recordio"
 )
@@ -120,5 +122,60 @@ func TestStreamEvents(t *testing.T) {
 				t.Fatalf("after the end: %v, want LAUNCH, SHUTDOWN", rest)
 			}
 		})
+	}
+}
+
+// fakeResponse is a mesos.Response over a channel of events; Close ends a
+// Decode in progress, as closing an HTTP body does.
+type fakeResponse struct {
+	events chan executor.Event
+	closed chan struct{}
+}
+
+func (f *fakeResponse) Decode(u encoding.Unmarshaler) error {
+	select {
+	case ev, ok := <-f.events:
+		if !ok {
+			return io.EOF
+		}
+		b, _ := ev.Marshal()
+		return u.Unmarshal(b)
+	case <-f.closed:
+		return errors.New("response closed")
+	}
+}
+
+func (f *fakeResponse) Close() error { close(f.closed); return nil }
+
+// DecodeEvents hands the events over in order and the error that ended
+// the stream; Close ends it while its goroutine is blocked, and returns
+// only once that goroutine is gone.
+func TestDecodeEvents(t *testing.T) {
+	resp := &fakeResponse{events: make(chan executor.Event, 3), closed: make(chan struct{})}
+	resp.events <- executor.Event{Type: executor.Event_SUBSCRIBED}
+	resp.events <- executor.Event{Type: executor.Event_LAUNCH}
+	close(resp.events)
+	s := mesosutil.DecodeEvents[executor.Event](resp)
+	for _, want := range []executor.Event_Type{executor.Event_SUBSCRIBED, executor.Event_LAUNCH} {
+		if ev := <-s.Events; ev.GetType() != want {
+			t.Fatalf("event %v, want %v", ev.GetType(), want)
+		}
+	}
+	if err := <-s.Err; err != io.EOF {
+		t.Fatalf("end of stream: %v, want EOF", err)
+	}
+	s.Close()
+
+	// A stream nobody reads: its goroutine waits to hand over an event,
+	// and Close still ends it.
+	resp = &fakeResponse{events: make(chan executor.Event, 1), closed: make(chan struct{})}
+	resp.events <- executor.Event{Type: executor.Event_HEARTBEAT}
+	s = mesosutil.DecodeEvents[executor.Event](resp)
+	done := make(chan struct{})
+	go func() { s.Close(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close did not end the decoding goroutine")
 	}
 }
