@@ -297,23 +297,15 @@ func serverSetLeader(servers []string, path string) (string, error) {
 		return "", err
 	}
 	defer conn.Close()
-	kids, _, err := conn.Children(path)
+	nodes, err := serverset.Nodes(conn, path)
 	if errors.Is(err, zk.ErrNoNode) {
 		return "", fmt.Errorf("%w under %s (no such path)", errNoMember, path)
 	}
 	if err != nil {
 		return "", err
 	}
-	sort.Strings(kids)
-	for _, k := range kids {
-		if !strings.HasPrefix(k, "member_") {
-			continue
-		}
-		data, _, err := conn.Get(path + "/" + k)
-		if err != nil {
-			continue
-		}
-		m, err := serverset.Parse(data)
+	for _, n := range nodes {
+		m, err := serverset.Parse(n.Data)
 		if err != nil {
 			continue
 		}

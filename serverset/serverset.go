@@ -10,10 +10,14 @@ package serverset
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"unicode/utf16"
+
+	"github.com/go-zookeeper/zk"
 )
 
 // Alive is the status of a member that serves.
@@ -115,4 +119,49 @@ func appendString(b []byte, s string) []byte {
 		}
 	}
 	return append(b, '"')
+}
+
+// MemberPrefix names the member znodes of a ServerSet (EPHEMERAL_SEQUENTIAL:
+// member_<10-digit sequence>).
+const MemberPrefix = "member_"
+
+// Reader is what Nodes needs of a ZooKeeper connection (go-zookeeper's
+// *zk.Conn).
+type Reader interface {
+	Children(path string) ([]string, *zk.Stat, error)
+	Get(path string) ([]byte, *zk.Stat, error)
+}
+
+// Node is a member znode as read: its path, content and Stat.
+type Node struct {
+	Path string
+	Data []byte
+	Stat *zk.Stat
+}
+
+// Nodes reads the member znodes under path in sequence order; a node that
+// goes while they are read is left out. A missing path is an error that
+// wraps zk.ErrNoNode.
+func Nodes(conn Reader, path string) ([]Node, error) {
+	children, _, err := conn.Children(path)
+	if err != nil {
+		return nil, fmt.Errorf("list %s: %w", path, err)
+	}
+	slices.Sort(children)
+	var out []Node
+	for _, c := range children {
+		if !strings.HasPrefix(c, MemberPrefix) {
+			continue
+		}
+		p := strings.TrimSuffix(path, "/") + "/" + c
+		data, stat, err := conn.Get(p)
+		if errors.Is(err, zk.ErrNoNode) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("get %s: %w", p, err)
+		}
+		out = append(out, Node{Path: p, Data: data, Stat: stat})
+	}
+	return out, nil
 }

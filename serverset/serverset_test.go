@@ -2,8 +2,12 @@ package serverset
 
 import (
 	"encoding/json"
+	"errors"
 	"reflect"
+	"strings"
 	"testing"
+
+	"github.com/go-zookeeper/zk"
 )
 
 func TestMarshal(t *testing.T) {
@@ -87,5 +91,54 @@ func TestEscapesLikePython(t *testing.T) {
 		if err := json.Unmarshal(appendString(nil, in), &back); err != nil {
 			t.Errorf("%q: invalid JSON: %v", in, err)
 		}
+	}
+}
+
+// fakeZK is a ServerSet's znodes: children of one path and their data; a
+// child without data went away between the listing and the read.
+type fakeZK struct {
+	children []string
+	data     map[string][]byte
+}
+
+func (f fakeZK) Children(path string) ([]string, *zk.Stat, error) {
+	if f.children == nil {
+		return nil, nil, zk.ErrNoNode
+	}
+	return f.children, &zk.Stat{}, nil
+}
+
+func (f fakeZK) Get(path string) ([]byte, *zk.Stat, error) {
+	d, ok := f.data[path]
+	if !ok {
+		return nil, nil, zk.ErrNoNode
+	}
+	return d, &zk.Stat{EphemeralOwner: int64(len(d))}, nil
+}
+
+// Nodes lists member_ znodes in sequence order, skips other children and
+// members gone while read, and says when the ServerSet does not exist.
+func TestNodes(t *testing.T) {
+	f := fakeZK{
+		children: []string{"member_0000000002", "leader", "member_0000000000", "member_0000000001"},
+		data: map[string][]byte{
+			"/aurora/s/member_0000000000": []byte("a"),
+			"/aurora/s/member_0000000002": []byte("cc"),
+			"/aurora/s/leader":            []byte("x"),
+		},
+	}
+	nodes, err := Nodes(f, "/aurora/s/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, n := range nodes {
+		got = append(got, n.Path+"="+string(n.Data))
+	}
+	if strings.Join(got, " ") != "/aurora/s/member_0000000000=a /aurora/s/member_0000000002=cc" || nodes[1].Stat.EphemeralOwner != 2 {
+		t.Fatalf("nodes %v", got)
+	}
+	if _, err := Nodes(fakeZK{}, "/nowhere"); !errors.Is(err, zk.ErrNoNode) {
+		t.Fatalf("missing ServerSet: %v, want ErrNoNode", err)
 	}
 }

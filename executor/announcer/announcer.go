@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -29,9 +28,6 @@ const (
 	// interval_secs = 15 + 0 × 10 seconds.
 	DefaultConnectTimeout = 15 * time.Second
 )
-
-// MemberPrefix names member znodes; ZooKeeper appends a 10-digit sequence.
-const MemberPrefix = "member_"
 
 // Retry pacing after a failed registration attempt, and how long Stop lets
 // the background goroutine finish an operation in flight.
@@ -428,7 +424,7 @@ func (a *Announcer) join(sid int64) (string, error) {
 	if err := a.reclaim(sid); err != nil {
 		return "", err
 	}
-	prefix := strings.TrimSuffix(a.cfg.Path, "/") + "/" + MemberPrefix
+	prefix := strings.TrimSuffix(a.cfg.Path, "/") + "/" + serverset.MemberPrefix
 	p, err := a.conn.Create(prefix, a.cfg.Member, zk.FlagEphemeralSequential, a.cfg.ACL)
 	if errors.Is(err, zk.ErrNoNode) {
 		if err = a.makePath(); err != nil {
@@ -456,17 +452,17 @@ func (a *Announcer) adopt(sid int64) (string, error) {
 	}
 	var keep string
 	for _, n := range nodes {
-		if n.stat.EphemeralOwner != sid || !bytes.Equal(n.data, a.cfg.Member) {
+		if n.Stat.EphemeralOwner != sid || !bytes.Equal(n.Data, a.cfg.Member) {
 			continue
 		}
 		if keep == "" {
-			keep = n.path
+			keep = n.Path
 			continue
 		}
-		if err := a.conn.Delete(n.path, -1); err != nil && !errors.Is(err, zk.ErrNoNode) {
-			return "", fmt.Errorf("delete duplicate member %s: %w", n.path, err)
+		if err := a.conn.Delete(n.Path, -1); err != nil && !errors.Is(err, zk.ErrNoNode) {
+			return "", fmt.Errorf("delete duplicate member %s: %w", n.Path, err)
 		}
-		a.logger.Info("deleted duplicate member", "member", n.path)
+		a.logger.Info("deleted duplicate member", "member", n.Path)
 	}
 	if keep != "" {
 		a.logger.Info("adopted member created before a connection loss", "member", keep)
@@ -474,40 +470,14 @@ func (a *Announcer) adopt(sid int64) (string, error) {
 	return keep, nil
 }
 
-// memberNode is one member_ node of the ServerSet, as read.
-type memberNode struct {
-	path string
-	data []byte
-	stat *zk.Stat
-}
-
 // members reads the ServerSet's member_ nodes in name order; a node that
 // goes while they are read is left out, and so is a missing ServerSet.
-func (a *Announcer) members() ([]memberNode, error) {
-	children, _, err := a.conn.Children(a.cfg.Path)
+func (a *Announcer) members() ([]serverset.Node, error) {
+	nodes, err := serverset.Nodes(a.conn, a.cfg.Path)
 	if errors.Is(err, zk.ErrNoNode) {
 		return nil, nil
 	}
-	if err != nil {
-		return nil, fmt.Errorf("list %s: %w", a.cfg.Path, err)
-	}
-	slices.Sort(children)
-	var out []memberNode
-	for _, c := range children {
-		if !strings.HasPrefix(c, MemberPrefix) {
-			continue
-		}
-		p := strings.TrimSuffix(a.cfg.Path, "/") + "/" + c
-		data, stat, err := a.conn.Get(p)
-		if errors.Is(err, zk.ErrNoNode) {
-			continue
-		}
-		if err != nil {
-			return nil, fmt.Errorf("get %s: %w", p, err)
-		}
-		out = append(out, memberNode{p, data, stat})
-	}
-	return out, nil
+	return nodes, err
 }
 
 // reclaim deletes the stale members of other sessions, left by a process
@@ -533,7 +503,7 @@ func (a *Announcer) reclaim(sid int64) error {
 		return err
 	}
 	for _, n := range nodes {
-		p, data, stat := n.path, n.data, n.stat
+		p, data, stat := n.Path, n.Data, n.Stat
 		if stat.EphemeralOwner == sid || stat.EphemeralOwner == 0 {
 			continue
 		}

@@ -519,7 +519,7 @@ func staleMembers(t *testing.T, old *zk.Conn, path string) func(data []byte) str
 	}
 	return func(data []byte) string {
 		t.Helper()
-		m, err := old.Create(path+"/"+MemberPrefix, data, zk.FlagEphemeralSequential, zk.WorldACL(zk.PermAll))
+		m, err := old.Create(path+"/"+serverset.MemberPrefix, data, zk.FlagEphemeralSequential, zk.WorldACL(zk.PermAll))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -26,6 +26,7 @@ import (
 	"github.com/go-zookeeper/zk"
 
 	"github.com/aurorabox/aurorabox/appliance/zookeeper"
+	"github.com/aurorabox/aurorabox/serverset"
 )
 
 const (
@@ -255,7 +256,7 @@ func members(t *testing.T, c *zk.Conn, p string) []string {
 	}
 	var out []string
 	for _, ch := range children {
-		if strings.HasPrefix(ch, MemberPrefix) {
+		if strings.HasPrefix(ch, serverset.MemberPrefix) {
 			out = append(out, p+"/"+ch)
 		}
 	}
@@ -280,7 +281,7 @@ func waitMembers(t *testing.T, c *zk.Conn, p string, timeout time.Duration, what
 		}
 		var ms []string
 		for _, name := range children {
-			if strings.HasPrefix(name, MemberPrefix) {
+			if strings.HasPrefix(name, serverset.MemberPrefix) {
 				ms = append(ms, p+"/"+name)
 			}
 		}

@@ -21,7 +21,6 @@ import (
 	"net/http"
 	"path/filepath"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -195,20 +194,12 @@ func leaderFinder(servers []string, path string, self []string, logger *slog.Log
 		return func() (string, bool) { return "", false }, func() {}
 	}
 	return func() (string, bool) {
-		kids, _, err := conn.Children(path)
+		nodes, err := serverset.Nodes(conn, path)
 		if err != nil {
 			return "", false
 		}
-		sort.Strings(kids)
-		for _, k := range kids {
-			if !strings.HasPrefix(k, "member_") {
-				continue
-			}
-			data, _, err := conn.Get(path + "/" + k)
-			if err != nil {
-				continue
-			}
-			if m, err := serverset.Parse(data); err == nil && m.ServiceEndpoint.Host != "" {
+		for _, n := range nodes {
+			if m, err := serverset.Parse(n.Data); err == nil && m.ServiceEndpoint.Host != "" {
 				addr := net.JoinHostPort(m.ServiceEndpoint.Host, strconv.Itoa(m.ServiceEndpoint.Port))
 				if !slices.Contains(self, addr) {
 					return addr, true
