@@ -296,7 +296,7 @@ func New(cfg Config) (*Scheduler, error) {
 		cfg.FailoverTimeout = DefaultFailoverTimeout
 	}
 	if cfg.ReconcileInterval <= 0 {
-		cfg.ReconcileInterval = 5 * time.Minute
+		cfg.ReconcileInterval = DevProfile().ReconcileExplicitInterval
 	}
 	if cfg.ReconcileExplicitInterval <= 0 {
 		cfg.ReconcileExplicitInterval = cfg.ReconcileInterval
@@ -308,7 +308,7 @@ func New(cfg Config) (*Scheduler, error) {
 		cfg.ReconcileExplicitBatchSize = defaultReconcileBatch
 	}
 	if cfg.OfferHold <= 0 {
-		cfg.OfferHold = time.Minute
+		cfg.OfferHold = DevProfile().OfferHold
 	}
 	if cfg.MaxScheduleAttemptsPerSec <= 0 {
 		cfg.MaxScheduleAttemptsPerSec = DevMaxScheduleAttemptsPerSec

@@ -175,7 +175,8 @@ type schedulerKnobs struct {
 func addSchedulerKnobs(cmd *cobra.Command) *schedulerKnobs {
 	k := &schedulerKnobs{}
 	f := cmd.Flags()
-	dev, aurora := state.DevConfig(), state.AuroraConfig()
+	devCfg, auroraCfg := scheduler.DevProfile(), scheduler.AuroraProfile()
+	dev, aurora := *devCfg.Timings, *auroraCfg.Timings
 	for _, d := range []struct {
 		name        string
 		dev, aurora time.Duration
@@ -202,52 +203,52 @@ func addSchedulerKnobs(cmd *cobra.Command) *schedulerKnobs {
 			"longest wait after failed scheduling attempts"},
 		{"max-reschedule-task-delay-on-startup", dev.MaxRescheduleTaskDelayOnStartup, aurora.MaxRescheduleTaskDelayOnStartup, &k.tc.MaxRescheduleTaskDelayOnStartup,
 			"longest random wait of the PENDING tasks found at start"},
-		{"preemption-delay", scheduler.DevPreemptionDelay, scheduler.AuroraPreemptionDelay, &k.sc.PreemptionDelay,
+		{"preemption-delay", devCfg.PreemptionDelay, auroraCfg.PreemptionDelay, &k.sc.PreemptionDelay,
 			"how long a task must be PENDING before it may preempt others"},
-		{"preemption-slot-search-interval", scheduler.DevPreemptionSlotSearchInterval, scheduler.AuroraPreemptionSlotSearchInterval, &k.sc.PreemptionSlotSearchInterval,
+		{"preemption-slot-search-interval", devCfg.PreemptionSlotSearchInterval, auroraCfg.PreemptionSlotSearchInterval, &k.sc.PreemptionSlotSearchInterval,
 			"how often PENDING tasks look for tasks to preempt"},
-		{"min-offer-hold-time", time.Minute, 5 * time.Minute, &k.sc.OfferHold,
+		{"min-offer-hold-time", devCfg.OfferHold, auroraCfg.OfferHold, &k.sc.OfferHold,
 			"how long an unused offer is held before it is declined"},
-		{"offer-hold-jitter-window", 0, time.Minute, &k.sc.OfferHoldJitter,
+		{"offer-hold-jitter-window", devCfg.OfferHoldJitter, auroraCfg.OfferHoldJitter, &k.sc.OfferHoldJitter,
 			"most random time added to each offer's hold time"},
-		{"offer-filter-duration", 0, 5 * time.Second, &k.sc.OfferFilterDuration,
+		{"offer-filter-duration", devCfg.OfferFilterDuration, auroraCfg.OfferFilterDuration, &k.sc.OfferFilterDuration,
 			"refuse_seconds of the DECLINE of an unused offer: how long Mesos keeps the agent's resources from this framework"},
-		{"reconciliation-initial-delay", 0, time.Minute, &k.sc.ReconcileInitialDelay,
+		{"reconciliation-initial-delay", devCfg.ReconcileInitialDelay, auroraCfg.ReconcileInitialDelay, &k.sc.ReconcileInitialDelay,
 			"wait after the start before tasks are first reconciled with Mesos"},
-		{"reconciliation-explicit-interval", 5 * time.Minute, time.Hour, &k.sc.ReconcileExplicitInterval,
+		{"reconciliation-explicit-interval", devCfg.ReconcileExplicitInterval, auroraCfg.ReconcileExplicitInterval, &k.sc.ReconcileExplicitInterval,
 			"how often every task the store places on an agent is reconciled explicitly"},
-		{"reconciliation-implicit-interval", 5 * time.Minute, time.Hour, &k.sc.ReconcileImplicitInterval,
+		{"reconciliation-implicit-interval", devCfg.ReconcileImplicitInterval, auroraCfg.ReconcileImplicitInterval, &k.sc.ReconcileImplicitInterval,
 			"how often tasks are reconciled implicitly (Mesos reports all the framework's tasks)"},
-		{"reconciliation-schedule-spread", 0, 30 * time.Minute, &k.sc.ReconcileScheduleSpread,
+		{"reconciliation-schedule-spread", devCfg.ReconcileScheduleSpread, auroraCfg.ReconcileScheduleSpread, &k.sc.ReconcileScheduleSpread,
 			"how far the periodic implicit reconciliations run behind the explicit ones"},
-		{"reconciliation-explicit-batch-interval", 0, 5 * time.Second, &k.sc.ReconcileExplicitBatchInterval,
+		{"reconciliation-explicit-batch-interval", devCfg.ReconcileExplicitBatchInterval, auroraCfg.ReconcileExplicitBatchInterval, &k.sc.ReconcileExplicitBatchInterval,
 			"wait between two batches of an explicit reconciliation"},
-		{"unavailability-threshold", scheduler.DevUnavailabilityThreshold, scheduler.AuroraUnavailabilityThreshold, &k.sc.UnavailabilityThreshold,
+		{"unavailability-threshold", devCfg.UnavailabilityThreshold, auroraCfg.UnavailabilityThreshold, &k.sc.UnavailabilityThreshold,
 			"how long before a Mesos maintenance window its agent stops taking tasks"},
-		{"history-prune-threshold", scheduler.DefaultHistoryPruneThreshold, scheduler.DefaultHistoryPruneThreshold, &k.sc.HistoryPruneThreshold,
+		{"history-prune-threshold", devCfg.HistoryPruneThreshold, auroraCfg.HistoryPruneThreshold, &k.sc.HistoryPruneThreshold,
 			"how long a terminal task is kept"},
-		{"history-min-retention-threshold", scheduler.DefaultHistoryMinRetention, scheduler.DefaultHistoryMinRetention, &k.sc.HistoryMinRetention,
+		{"history-min-retention-threshold", devCfg.HistoryMinRetention, auroraCfg.HistoryMinRetention, &k.sc.HistoryMinRetention,
 			"how long a terminal task is kept at least, whatever the per-job limit"},
 	} {
 		addProfiled(&k.list, f.DurationVar, d.name, d.dev, d.aurora, d.dst, d.usage)
 	}
-	addProfiled(&k.list, f.Float64Var, "max-schedule-attempts-per-sec", scheduler.DevMaxScheduleAttemptsPerSec, scheduler.AuroraMaxScheduleAttemptsPerSec,
+	addProfiled(&k.list, f.Float64Var, "max-schedule-attempts-per-sec", devCfg.MaxScheduleAttemptsPerSec, auroraCfg.MaxScheduleAttemptsPerSec,
 		&k.sc.MaxScheduleAttemptsPerSec, "rate limit of scheduling attempts (each of up to --max-tasks-per-schedule-attempt tasks of one task group)")
-	addProfiled(&k.list, f.IntVar, "scheduling-max-batch-size", scheduler.DevSchedulingMaxBatchSize, scheduler.AuroraSchedulingMaxBatchSize,
+	addProfiled(&k.list, f.IntVar, "scheduling-max-batch-size", devCfg.SchedulingMaxBatchSize, auroraCfg.SchedulingMaxBatchSize,
 		&k.sc.SchedulingMaxBatchSize, "most scheduling attempts matched against the offers and stored together")
-	addProfiled(&k.list, f.IntVar, "max-tasks-per-schedule-attempt", scheduler.DevMaxTasksPerScheduleAttempt, scheduler.AuroraMaxTasksPerScheduleAttempt,
+	addProfiled(&k.list, f.IntVar, "max-tasks-per-schedule-attempt", devCfg.MaxTasksPerScheduleAttempt, auroraCfg.MaxTasksPerScheduleAttempt,
 		&k.sc.MaxTasksPerScheduleAttempt, "most tasks of one task group a scheduling attempt tries to place")
-	addProfiled(&k.list, f.IntVar, "min-required-instances-for-sla-check", scheduler.DevSlaMinRequiredInstances, scheduler.AuroraSlaMinRequiredInstances,
+	addProfiled(&k.list, f.IntVar, "min-required-instances-for-sla-check", devCfg.SlaMinRequiredInstances, auroraCfg.SlaMinRequiredInstances,
 		&k.sc.SlaMinRequiredInstances, "jobs with fewer active tasks are drained without an SLA check (dev: 2, as Aurora's Vagrant devcluster)")
-	addProfiled(&k.list, f.Float64Var, "thermos-executor-cpu", scheduler.DevExecutorOverhead.CPUs, scheduler.AuroraExecutorOverhead.CPUs,
+	addProfiled(&k.list, f.Float64Var, "thermos-executor-cpu", devCfg.Overhead.CPUs, auroraCfg.Overhead.CPUs,
 		&k.sc.Overhead.CPUs, "cpus added to each task for its executor")
-	addProfiled(&k.list, f.Float64Var, "thermos-executor-ram", scheduler.DevExecutorOverhead.MemMB, scheduler.AuroraExecutorOverhead.MemMB,
+	addProfiled(&k.list, f.Float64Var, "thermos-executor-ram", devCfg.Overhead.MemMB, auroraCfg.Overhead.MemMB,
 		&k.sc.Overhead.MemMB, "MB of RAM added to each task for its executor")
-	addProfiled(&k.list, f.IntVar, "reconciliation-explicit-batch-size", 1000, 1000,
+	addProfiled(&k.list, f.IntVar, "reconciliation-explicit-batch-size", devCfg.ReconcileExplicitBatchSize, auroraCfg.ReconcileExplicitBatchSize,
 		&k.sc.ReconcileExplicitBatchSize, "most tasks named in one explicit reconciliation call")
-	addProfiled(&k.list, f.IntVar, "history-max-per-job-threshold", scheduler.DefaultHistoryMaxPerJob, scheduler.DefaultHistoryMaxPerJob,
+	addProfiled(&k.list, f.IntVar, "history-max-per-job-threshold", devCfg.HistoryMaxPerJob, auroraCfg.HistoryMaxPerJob,
 		&k.sc.HistoryMaxPerJob, "terminal tasks kept per job; older ones go once past --history-min-retention-threshold")
-	addProfiled(&k.list, f.BoolVar, "partition-aware", true, false, &k.partitionAware,
+	addProfiled(&k.list, f.BoolVar, "partition-aware", !devCfg.DisablePartitionAware, !auroraCfg.DisablePartitionAware, &k.partitionAware,
 		"register PARTITION_AWARE: an unreachable agent's tasks go PARTITIONED (and follow their partition policy) instead of LOST")
 	addProfiled(&k.list, f.BoolVar, "receive-revocable-resources", true, true, &k.revocable,
 		"register REVOCABLE_RESOURCES and place tasks of a revocable tier on revocable CPUs (Aurora defaults to false; its Vagrant devcluster, like both profiles here, sets true)")
