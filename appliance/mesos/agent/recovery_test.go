@@ -18,6 +18,7 @@ import (
 	"github.com/aurorabox/aurorabox/appliance/mesos/agent"
 	"github.com/aurorabox/aurorabox/appliance/mesos/master"
 	"github.com/aurorabox/aurorabox/appliance/mesos/mesostest"
+	"github.com/aurorabox/aurorabox/appliance/mesos/mesosutil"
 	"github.com/gogo/protobuf/proto"
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 	"github.com/mesos/mesos-go/api/v1/lib/scheduler"
@@ -124,8 +125,13 @@ func TestAgentKill9Recovery(t *testing.T) {
 	time.Sleep(4 * time.Second)
 
 	startAgentProcess(t, listen, msrv.URL, workDir)
+	// Updates are delivered at least once: an update whose acknowledgement
+	// was still on its way to the agent when it was killed comes again
+	// (RUNNING of a task before its FINISHED), so wait for each task's
+	// terminal update.
 	got := map[string]mesos.TaskStatus{}
-	for len(got) < 2 {
+	ended := func(id string) bool { st := got[id]; return mesosutil.IsTerminal(st.GetState()) }
+	for !ended("finishes") || !ended("orphaned") {
 		st := s.next(scheduler.Event_UPDATE).Update.Status
 		got[st.TaskID.Value] = st
 	}
