@@ -15,25 +15,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aurorabox/aurorabox/appliance/zookeeper"
+	"github.com/aurorabox/aurorabox/appliance/zookeeper/zktest"
 	"github.com/aurorabox/aurorabox/scheduler/api"
 	"github.com/go-zookeeper/zk"
 )
 
 func startZK(t *testing.T) (host string, port int) {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := zookeeper.New(zookeeper.Config{ListenAddr: ln.Addr().String(), DataDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	go srv.Serve(ctx, ln)
-	t.Cleanup(func() { cancel(); srv.Close() })
-	h, p, _ := net.SplitHostPort(ln.Addr().String())
+	h, p, _ := net.SplitHostPort(zktest.Start(t))
 	port, _ = strconv.Atoi(p)
 	return h, port
 }

@@ -24,7 +24,7 @@ import (
 	"github.com/aurorabox/aurorabox/appliance/mesos/agent"
 	"github.com/aurorabox/aurorabox/appliance/mesos/commandexec"
 	"github.com/aurorabox/aurorabox/appliance/mesos/mesostest"
-	"github.com/aurorabox/aurorabox/appliance/zookeeper"
+	"github.com/aurorabox/aurorabox/appliance/zookeeper/zktest"
 	"github.com/aurorabox/aurorabox/executor"
 	"github.com/aurorabox/aurorabox/executor/assigned"
 	"github.com/aurorabox/aurorabox/executor/planner"
@@ -553,7 +553,7 @@ func TestBadTasks(t *testing.T) {
 }
 
 func TestAnnouncer(t *testing.T) {
-	zkAddr := startZooKeeper(t)
+	zkAddr := zktest.Start(t)
 	c := mesostest.Start(t)
 	j := job("announced", process("server", self()+" httpserver {{thermos.ports[health]}}"))
 	j.Announce = &schema.Announcer{}
@@ -612,22 +612,6 @@ func TestAnnouncer(t *testing.T) {
 	if kids, _, err := conn.Children(path); err != nil || len(kids) != 0 {
 		t.Fatalf("members after the kill: %v %v", kids, err)
 	}
-}
-
-func startZooKeeper(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := zookeeper.New(zookeeper.Config{ListenAddr: ln.Addr().String(), DataDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	go srv.Serve(ctx, ln)
-	t.Cleanup(func() { cancel(); srv.Close() })
-	return ln.Addr().String()
 }
 
 func waitFile(t *testing.T, p string) {

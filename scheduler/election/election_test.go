@@ -10,30 +10,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aurorabox/aurorabox/appliance/zookeeper"
+	"github.com/aurorabox/aurorabox/appliance/zookeeper/zktest"
 	"github.com/go-zookeeper/zk"
 )
-
-func startZK(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := zookeeper.New(zookeeper.Config{ListenAddr: ln.Addr().String(), DataDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	go srv.Serve(ctx, ln)
-	t.Cleanup(func() { cancel(); srv.Close() })
-	return ln.Addr().String()
-}
 
 // Two candidates: the first leads; the second leads once the first resigns,
 // and not before.
 func TestSecondCandidateTakesOver(t *testing.T) {
-	zk := []string{startZK(t)}
+	zk := []string{zktest.Start(t)}
 	ctx := context.Background()
 	first, err := Elect(ctx, zk, "/aurora/scheduler", "host-a", 5*time.Second, nil)
 	if err != nil {
@@ -62,7 +46,7 @@ func TestSecondCandidateTakesOver(t *testing.T) {
 }
 
 func TestElectGivesUpWithContext(t *testing.T) {
-	zk := []string{startZK(t)}
+	zk := []string{zktest.Start(t)}
 	leader, err := Elect(context.Background(), zk, "/g", "a", 5*time.Second, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -81,7 +65,7 @@ func TestElectGivesUpWithContext(t *testing.T) {
 // ServerSet member, and leads at once instead of waiting for the session
 // to expire; another candidate's nodes are left alone.
 func TestReclaimAfterRestart(t *testing.T) {
-	servers := []string{startZK(t)}
+	servers := []string{zktest.Start(t)}
 	old, _, err := zk.Connect(servers, 60*time.Second, zk.WithLogInfo(false))
 	if err != nil {
 		t.Fatal(err)

@@ -11,27 +11,11 @@ import (
 	"time"
 
 	"github.com/aurorabox/aurorabox/appliance/mesos/mesostest"
-	"github.com/aurorabox/aurorabox/appliance/zookeeper"
+	"github.com/aurorabox/aurorabox/appliance/zookeeper/zktest"
 	"github.com/aurorabox/aurorabox/scheduler"
 	"github.com/aurorabox/aurorabox/serverset"
 	"github.com/go-zookeeper/zk"
 )
-
-func startZK(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := zookeeper.New(zookeeper.Config{ListenAddr: ln.Addr().String(), DataDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	go srv.Serve(ctx, ln)
-	t.Cleanup(func() { cancel(); srv.Close() })
-	return ln.Addr().String()
-}
 
 func serve(ctx context.Context, ln net.Listener, h http.Handler) error {
 	srv := &http.Server{Handler: h}
@@ -47,7 +31,7 @@ func serve(ctx context.Context, ln net.Listener, h http.Handler) error {
 // as a ServerSet member naming its host and port; when its context ends,
 // Run returns nil and the member is gone.
 func TestRunLeadsAndAdvertises(t *testing.T) {
-	zkAddr := startZK(t)
+	zkAddr := zktest.Start(t)
 	c := mesostest.StartAgent(t)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

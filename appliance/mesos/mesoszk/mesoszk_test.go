@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"net"
 	"reflect"
 	"strings"
 	"testing"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/aurorabox/aurorabox/appliance/zookeeper"
 	"github.com/aurorabox/aurorabox/appliance/zookeeper/zklog"
+	"github.com/aurorabox/aurorabox/appliance/zookeeper/zktest"
 )
 
 func TestParseURL(t *testing.T) {
@@ -45,19 +45,11 @@ func TestParseURL(t *testing.T) {
 	}
 }
 
+// startZK runs a ZooKeeper server with a short tick, so that sessions
+// expire quickly.
 func startZK(t *testing.T) string {
 	t.Helper()
-	s, err := zookeeper.New(zookeeper.Config{DataDir: t.TempDir(), TickTime: 100 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go s.Serve(context.Background(), ln)
-	t.Cleanup(func() { s.Close() })
-	return ln.Addr().String()
+	return zktest.Start(t, func(c *zookeeper.Config) { c.TickTime = 100 * time.Millisecond })
 }
 
 func masterInfo(port uint32) *mesos.MasterInfo {
