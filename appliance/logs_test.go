@@ -4,30 +4,12 @@ import (
 	"context"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/aurorabox/aurorabox/appliance/config"
+	"github.com/aurorabox/aurorabox/internal/syncbuf"
 )
-
-// syncBuffer is a bytes.Buffer safe for a writer and a reader goroutine.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 func TestLogsTailAndFollow(t *testing.T) {
 	cfg := &config.Config{DataDir: t.TempDir()}
@@ -53,7 +35,7 @@ func TestLogsTailAndFollow(t *testing.T) {
 	}
 
 	ctx, cancel := context.WithCancel(context.Background())
-	var buf syncBuffer
+	var buf syncbuf.Buffer
 	done := make(chan error)
 	go func() {
 		done <- Logs(ctx, cfg, &buf, LogOptions{Roles: []string{"master", "agent"}, Follow: true, Tail: 0, Poll: 5 * time.Millisecond})

@@ -9,7 +9,6 @@ package e2e
 // follows the master's v1 operator event stream (SUBSCRIBE).
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -25,6 +24,7 @@ import (
 	"time"
 
 	"github.com/aurorabox/aurorabox/appliance/mesos/mesostest"
+	"github.com/aurorabox/aurorabox/internal/syncbuf"
 )
 
 // mesosGo holds msh and mwatch, built once per test binary into a shared
@@ -149,25 +149,6 @@ const (
 	mwatchTimeout = 30 * time.Second
 )
 
-// syncBuffer is a bytes.Buffer that a running command writes while the
-// test reads it.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 func testMesosGo(t *testing.T, c *cluster, msh, mwatch string) {
 	master := c.component("master").Address
 	host, port, err := net.SplitHostPort(master)
@@ -185,7 +166,7 @@ func testMesosGo(t *testing.T, c *cluster, msh, mwatch string) {
 	// exists, so that the job's task is ADDED while it watches.
 	wctx, stopWatch := context.WithCancel(context.Background())
 	watch := exec.CommandContext(wctx, mwatch, mwatchArgs...)
-	var watchOut syncBuffer
+	var watchOut syncbuf.Buffer
 	watch.Stdout, watch.Stderr = &watchOut, &watchOut
 	if err := watch.Start(); err != nil {
 		t.Fatal(err)
@@ -229,7 +210,7 @@ func testMesosGo(t *testing.T, c *cluster, msh, mwatch string) {
 	mctx, cancel := context.WithTimeout(context.Background(), mshTimeout)
 	defer cancel()
 	shell := exec.CommandContext(mctx, msh, append(mshArgs, "-user", "www-data", "--", "echo", "hello")...)
-	var shellOut syncBuffer
+	var shellOut syncbuf.Buffer
 	shell.Stdout, shell.Stderr = &shellOut, &shellOut
 	start := time.Now()
 	err = shell.Run()

@@ -1,16 +1,15 @@
 package election
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/aurorabox/aurorabox/appliance/zookeeper/zktest"
+	"github.com/aurorabox/aurorabox/internal/syncbuf"
 	"github.com/go-zookeeper/zk"
 )
 
@@ -110,24 +109,6 @@ func TestReclaimAfterRestart(t *testing.T) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer safe for the zk client's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // go-zookeeper's own lines (here: its failed connection attempts) go to the
 // candidate's slog logger, formatted, rather than to the standard logger.
 func TestZKClientLogsThroughSlog(t *testing.T) {
@@ -137,7 +118,7 @@ func TestZKClientLogsThroughSlog(t *testing.T) {
 	}
 	addr := ln.Addr().String()
 	ln.Close() // nothing listens there: every connection attempt fails
-	var buf syncBuffer
+	var buf syncbuf.Buffer
 	logger := slog.New(slog.NewTextHandler(&buf, nil))
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
