@@ -220,17 +220,7 @@ func subscribeCodec(t *testing.T, masterURL string, media encoding.MediaType, op
 	if err != nil {
 		t.Fatal(err)
 	}
-	go func() {
-		defer resp.Close()
-		for {
-			var ev scheduler.Event
-			if resp.Decode(&ev) != nil {
-				close(s.events)
-				return
-			}
-			s.events <- &ev
-		}
-	}()
+	mesostest.Pump[scheduler.Event](resp, s.events)
 	s.fwID = s.next(scheduler.Event_SUBSCRIBED).Subscribed.FrameworkID.Value
 	return s
 }

@@ -342,17 +342,7 @@ func benchSubscribe(b *testing.B, masterURL string) *benchSched {
 	if err != nil {
 		b.Fatal(err)
 	}
-	go func() {
-		defer resp.Close()
-		for {
-			var ev scheduler.Event
-			if resp.Decode(&ev) != nil {
-				close(s.events)
-				return
-			}
-			s.events <- &ev
-		}
-	}()
+	mesostest.Pump[scheduler.Event](resp, s.events)
 	s.waitFor(time.Now().Add(benchWait), "SUBSCRIBED", func() bool { return s.fwID != "" })
 	return s
 }

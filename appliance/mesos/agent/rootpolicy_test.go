@@ -18,6 +18,7 @@ import (
 
 	"github.com/aurorabox/aurorabox/appliance/mesos/agentproto"
 	"github.com/aurorabox/aurorabox/appliance/mesos/master"
+	"github.com/aurorabox/aurorabox/appliance/mesos/mesostest"
 	"github.com/gogo/protobuf/proto"
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 	"github.com/mesos/mesos-go/api/v1/lib/encoding/codecs"
@@ -75,17 +76,7 @@ func subscribeAs(t *testing.T, masterURL, user string, authenticate bool) *sched
 	if err != nil {
 		t.Fatal(err)
 	}
-	go func() {
-		defer resp.Close()
-		for {
-			var ev scheduler.Event
-			if resp.Decode(&ev) != nil {
-				close(s.events)
-				return
-			}
-			s.events <- &ev
-		}
-	}()
+	mesostest.Pump[scheduler.Event](resp, s.events)
 	ev := s.take(func(ev *scheduler.Event) bool {
 		return ev.Type == scheduler.Event_SUBSCRIBED || ev.Type == scheduler.Event_ERROR
 	}, "SUBSCRIBED")

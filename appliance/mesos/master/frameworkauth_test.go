@@ -17,6 +17,7 @@ import (
 
 	"github.com/aurorabox/aurorabox/appliance/mesos/agentproto"
 	"github.com/aurorabox/aurorabox/appliance/mesos/master"
+	"github.com/aurorabox/aurorabox/appliance/mesos/mesostest"
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 	"github.com/mesos/mesos-go/api/v1/lib/encoding/codecs"
 	"github.com/mesos/mesos-go/api/v1/lib/httpcli"
@@ -70,17 +71,7 @@ func trySubscribe(t *testing.T, url string, info *mesos.FrameworkInfo, principal
 	if err != nil {
 		return nil, nil, err
 	}
-	go func() {
-		defer resp.Close()
-		defer close(s.events)
-		for {
-			var ev scheduler.Event
-			if err := resp.Decode(&ev); err != nil {
-				return
-			}
-			s.events <- &ev
-		}
-	}()
+	mesostest.Pump[scheduler.Event](resp, s.events)
 	select {
 	case ev, ok := <-s.events:
 		if !ok {

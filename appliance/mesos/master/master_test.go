@@ -17,6 +17,7 @@ import (
 
 	"github.com/aurorabox/aurorabox/appliance/mesos/agentproto"
 	"github.com/aurorabox/aurorabox/appliance/mesos/master"
+	"github.com/aurorabox/aurorabox/appliance/mesos/mesostest"
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 	"github.com/mesos/mesos-go/api/v1/lib/encoding/codecs"
 	"github.com/mesos/mesos-go/api/v1/lib/httpcli"
@@ -244,17 +245,7 @@ func subscribe(t testing.TB, url string, media string, info *mesos.FrameworkInfo
 	if err != nil {
 		t.Fatalf("subscribe: %v", err)
 	}
-	go func() {
-		defer resp.Close()
-		defer close(s.events)
-		for {
-			var ev scheduler.Event
-			if err := resp.Decode(&ev); err != nil {
-				return
-			}
-			s.events <- &ev
-		}
-	}()
+	mesostest.Pump[scheduler.Event](resp, s.events)
 	ev := s.next(scheduler.Event_SUBSCRIBED)
 	s.fwID = ev.Subscribed.FrameworkID.Value
 	s.subscribed = ev.Subscribed

@@ -12,6 +12,7 @@ import (
 
 	"github.com/aurorabox/aurorabox/appliance/mesos/agentproto"
 	"github.com/aurorabox/aurorabox/appliance/mesos/master"
+	"github.com/aurorabox/aurorabox/appliance/mesos/mesostest"
 	"github.com/aurorabox/aurorabox/appliance/mesos/mesosutil"
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 	"github.com/mesos/mesos-go/api/v1/lib/encoding/codecs"
@@ -69,17 +70,7 @@ func subscribeOperator(t *testing.T, cli mcalls.Sender) (*opStream, *v1.Event_Su
 		t.Fatalf("SUBSCRIBE: %v", err)
 	}
 	s := &opStream{t: t, events: make(chan *v1.Event, 100)}
-	go func() {
-		defer resp.Close()
-		defer close(s.events)
-		for {
-			var ev v1.Event
-			if err := resp.Decode(&ev); err != nil {
-				return
-			}
-			s.events <- &ev
-		}
-	}()
+	mesostest.Pump[v1.Event](resp, s.events)
 	ev := s.next()
 	if ev.GetType() != v1.Event_SUBSCRIBED || ev.Subscribed.GetHeartbeatIntervalSeconds() <= 0 || ev.Subscribed.GetState == nil {
 		t.Fatalf("first event %v", ev)

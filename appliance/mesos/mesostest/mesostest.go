@@ -134,17 +134,7 @@ func (c *Cluster) subscribe() {
 	if err != nil {
 		c.T.Fatal(err)
 	}
-	go func() {
-		defer resp.Close()
-		for {
-			var ev scheduler.Event
-			if resp.Decode(&ev) != nil {
-				close(c.events)
-				return
-			}
-			c.events <- &ev
-		}
-	}()
+	Pump[scheduler.Event](resp, c.events)
 	c.FrameworkID = c.Next(scheduler.Event_SUBSCRIBED).Subscribed.FrameworkID.Value
 }
 
